@@ -1,0 +1,12 @@
+//! `cargo xtask ci`: every gate in the order CI runs them, stopping at the
+//! first that fails.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+/// Runs the gates.
+pub fn main(root: &Path) -> Result<()> {
+    crate::codegen::main(root, true)?;
+    Ok(())
+}

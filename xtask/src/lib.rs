@@ -1,0 +1,10 @@
+//! The `cargo xtask` front door of the dome gateway contract toolkit.
+//!
+//! `main.rs` only parses flags; each subcommand lives in its own module and
+//! is callable as a library function, so that tests can drive the gates on
+//! temporary copies of the repository.
+
+pub mod ci;
+pub mod codegen;
+pub mod descriptors;
+pub mod util;

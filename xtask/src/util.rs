@@ -1,0 +1,130 @@
+//! Small helpers shared by every subcommand: where the repository is, and
+//! the one function through which every generated file is written or
+//! checked.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// The root of the workspace this xtask was built from.
+///
+/// Taken from the compile-time manifest directory, so `cargo xtask` works
+/// from any working directory of the checkout.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether generation writes files or only compares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Write every file whose contents changed.
+    Write,
+    /// Write nothing; report every file that would change.
+    Check,
+}
+
+/// One file whose committed contents differ from what generation produces.
+#[derive(Debug, Clone)]
+pub struct Drift {
+    /// Path relative to the repository root, with `/` separators.
+    pub path: String,
+    /// A unified diff (text) or a one-line account (binary, missing).
+    pub diff: String,
+}
+
+/// Makes `root/rel` hold exactly `contents`.
+///
+/// In [`Mode::Write`] the file is written only when it differs (so its
+/// modification time stays put otherwise). In [`Mode::Check`] nothing is
+/// written and a difference is returned as a [`Drift`].
+pub fn ensure_file_contents(
+    root: &Path,
+    rel: &str,
+    contents: &[u8],
+    mode: Mode,
+) -> Result<Option<Drift>> {
+    let path = root.join(rel);
+    let old = match std::fs::read(&path) {
+        Ok(old) => Some(old),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    if old.as_deref() == Some(contents) {
+        return Ok(None);
+    }
+    match mode {
+        Mode::Write => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
+            }
+            std::fs::write(&path, contents)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            Ok(Some(Drift { path: rel.to_string(), diff: String::new() }))
+        }
+        Mode::Check => Ok(Some(Drift { path: rel.to_string(), diff: diff(rel, old.as_deref(), contents) })),
+    }
+}
+
+/// A readable account of how `old` (committed) differs from `new`
+/// (generated): a unified diff for UTF-8 text, a hash line otherwise.
+pub fn diff(rel: &str, old: Option<&[u8]>, new: &[u8]) -> String {
+    let Some(old) = old else {
+        return format!("`{rel}` is missing: it should be generated ({} bytes)\n", new.len());
+    };
+    match (std::str::from_utf8(old), std::str::from_utf8(new)) {
+        (Ok(old), Ok(new)) => similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{rel} (committed)"), &format!("b/{rel} (generated)"))
+            .to_string(),
+        _ => {
+            let mut s = String::new();
+            let _ = writeln!(
+                s,
+                "`{rel}` is binary and differs: committed sha256 {} ({} bytes), generated sha256 {} ({} bytes)",
+                sha256_hex(old),
+                old.len(),
+                sha256_hex(new),
+                new.len()
+            );
+            s
+        }
+    }
+}
+
+/// Every file under `dir` (recursively) whose name ends with `suffix`, as
+/// paths relative to `base` with `/` separators, sorted.
+pub fn files_with_suffix(base: &Path, dir: &Path, suffix: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot list `{}`", d.display())),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                let rel = path.strip_prefix(base).unwrap_or(&path);
+                let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
