@@ -8,6 +8,10 @@ use xtask::util::project_root;
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "The dome gateway contract toolkit's front door")]
 struct Cli {
+    /// The repository to work on; defaults to the checkout this xtask was
+    /// built from, whatever the working directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,7 +31,7 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let root = project_root();
+    let root = cli.root.unwrap_or_else(project_root);
     match cli.command {
         Command::Codegen { check } => xtask::codegen::main(&root, check),
         Command::Ci => xtask::ci::main(&root),
