@@ -2,13 +2,54 @@
 //!
 //! The messages and the client (and, behind the `server` feature, the
 //! server trait) are generated from `proto/` by `cargo xtask codegen` and
-//! committed, so using this crate needs neither protoc nor protox.
+//! committed, so using this crate needs neither protoc nor protox. On top
+//! of them sits a thin hand-written layer:
 //!
+//! - [`Client`]: connects, negotiates the API version (refusing a server
+//!   that does not serve [`contract::API_VERSION`]), sends the
+//!   `dome-api-version` header, the bearer token and a correlation id on
+//!   every call, and retries what the contract marks retryable
+//!   ([`RetryPolicy`]).
+//! - [`Error`] and [`ApiError`]: every failure, typed. [`ApiError`] has one
+//!   variant per `ErrorReason` of the contract, generated from the proto,
+//!   with the metadata each reason promises as fields.
+//! - [`JobEventStream`]: a job's events, each exactly once and in order,
+//!   across reconnects; [`EventCursor`] is its bookkeeping.
 //! - [`pb`]: every message, enum and the generated tonic client
 //!   ([`pb::gateway_service_client::GatewayServiceClient`]).
 //! - [`contract`]: the facts the proto's options declare (error reasons
 //!   with their gRPC codes and retryability, SSOT mappings, the RPC list,
 //!   the conformance profile), emitted by codegen.
+//!
+//! # Example
+//!
+//! Submit a job and follow its events until it ends (this is
+//! `examples/quickstart.rs`, which a test runs against the reference
+//! server):
+//!
+//! ```no_run
+//! use dome_sdk::{Client, contract, pb};
+//!
+//! # async fn run() -> Result<(), dome_sdk::Error> {
+//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! let submitted = client
+//!     .skill_execute(pb::SkillExecuteRequest {
+//!         skill_id: contract::CONFORMANCE_SKILL_ID.into(),
+//!         input_json: r#"{"steps":[{"progress":{"percent":50}},{"succeed":{"output":42}}]}"#.into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let job_id = submitted.job.map(|job| job.job_id).unwrap_or_default();
+//! let mut events = client.stream_job_events(job_id.clone(), 0);
+//! while let Some(event) = events.next_event().await {
+//!     let event = event?;
+//!     println!("#{} {:?}", event.sequence, event.payload);
+//! }
+//! let job = client.get_job_status(job_id).await?;
+//! println!("ended {:?}", job.state());
+//! # Ok(())
+//! # }
+//! ```
 
 #[allow(missing_docs, unreachable_pub, clippy::all, rust_2018_idioms)]
 mod generated {
@@ -22,7 +63,20 @@ mod generated {
     pub(crate) mod contract {
         include!("generated/contract.rs");
     }
+    pub(crate) mod errors {
+        include!("generated/errors.rs");
+    }
 }
+
+mod client;
+mod error;
+mod events;
+mod retry;
+
+pub use client::{API_VERSION_HEADER, CallHeaders, Client, ClientBuilder, RawClient};
+pub use error::{ApiError, Error, FieldViolation, StatusKind};
+pub use events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
+pub use retry::RetryPolicy;
 
 /// The generated messages, enums and tonic stubs of `dome.gateway.v1`.
 pub mod pb {

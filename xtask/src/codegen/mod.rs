@@ -6,6 +6,7 @@
 //!     +--> golden/dome.gateway.v1.binpb        the frozen baseline
 //!     +--> sdk/src/generated/dome.gateway.v1.rs  prost messages + tonic stubs
 //!     +--> sdk/src/generated/contract.rs        tables read from the options
+//!     +--> sdk/src/generated/errors.rs          the SDK's typed error enum
 //!     +--> golden/codegen-manifest.json         versions and hashes
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! formatted by prettyplease (never the local rustfmt).
 
 pub mod contract;
+mod errors;
 mod manifest;
 mod rust;
 
@@ -69,6 +71,10 @@ fn generate_from(root: &Path, compiled: &Compiled) -> Result<Vec<Output>> {
     outputs.push(Output {
         path: format!("{GENERATED_DIR}/contract.rs"),
         contents: contract::generate(&compiled.pool, &schema)?.into_bytes(),
+    });
+    outputs.push(Output {
+        path: format!("{GENERATED_DIR}/errors.rs"),
+        contents: errors::generate(&compiled.pool)?.into_bytes(),
     });
     let inputs = compiled
         .files

@@ -1,0 +1,121 @@
+//! When and how long to wait before trying a call again.
+//!
+//! Only what the contract marks retryable is retried (plus `UNAVAILABLE`
+//! without an `ErrorInfo`: the connection was refused or lost), with
+//! capped exponential backoff and jitter, never sooner than the server's
+//! `RetryInfo` delay, and never past the call's total deadline.
+
+use std::time::Duration;
+
+/// How a [`crate::Client`] retries a failed call.
+///
+/// The delay before retry `n` (counting from 1) is drawn uniformly from
+/// `[b/2, b]` with `b = min(max_backoff, initial_backoff * multiplier^(n-1))`,
+/// and is raised to the server's `RetryInfo` delay when that is longer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// How many attempts a call makes at most, the first included; 1
+    /// disables retries. For an event stream, how many reconnects in a row
+    /// may fail before the stream gives up (a delivered event resets it).
+    pub max_attempts: u32,
+    /// The backoff before the first retry.
+    pub initial_backoff: Duration,
+    /// The backoff never grows beyond this.
+    pub max_backoff: Duration,
+    /// The factor the backoff grows by per retry.
+    pub multiplier: f64,
+    /// The total time a unary call may take, every attempt and backoff
+    /// included; `None` for no limit. A backoff that would end past it is
+    /// not waited: the call fails with the last error instead.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            multiplier: 2.0,
+            deadline: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries.
+    pub fn never() -> Self {
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// The capped exponential backoff before retry `retry` (1 for the first
+    /// retry), before jitter.
+    pub fn backoff_cap(&self, retry: u32) -> Duration {
+        let exp = self.multiplier.max(1.0).powi(retry.saturating_sub(1).min(64) as i32);
+        let secs = self.initial_backoff.as_secs_f64() * exp;
+        let max = self.max_backoff.as_secs_f64();
+        Duration::from_secs_f64(if secs.is_finite() { secs.min(max) } else { max })
+    }
+
+    /// The delay before retry `retry`, given the server's `RetryInfo`
+    /// delay and a uniform random number `unit` in `[0, 1)`.
+    pub fn delay(&self, retry: u32, server_delay: Option<Duration>, unit: f64) -> Duration {
+        let cap = self.backoff_cap(retry);
+        let jittered = cap.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0));
+        match server_delay {
+            Some(server) if server > jittered => server,
+            _ => jittered,
+        }
+    }
+}
+
+/// A uniform random number in `[0, 1)` for jitter. The standard library's
+/// randomly keyed hasher is seeded from the OS and advanced per call, which
+/// is plenty for spreading retries, without a random-number dependency.
+pub(crate) fn jitter_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x9e37_79b9_7f4a_7c15);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_cap() {
+        let p = RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            multiplier: 2.0,
+            ..RetryPolicy::default()
+        };
+        let caps: Vec<_> = (1..=6).map(|n| p.backoff_cap(n).as_millis()).collect();
+        assert_eq!(caps, vec![100, 200, 400, 800, 1000, 1000]);
+        // A huge retry count neither overflows nor exceeds the cap.
+        assert_eq!(p.backoff_cap(u32::MAX), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_to_full_cap() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1, None, 0.0), p.backoff_cap(1) / 2);
+        assert_eq!(p.delay(1, None, 1.0), p.backoff_cap(1));
+        for _ in 0..100 {
+            let u = jitter_unit();
+            assert!((0.0..1.0).contains(&u), "jitter unit {u} out of [0, 1)");
+            let d = p.delay(3, None, u);
+            assert!(d >= p.backoff_cap(3) / 2 && d <= p.backoff_cap(3), "delay {d:?} outside [cap/2, cap]");
+        }
+    }
+
+    #[test]
+    fn a_longer_server_delay_wins() {
+        let p = RetryPolicy::default();
+        let server = Duration::from_secs(1);
+        assert_eq!(p.delay(1, Some(server), 0.5), server);
+        // A shorter server delay does not shorten the client's backoff.
+        assert_eq!(p.delay(1, Some(Duration::from_millis(1)), 1.0), p.backoff_cap(1));
+    }
+}
