@@ -8,5 +8,7 @@ use anyhow::Result;
 /// Runs the gates.
 pub fn main(root: &Path) -> Result<()> {
     crate::codegen::main(root, true)?;
+    crate::lint::gate(root)?;
+    crate::breaking::gate(root)?;
     Ok(())
 }

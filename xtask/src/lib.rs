@@ -4,7 +4,9 @@
 //! is callable as a library function, so that tests can drive the gates on
 //! temporary copies of the repository.
 
+pub mod breaking;
 pub mod ci;
 pub mod codegen;
 pub mod descriptors;
+pub mod lint;
 pub mod util;

@@ -27,6 +27,12 @@ enum Command {
     },
     /// Run every gate, as CI does: the drift gate first.
     Ci,
+    /// Compare `proto/` against a baseline with buf's breaking rules; exit
+    /// 0 compatible, 1 breaking, 2 usage or input error.
+    Breaking(xtask::breaking::Args),
+    /// Check `proto/` against buf's STANDARD and COMMENTS lint rules; exit
+    /// 0 clean, 1 findings, 2 input error.
+    Lint(xtask::lint::Args),
 }
 
 fn main() -> Result<()> {
@@ -35,5 +41,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Codegen { check } => xtask::codegen::main(&root, check),
         Command::Ci => xtask::ci::main(&root),
+        Command::Breaking(args) => std::process::exit(xtask::breaking::main(&root, &args)),
+        Command::Lint(args) => std::process::exit(xtask::lint::main(&root, &args)),
     }
 }
