@@ -1,0 +1,122 @@
+//! What a server is started with: address, credentials, TLS and limits.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything [`crate::start`] needs. `Config::default()` is a loopback
+/// server on an ephemeral port, without authentication or TLS, with the
+/// conformance profile on and the default [`Limits`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address to bind; `127.0.0.1:0` (loopback, any free port) by
+    /// default.
+    pub listen: SocketAddr,
+    /// When set, every gateway call must carry `authorization: Bearer
+    /// <token>`; health and reflection stay open.
+    pub auth_token: Option<String>,
+    /// When set, the server speaks TLS with this certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// The limits the server enforces and advertises.
+    pub limits: Limits,
+    /// Whether to advertise `dome.conformance.v1` and offer the skill
+    /// `dome.conformance.script`. On by default.
+    pub conformance: bool,
+    /// How long a graceful shutdown may take: running jobs are cancelled
+    /// and open streams ended, and whatever is still open after this long
+    /// is dropped.
+    pub shutdown_grace: Duration,
+    /// The HTTP/2 limit on concurrent streams per connection (the
+    /// transport's own limit; calls beyond it wait for a free stream).
+    pub max_concurrent_streams: u32,
+    /// The deliberately broken behaviour to run with, if any.
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::Mutant>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            auth_token: None,
+            tls: None,
+            limits: Limits::default(),
+            conformance: true,
+            shutdown_grace: Duration::from_secs(5),
+            max_concurrent_streams: 1024,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+}
+
+/// The PEM files of a TLS server identity.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM.
+    pub cert_pem_path: PathBuf,
+    /// The private key, PEM.
+    pub key_pem_path: PathBuf,
+}
+
+/// The limits of a server, one field per field of the contract's
+/// `ServerLimits` (where they are documented). Zero means no limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest encoded request message accepted, in bytes.
+    pub max_request_bytes: u64,
+    /// The largest `input_json` accepted, in bytes.
+    pub max_input_bytes: u64,
+    /// How many jobs may wait for a worker before `QUEUE_FULL`.
+    pub queue_capacity: u64,
+    /// How many jobs run at once.
+    pub max_running_jobs: u64,
+    /// How many events each job retains; older ones are dropped.
+    pub max_events_retained_per_job: u64,
+    /// How many jobs are retained; the oldest terminal ones go first.
+    pub max_jobs_retained: u64,
+    /// How many streams may be open on one job at once.
+    pub max_subscribers_per_job: u64,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
+    /// How far a subscriber may fall behind before `SUBSCRIBER_LAGGED`.
+    pub max_subscriber_lag_events: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 4 * 1024 * 1024,
+            max_input_bytes: 1024 * 1024,
+            queue_capacity: 1024,
+            max_running_jobs: 64,
+            max_events_retained_per_job: 100_000,
+            max_jobs_retained: 10_000,
+            max_subscribers_per_job: 2048,
+            idempotency_window: Duration::from_secs(24 * 60 * 60),
+            max_subscriber_lag_events: 4096,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits as the contract's `ServerLimits` message.
+    pub(crate) fn to_proto(&self) -> dome_sdk::pb::ServerLimits {
+        dome_sdk::pb::ServerLimits {
+            max_request_bytes: self.max_request_bytes,
+            max_input_bytes: self.max_input_bytes,
+            queue_capacity: self.queue_capacity,
+            max_running_jobs: self.max_running_jobs,
+            max_events_retained_per_job: self.max_events_retained_per_job,
+            max_jobs_retained: self.max_jobs_retained,
+            max_subscribers_per_job: self.max_subscribers_per_job,
+            idempotency_window_seconds: self.idempotency_window.as_secs(),
+            max_subscriber_lag_events: self.max_subscriber_lag_events,
+        }
+    }
+}
+
+/// Reads a limit as "no limit" when zero.
+pub(crate) fn limit(value: u64) -> Option<u64> {
+    (value != 0).then_some(value)
+}

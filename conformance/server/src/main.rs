@@ -1,0 +1,135 @@
+//! The `domed` binary: parses flags, starts the server, prints the bound
+//! address and shuts down gracefully on SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The reference dome gateway server (`dome.gateway.v1`).
+#[derive(Debug, Parser)]
+#[command(name = "domed", version, about)]
+struct Args {
+    /// Address to listen on. Port 0 picks a free port; the bound address is
+    /// printed as `domed listening on ADDR`.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Require `authorization: Bearer TOKEN` on every gateway call (health
+    /// and reflection stay open).
+    #[arg(long, env = "DOMED_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve TLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key; with --tls-cert, serve TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Do not advertise `dome.conformance.v1` nor offer `dome.conformance.script`.
+    #[arg(long)]
+    no_conformance: bool,
+    /// Seconds a graceful shutdown may take before open work is dropped.
+    #[arg(long, default_value_t = 5)]
+    shutdown_grace_secs: u64,
+    /// HTTP/2 concurrent streams per connection.
+    #[arg(long, default_value_t = 1024)]
+    max_concurrent_streams: u32,
+    /// Largest encoded request message, in bytes (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_request_bytes)]
+    max_request_bytes: u64,
+    /// Largest skill `input_json`, in bytes (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_input_bytes)]
+    max_input_bytes: u64,
+    /// Jobs that may wait for a worker before `QUEUE_FULL` (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().queue_capacity)]
+    queue_capacity: u64,
+    /// Jobs that run at once (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_running_jobs)]
+    max_running_jobs: u64,
+    /// Events retained per job; a cursor before them is `CURSOR_EXPIRED` (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_events_retained_per_job)]
+    max_events_retained_per_job: u64,
+    /// Jobs retained; the oldest terminal ones are dropped first (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_jobs_retained)]
+    max_jobs_retained: u64,
+    /// Streams open on one job at once (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_subscribers_per_job)]
+    max_subscribers_per_job: u64,
+    /// Seconds an idempotency key is remembered (0: as long as its job).
+    #[arg(long, default_value_t = domed::Limits::default().idempotency_window.as_secs())]
+    idempotency_window_secs: u64,
+    /// Events a subscriber may fall behind before `SUBSCRIBER_LAGGED` (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_subscriber_lag_events)]
+    max_subscriber_lag_events: u64,
+    /// Run a deliberately broken variant (for proving the conformance suite).
+    #[cfg(feature = "mutants")]
+    #[arg(long, value_name = "NAME")]
+    mutant: Option<domed::Mutant>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = domed::Config {
+        listen: args.listen,
+        auth_token: args.auth_token,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert_pem_path), Some(key_pem_path)) => Some(domed::TlsFiles {
+                cert_pem_path,
+                key_pem_path,
+            }),
+            _ => None,
+        },
+        limits: domed::Limits {
+            max_request_bytes: args.max_request_bytes,
+            max_input_bytes: args.max_input_bytes,
+            queue_capacity: args.queue_capacity,
+            max_running_jobs: args.max_running_jobs,
+            max_events_retained_per_job: args.max_events_retained_per_job,
+            max_jobs_retained: args.max_jobs_retained,
+            max_subscribers_per_job: args.max_subscribers_per_job,
+            idempotency_window: Duration::from_secs(args.idempotency_window_secs),
+            max_subscriber_lag_events: args.max_subscriber_lag_events,
+        },
+        conformance: !args.no_conformance,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        max_concurrent_streams: args.max_concurrent_streams,
+        #[cfg(feature = "mutants")]
+        mutant: args.mutant,
+    };
+    let running = domed::start(config).await.context("starting domed")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "domed listening on {}", running.local_addr())?;
+        out.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    running.shutdown().await.context("shutting down domed")?;
+    Ok(())
+}
+
+/// Waits for SIGINT or (on Unix) SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("waiting for SIGINT")?;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Starting and stopping a server: binding, the service stack (gateway,
+//! health, reflection), TLS, and graceful shutdown.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dome_sdk::pb::gateway_service_server::GatewayServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::config::Config;
+use crate::guard::Typed;
+use crate::mutants::Faults;
+use crate::script;
+use crate::service::Gateway;
+use crate::skills::Catalogue;
+use crate::store::Store;
+
+/// Why a server could not start or stop cleanly.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Bind(SocketAddr, std::io::Error),
+    ReadTls(PathBuf, std::io::Error),
+    Transport(tonic::transport::Error),
+    Reflection(tonic_reflection::server::Error),
+    Catalogue(String),
+    Serve(tonic::transport::Error),
+    Join(tokio::task::JoinError),
+}
+
+impl Error {
+    fn new(kind: ErrorKind) -> Self {
+        Self { kind }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Bind(addr, _) => write!(f, "cannot listen on `{addr}`"),
+            ErrorKind::ReadTls(path, _) => write!(f, "cannot read TLS file `{}`", path.display()),
+            ErrorKind::Transport(_) => f.write_str("cannot configure the transport"),
+            ErrorKind::Reflection(_) => f.write_str("cannot build server reflection"),
+            ErrorKind::Catalogue(why) => write!(f, "cannot build the skill catalogue: {why}"),
+            ErrorKind::Serve(_) => f.write_str("the server failed while serving"),
+            ErrorKind::Join(_) => f.write_str("the server task failed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Bind(_, e) | ErrorKind::ReadTls(_, e) => Some(e),
+            ErrorKind::Transport(e) | ErrorKind::Serve(e) => Some(e),
+            ErrorKind::Reflection(e) => Some(e),
+            ErrorKind::Join(e) => Some(e),
+            ErrorKind::Catalogue(_) => None,
+        }
+    }
+}
+
+/// A started server. Dropping it without [`Running::shutdown`] leaves the
+/// server running until the runtime stops.
+#[derive(Debug)]
+pub struct Running {
+    local_addr: SocketAddr,
+    tls: bool,
+    store: Arc<Store>,
+    grace: Duration,
+    stop: oneshot::Sender<()>,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server's URL: `http://addr`, or `https://addr` with TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Shuts down gracefully: new calls and open streams get
+    /// `SHUTTING_DOWN`, every job still running is cancelled, and the
+    /// listener closes. Whatever is still open after the configured grace
+    /// is dropped.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let grace = self.grace;
+        let open_jobs = self.store.begin_shutdown();
+        let jobs_done = async {
+            for job in open_jobs {
+                job.terminal().await;
+            }
+        };
+        if tokio::time::timeout(grace, jobs_done).await.is_err() {
+            tracing::warn!("jobs still running after the shutdown grace");
+        }
+        // The serve task may have ended already; a closed channel is fine.
+        let _ = self.stop.send(());
+        let mut serve = self.serve;
+        match tokio::time::timeout(grace, &mut serve).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(Error::new(ErrorKind::Serve(e))),
+            Ok(Err(e)) => Err(Error::new(ErrorKind::Join(e))),
+            Err(_) => {
+                tracing::warn!("connections still open after the shutdown grace; dropping them");
+                serve.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Binds, starts serving in the background, and returns once listening.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    let faults = Faults::from_config(&config);
+    let catalogue = Arc::new(Catalogue::new(config.conformance).map_err(|e| Error::new(ErrorKind::Catalogue(e.0)))?);
+    let store = Arc::new(Store::new(config.limits.clone(), faults));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
+
+    let gateway = Gateway {
+        store: store.clone(),
+        catalogue,
+        auth_token: config.auth_token.clone(),
+    };
+    let max_request_bytes = config.limits.max_request_bytes;
+    let decoding_limit = if max_request_bytes == 0 {
+        usize::MAX
+    } else {
+        usize::try_from(max_request_bytes).unwrap_or(usize::MAX)
+    };
+    let gateway_service = GatewayServiceServer::new(gateway).max_decoding_message_size(decoding_limit);
+    let gateway_service = Typed::new(gateway_service, max_request_bytes, faults);
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<GatewayServiceServer<Gateway>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+
+    let mut builder = Server::builder().max_concurrent_streams(config.max_concurrent_streams);
+    if let Some(tls) = &config.tls {
+        let cert = std::fs::read(&tls.cert_pem_path)
+            .map_err(|e| Error::new(ErrorKind::ReadTls(tls.cert_pem_path.clone(), e)))?;
+        let key = std::fs::read(&tls.key_pem_path)
+            .map_err(|e| Error::new(ErrorKind::ReadTls(tls.key_pem_path.clone(), e)))?;
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            .map_err(|e| Error::new(ErrorKind::Transport(e)))?;
+    }
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(gateway_service);
+
+    tokio::spawn(store.clone().dispatch_loop(|store, job| script::execute(store, job)));
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let reporter = health_reporter.clone();
+    let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+        // A dropped sender means the handle is gone: keep serving then.
+        if stopped.await.is_ok() {
+            reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }));
+    tracing::info!(%local_addr, tls = config.tls.is_some(), auth = config.auth_token.is_some(), "domed listening");
+    Ok(Running {
+        local_addr,
+        tls: config.tls.is_some(),
+        store,
+        grace: config.shutdown_grace,
+        stop,
+        serve,
+    })
+}

@@ -1,0 +1,298 @@
+//! The `dome.gateway.v1.GatewayService` implementation: request checks,
+//! then a call into the store.
+//!
+//! Every call first runs [`Gateway::begin`]: the `dome-api-version` header,
+//! the bearer token, shutdown, the correlation id and the request size, in
+//! that order. Every error leaves through [`ApiError::into_status`] with
+//! the call's correlation id.
+
+use std::sync::Arc;
+
+use dome_sdk::contract::{API_VERSION, CONFORMANCE_FEATURE};
+use dome_sdk::pb::{self, DecisionStatus, SsotFamily, gateway_service_server::GatewayService};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::errors::ApiError;
+use crate::ids::{self, check_idempotency_key, check_labels, check_required_id, check_run_id};
+use crate::mutants::Mutant;
+use crate::skills::Catalogue;
+use crate::store::{SSOT_SCHEMA_VERSION, Store, Submission};
+use crate::stream::{self, EventStream};
+
+/// The request header in which a client states its API version.
+pub(crate) const API_VERSION_HEADER: &str = "dome-api-version";
+/// The feature flag of a server that requires a bearer token.
+pub(crate) const AUTH_FEATURE: &str = "dome.auth.bearer";
+/// The API versions served, ascending.
+const API_VERSIONS: &[&str] = &[API_VERSION];
+
+/// The gateway service.
+#[derive(Debug, Clone)]
+pub(crate) struct Gateway {
+    pub(crate) store: Arc<Store>,
+    pub(crate) catalogue: Arc<Catalogue>,
+    pub(crate) auth_token: Option<String>,
+}
+
+/// A checked call: its correlation id.
+struct Call {
+    corr: String,
+}
+
+impl Gateway {
+    fn fail(&self, corr: &str, e: ApiError) -> Status {
+        e.into_status(corr, self.store.faults)
+    }
+
+    /// The checks every call passes before its own semantics.
+    fn begin<T: Message>(&self, rpc: &'static str, request: &Request<T>, corr_field: &str) -> Result<Call, Status> {
+        let (corr, corr_error) = match ids::correlation_id(corr_field) {
+            Ok(c) => (c, None),
+            Err((assigned, e)) => (assigned, Some(e)),
+        };
+        tracing::debug!(rpc, correlation_id = %corr, "call");
+        let md = request.metadata();
+        if let Some(v) = md.get(API_VERSION_HEADER) {
+            let requested = v.to_str().unwrap_or("<not ascii>");
+            if !API_VERSIONS.contains(&requested) {
+                return Err(self.fail(&corr, ApiError::unsupported_api_version(requested, API_VERSIONS)));
+            }
+        }
+        if let Some(token) = &self.auth_token {
+            let given = md.get("authorization").and_then(|v| v.to_str().ok());
+            let ok = given
+                .and_then(|g| g.strip_prefix("Bearer "))
+                .is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+            if !ok {
+                return Err(self.fail(&corr, ApiError::unauthenticated()));
+            }
+        }
+        if self.store.shutting_down() {
+            return Err(self.fail(&corr, ApiError::shutting_down(None)));
+        }
+        if let Some(e) = corr_error {
+            return Err(self.fail(&corr, e));
+        }
+        let max = self.store.limits.max_request_bytes;
+        if max != 0 && request.get_ref().encoded_len() as u64 > max {
+            return Err(self.fail(&corr, ApiError::limit_exceeded("max_request_bytes", max)));
+        }
+        Ok(Call { corr })
+    }
+
+    fn features(&self) -> Vec<String> {
+        let mut features = Vec::new();
+        if self.catalogue.conformance() {
+            features.push(CONFORMANCE_FEATURE.to_owned());
+        }
+        if self.auth_token.is_some() {
+            features.push(AUTH_FEATURE.to_owned());
+        }
+        features.sort();
+        features
+    }
+}
+
+/// Compares secrets without an early exit.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The SSOT families in number order.
+const FAMILIES: &[SsotFamily] = &[
+    SsotFamily::WorkQueue,
+    SsotFamily::TaskResult,
+    SsotFamily::GateDecision,
+    SsotFamily::PromotionDecision,
+    SsotFamily::RunManifest,
+    SsotFamily::EventEnvelope,
+];
+
+#[tonic::async_trait]
+impl GatewayService for Gateway {
+    async fn list_capabilities(
+        &self,
+        request: Request<pb::ListCapabilitiesRequest>,
+    ) -> Result<Response<pb::ListCapabilitiesResponse>, Status> {
+        let call = self.begin("ListCapabilities", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        if !req.api_version.is_empty() && !API_VERSIONS.contains(&req.api_version.as_str()) {
+            return Err(self.fail(&call.corr, ApiError::unsupported_api_version(&req.api_version, API_VERSIONS)));
+        }
+        Ok(Response::new(pb::ListCapabilitiesResponse {
+            correlation_id: call.corr,
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_versions: API_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+            ssot_schema_versions: FAMILIES
+                .iter()
+                .map(|f| pb::SsotSchemaVersion {
+                    family: *f as i32,
+                    version: SSOT_SCHEMA_VERSION.to_owned(),
+                })
+                .collect(),
+            features: self.features(),
+            skills: self.catalogue.listed(),
+            limits: Some(self.store.limits.to_proto()),
+        }))
+    }
+
+    async fn skill_execute(
+        &self,
+        request: Request<pb::SkillExecuteRequest>,
+    ) -> Result<Response<pb::SkillExecuteResponse>, Status> {
+        let call = self.begin("SkillExecute", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let corr = call.corr;
+        let submitted = (|| {
+            if req.skill_id.is_empty() {
+                return Err(ApiError::invalid_argument("skill_id", "is required"));
+            }
+            check_idempotency_key(&req.idempotency_key)?;
+            check_labels(&req.labels)?;
+            check_run_id(&req.run_id)?;
+            if req.base_ref.len() > 1024 {
+                return Err(ApiError::invalid_argument("base_ref", "must be at most 1024 bytes"));
+            }
+            let max_input = self.store.limits.max_input_bytes;
+            if max_input != 0 && req.input_json.len() as u64 > max_input {
+                return Err(ApiError::limit_exceeded("max_input_bytes", max_input));
+            }
+            let skill = self.catalogue.resolve(&req.skill_id, &req.skill_version)?;
+            let input = skill.check_input(&req.input_json)?;
+            self.store.submit(Submission {
+                correlation_id: corr.clone(),
+                skill_id: skill.proto.skill_id.clone(),
+                skill_version: skill.proto.version.clone(),
+                requested_version: req.skill_version.clone(),
+                kind: skill.kind,
+                input,
+                idempotency_key: req.idempotency_key.clone(),
+                labels: req.labels.clone(),
+                run_id: req.run_id.clone(),
+                base_ref: req.base_ref.clone(),
+            })
+        })();
+        match submitted {
+            Ok((job, created)) => {
+                tracing::info!(correlation_id = %corr, job_id = %job.job_id, run_id = %job.run_id, created, "job submitted");
+                Ok(Response::new(pb::SkillExecuteResponse {
+                    correlation_id: corr,
+                    job: Some(job),
+                    created,
+                }))
+            }
+            Err(e) => {
+                tracing::info!(correlation_id = %corr, reason = ?e.reason(), "SkillExecute failed");
+                Err(self.fail(&corr, e))
+            }
+        }
+    }
+
+    async fn get_job_status(
+        &self,
+        request: Request<pb::GetJobStatusRequest>,
+    ) -> Result<Response<pb::GetJobStatusResponse>, Status> {
+        let call = self.begin("GetJobStatus", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let job = check_required_id("job_id", &req.job_id)
+            .and_then(|()| self.store.job(&req.job_id))
+            .map_err(|e| self.fail(&call.corr, e))?;
+        Ok(Response::new(pb::GetJobStatusResponse {
+            correlation_id: call.corr,
+            job: Some(job.snapshot()),
+        }))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let call = self.begin("CancelJob", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let entry = check_required_id("job_id", &req.job_id)
+            .and_then(|()| {
+                if req.reason.chars().count() > 1024 {
+                    Err(ApiError::invalid_argument("reason", "must be at most 1024 characters"))
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| self.store.job(&req.job_id))
+            .map_err(|e| self.fail(&call.corr, e))?;
+        if self.store.faults.is(Mutant::CancelFinishedErrors) && entry.lock().terminal {
+            return Err(self.fail(&call.corr, ApiError::invalid_argument("job_id", "the job has already ended")));
+        }
+        let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
+        tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
+        Ok(Response::new(pb::CancelJobResponse {
+            correlation_id: call.corr,
+            job: Some(job),
+            cancel_requested,
+        }))
+    }
+
+    type StreamJobEventsStream = EventStream;
+
+    async fn stream_job_events(
+        &self,
+        request: Request<pb::StreamJobEventsRequest>,
+    ) -> Result<Response<Self::StreamJobEventsStream>, Status> {
+        let call = self.begin("StreamJobEvents", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let stream = check_required_id("job_id", &req.job_id)
+            .and_then(|()| self.store.job(&req.job_id))
+            .and_then(|job| stream::open(self.store.clone(), job, req.after_sequence, call.corr.clone()))
+            .map_err(|e| self.fail(&call.corr, e))?;
+        tracing::debug!(correlation_id = %call.corr, job_id = %req.job_id, after_sequence = req.after_sequence, "stream opened");
+        Ok(Response::new(stream))
+    }
+
+    async fn get_gate_decision(
+        &self,
+        request: Request<pb::GetGateDecisionRequest>,
+    ) -> Result<Response<pb::GetGateDecisionResponse>, Status> {
+        let call = self.begin("GetGateDecision", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let decision = check_required_id("run_id", &req.run_id)
+            .and_then(|()| {
+                if req.task_id.is_empty() {
+                    Ok(())
+                } else {
+                    check_required_id("task_id", &req.task_id)
+                }
+            })
+            .and_then(|()| {
+                self.store
+                    .gate_decision(&req.run_id, &req.task_id)
+                    .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "gate", &req.task_id))
+            })
+            .map_err(|e| self.fail(&call.corr, e))?;
+        if self.store.faults.is(Mutant::RejectAsError) && decision.status == DecisionStatus::Reject as i32 {
+            return Err(self.fail(&call.corr, ApiError::decision_not_found(&req.run_id, "gate", &req.task_id)));
+        }
+        Ok(Response::new(pb::GetGateDecisionResponse {
+            correlation_id: call.corr,
+            decision: Some(decision),
+        }))
+    }
+
+    async fn get_promotion_decision(
+        &self,
+        request: Request<pb::GetPromotionDecisionRequest>,
+    ) -> Result<Response<pb::GetPromotionDecisionResponse>, Status> {
+        let call = self.begin("GetPromotionDecision", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let decision = check_required_id("run_id", &req.run_id)
+            .and_then(|()| {
+                self.store
+                    .promotion_decision(&req.run_id)
+                    .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "promotion", ""))
+            })
+            .map_err(|e| self.fail(&call.corr, e))?;
+        Ok(Response::new(pb::GetPromotionDecisionResponse {
+            correlation_id: call.corr,
+            decision: Some(decision),
+        }))
+    }
+}

@@ -1,0 +1,636 @@
+//! Jobs, their event logs, the queue, the workers and the decisions
+//! recorded for runs: the server's whole in-memory state.
+//!
+//! Locks: the store's lock is taken before a job's lock, never the other
+//! way round. Every change of a job (state, outcome, events) happens under
+//! its own lock through [`JobEntry::append`] and [`JobEntry::finish`], so
+//! a job reaches exactly one terminal state whatever races with it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, watch};
+
+use crate::config::{Limits, limit};
+use crate::errors::ApiError;
+use crate::ids::new_id;
+use crate::mutants::{Faults, Mutant};
+use crate::skills::{SkillKind, canonical_json};
+
+/// The schema version of every SSOT family the server emits (the records
+/// it writes follow the families as `ssot/schemas` holds them).
+pub(crate) const SSOT_SCHEMA_VERSION: &str = "1.0.0";
+
+/// The policy reason code of a cancelled job.
+pub(crate) const CANCELLED_REASON_CODE: &str = "EXEC.CANCELLED";
+
+/// Locks a mutex, riding over poisoning: every critical section leaves the
+/// data consistent before anything in it could panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The wall-clock time now, as a protobuf timestamp.
+pub(crate) fn now() -> prost_types::Timestamp {
+    prost_types::Timestamp::from(SystemTime::now())
+}
+
+/// The server's state.
+#[derive(Debug)]
+pub(crate) struct Store {
+    pub(crate) limits: Limits,
+    pub(crate) faults: Faults,
+    inner: Mutex<Inner>,
+    /// Woken whenever a job is queued or a worker frees up.
+    dispatch: Notify,
+    /// Jobs waiting for a worker (`QUEUED` and not yet started).
+    queued: AtomicU64,
+    /// Set once the server starts shutting down.
+    shutdown: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    jobs: HashMap<String, Arc<JobEntry>>,
+    /// Every retained job, oldest first.
+    order: VecDeque<Arc<JobEntry>>,
+    idempotency: HashMap<String, Idempotent>,
+    runs: HashMap<String, RunRecord>,
+    queue: VecDeque<Arc<JobEntry>>,
+    running: u64,
+}
+
+#[derive(Debug)]
+struct Idempotent {
+    job: Arc<JobEntry>,
+    created: Instant,
+}
+
+/// The decisions recorded for one run, kept while any job of it is.
+#[derive(Debug, Default)]
+struct RunRecord {
+    jobs: usize,
+    gate_last: Option<pb::GateDecision>,
+    gate_by_task: HashMap<String, pb::GateDecision>,
+    promotion_last: Option<pb::PromotionDecision>,
+}
+
+/// What `SkillExecute` asks for, once checked.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) correlation_id: String,
+    pub(crate) skill_id: String,
+    pub(crate) skill_version: String,
+    pub(crate) requested_version: String,
+    pub(crate) kind: SkillKind,
+    pub(crate) input: Value,
+    pub(crate) idempotency_key: String,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) run_id: String,
+    pub(crate) base_ref: String,
+}
+
+impl Submission {
+    /// The digest of everything that makes two requests "the same" for an
+    /// idempotency key.
+    fn fingerprint(&self, canonical_input: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(self.skill_id.as_bytes());
+        field(self.requested_version.as_bytes());
+        field(canonical_input.as_bytes());
+        field(self.run_id.as_bytes());
+        field(self.base_ref.as_bytes());
+        let mut labels: Vec<(&String, &String)> = self.labels.iter().collect();
+        labels.sort();
+        for (k, v) in labels {
+            field(k.as_bytes());
+            field(v.as_bytes());
+        }
+        h.finalize().into()
+    }
+}
+
+/// One job and its event log.
+#[derive(Debug)]
+pub(crate) struct JobEntry {
+    pub(crate) job_id: String,
+    pub(crate) run_id: String,
+    pub(crate) kind: SkillKind,
+    pub(crate) input: Value,
+    fingerprint: [u8; 32],
+    data: Mutex<JobData>,
+    /// The sequence of the latest event.
+    head: watch::Sender<u64>,
+    /// Set by the effective cancel; wakes parked and sleeping steps.
+    cancel: watch::Sender<bool>,
+    /// Open streams of this job.
+    pub(crate) subscribers: AtomicU64,
+    faults: Faults,
+    max_events: Option<u64>,
+}
+
+/// The mutable part of a job.
+#[derive(Debug)]
+pub(crate) struct JobData {
+    pub(crate) job: pb::Job,
+    pub(crate) log: VecDeque<Arc<pb::JobEvent>>,
+    /// The sequence of `log[0]` (of the next event when the log is empty).
+    pub(crate) first_retained: u64,
+    next_sequence: u64,
+    pub(crate) terminal: bool,
+    artifacts: Vec<pb::Artifact>,
+}
+
+/// How a skill ended, as the worker reports it.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// `SUCCEEDED` with this output.
+    Succeeded(Value),
+    /// `FAILED` with a policy reason code.
+    Failed {
+        reason_code: String,
+        message: String,
+        transient: bool,
+    },
+    /// `CANCELLED`.
+    Cancelled,
+}
+
+impl JobEntry {
+    /// Locks the job.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, JobData> {
+        lock(&self.data)
+    }
+
+    /// A receiver of the job's head sequence.
+    pub(crate) fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// The sequence of the latest event.
+    pub(crate) fn head(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    /// A receiver of the job's cancel flag.
+    pub(crate) fn watch_cancel(&self) -> watch::Receiver<bool> {
+        self.cancel.subscribe()
+    }
+
+    /// Whether an effective cancel has been requested.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Appends an event caused by the call `correlation_id`; nothing is
+    /// appended after the terminal event.
+    pub(crate) fn append(&self, data: &mut JobData, correlation_id: &str, payload: Payload) -> Option<u64> {
+        if data.terminal {
+            return None;
+        }
+        let mut sequence = data.next_sequence;
+        if self.faults.is(Mutant::SkippedSequence) && sequence == 3 {
+            sequence = 4;
+        }
+        data.next_sequence = sequence + 1;
+        let event = pb::JobEvent {
+            event_id: new_id("evt-"),
+            sequence,
+            job_id: self.job_id.clone(),
+            run_id: self.run_id.clone(),
+            time: Some(now()),
+            correlation_id: correlation_id.to_owned(),
+            payload: Some(payload),
+        };
+        data.log.push_back(Arc::new(event));
+        if let Some(max) = self.max_events {
+            while data.log.len() as u64 > max {
+                data.log.pop_front();
+            }
+        }
+        data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
+        data.job.last_sequence = sequence;
+        self.head.send_replace(sequence);
+        Some(sequence)
+    }
+
+    /// Appends one event under the job's own correlation id.
+    pub(crate) fn emit(&self, payload: Payload) -> Option<u64> {
+        let mut data = self.lock();
+        let corr = data.job.correlation_id.clone();
+        self.append(&mut data, &corr, payload)
+    }
+
+    /// Ends the job; false (and nothing changes) when it had ended already.
+    pub(crate) fn finish(&self, data: &mut JobData, ending: Ending) -> bool {
+        if data.terminal {
+            return false;
+        }
+        let (state, status, output_json, reason_code, message, transient) = match ending {
+            Ending::Succeeded(output) => (
+                JobState::Succeeded,
+                TaskStatus::Pass,
+                canonical_json(&output),
+                String::new(),
+                String::new(),
+                false,
+            ),
+            Ending::Failed {
+                reason_code,
+                message,
+                transient,
+            } => (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient),
+            Ending::Cancelled => (
+                JobState::Cancelled,
+                TaskStatus::Blocked,
+                String::new(),
+                CANCELLED_REASON_CODE.to_owned(),
+                "the job was cancelled".to_owned(),
+                false,
+            ),
+        };
+        let outcome = pb::JobOutcome {
+            task_id: self.job_id.clone(),
+            status: status as i32,
+            output_json,
+            reason_code,
+            message,
+            transient,
+            attempt: 1,
+            artifacts: data.artifacts.clone(),
+        };
+        data.job.state = state as i32;
+        data.job.end_time = Some(now());
+        data.job.outcome = Some(outcome.clone());
+        let corr = data.job.correlation_id.clone();
+        self.append(
+            data,
+            &corr,
+            Payload::StateChanged(pb::JobStateChanged {
+                state: state as i32,
+                outcome: Some(outcome),
+            }),
+        );
+        data.terminal = true;
+        true
+    }
+
+    /// Records that a step ran, in the provenance.
+    pub(crate) fn add_command(&self, command: String) {
+        self.lock().job.provenance.get_or_insert_with(Default::default).commands.push(command);
+    }
+
+    /// Records an artifact and emits its event.
+    pub(crate) fn add_artifact(&self, artifact: pb::Artifact) {
+        let mut data = self.lock();
+        if data.terminal {
+            return;
+        }
+        data.job
+            .provenance
+            .get_or_insert_with(Default::default)
+            .artifacts
+            .insert(artifact.name.clone(), artifact.uri.clone());
+        data.artifacts.retain(|a| a.name != artifact.name);
+        data.artifacts.push(artifact.clone());
+        let corr = data.job.correlation_id.clone();
+        self.append(&mut data, &corr, Payload::ArtifactProduced(artifact));
+    }
+
+    /// The job as it is now.
+    pub(crate) fn snapshot(&self) -> pb::Job {
+        self.lock().job.clone()
+    }
+
+    /// Waits until the job is terminal.
+    pub(crate) async fn terminal(&self) {
+        let mut head = self.watch_head();
+        loop {
+            if self.lock().terminal {
+                return;
+            }
+            if head.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// An empty store.
+    pub(crate) fn new(limits: Limits, faults: Faults) -> Self {
+        Self {
+            limits,
+            faults,
+            inner: Mutex::new(Inner::default()),
+            dispatch: Notify::new(),
+            queued: AtomicU64::new(0),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    /// A receiver of the shutdown flag.
+    pub(crate) fn watch_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Whether the server is shutting down.
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// A retained job.
+    pub(crate) fn job(&self, job_id: &str) -> Result<Arc<JobEntry>, ApiError> {
+        lock(&self.inner)
+            .jobs
+            .get(job_id)
+            .cloned()
+            .ok_or_else(|| ApiError::job_not_found(job_id))
+    }
+
+    /// Creates a job, or finds the one its idempotency key names. Returns
+    /// the job and whether it was created.
+    pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<(pb::Job, bool), ApiError> {
+        let canonical_input = canonical_json(&sub.input);
+        let fingerprint = sub.fingerprint(&canonical_input);
+        let mut inner = lock(&self.inner);
+        if !sub.idempotency_key.is_empty() && !self.faults.is(Mutant::DuplicateIdempotentJob) {
+            let window = self.limits.idempotency_window;
+            let live = inner
+                .idempotency
+                .get(&sub.idempotency_key)
+                .filter(|e| window.is_zero() || e.created.elapsed() < window)
+                .map(|e| e.job.clone());
+            if let Some(job) = live {
+                if job.fingerprint == fingerprint {
+                    return Ok((job.snapshot(), false));
+                }
+                return Err(ApiError::idempotency_key_conflict(&sub.idempotency_key, &job.job_id));
+            }
+        }
+        if let Some(cap) = limit(self.limits.queue_capacity)
+            && self.queued.load(Ordering::SeqCst) >= cap
+        {
+            return Err(ApiError::queue_full(cap));
+        }
+        if let Some(max) = limit(self.limits.max_jobs_retained) {
+            while inner.jobs.len() as u64 >= max {
+                if !evict_oldest_terminal(&mut inner) {
+                    return Err(ApiError::limit_exceeded("max_jobs_retained", max));
+                }
+            }
+        }
+
+        let job_id = new_id("job-");
+        let run_id = if sub.run_id.is_empty() {
+            new_id("run-")
+        } else {
+            sub.run_id.clone()
+        };
+        let base_ref = if sub.base_ref.is_empty() {
+            "HEAD".to_owned()
+        } else {
+            sub.base_ref.clone()
+        };
+        let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
+        let job = pb::Job {
+            job_id: job_id.clone(),
+            run_id: run_id.clone(),
+            task_id: job_id.clone(),
+            skill_id: sub.skill_id.clone(),
+            skill_version: sub.skill_version.clone(),
+            state: JobState::Queued as i32,
+            create_time: Some(now()),
+            start_time: None,
+            end_time: None,
+            outcome: None,
+            provenance: Some(pb::Provenance {
+                run_id: run_id.clone(),
+                base_ref,
+                input_contract: format!("skill:{}@{}", sub.skill_id, sub.skill_version),
+                input_sha256,
+                commands: Vec::new(),
+                artifacts: HashMap::new(),
+                tool_versions: HashMap::from([(
+                    "domed".to_owned(),
+                    env!("CARGO_PKG_VERSION").to_owned(),
+                )]),
+                policy_ref: String::new(),
+            }),
+            last_sequence: 0,
+            correlation_id: sub.correlation_id.clone(),
+            labels: sub.labels.clone(),
+            idempotency_key: sub.idempotency_key.clone(),
+        };
+        let entry = Arc::new(JobEntry {
+            job_id: job_id.clone(),
+            run_id: run_id.clone(),
+            kind: sub.kind,
+            input: sub.input,
+            fingerprint,
+            data: Mutex::new(JobData {
+                job,
+                log: VecDeque::new(),
+                first_retained: 1,
+                next_sequence: 1,
+                terminal: false,
+                artifacts: Vec::new(),
+            }),
+            head: watch::Sender::new(0),
+            cancel: watch::Sender::new(false),
+            subscribers: AtomicU64::new(0),
+            faults: self.faults,
+            max_events: limit(self.limits.max_events_retained_per_job),
+        });
+        let snapshot = {
+            let mut data = entry.lock();
+            entry.append(
+                &mut data,
+                &sub.correlation_id,
+                Payload::StateChanged(pb::JobStateChanged {
+                    state: JobState::Queued as i32,
+                    outcome: None,
+                }),
+            );
+            data.job.clone()
+        };
+        inner.jobs.insert(job_id.clone(), entry.clone());
+        inner.order.push_back(entry.clone());
+        inner.runs.entry(run_id).or_default().jobs += 1;
+        if !sub.idempotency_key.is_empty() {
+            inner.idempotency.insert(
+                sub.idempotency_key,
+                Idempotent {
+                    job: entry.clone(),
+                    created: Instant::now(),
+                },
+            );
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        inner.queue.push_back(entry);
+        drop(inner);
+        self.dispatch.notify_one();
+        Ok((snapshot, true))
+    }
+
+    /// Cancels a job: returns it after the call and whether this call's
+    /// cancel took effect.
+    pub(crate) fn cancel(&self, entry: &JobEntry, correlation_id: &str, reason: &str) -> (pb::Job, bool) {
+        let mut data = entry.lock();
+        let state = JobState::try_from(data.job.state).unwrap_or(JobState::Unspecified);
+        if !matches!(state, JobState::Queued | JobState::Running) || self.faults.is(Mutant::CancelIgnored) {
+            return (data.job.clone(), self.faults.is(Mutant::CancelIgnored));
+        }
+        data.job.state = JobState::Cancelling as i32;
+        entry.append(
+            &mut data,
+            correlation_id,
+            Payload::CancelRequested(pb::JobCancelRequested {
+                reason: reason.to_owned(),
+                previous_state: state as i32,
+            }),
+        );
+        entry.cancel.send_replace(true);
+        if state == JobState::Queued {
+            // Never started: it ends at once, and leaves the queue's count.
+            entry.finish(&mut data, Ending::Cancelled);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+        (data.job.clone(), true)
+    }
+
+    /// Records a gate decision for its run (and task).
+    pub(crate) fn record_gate(&self, decision: pb::GateDecision) {
+        let mut inner = lock(&self.inner);
+        let run = inner.runs.entry(decision.run_id.clone()).or_default();
+        run.gate_by_task.insert(decision.task_id.clone(), decision.clone());
+        run.gate_last = Some(decision);
+    }
+
+    /// Records a promotion decision for its run.
+    pub(crate) fn record_promotion(&self, decision: pb::PromotionDecision) {
+        let mut inner = lock(&self.inner);
+        let run_id = decision.run_id.clone();
+        inner.runs.entry(run_id).or_default().promotion_last = Some(decision);
+    }
+
+    /// The gate decision of a run (and task, when not empty).
+    pub(crate) fn gate_decision(&self, run_id: &str, task_id: &str) -> Option<pb::GateDecision> {
+        let inner = lock(&self.inner);
+        let run = inner.runs.get(run_id)?;
+        if task_id.is_empty() {
+            run.gate_last.clone()
+        } else {
+            run.gate_by_task.get(task_id).cloned()
+        }
+    }
+
+    /// The promotion decision recorded last for a run.
+    pub(crate) fn promotion_decision(&self, run_id: &str) -> Option<pb::PromotionDecision> {
+        lock(&self.inner).runs.get(run_id)?.promotion_last.clone()
+    }
+
+    /// Starts queued jobs while workers are free, forever (until
+    /// shutdown). `run` executes one job.
+    pub(crate) async fn dispatch_loop<F, Fut>(self: Arc<Self>, run: F)
+    where
+        F: Fn(Arc<Store>, Arc<JobEntry>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut shutdown = self.watch_shutdown();
+        loop {
+            while let Some(entry) = self.next_to_start() {
+                let store = self.clone();
+                let job = run(self.clone(), entry);
+                tokio::spawn(async move {
+                    job.await;
+                    lock(&store.inner).running -= 1;
+                    store.dispatch.notify_one();
+                });
+            }
+            tokio::select! {
+                _ = self.dispatch.notified() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Takes the next queued job and marks it `RUNNING`, when a worker is
+    /// free.
+    fn next_to_start(&self) -> Option<Arc<JobEntry>> {
+        let mut inner = lock(&self.inner);
+        loop {
+            if let Some(max) = limit(self.limits.max_running_jobs)
+                && inner.running >= max
+            {
+                return None;
+            }
+            let entry = inner.queue.pop_front()?;
+            let mut data = entry.lock();
+            if data.job.state != JobState::Queued as i32 {
+                // Cancelled while queued: already ended.
+                continue;
+            }
+            data.job.state = JobState::Running as i32;
+            data.job.start_time = Some(now());
+            let corr = data.job.correlation_id.clone();
+            entry.append(
+                &mut data,
+                &corr,
+                Payload::StateChanged(pb::JobStateChanged {
+                    state: JobState::Running as i32,
+                    outcome: None,
+                }),
+            );
+            drop(data);
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            inner.running += 1;
+            return Some(entry);
+        }
+    }
+
+    /// Starts shutting down: new calls and open streams see it, every job
+    /// not yet terminal is cancelled. Returns the jobs to wait for.
+    pub(crate) fn begin_shutdown(&self) -> Vec<Arc<JobEntry>> {
+        self.shutdown.send_replace(true);
+        self.dispatch.notify_one();
+        let jobs: Vec<Arc<JobEntry>> = lock(&self.inner).order.iter().cloned().collect();
+        let corr = new_id("corr-");
+        let mut open = Vec::new();
+        for job in jobs {
+            self.cancel(&job, &corr, "the server is shutting down");
+            if !job.lock().terminal {
+                open.push(job);
+            }
+        }
+        open
+    }
+}
+
+/// Drops the oldest terminal job; false when every retained job is live.
+fn evict_oldest_terminal(inner: &mut Inner) -> bool {
+    let Some(pos) = inner.order.iter().position(|j| j.lock().terminal) else {
+        return false;
+    };
+    let Some(entry) = inner.order.remove(pos) else {
+        return false;
+    };
+    inner.jobs.remove(&entry.job_id);
+    inner.idempotency.retain(|_, e| !Arc::ptr_eq(&e.job, &entry));
+    if let Some(run) = inner.runs.get_mut(&entry.run_id) {
+        run.jobs = run.jobs.saturating_sub(1);
+        if run.jobs == 0 {
+            inner.runs.remove(&entry.run_id);
+        }
+    }
+    true
+}
