@@ -1,0 +1,163 @@
+//! Decoding statuses into typed errors, without a network: every reason of
+//! the contract, built as a server of the contract sends it, decodes to
+//! its variant with every promised field; every malformed status decodes
+//! to [`Error::Status`] (or [`Error::Transport`]) with the reason why,
+//! never a panic.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dome_sdk::contract::{CORRELATION_ID_KEY, ERROR_DOMAIN, ERROR_REASONS, ErrorReasonSpec};
+use dome_sdk::{ApiError, Error, FieldViolation, StatusKind};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// A status for `spec` as the contract describes it, with `metadata`.
+fn status(spec: &ErrorReasonSpec, metadata: HashMap<String, String>, domain: &str) -> tonic::Status {
+    let mut details = ErrorDetails::with_error_info(spec.name, domain, metadata);
+    if spec.bad_request {
+        details.add_bad_request_violation("input_json/steps/0", "is not valid");
+    }
+    if spec.retryable {
+        details.set_retry_info(Some(Duration::from_millis(250)));
+    }
+    tonic::Status::with_error_details(spec.code, format!("{} happened", spec.name), details)
+}
+
+/// Every key `spec` declares, each with a distinct value, plus the
+/// correlation id.
+fn full_metadata(spec: &ErrorReasonSpec) -> HashMap<String, String> {
+    let mut metadata: HashMap<_, _> = spec
+        .metadata_keys
+        .iter()
+        .chain(spec.optional_metadata_keys)
+        .enumerate()
+        .map(|(i, k)| (k.to_string(), (100 + i).to_string()))
+        .collect();
+    metadata.insert(CORRELATION_ID_KEY.into(), format!("corr-{}", spec.name.to_lowercase()));
+    metadata
+}
+
+#[test]
+fn every_reason_decodes_to_its_variant_with_every_field() {
+    for spec in ERROR_REASONS {
+        let metadata = full_metadata(spec);
+        let error = Error::from_status(status(spec, metadata.clone(), ERROR_DOMAIN));
+        let Error::Api(api) = &error else { panic!("`{}` decoded to {error:?}, not an api error", spec.name) };
+        assert_eq!(api.reason(), spec.reason, "reason of `{}`", spec.name);
+        assert_eq!(api.reason_name(), spec.name);
+        assert_eq!(api.code(), spec.code, "code of `{}`", spec.name);
+        assert_eq!(api.is_retryable(), spec.retryable, "retryable of `{}`", spec.name);
+        assert_eq!(error.is_retryable(), spec.retryable, "Error::is_retryable of `{}`", spec.name);
+        assert_eq!(api.correlation_id(), metadata[CORRELATION_ID_KEY]);
+        assert_eq!(error.correlation_id(), Some(metadata[CORRELATION_ID_KEY].as_str()));
+        assert_eq!(api.message(), format!("{} happened", spec.name));
+        let declared: Vec<_> = spec.metadata_keys.iter().chain(spec.optional_metadata_keys).copied().collect();
+        let decoded: Vec<_> = api.metadata().iter().map(|(k, _)| *k).collect();
+        assert_eq!(decoded, declared, "metadata keys of `{}`", spec.name);
+        for (key, value) in api.metadata() {
+            assert_eq!(value, Some(metadata[key].as_str()), "`{key}` of `{}`", spec.name);
+            assert_eq!(api.metadata_u64(key), metadata[key].parse().ok());
+        }
+        let expected_violations = if spec.bad_request {
+            vec![FieldViolation { field: "input_json/steps/0".into(), description: "is not valid".into() }]
+        } else {
+            vec![]
+        };
+        assert_eq!(api.violations(), expected_violations.as_slice(), "violations of `{}`", spec.name);
+        let expected_delay = spec.retryable.then_some(Duration::from_millis(250));
+        assert_eq!(api.retry_delay(), expected_delay, "retry delay of `{}`", spec.name);
+        assert_eq!(error.retry_delay(), expected_delay);
+        // The message names the reason and never panics on formatting.
+        assert!(error.to_string().contains(spec.name), "{error}");
+    }
+}
+
+#[test]
+fn optional_metadata_may_be_absent() {
+    let spec = ERROR_REASONS.iter().find(|s| !s.optional_metadata_keys.is_empty()).expect("a reason with optional keys");
+    let mut metadata = full_metadata(spec);
+    for key in spec.optional_metadata_keys {
+        metadata.remove(*key);
+    }
+    let error = Error::from_status(status(spec, metadata, ERROR_DOMAIN));
+    let api = error.api().expect("decodes without its optional keys");
+    for key in spec.optional_metadata_keys {
+        assert!(api.metadata().contains(&(*key, None)), "`{key}` should decode as absent");
+    }
+    assert_eq!(api.resume_after_sequence(), None);
+}
+
+#[test]
+fn shutting_down_on_a_stream_carries_its_resume_point() {
+    let spec = ERROR_REASONS.iter().find(|s| s.name == "SHUTTING_DOWN").expect("SHUTTING_DOWN is a reason");
+    let mut metadata = full_metadata(spec);
+    metadata.insert("resumeAfterSequence".into(), "41".into());
+    metadata.insert("jobId".into(), "job-1".into());
+    match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
+        Error::Api(api @ ApiError::ShuttingDown { .. }) => {
+            assert_eq!(api.resume_after_sequence(), Some(41));
+            let ApiError::ShuttingDown { job_id, .. } = &api else { unreachable!() };
+            assert_eq!(job_id.as_deref(), Some("job-1"));
+        }
+        other => panic!("expected SHUTTING_DOWN, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_missing_promised_key_is_named() {
+    for spec in ERROR_REASONS {
+        for key in spec.metadata_keys.iter().chain([&CORRELATION_ID_KEY]) {
+            let mut metadata = full_metadata(spec);
+            metadata.remove(*key);
+            match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
+                Error::Status { kind: StatusKind::MissingMetadata { reason, key: missing }, .. } => {
+                    assert_eq!((reason.as_str(), missing.as_str()), (spec.name, *key));
+                }
+                other => panic!("`{}` without `{key}` decoded to {other:?}", spec.name),
+            }
+        }
+    }
+}
+
+#[test]
+fn foreign_domains_and_unknown_reasons_are_kept_raw() {
+    let spec = &ERROR_REASONS[0];
+    let foreign = Error::from_status(status(spec, full_metadata(spec), "example.com"));
+    assert!(
+        matches!(&foreign, Error::Status { kind: StatusKind::ForeignDomain(d), status } if d == "example.com" && status.code() == spec.code),
+        "{foreign:?}"
+    );
+    let details = ErrorDetails::with_error_info("SOMETHING_NEW", ERROR_DOMAIN, HashMap::new());
+    let unknown = Error::from_status(tonic::Status::with_error_details(tonic::Code::Aborted, "new", details));
+    assert!(matches!(&unknown, Error::Status { kind: StatusKind::UnknownReason(r), .. } if r == "SOMETHING_NEW"), "{unknown:?}");
+    assert_eq!(unknown.code(), Some(tonic::Code::Aborted));
+    assert!(!unknown.is_retryable());
+}
+
+#[test]
+fn statuses_without_error_info_decode_by_their_code() {
+    let plain = Error::from_status(tonic::Status::not_found("gone"));
+    assert!(matches!(plain, Error::Status { kind: StatusKind::NoErrorInfo, .. }), "{plain:?}");
+    assert!(!plain.is_retryable());
+    // UNAVAILABLE without an ErrorInfo is the transport-level failure a
+    // client retries (tonic reports a refused connection so).
+    let unavailable = Error::from_status(tonic::Status::unavailable("try again"));
+    assert!(matches!(unavailable, Error::Transport(_)), "{unavailable:?}");
+    assert!(unavailable.is_retryable());
+    // A stream reset mid-way without details may be resumed, not retried.
+    let reset = Error::from_status(tonic::Status::unknown("h2 protocol error"));
+    assert!(reset.is_resumable() && !reset.is_retryable());
+    // Garbage in the details trailer is reported, not a panic.
+    let garbage = tonic::Status::with_details(tonic::Code::Internal, "bad", tonic::codegen::Bytes::from_static(&[0xff, 0x01, 0x02]));
+    let decoded = Error::from_status(garbage);
+    assert!(matches!(decoded, Error::Status { kind: StatusKind::UndecodableDetails(_), .. }), "{decoded:?}");
+}
+
+#[test]
+fn a_locally_made_status_is_a_transport_failure() {
+    let status = tonic::Status::from_error(Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")));
+    let error = Error::from_status(status);
+    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert!(error.is_resumable());
+    assert!(std::error::Error::source(&error).is_some(), "the status is kept as the source");
+}
