@@ -8,6 +8,7 @@ use anyhow::Result;
 /// Runs the gates.
 pub fn main(root: &Path) -> Result<()> {
     crate::codegen::main(root, true)?;
+    crate::ssot::main(root, &crate::ssot::Options::default())?;
     crate::lint::gate(root)?;
     crate::breaking::gate(root)?;
     Ok(())

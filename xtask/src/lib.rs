@@ -9,4 +9,5 @@ pub mod ci;
 pub mod codegen;
 pub mod descriptors;
 pub mod lint;
+pub mod ssot;
 pub mod util;

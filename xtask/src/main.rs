@@ -33,6 +33,10 @@ enum Command {
     /// Check `proto/` against buf's STANDARD and COMMENTS lint rules; exit
     /// 0 clean, 1 findings, 2 input error.
     Lint(xtask::lint::Args),
+    /// Check that every message of the service surface maps onto an SSOT
+    /// family or a registered delta, and that every mapped message's
+    /// projection fits its family (proptest + JSON Schema).
+    Ssot(xtask::ssot::Args),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +47,6 @@ fn main() -> Result<()> {
         Command::Ci => xtask::ci::main(&root),
         Command::Breaking(args) => std::process::exit(xtask::breaking::main(&root, &args)),
         Command::Lint(args) => std::process::exit(xtask::lint::main(&root, &args)),
+        Command::Ssot(args) => xtask::ssot::main(&root, &(&args).into()),
     }
 }

@@ -1,0 +1,656 @@
+//! `cargo xtask ssot`: the gate that keeps the contract aligned with dome's
+//! SSOT families.
+//!
+//! It reads the compiled descriptor set (never proto text) and fails when:
+//! - a message of the service surface (every message of the contract's
+//!   package reachable from an RPC's request or response, transitively) has
+//!   neither a family nor a delta in its `(dome.gateway.v1.ssot)` option;
+//! - a delta id used in the proto has no row in `ssot/deltas.json`, a row
+//!   is used by no message (it names nothing in the proto), or a row
+//!   introduces an element the proto does not have;
+//! - a message mapped onto a family does not fit it: proptest generates
+//!   contract-valid instances (`dome_ssot::arbitrary`), projects each with
+//!   `dome_ssot::project` and validates it against the family's schema with
+//!   `jsonschema`; the first failure is shrunk and reported with the
+//!   message's `Debug`, its JSON and the schema's complaints.
+//!
+//! The gate is a library function over a proto root and a register path,
+//! so tests run it on mutated copies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use dome_ssot::{Family, Violation, arbitrary, project};
+use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::codegen::contract::{PACKAGE, SsotRow, ssot_rows};
+use crate::descriptors::compile_tree;
+
+/// The delta register, relative to the repository root.
+pub const DELTAS: &str = "ssot/deltas.json";
+/// The proptest seed the gate uses unless told otherwise; printed with
+/// every result so that any run can be replayed with `--seed`.
+pub const DEFAULT_SEED: u64 = 0x00d0_3e55_07a1_1905;
+/// How many instances of each mapped message the gate checks by default.
+pub const DEFAULT_CASES: u32 = 256;
+
+/// The delta register, `ssot/deltas.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    /// What the register is.
+    pub description: String,
+    /// One row per delta id, in the order the register lists them.
+    pub deltas: Vec<DeltaRow>,
+}
+
+/// One delta of the register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaRow {
+    /// The id the `(ssot)` options use, such as `D-CAPABILITIES`.
+    pub id: String,
+    /// A short title.
+    pub title: String,
+    /// `new` (no family covers it) or `extends` (it adds to `families`).
+    pub change: String,
+    /// The dotted names of the families the delta extends.
+    pub families: Vec<String>,
+    /// Why the delta exists.
+    pub rationale: String,
+    /// The contract elements the delta introduces, relative to the
+    /// package: `Message`, `Message.field`, `Message.oneof`, `Enum`,
+    /// `Enum.VALUE`, `Service`, `Service.Method`.
+    pub introduces: Vec<String>,
+}
+
+/// Reads and parses a delta register.
+pub fn read_register(path: &Path) -> Result<Register> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("`{}` is not a valid delta register", path.display()))
+}
+
+/// A message that projects onto a family, and how: the one projection
+/// function of `dome_ssot` for it, and the family object it fills when it
+/// is only part of a family's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    /// The message's name within the package.
+    pub message: &'static str,
+    /// The projection function, as `dome_ssot::<name>`.
+    pub projection: &'static str,
+    /// The `$defs` object of the family the message projects onto; `None`
+    /// when it projects onto the family's whole record.
+    pub object: Option<&'static str>,
+}
+
+/// Every message `dome_ssot` can project, with its projection.
+pub const SUBJECTS: &[Subject] = &[
+    Subject { message: "Job", projection: "project_job", object: None },
+    Subject { message: "JobOutcome", projection: "project_job_outcome", object: None },
+    Subject { message: "GateDecision", projection: "project_gate_decision", object: None },
+    Subject { message: "TelemetryRef", projection: "project_telemetry_ref", object: Some("telemetry_ref") },
+    Subject { message: "PromotionDecision", projection: "project_promotion_decision", object: None },
+    Subject { message: "GateDecisionRef", projection: "project_gate_decision_ref", object: Some("gate_decision_ref") },
+    Subject { message: "Provenance", projection: "project_provenance", object: None },
+    Subject { message: "JobEvent", projection: "project_job_event", object: None },
+];
+
+/// The subject of a message (by its name within the package).
+pub fn subject(message: &str) -> Option<&'static Subject> {
+    SUBJECTS.iter().find(|s| s.message == message)
+}
+
+/// How hard and from where the projection checks search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Instances generated per mapped message.
+    pub cases: u32,
+    /// The proptest seed.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { cases: DEFAULT_CASES, seed: DEFAULT_SEED }
+    }
+}
+
+/// What kind of problem the gate found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A surface message has neither a family nor a delta.
+    Unmapped,
+    /// A message names a family `dome_ssot` has no schema for.
+    UnknownFamily,
+    /// A message is mapped onto a family but `dome_ssot` has no projection
+    /// for it.
+    NoProjection,
+    /// A mapped message's projection does not fit its family.
+    Misfit,
+    /// A delta used in the proto has no register row.
+    UnregisteredDelta,
+    /// A register row is used by no message of the proto.
+    UnusedDelta,
+    /// A register row is malformed: a duplicate id, an unknown element,
+    /// change or family.
+    BadRow,
+}
+
+/// One reason the gate fails.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// The message or delta id concerned.
+    pub subject: String,
+    /// What is wrong and how to fix it.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} `{}`: {}", self.kind, self.subject, self.detail)
+    }
+}
+
+/// A mapped message whose projection failed its family, shrunk.
+#[derive(Debug, Clone)]
+pub struct Misfit {
+    /// The seed of the run that found it.
+    pub seed: u64,
+    /// The shrunk instance, pretty `Debug`.
+    pub instance: String,
+    /// Its projection, pretty JSON.
+    pub json: String,
+    /// What the schema says is wrong with it.
+    pub violations: Vec<Violation>,
+    /// Set instead of the above when the search itself gave up.
+    pub aborted: Option<String>,
+}
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(reason) = &self.aborted {
+            return write!(f, "the search gave up (seed {:#018x}): {reason}", self.seed);
+        }
+        writeln!(f, "a contract-valid instance does not fit (seed {:#018x}); shrunk instance:", self.seed)?;
+        writeln!(f, "{}", indent(&self.instance))?;
+        writeln!(f, "  its projection:")?;
+        writeln!(f, "{}", indent(&self.json))?;
+        write!(f, "  schema errors:")?;
+        for v in &self.violations {
+            write!(f, "\n    - {v}")?;
+        }
+        Ok(())
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The outcome of one projection check that passed.
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// The message, by its name within the package.
+    pub message: String,
+    /// The family it projects onto, with the object when it is a part.
+    pub target: String,
+    /// Instances checked.
+    pub cases: u32,
+    /// How long the check took, in milliseconds.
+    pub millis: u128,
+}
+
+/// Everything the gate found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The surface messages, by full name, in discovery order.
+    pub surface: Vec<String>,
+    /// The `(ssot)` rows of the package.
+    pub rows: Vec<SsotRow>,
+    /// The projection checks that passed.
+    pub fits: Vec<Fit>,
+    /// Why the gate fails; empty when it passes.
+    pub problems: Vec<Problem>,
+}
+
+/// Every message of the contract's package reachable from a request or
+/// response of a service of the package, in breadth-first discovery
+/// order (RPCs in declaration order, fields in number order). Map entries
+/// are walked through but not listed; messages of other packages
+/// (`google.protobuf.Timestamp`) are not listed.
+pub fn surface(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
+    let mut queue = std::collections::VecDeque::new();
+    for service in pool.services().filter(|s| s.package_name() == PACKAGE) {
+        for method in service.methods() {
+            queue.push_back(method.input());
+            queue.push_back(method.output());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    while let Some(message) = queue.pop_front() {
+        if message.package_name() != PACKAGE || !seen.insert(message.full_name().to_string()) {
+            continue;
+        }
+        if !message.is_map_entry() {
+            out.push(message.clone());
+        }
+        for field in message.fields() {
+            if let Kind::Message(child) = field.kind() {
+                queue.push_back(child);
+            }
+        }
+    }
+    out
+}
+
+/// Runs the gate on the proto tree at `proto_root` with the register at
+/// `deltas`. Returns the report; an `Err` means the inputs could not be
+/// read at all (a proto that does not compile, a register that does not
+/// parse).
+pub fn check(proto_root: &Path, deltas: &Path, options: &Options) -> Result<Report> {
+    let compiled = compile_tree(proto_root)?;
+    let register = read_register(deltas)?;
+    check_pool(&compiled.pool, &register, options)
+}
+
+/// [`check`] on a compiled pool and a parsed register.
+pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options) -> Result<Report> {
+    let rows = ssot_rows(pool)?;
+    let by_name: BTreeMap<&str, &SsotRow> = rows.iter().map(|r| (r.message.as_str(), r)).collect();
+    let mut report = Report::default();
+    let prefix = format!("{PACKAGE}.");
+
+    // 1. Every surface message is mapped or a delta.
+    for message in surface(pool) {
+        let name = message.full_name().to_string();
+        let row = by_name.get(name.as_str());
+        let mapped = row.is_some_and(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED"));
+        let delta = row.is_some_and(|r| r.delta.as_deref().is_some_and(|d| !d.is_empty()));
+        if !mapped && !delta {
+            report.problems.push(Problem {
+                kind: ProblemKind::Unmapped,
+                subject: name.clone(),
+                detail: format!(
+                    "message of the service surface has neither an SSOT family nor a delta; fix: give it \
+                     `option (ssot) = {{ family: SSOT_FAMILY_... rationale: \"...\" }};` or a `delta:` that \
+                     `{DELTAS}` registers"
+                ),
+            });
+        } else if row.is_some_and(|r| r.rationale.trim().is_empty()) {
+            report.problems.push(Problem {
+                kind: ProblemKind::Unmapped,
+                subject: name.clone(),
+                detail: "its `(ssot)` option has no rationale; fix: say in one sentence why it maps as it does".into(),
+            });
+        }
+        report.surface.push(name);
+    }
+
+    // 2. The register and the deltas the proto uses agree.
+    let mut used: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for row in &rows {
+        if let Some(delta) = row.delta.as_deref().filter(|d| !d.is_empty()) {
+            used.entry(delta).or_default().push(&row.message);
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for row in &register.deltas {
+        if !ids.insert(row.id.as_str()) {
+            report.problems.push(Problem {
+                kind: ProblemKind::BadRow,
+                subject: row.id.clone(),
+                detail: format!("the id appears more than once in `{DELTAS}`; fix: merge the rows"),
+            });
+        }
+        if !used.contains_key(row.id.as_str()) {
+            report.problems.push(Problem {
+                kind: ProblemKind::UnusedDelta,
+                subject: row.id.clone(),
+                detail: format!(
+                    "the register row names nothing in the proto: no message's `(ssot)` option uses it; fix: \
+                     remove the row from `{DELTAS}` or use the id in the messages it covers"
+                ),
+            });
+        }
+        if !matches!(row.change.as_str(), "new" | "extends") {
+            report.problems.push(Problem {
+                kind: ProblemKind::BadRow,
+                subject: row.id.clone(),
+                detail: format!("`change` is {:?}; it must be \"new\" or \"extends\"", row.change),
+            });
+        }
+        if (row.change == "extends") == row.families.is_empty() {
+            report.problems.push(Problem {
+                kind: ProblemKind::BadRow,
+                subject: row.id.clone(),
+                detail: "a delta that `extends` names the families it extends, and a `new` one names none".into(),
+            });
+        }
+        for family in &row.families {
+            if Family::from_name(family).is_none() {
+                report.problems.push(Problem {
+                    kind: ProblemKind::BadRow,
+                    subject: row.id.clone(),
+                    detail: format!("`families` names {family:?}, which is not an SSOT family"),
+                });
+            }
+        }
+        if row.introduces.is_empty() {
+            report.problems.push(Problem {
+                kind: ProblemKind::BadRow,
+                subject: row.id.clone(),
+                detail: "`introduces` is empty; list the contract elements the delta adds".into(),
+            });
+        }
+        for element in &row.introduces {
+            match resolve(pool, element) {
+                None => report.problems.push(Problem {
+                    kind: ProblemKind::BadRow,
+                    subject: row.id.clone(),
+                    detail: format!(
+                        "introduces `{element}`, which is not in the proto (as `{prefix}{element}`); fix: correct \
+                         or remove it in `{DELTAS}`"
+                    ),
+                }),
+                Some(Element::Message(name)) => {
+                    let own = by_name.get(name.as_str()).and_then(|r| r.delta.as_deref());
+                    if own != Some(row.id.as_str()) {
+                        report.problems.push(Problem {
+                            kind: ProblemKind::BadRow,
+                            subject: row.id.clone(),
+                            detail: format!(
+                                "introduces the message `{element}`, whose `(ssot)` option says {}",
+                                own.map_or("it is no delta".to_string(), |d| format!("it is `{d}`"))
+                            ),
+                        });
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for (delta, messages) in &used {
+        if !ids.contains(delta) {
+            report.problems.push(Problem {
+                kind: ProblemKind::UnregisteredDelta,
+                subject: (*delta).to_string(),
+                detail: format!(
+                    "used by {} but has no row in `{DELTAS}`; fix: add a row with its rationale and the elements \
+                     it introduces",
+                    messages.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+
+    // 3. Every mapped message fits its family.
+    for row in &rows {
+        let Some(family_name) = row.family.as_deref().filter(|f| *f != "UNSPECIFIED") else { continue };
+        let short = row.message.strip_prefix(&prefix).unwrap_or(&row.message);
+        let dotted = family_name.to_ascii_lowercase().replace('_', ".");
+        let Some(family) = Family::from_name(&dotted) else {
+            report.problems.push(Problem {
+                kind: ProblemKind::UnknownFamily,
+                subject: row.message.clone(),
+                detail: format!("is mapped onto `{family_name}`, for which `dome-ssot` has no schema"),
+            });
+            continue;
+        };
+        let Some(subject) = subject(short) else {
+            report.problems.push(Problem {
+                kind: ProblemKind::NoProjection,
+                subject: row.message.clone(),
+                detail: format!(
+                    "is mapped onto `{family}` but `dome-ssot` has no projection for it; fix: add \
+                     `project_...` to `ssot/src/project.rs`, a strategy to `ssot/src/arbitrary.rs` and a row to \
+                     `xtask::ssot::SUBJECTS`"
+                ),
+            });
+            continue;
+        };
+        let started = Instant::now();
+        match fit_subject(subject, family, options) {
+            Ok(cases) => report.fits.push(Fit {
+                message: short.to_string(),
+                target: target_name(family, subject.object),
+                cases,
+                millis: started.elapsed().as_millis(),
+            }),
+            Err(misfit) => report.problems.push(Problem {
+                kind: ProblemKind::Misfit,
+                subject: row.message.clone(),
+                detail: format!(
+                    "does not fit `{}` through `dome_ssot::{}`: {misfit}",
+                    target_name(family, subject.object),
+                    subject.projection
+                ),
+            }),
+        }
+    }
+    report.rows = rows;
+    Ok(report)
+}
+
+fn target_name(family: Family, object: Option<&str>) -> String {
+    object.map_or_else(|| family.name().to_string(), |o| format!("{family} `{o}`"))
+}
+
+/// What a register element names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    /// A message, by full name.
+    Message(String),
+    /// A field or oneof of a message.
+    Field,
+    /// An enum.
+    Enum,
+    /// A value of an enum.
+    EnumValue,
+    /// A service.
+    Service,
+    /// A method of a service.
+    Method,
+}
+
+/// Resolves a register element (relative to the package) in the pool.
+pub fn resolve(pool: &DescriptorPool, element: &str) -> Option<Element> {
+    let full = format!("{PACKAGE}.{element}");
+    if pool.get_message_by_name(&full).is_some() {
+        return Some(Element::Message(full));
+    }
+    if pool.get_enum_by_name(&full).is_some() {
+        return Some(Element::Enum);
+    }
+    if pool.get_service_by_name(&full).is_some() {
+        return Some(Element::Service);
+    }
+    let (parent, member) = full.rsplit_once('.')?;
+    if let Some(message) = pool.get_message_by_name(parent) {
+        let oneof = message.oneofs().any(|o| o.name() == member);
+        return (message.get_field_by_name(member).is_some() || oneof).then_some(Element::Field);
+    }
+    if let Some(e) = pool.get_enum_by_name(parent) {
+        return e.get_value_by_name(member).map(|_| Element::EnumValue);
+    }
+    if let Some(service) = pool.get_service_by_name(parent) {
+        return service.methods().any(|m| m.name() == member).then_some(Element::Method);
+    }
+    None
+}
+
+/// Checks one subject against `family` with its `dome_ssot` strategy and
+/// projection. Returns the number of cases checked.
+pub fn fit_subject(subject: &Subject, family: Family, options: &Options) -> Result<u32, Misfit> {
+    let target = Target { family, object: subject.object };
+    match subject.message {
+        "Job" => fit(&arbitrary::job(), project::project_job, target, options),
+        "JobOutcome" => fit(&arbitrary::job_outcome(), project::project_job_outcome, target, options),
+        "GateDecision" => fit(&arbitrary::gate_decision(), project::project_gate_decision, target, options),
+        "TelemetryRef" => fit(&arbitrary::telemetry_ref(), project::project_telemetry_ref, target, options),
+        "PromotionDecision" => {
+            fit(&arbitrary::promotion_decision(), project::project_promotion_decision, target, options)
+        }
+        "GateDecisionRef" => {
+            fit(&arbitrary::gate_decision_ref(), project::project_gate_decision_ref, target, options)
+        }
+        "Provenance" => fit(&arbitrary::provenance(), project::project_provenance, target, options),
+        "JobEvent" => fit(&arbitrary::job_event(), project::project_job_event, target, options),
+        other => Err(Misfit {
+            seed: options.seed,
+            instance: String::new(),
+            json: String::new(),
+            violations: Vec::new(),
+            aborted: Some(format!("no strategy for `{other}`")),
+        }),
+    }
+}
+
+/// What a projection is validated against: a family's record, or one of
+/// its `$defs` objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The family.
+    pub family: Family,
+    /// The object of the family, when the message is a part of a record.
+    pub object: Option<&'static str>,
+}
+
+impl Target {
+    /// Validates `value` against the target.
+    pub fn validate(&self, value: &Value) -> Result<(), Vec<Violation>> {
+        match self.object {
+            None => dome_ssot::validate(self.family, value),
+            Some(object) => dome_ssot::validate_object(self.family, object, value),
+        }
+    }
+}
+
+/// The proptest configuration of the gate: explicit case count, no
+/// persistence files, bounded shrinking.
+pub fn config(options: &Options) -> Config {
+    Config {
+        cases: options.cases,
+        failure_persistence: None,
+        max_shrink_iters: 10_000,
+        max_shrink_time: 30_000,
+        ..Config::default()
+    }
+}
+
+/// Generates `options.cases` instances with `strategy` from `options.seed`,
+/// projects each with `project` and validates it against `target`. On the
+/// first failure, shrinks it and returns the minimal instance with its
+/// projection and the schema's complaints.
+///
+/// Generic in the projection so that tests can hand it a deliberately
+/// broken one.
+pub fn fit<S>(strategy: &S, project: impl Fn(&S::Value) -> Value, target: Target, options: &Options) -> Result<u32, Misfit>
+where
+    S: Strategy,
+    S::Value: fmt::Debug,
+{
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&options.seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+    let mut runner = TestRunner::new_with_rng(config(options), rng);
+    let result = runner.run(strategy, |instance| match target.validate(&project(&instance)) {
+        Ok(()) => Ok(()),
+        Err(violations) => {
+            let text: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            Err(TestCaseError::fail(text.join("; ")))
+        }
+    });
+    match result {
+        Ok(()) => Ok(options.cases),
+        Err(TestError::Fail(_, instance)) => {
+            let json = project(&instance);
+            Err(Misfit {
+                seed: options.seed,
+                instance: format!("{instance:#?}"),
+                json: serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("<not printable: {e}>")),
+                violations: target.validate(&json).err().unwrap_or_default(),
+                aborted: None,
+            })
+        }
+        Err(TestError::Abort(reason)) => Err(Misfit {
+            seed: options.seed,
+            instance: String::new(),
+            json: String::new(),
+            violations: Vec::new(),
+            aborted: Some(reason.to_string()),
+        }),
+    }
+}
+
+/// A one-screen account of a report.
+pub fn render(report: &Report, options: &Options) -> String {
+    let mut s = String::new();
+    let mapped = report.rows.iter().filter(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED")).count();
+    let deltas: BTreeSet<_> = report.rows.iter().filter_map(|r| r.delta.as_deref()).collect();
+    let _ = writeln!(
+        s,
+        "ssot: {} surface messages; {mapped} messages mapped onto families, {} delta ids in use",
+        report.surface.len(),
+        deltas.len()
+    );
+    for fit in &report.fits {
+        let _ = writeln!(
+            s,
+            "ssot: {} -> {}: {} instances fit ({} ms)",
+            fit.message, fit.target, fit.cases, fit.millis
+        );
+    }
+    let _ = writeln!(s, "ssot: proptest seed {:#018x} (replay with `--seed {:#x}`)", options.seed, options.seed);
+    s
+}
+
+/// The `cargo xtask ssot` entry point, on the repository at `root`.
+pub fn main(root: &Path, options: &Options) -> Result<()> {
+    let report = check(&root.join(crate::codegen::PROTO_DIR), &root.join(DELTAS), options)?;
+    eprint!("{}", render(&report, options));
+    if report.problems.is_empty() {
+        eprintln!("ssot: every surface message is mapped or a registered delta, and every projection fits");
+        return Ok(());
+    }
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    bail!("the SSOT gate found {} problem(s); see above", report.problems.len())
+}
+
+/// The flags of `cargo xtask ssot`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Instances generated per mapped message.
+    #[arg(long, default_value_t = DEFAULT_CASES)]
+    pub cases: u32,
+    /// The proptest seed (decimal or 0x hex); printed by every run.
+    #[arg(long, value_parser = parse_seed, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+impl From<&Args> for Options {
+    fn from(args: &Args) -> Options {
+        Options { cases: args.cases, seed: args.seed }
+    }
+}
+
+/// Parses a seed given as decimal or `0x` hex.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => text.replace('_', "").parse(),
+    };
+    parsed.map_err(|e| format!("not a seed (decimal or 0x hex): {e}"))
+}
