@@ -1,0 +1,39 @@
+//! Load generator, fault scenarios and a bare tonic baseline for the dome
+//! gateway v1 contract.
+//!
+//! Everything here talks to a server over real loopback sockets through the
+//! generated client (`dome_sdk::pb::gateway_service_client`), so the same
+//! code measures the reference `domed` and the [`baseline`] server, which
+//! implements the generated `GatewayService` trait with no logic at all:
+//! the ratio of the two shows what the reference server's own work costs.
+//!
+//! - [`bench`]: unary throughput and latency, event-streaming throughput
+//!   (one job with many subscribers, many jobs with one subscriber each).
+//! - [`faults`]: bounded load and fault scenarios (a flooded queue, a wide
+//!   fan-out, slow and disconnecting subscribers, cancels mid-burst) that
+//!   check every event arrives exactly once and in order.
+//! - [`follow`]: the one subscriber used by both, which resumes after lag
+//!   or a dropped stream and verifies the sequence it sees.
+//! - [`rss`]: peak and current resident memory of a server process.
+//!
+//! Every phase is bounded: each loop has a cap on its iterations and each
+//! wait a timeout.
+
+pub mod baseline;
+pub mod bench;
+pub mod client;
+mod error;
+pub mod faults;
+pub mod follow;
+pub mod rss;
+pub mod stats;
+
+pub use error::Error;
+
+/// The conformance skill every phase runs.
+pub const SCRIPT_SKILL: &str = "dome.conformance.script";
+
+/// The input of a script that emits `count` progress events at once.
+pub fn bulk_script(count: u64) -> String {
+    format!(r#"{{"steps":[{{"bulk":{{"count":{count}}}}}]}}"#)
+}

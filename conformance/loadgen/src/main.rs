@@ -1,0 +1,116 @@
+//! `dome-loadgen`: the bare tonic baseline server, and the load and fault
+//! phases run against any server, each printing its report as JSON.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use dome_loadgen::{Error, baseline, bench, faults};
+
+#[derive(Parser)]
+#[command(name = "dome-loadgen", about = "Load generator and baseline server for the dome gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the bare tonic baseline; prints `baseline listening on ADDR`.
+    BaselineServer {
+        /// The address to bind (loopback).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Measure unary and streaming throughput against `--target`.
+    Bench {
+        #[command(flatten)]
+        target: Target,
+        /// Smaller sizes.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Run the load and fault scenarios against `--target`.
+    Faults {
+        #[command(flatten)]
+        target: Target,
+        /// The bounded sizes of the test suite instead of the full load.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Run large jobs, push them out of retention, and compare memory.
+    Retention {
+        #[command(flatten)]
+        target: Target,
+        /// Large jobs to run.
+        #[arg(long, default_value_t = 40)]
+        jobs: u64,
+        /// Progress events of each.
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The server, such as `http://127.0.0.1:50051`.
+    #[arg(long)]
+    target: String,
+    /// The server's process id, to sample its memory.
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprint!(": {s}");
+                source = s.source();
+            }
+            eprintln!();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::BaselineServer { listen } => {
+            let serving = baseline::serve(listen).await?;
+            println!("baseline listening on {}", serving.local_addr());
+            serving.wait().await
+        }
+        Command::Bench { target, quick } => {
+            let plan = if quick { bench::Plan::quick() } else { bench::Plan::full() };
+            print_json(&bench::run(&target.target, target.pid, &plan).await?)
+        }
+        Command::Faults { target, quick } => {
+            let plan = if quick { faults::Plan::test() } else { faults::Plan::load() };
+            print_json(&faults::run(&target.target, target.pid, &plan).await?)
+        }
+        Command::Retention { target, jobs, events } => {
+            let report =
+                faults::retention(&target.target, target.pid, jobs, events, Duration::from_secs(300)).await?;
+            print_json(&report)
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(Error::from_json)?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Resident memory of a process, read from `/proc/PID/status`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The memory figures of one reading, in KiB.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak resident size since the process started.
+    pub hwm_kib: u64,
+}
+
+/// Reads `VmRSS` and `VmHWM` of `pid`; `None` when the process is gone or
+/// the system has no procfs.
+pub fn read(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status(&status)
+}
+
+/// Parses the text of `/proc/PID/status`.
+pub fn parse_status(status: &str) -> Option<Memory> {
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        })
+    };
+    Some(Memory { rss_kib: field("VmRSS")?, hwm_kib: field("VmHWM")? })
+}
+
+/// Samples the resident size of a process every few milliseconds while a
+/// phase runs, keeping the largest value seen (`VmHWM` alone cannot tell
+/// phases apart, since it never goes down).
+#[derive(Debug)]
+pub struct Sampler {
+    peak_kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How often a [`Sampler`] reads the process status.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+impl Sampler {
+    /// Starts sampling `pid`.
+    pub fn start(pid: u32) -> Self {
+        let peak_kib = Arc::new(AtomicU64::new(read(pid).map_or(0, |m| m.rss_kib)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (peak_kib, stop) = (peak_kib.clone(), stop.clone());
+            async move {
+                let mut tick = tokio::time::interval(SAMPLE_EVERY);
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    match read(pid) {
+                        Some(m) => {
+                            peak_kib.fetch_max(m.rss_kib, Ordering::Relaxed);
+                        }
+                        None => break,
+                    }
+                }
+            }
+        });
+        Self { peak_kib, stop, task }
+    }
+
+    /// Stops sampling and returns the largest resident size seen, in KiB.
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        // The task ends at its next tick; a panic in it leaves the peak
+        // seen so far, which is still a valid lower bound.
+        let _ = self.task.await;
+        self.peak_kib.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rss_and_hwm() {
+        let text = "Name:\tdomed\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t3\n";
+        assert_eq!(parse_status(text), Some(Memory { rss_kib: 10240, hwm_kib: 20480 }));
+        assert_eq!(parse_status("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let m = read(std::process::id()).expect("procfs is mounted on the machines this runs on");
+        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib, "{m:?}");
+    }
+}
