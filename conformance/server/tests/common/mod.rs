@@ -1,0 +1,195 @@
+//! What the integration tests share: an in-process server on an ephemeral
+//! port, a generated client over a real socket, and checks of typed errors.
+
+#![allow(dead_code, unreachable_pub)]
+
+use dome_sdk::contract::{CORRELATION_ID_KEY, ERROR_DOMAIN, ERROR_REASONS};
+use dome_sdk::pb::{self, JobState, gateway_service_client::GatewayServiceClient, job_event::Payload};
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::{ErrorInfo, StatusExt};
+
+/// A running server and a client connected to it.
+pub struct Harness {
+    pub running: domed::Running,
+    pub client: GatewayServiceClient<Channel>,
+}
+
+/// Starts a server with `config` and connects a client.
+pub async fn start_with(config: domed::Config) -> Harness {
+    let running = domed::start(config).await.expect("server starts");
+    let client = GatewayServiceClient::connect(running.url()).await.expect("client connects");
+    Harness { running, client }
+}
+
+/// Starts a server with the default configuration.
+pub async fn start() -> Harness {
+    start_with(domed::Config::default()).await
+}
+
+/// Limits with every field as given by `f` applied to the defaults.
+pub fn limits(f: impl FnOnce(&mut domed::Limits)) -> domed::Config {
+    let mut config = domed::Config::default();
+    f(&mut config.limits);
+    config
+}
+
+/// A `SkillExecute` request running the conformance script `steps`.
+pub fn script(steps: Value) -> pb::SkillExecuteRequest {
+    pb::SkillExecuteRequest {
+        skill_id: dome_sdk::contract::CONFORMANCE_SKILL_ID.to_owned(),
+        input_json: json!({ "steps": steps }).to_string(),
+        ..Default::default()
+    }
+}
+
+/// Whether an event is a job's terminal event.
+pub fn is_terminal(event: &pb::JobEvent) -> bool {
+    matches!(&event.payload, Some(Payload::StateChanged(s))
+        if matches!(JobState::try_from(s.state), Ok(JobState::Succeeded | JobState::Failed | JobState::Cancelled)))
+}
+
+/// The state an event changes to, if it is a `state_changed` event.
+pub fn state_of(event: &pb::JobEvent) -> Option<JobState> {
+    match &event.payload {
+        Some(Payload::StateChanged(s)) => JobState::try_from(s.state).ok(),
+        _ => None,
+    }
+}
+
+impl Harness {
+    /// Submits a request and returns the job.
+    pub async fn submit_request(&mut self, request: pb::SkillExecuteRequest) -> pb::Job {
+        self.client
+            .skill_execute(request)
+            .await
+            .expect("SkillExecute succeeds")
+            .into_inner()
+            .job
+            .expect("the response carries the job")
+    }
+
+    /// Submits a conformance script and returns the job.
+    pub async fn submit(&mut self, steps: Value) -> pb::Job {
+        self.submit_request(script(steps)).await
+    }
+
+    /// Opens a stream of a job's events after `after`.
+    pub async fn open(&mut self, job_id: &str, after: u64) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Status> {
+        self.client
+            .stream_job_events(pb::StreamJobEventsRequest {
+                job_id: job_id.to_owned(),
+                after_sequence: after,
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Every event of a stream after `after`, until it closes; the error
+    /// ends it, if any.
+    pub async fn events(&mut self, job_id: &str, after: u64) -> (Vec<pb::JobEvent>, Option<Status>) {
+        let mut stream = match self.open(job_id, after).await {
+            Ok(s) => s,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
+        drain(&mut stream).await
+    }
+
+    /// Every event of a job after `after`; the stream must close OK.
+    pub async fn all_events(&mut self, job_id: &str, after: u64) -> Vec<pb::JobEvent> {
+        let (events, error) = self.events(job_id, after).await;
+        assert!(error.is_none(), "stream of {job_id} ended with {error:?}");
+        events
+    }
+
+    /// Waits (by streaming) until the job has reached `state`.
+    pub async fn wait_state(&mut self, job_id: &str, state: JobState) {
+        let mut stream = self.open(job_id, 0).await.expect("stream opens");
+        while let Some(msg) = stream.message().await.expect("stream stays healthy") {
+            if msg.event.as_ref().and_then(state_of) == Some(state) {
+                return;
+            }
+        }
+        panic!("job {job_id} ended without reaching {state:?}");
+    }
+
+    /// Waits until the job is terminal and returns it.
+    pub async fn finished(&mut self, job_id: &str) -> pb::Job {
+        let events = self.all_events(job_id, 0).await;
+        assert!(events.last().is_some_and(is_terminal), "the stream ends with the terminal event");
+        self.status(job_id).await
+    }
+
+    /// Reads a job.
+    pub async fn status(&mut self, job_id: &str) -> pb::Job {
+        self.client
+            .get_job_status(pb::GetJobStatusRequest {
+                job_id: job_id.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("GetJobStatus succeeds")
+            .into_inner()
+            .job
+            .expect("the response carries the job")
+    }
+
+    /// Cancels a job.
+    pub async fn cancel(&mut self, job_id: &str) -> pb::CancelJobResponse {
+        self.client
+            .cancel_job(pb::CancelJobRequest {
+                job_id: job_id.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("CancelJob succeeds")
+            .into_inner()
+    }
+}
+
+/// Reads a stream to its end.
+pub async fn drain(stream: &mut tonic::Streaming<pb::StreamJobEventsResponse>) -> (Vec<pb::JobEvent>, Option<Status>) {
+    let mut events = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(msg)) => events.push(msg.event.expect("every message carries an event")),
+            Ok(None) => return (events, None),
+            Err(e) => return (events, Some(e)),
+        }
+    }
+}
+
+/// Asserts that `status` is the typed error `reason` as the contract
+/// says it travels, and returns its `ErrorInfo`.
+pub fn assert_typed(status: &Status, reason: &str) -> ErrorInfo {
+    let spec = ERROR_REASONS
+        .iter()
+        .find(|s| s.name == reason)
+        .unwrap_or_else(|| panic!("{reason} is a contract error reason"));
+    assert_eq!(status.code(), spec.code, "code of {reason}: {status:?}");
+    let details = status.check_error_details().expect("details decode");
+    let info = details.error_info().cloned().unwrap_or_else(|| panic!("{reason} carries ErrorInfo: {status:?}"));
+    assert_eq!(info.reason, reason);
+    assert_eq!(info.domain, ERROR_DOMAIN);
+    assert!(info.metadata.contains_key(CORRELATION_ID_KEY), "correlationId in {:?}", info.metadata);
+    for key in spec.metadata_keys {
+        assert!(info.metadata.contains_key(*key), "{reason} metadata has `{key}`: {:?}", info.metadata);
+    }
+    for key in info.metadata.keys() {
+        let known = key == CORRELATION_ID_KEY
+            || spec.metadata_keys.contains(&key.as_str())
+            || spec.optional_metadata_keys.contains(&key.as_str());
+        assert!(known, "{reason} metadata key `{key}` is one the contract lists");
+    }
+    assert_eq!(details.bad_request().is_some(), spec.bad_request, "BadRequest on {reason}");
+    assert_eq!(details.retry_info().is_some(), spec.retryable, "RetryInfo on {reason}");
+    info
+}
+
+/// Asserts `status` is the typed error with the literal gRPC `code`.
+pub fn assert_error(status: &Status, code: Code, reason: &str) -> ErrorInfo {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_typed(status, reason)
+}
