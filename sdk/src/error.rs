@@ -173,12 +173,16 @@ impl Error {
     }
 
     /// Whether retrying the identical request may succeed: an [`ApiError`]
-    /// the contract marks retryable, or `UNAVAILABLE` without an
-    /// `ErrorInfo` (the connection was refused or lost).
+    /// the contract marks retryable, or a transport failure (`UNAVAILABLE`
+    /// without an `ErrorInfo`, or a connection refused, reset or closed
+    /// before an answer came). A transport failure leaves unknown whether
+    /// the server acted on the request; [`crate::Client`] retries it only
+    /// because every call it retries is idempotent (`SkillExecute` through
+    /// its idempotency key).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api(e) => e.is_retryable(),
-            Error::Transport(status) => status.code() == tonic::Code::Unavailable,
+            Error::Transport(_) => true,
             _ => false,
         }
     }
@@ -191,7 +195,6 @@ impl Error {
     /// call retries.
     pub fn is_resumable(&self) -> bool {
         match self {
-            Error::Transport(_) => true,
             Error::Status { kind: StatusKind::NoErrorInfo, status } => {
                 matches!(status.code(), tonic::Code::Unknown | tonic::Code::Internal)
             }

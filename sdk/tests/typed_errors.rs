@@ -1,0 +1,259 @@
+//! Every typed error a client can provoke from the reference server,
+//! produced by a real call and decoded to its [`ApiError`] variant with its
+//! typed fields. (`PERMISSION_DENIED` and `INTERNAL` have no call that
+//! provokes them on the reference server; `error_decoding.rs` covers their
+//! decoding.)
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dome_sdk::contract::API_VERSION;
+use dome_sdk::pb::gateway_service_client::GatewayServiceClient;
+use dome_sdk::{ApiError, Client, Error, RetryPolicy, pb};
+
+/// A client that never retries, so the first error is the one returned.
+async fn no_retry(url: &str) -> Client {
+    Client::builder(url).retry_policy(RetryPolicy::never()).connect().await.expect("connects")
+}
+
+fn api(result: Result<impl std::fmt::Debug, Error>) -> ApiError {
+    match result {
+        Err(Error::Api(e)) => e,
+        other => panic!("expected a typed api error, got {other:?}"),
+    }
+}
+
+async fn submit(client: &Client, steps: &str) -> pb::Job {
+    client.skill_execute(common::script(steps)).await.expect("submits").job.expect("has a job")
+}
+
+#[tokio::test]
+async fn request_errors_decode_with_their_fields() {
+    let server = common::default_server().await;
+    let client = no_retry(&server.url()).await.with_correlation_id("corr-typed-errors");
+
+    // INVALID_ARGUMENT: a required field left empty.
+    match api(client.get_job_status("").await) {
+        ApiError::InvalidArgument { field, violations, correlation_id, .. } => {
+            assert_eq!(field, "job_id");
+            assert!(violations.iter().any(|v| v.field == "job_id"), "{violations:?}");
+            assert_eq!(correlation_id, "corr-typed-errors", "the client's correlation id is echoed");
+        }
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    }
+
+    // INVALID_SKILL_INPUT: input that breaks the script schema.
+    let e = api(client.skill_execute(common::script(r#"[{"progress":{"percent":500}}]"#)).await);
+    match &e {
+        ApiError::InvalidSkillInput { skill_id, violation_count, violations, .. } => {
+            assert_eq!(skill_id, dome_sdk::contract::CONFORMANCE_SKILL_ID);
+            assert_eq!(e.metadata_u64("violationCount"), Some(violations.len() as u64), "{violation_count}");
+            assert!(violations.iter().all(|v| v.field.starts_with("input_json")), "{violations:?}");
+        }
+        other => panic!("expected INVALID_SKILL_INPUT, got {other:?}"),
+    }
+
+    // SKILL_NOT_FOUND.
+    let request = pb::SkillExecuteRequest {
+        skill_id: "no.such.skill".into(),
+        skill_version: "9.9.9".into(),
+        input_json: "{}".into(),
+        ..Default::default()
+    };
+    match api(client.skill_execute(request).await) {
+        ApiError::SkillNotFound { skill_id, skill_version, .. } => {
+            assert_eq!((skill_id.as_str(), skill_version.as_str()), ("no.such.skill", "9.9.9"));
+        }
+        other => panic!("expected SKILL_NOT_FOUND, got {other:?}"),
+    }
+
+    // JOB_NOT_FOUND.
+    let unknown = format!("job-{}", "0".repeat(32));
+    match api(client.get_job_status(unknown.clone()).await) {
+        ApiError::JobNotFound { job_id, .. } => assert_eq!(job_id, unknown),
+        other => panic!("expected JOB_NOT_FOUND, got {other:?}"),
+    }
+
+    // DECISION_NOT_FOUND: a run without decisions.
+    let job = submit(&client, "[]").await;
+    match api(client.get_gate_decision(job.run_id.clone(), job.job_id.clone()).await) {
+        ApiError::DecisionNotFound { run_id, decision_kind, task_id, .. } => {
+            assert_eq!((run_id, decision_kind, task_id), (job.run_id.clone(), "gate".to_string(), job.job_id.clone()));
+        }
+        other => panic!("expected DECISION_NOT_FOUND, got {other:?}"),
+    }
+    match api(client.get_promotion_decision(job.run_id.clone()).await) {
+        ApiError::DecisionNotFound { decision_kind, .. } => assert_eq!(decision_kind, "promotion"),
+        other => panic!("expected DECISION_NOT_FOUND, got {other:?}"),
+    }
+
+    // IDEMPOTENCY_KEY_CONFLICT: the same key with another input.
+    let mut first = common::script("[]");
+    first.idempotency_key = "key-conflict-1".into();
+    let created = client.skill_execute(first.clone()).await.expect("submits").job.expect("job");
+    first.input_json = r#"{"steps":[{"progress":{"percent":1}}]}"#.into();
+    match api(client.skill_execute(first).await) {
+        ApiError::IdempotencyKeyConflict { idempotency_key, job_id, .. } => {
+            assert_eq!((idempotency_key.as_str(), job_id), ("key-conflict-1", created.job_id));
+        }
+        other => panic!("expected IDEMPOTENCY_KEY_CONFLICT, got {other:?}"),
+    }
+
+    // UNSUPPORTED_API_VERSION: stated by hand on the generated client.
+    let mut raw = GatewayServiceClient::connect(server.url()).await.expect("connects");
+    let refused = raw
+        .list_capabilities(pb::ListCapabilitiesRequest { api_version: "v9".into(), ..Default::default() })
+        .await
+        .map_err(Error::from_status);
+    match api(refused) {
+        ApiError::UnsupportedApiVersion { requested_version, supported_versions, .. } => {
+            assert_eq!(requested_version, "v9");
+            assert!(supported_versions.split(',').any(|v| v == API_VERSION), "{supported_versions}");
+        }
+        other => panic!("expected UNSUPPORTED_API_VERSION, got {other:?}"),
+    }
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn stream_cursor_errors_decode_with_their_sequences() {
+    let limits = domed::Limits { max_events_retained_per_job: 5, ..domed::Limits::default() };
+    let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
+    let client = no_retry(&server.url()).await;
+    let job = client.execute_and_wait(common::script(r#"[{"bulk":{"count":20}}]"#)).await.expect("runs");
+    assert!(job.last_sequence > 5, "more events than are retained");
+
+    // CURSOR_AHEAD_OF_HEAD: a cursor past the last event.
+    let mut events = client.stream_job_events(job.job_id.clone(), job.last_sequence + 10);
+    let e = api(events.next_event().await.expect("one item").map(|_| ()));
+    assert!(matches!(e, ApiError::CursorAheadOfHead { .. }), "{e:?}");
+    assert_eq!(e.metadata_u64("afterSequence"), Some(job.last_sequence + 10));
+    assert_eq!(e.metadata_u64("lastSequence"), Some(job.last_sequence));
+    assert!(events.next_event().await.is_none(), "the stream ends after its error");
+
+    // CURSOR_EXPIRED: a cursor before retention is a typed gap, not silence.
+    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let e = api(events.next_event().await.expect("one item").map(|_| ()));
+    match &e {
+        ApiError::CursorExpired { job_id, .. } => assert_eq!(job_id, &job.job_id),
+        other => panic!("expected CURSOR_EXPIRED, got {other:?}"),
+    }
+    assert_eq!(e.metadata_u64("afterSequence"), Some(0));
+    assert_eq!(e.metadata_u64("firstRetainedSequence"), Some(job.last_sequence - 4));
+    assert!(events.next_event().await.is_none());
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn capacity_errors_decode_with_their_limits() {
+    let limits = domed::Limits { queue_capacity: 1, max_running_jobs: 1, max_input_bytes: 200, ..domed::Limits::default() };
+    let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
+    let client = no_retry(&server.url()).await;
+
+    // LIMIT_EXCEEDED: an input over `max_input_bytes`.
+    let long = format!(r#"[{{"log":{{"message":"{}"}}}}]"#, "x".repeat(300));
+    match api(client.skill_execute(common::script(&long)).await) {
+        ApiError::LimitExceeded { limit, limit_value, .. } => {
+            assert_eq!((limit.as_str(), limit_value.as_str()), ("max_input_bytes", "200"));
+        }
+        other => panic!("expected LIMIT_EXCEEDED, got {other:?}"),
+    }
+
+    // QUEUE_FULL: one job running, one queued, the third has no room.
+    let running = submit(&client, r#"[{"park":{}}]"#).await;
+    let queued = submit(&client, r#"[{"park":{}}]"#).await;
+    let e = api(client.skill_execute(common::script(r#"[{"park":{}}]"#)).await);
+    match &e {
+        ApiError::QueueFull { queue_capacity, retry_delay, .. } => {
+            assert_eq!(queue_capacity, "1");
+            assert!(retry_delay.is_some_and(|d| d > Duration::ZERO), "a retryable error says when to retry");
+        }
+        other => panic!("expected QUEUE_FULL, got {other:?}"),
+    }
+    assert!(e.is_retryable());
+    for job in [queued, running] {
+        let job = client.cancel_and_wait(job.job_id, "done").await.expect("cancels");
+        assert_eq!(job.state(), pb::JobState::Cancelled);
+    }
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn profile_and_credential_errors_decode() {
+    // FEATURE_NOT_ENABLED: the conformance skill on a server without the profile.
+    let plain = common::server(domed::Config { conformance: false, ..domed::Config::default() }).await;
+    let client = no_retry(&plain.url()).await;
+    match api(client.skill_execute(common::script("[]")).await) {
+        ApiError::FeatureNotEnabled { feature, .. } => assert_eq!(feature, dome_sdk::contract::CONFORMANCE_FEATURE),
+        other => panic!("expected FEATURE_NOT_ENABLED, got {other:?}"),
+    }
+    plain.shutdown().await.expect("stops");
+
+    // UNAUTHENTICATED: no token, or the wrong one; the right one connects.
+    let guarded = common::server(domed::Config { auth_token: Some("s3cret".into()), ..domed::Config::default() }).await;
+    let refused = Client::builder(guarded.url()).retry_policy(RetryPolicy::never()).connect().await;
+    assert!(matches!(api(refused.map(|_| ())), ApiError::Unauthenticated { .. }));
+    let wrong = Client::builder(guarded.url()).auth_token("nope").retry_policy(RetryPolicy::never()).connect().await;
+    assert!(matches!(api(wrong.map(|_| ())), ApiError::Unauthenticated { .. }));
+    let client = Client::builder(guarded.url()).auth_token("s3cret").connect().await.expect("the token is accepted");
+    assert!(client.capabilities().features.iter().any(|f| f == "dome.auth.bearer"));
+    guarded.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn stream_enders_decode_with_their_resume_point() {
+    let limits = domed::Limits { max_subscriber_lag_events: 4, ..domed::Limits::default() };
+    let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
+    let client = no_retry(&server.url()).await;
+    let mut raw = client.raw();
+
+    // SUBSCRIBER_LAGGED: 5000 events appended at once, after the call
+    // began (the script waits before its burst), leave the subscriber far
+    // behind at once.
+    let job = submit(&client, r#"[{"sleep":{"millis":500}},{"bulk":{"count":5000}}]"#).await;
+    let request = pb::StreamJobEventsRequest { job_id: job.job_id.clone(), ..Default::default() };
+    let mut stream = raw.stream_job_events(request).await.expect("opens").into_inner();
+    let mut last = 0;
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(message)) => last = message.event.expect("an event").sequence,
+            Ok(None) => panic!("the stream ended without SUBSCRIBER_LAGGED after #{last}"),
+            Err(status) => break status,
+        }
+    };
+    match Error::from_status(status) {
+        Error::Api(e @ ApiError::SubscriberLagged { .. }) => {
+            assert_eq!(e.resume_after_sequence(), Some(last), "resume from the last event sent");
+            assert!(e.is_retryable());
+            assert!(e.retry_delay().is_some(), "a retryable error carries RetryInfo");
+        }
+        other => panic!("expected SUBSCRIBER_LAGGED, got {other:?}"),
+    }
+
+    // SHUTTING_DOWN: a stream open on a parked job when the server stops.
+    let parked = submit(&client, r#"[{"park":{}}]"#).await;
+    let request = pb::StreamJobEventsRequest { job_id: parked.job_id.clone(), ..Default::default() };
+    let mut stream = raw.stream_job_events(request).await.expect("opens").into_inner();
+    let first = stream.message().await.expect("an event").expect("not the end");
+    let mut last = first.event.expect("an event").sequence;
+    let stopping = tokio::spawn(server.shutdown());
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(message)) => last = message.event.expect("an event").sequence,
+            Ok(None) => panic!("the stream ended without SHUTTING_DOWN after #{last}"),
+            Err(status) => break status,
+        }
+    };
+    match Error::from_status(status) {
+        Error::Api(e @ ApiError::ShuttingDown { .. }) => {
+            assert_eq!(e.resume_after_sequence(), Some(last));
+            let metadata: HashMap<_, _> = e.metadata().into_iter().collect();
+            assert_eq!(metadata.get("jobId").copied().flatten(), Some(parked.job_id.as_str()));
+            assert!(e.is_retryable());
+        }
+        other => panic!("expected SHUTTING_DOWN, got {other:?}"),
+    }
+    stopping.await.expect("joins").expect("stops");
+}
