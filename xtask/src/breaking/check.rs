@@ -106,29 +106,27 @@ impl Checker<'_, '_> {
             (msgs, enums, svcs, exts)
         };
         let (cm, ce, cs, cx) = nested(file, self.cur);
-        let pkg = prev.package();
-        let full = |n: &str| if pkg.is_empty() { n.to_string() } else { format!("{pkg}.{n}") };
         let old_msgs: Vec<Msg<'_>> = self.old.messages.values().filter(|m| m.file.name() == prev.name()).cloned().collect();
         for m in old_msgs {
             if !cm.contains(&m.nested) && !is_map_entry_msg(m.proto) {
-                self.emit(&r::MESSAGE_NO_DELETE, old(prev, vec![sub(&m.path, &[1]), m.path.clone()]), format!("Previously present message {} was deleted from file.", q(&m.nested)));
+                self.emit(&r::MESSAGE_NO_DELETE, old(prev, vec![m.path.clone()]), format!("Previously present message {} was deleted from file.", q(&m.nested)));
             }
         }
         let old_enums: Vec<Enum<'_>> = self.old.enums.values().filter(|e| e.file.name() == prev.name()).cloned().collect();
         for e in old_enums {
             if !ce.contains(&e.nested) {
-                self.emit(&r::ENUM_NO_DELETE, old(prev, vec![sub(&e.path, &[1]), e.path.clone()]), format!("Previously present enum {} was deleted from file.", q(&e.nested)));
+                self.emit(&r::ENUM_NO_DELETE, old(prev, vec![e.path.clone()]), format!("Previously present enum {} was deleted from file.", q(&e.nested)));
             }
         }
         for (i, s) in prev.service.iter().enumerate() {
             if !cs.contains(s.name()) {
-                self.emit(&r::SERVICE_NO_DELETE, old(prev, vec![vec![6, i as i32, 1], vec![6, i as i32]]), format!("Previously present service {} was deleted from file.", q(s.name())));
+                self.emit(&r::SERVICE_NO_DELETE, old(prev, vec![vec![6, i as i32]]), format!("Previously present service {} was deleted from file.", q(s.name())));
             }
         }
         let old_exts: Vec<Field<'_>> = self.old.extensions.values().filter(|x| x.file.name() == prev.name()).cloned().collect();
         for x in old_exts {
             if !cx.contains(&x.nested) {
-                self.emit(&r::EXTENSION_NO_DELETE, old(prev, vec![sub(&x.path, &[1]), x.path.clone()]), format!("Previously present extension {} was deleted from file.", q(full(&x.nested))));
+                self.emit(&r::EXTENSION_NO_DELETE, old(prev, vec![x.path.clone()]), format!("Previously present extension {} was deleted from file.", q(&x.nested)));
             }
         }
 
@@ -185,21 +183,21 @@ impl Checker<'_, '_> {
         for m in old_msgs {
             let pkg = m.file.package();
             if surviving(pkg) && !self.cur.messages.contains_key(&full_name(pkg, &m.nested)) && !is_map_entry_msg(m.proto) {
-                self.emit(&r::PACKAGE_MESSAGE_NO_DELETE, old(m.file, vec![sub(&m.path, &[1]), m.path.clone()]), format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)));
+                self.emit(&r::PACKAGE_MESSAGE_NO_DELETE, old(m.file, vec![m.path.clone()]), format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)));
             }
         }
         let old_enums: Vec<Enum<'_>> = self.old.enums.values().cloned().collect();
         for e in old_enums {
             let pkg = e.file.package();
             if surviving(pkg) && !self.cur.enums.contains_key(&full_name(pkg, &e.nested)) {
-                self.emit(&r::PACKAGE_ENUM_NO_DELETE, old(e.file, vec![sub(&e.path, &[1]), e.path.clone()]), format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)));
+                self.emit(&r::PACKAGE_ENUM_NO_DELETE, old(e.file, vec![e.path.clone()]), format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)));
             }
         }
         let old_svcs: Vec<_> = self.old.services.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
         for (full, s) in old_svcs {
             let pkg = s.file.package();
             if surviving(pkg) && !self.cur.services.contains_key(&full) {
-                self.emit(&r::PACKAGE_SERVICE_NO_DELETE, old(s.file, vec![sub(&s.path, &[1]), s.path.clone()]), format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)));
+                self.emit(&r::PACKAGE_SERVICE_NO_DELETE, old(s.file, vec![s.path.clone()]), format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)));
             }
         }
         let cur_exts: BTreeSet<String> = self.cur.extensions.values().map(|x| full_name(x.file.package(), &x.nested)).collect();
@@ -207,7 +205,7 @@ impl Checker<'_, '_> {
         for x in old_exts {
             let pkg = x.file.package();
             if surviving(pkg) && !cur_exts.contains(&full_name(pkg, &x.nested)) {
-                self.emit(&r::PACKAGE_EXTENSION_NO_DELETE, old(x.file, vec![sub(&x.path, &[1]), x.path.clone()]), format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)));
+                self.emit(&r::PACKAGE_EXTENSION_NO_DELETE, old(x.file, vec![x.path.clone()]), format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)));
             }
         }
     }

@@ -169,6 +169,11 @@ pub fn compare(current: &Tree, baseline: &Tree, category: Category) -> Outcome {
     Outcome { category, against: baseline.label.clone(), findings }
 }
 
+/// Every finding of every rule, whatever its category, sorted.
+pub fn findings(current: &Tree, baseline: &Tree) -> Vec<Finding> {
+    check::compare(current, baseline)
+}
+
 /// Compiles a proto directory into a tree; its own files are those under
 /// the directory.
 pub fn load_dir(dir: &Path, label: &str) -> Result<Tree> {

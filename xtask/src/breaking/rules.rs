@@ -1,12 +1,11 @@
 //! The breaking rules: buf's ids, the categories buf puts them in, and why
 //! a violation breaks clients.
 //!
-//! Categories nest as buf's do: `FILE` (the strictest: generated code keeps
-//! compiling, element by element and file by file) contains `PACKAGE`
+//! Categories go from strictest to loosest as buf's do: `FILE` (generated
+//! code keeps compiling, element by element and file by file), `PACKAGE`
 //! (generated code keeps compiling when elements move between files of a
-//! package), which contains `WIRE_JSON` (encoded binary and JSON stay
-//! readable both ways), which contains `WIRE` (encoded binary stays
-//! readable both ways).
+//! package), `WIRE_JSON` (encoded binary and JSON stay readable both ways)
+//! and `WIRE` (encoded binary stays readable both ways).
 
 use std::fmt;
 
