@@ -122,6 +122,22 @@ impl Harness {
         self.status(job_id).await
     }
 
+    /// Waits until the job is terminal by following only the tail of its
+    /// log (so it works whatever the retention), and returns it.
+    pub async fn wait_terminal(&mut self, job_id: &str) -> pb::Job {
+        loop {
+            let job = self.status(job_id).await;
+            if job.outcome.is_some() {
+                return job;
+            }
+            // Wait for the next event after the head just read; the cursor
+            // can only be refused if retention moved on, then read again.
+            if let Ok(mut stream) = self.open(job_id, job.last_sequence).await {
+                let _ = stream.message().await;
+            }
+        }
+    }
+
     /// Reads a job.
     pub async fn status(&mut self, job_id: &str) -> pb::Job {
         self.client
