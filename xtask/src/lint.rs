@@ -203,6 +203,9 @@ fn sub(path: &[i32], tail: &[i32]) -> Vec<i32> {
 
 impl Linter<'_> {
     fn emit(&mut self, rule: &'static str, file: &FileDescriptorProto, paths: &[&[i32]], message: String) {
+        if paths.iter().any(|p| ignored(file, p, rule)) {
+            return;
+        }
         let mut loc = None;
         for p in paths {
             let l = locate(file, p);
@@ -604,6 +607,17 @@ impl Linter<'_> {
             }
         }
     }
+}
+
+/// Whether the element at `path` (or the element whose name or option
+/// `path` is) carries a `buf:lint:ignore RULE` leading comment, buf's way of
+/// waiving one rule for one element.
+fn ignored(file: &FileDescriptorProto, path: &[i32], rule: &str) -> bool {
+    (path.len().saturating_sub(2)..=path.len()).filter(|&n| n > 0).any(|n| {
+        locate(file, &path[..n]).leading_comments.lines().any(|line| {
+            line.trim().strip_prefix("buf:lint:ignore").is_some_and(|rest| rest.split_whitespace().any(|id| id == rule))
+        })
+    })
 }
 
 fn find_cycle(pkg: &str, graph: &BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>, visiting: &mut Vec<String>) -> Option<Vec<String>> {

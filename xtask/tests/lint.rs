@@ -1,0 +1,87 @@
+//! The proto lint: a corpus of proto trees, each breaking the rules its
+//! `expect` file lists (and no other), with snapshots of the text and JSON
+//! output; and the real contract, which must pass.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use xshell::{Shell, cmd};
+use xtask::breaking::Format;
+use xtask::lint::{self, Args, RULES};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/lint")
+}
+
+fn expected(case: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(case.join("expect")).expect("every case has an expect file");
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+}
+
+fn lint_case(case: &Path) -> lint::Outcome {
+    let args = Args { proto_root: Some(case.join("proto")), format: Format::Text };
+    let mut outcome = lint::run(case, &args).expect("the case compiles");
+    outcome.root = "proto".into();
+    outcome
+}
+
+#[test]
+fn corpus_cases_trigger_exactly_their_rules() {
+    insta::glob!("corpus/lint/*/expect", |expect| {
+        let case = expect.parent().expect("case directory");
+        let outcome = lint_case(case);
+        let fired: BTreeSet<String> = outcome.findings.iter().map(|f| f.rule.to_string()).collect();
+        assert_eq!(fired, expected(case), "rules fired by case `{}`", case.display());
+        assert_eq!(outcome.exit_code(), if fired.is_empty() { 0 } else { 1 });
+        assert!(outcome.findings.iter().all(|f| f.line > 0 || f.rule.starts_with("FILE_") || f.rule.starts_with("SYNTAX_") || f.rule == "PACKAGE_DEFINED"));
+        insta::assert_snapshot!("text", outcome.render(Format::Text));
+        insta::assert_snapshot!("json", outcome.render(Format::Json));
+    });
+}
+
+#[test]
+fn every_rule_has_a_corpus_case() {
+    let mut covered = BTreeSet::new();
+    for entry in std::fs::read_dir(corpus()).expect("corpus exists") {
+        covered.extend(expected(&entry.expect("entry").path()));
+    }
+    let missing: Vec<&str> = RULES.iter().copied().filter(|id| !covered.contains(*id)).collect();
+    assert!(missing.is_empty(), "rules without a corpus case: {missing:?}");
+    assert!(covered.iter().all(|id| RULES.contains(&id.as_str())), "expect files name unknown rules: {covered:?}");
+}
+
+#[test]
+fn the_contract_passes_the_lint() {
+    let root = xtask::util::project_root();
+    let outcome = lint::run(&root, &Args::default()).expect("the contract compiles");
+    assert!(outcome.findings.is_empty(), "{}", outcome.render(Format::Text));
+    assert!(outcome.files >= 7);
+    lint::gate(&root).expect("the lint gate passes");
+}
+
+#[test]
+fn the_command_exits_0_clean_1_findings_2_input_error() {
+    let sh = Shell::new().expect("shell");
+    let bin = env!("CARGO_BIN_EXE_xtask");
+    let root = xtask::util::project_root();
+    let run = |proto: &Path, format: &str| {
+        let out = cmd!(sh, "{bin} --root {root} lint --proto-root {proto} --format {format}").ignore_status().quiet().output().expect("xtask runs");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stdout, _) = run(&root.join("proto"), "text");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("lint: clean ("), "{stdout}");
+
+    let (code, stdout, _) = run(&corpus().join("service_suffix/proto"), "json");
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json[0]["rule"], "SERVICE_SUFFIX");
+    assert_eq!(json[0]["path"], "corpus/v1/a.proto");
+
+    let broken = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(broken.path().join("x/v1")).expect("mkdir");
+    std::fs::write(broken.path().join("x/v1/x.proto"), "syntax = \"proto3\";\npackage x.v1;\nmessage X {\n  strin a = 1;\n}\n").expect("write");
+    let (code, _, stderr) = run(broken.path(), "text");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("x/v1/x.proto:4:"), "{stderr}");
+}
