@@ -1,0 +1,122 @@
+//! Event streams survive disconnects: a connection killed mid-stream, cut
+//! after a number of bytes, or ended by `SUBSCRIBER_LAGGED` is resumed from
+//! the last delivered sequence, and every event is delivered exactly once,
+//! in order, up to the terminal event.
+
+mod common;
+
+use dome_sdk::{Client, JobEventStream, is_terminal_event, pb};
+use proptest::prelude::*;
+
+/// Reads `events` to its end; fails on an error item.
+async fn drain(events: &mut JobEventStream, into: &mut Vec<pb::JobEvent>) {
+    while let Some(item) = events.next_event().await {
+        into.push(item.expect("the stream resumes rather than failing"));
+    }
+}
+
+fn assert_exactly_once(events: &[pb::JobEvent], last_sequence: u64) {
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=last_sequence).collect::<Vec<_>>(), "each sequence once, in order");
+    assert!(is_terminal_event(events.last().expect("events")), "the last event is the terminal one");
+}
+
+#[tokio::test]
+async fn a_stream_survives_a_connection_killed_mid_way() {
+    let server = common::default_server().await;
+    let direct = common::client(&server.url()).await;
+    // 2 000 events at once, then the job waits for a cancel: the stream is
+    // busy when its connection dies, and cannot have ended.
+    let job = direct.skill_execute(common::script(r#"[{"bulk":{"count":2000}},{"park":{}}]"#)).await.expect("submits");
+    let job = job.job.expect("a job");
+
+    let proxy = common::Proxy::start(server.local_addr(), 0).await;
+    let through_proxy = common::client(&proxy.url()).await;
+    let mut events = through_proxy.stream_job_events(job.job_id.clone(), 0);
+    let mut seen = Vec::new();
+    while seen.len() < 100 {
+        seen.push(events.next_event().await.expect("more events").expect("no error"));
+    }
+    proxy.kill_all();
+    // Everything before the park (queued, running, 2 000 progress events).
+    while seen.len() < 2002 {
+        seen.push(events.next_event().await.expect("more events").expect("the stream resumes"));
+    }
+    assert!(proxy.accepted() >= 2, "the stream reconnected through the proxy");
+    direct.cancel_job(job.job_id.clone(), "enough").await.expect("cancels");
+    drain(&mut events, &mut seen).await;
+    let job = direct.get_job_status(job.job_id).await.expect("reads");
+    assert_eq!(job.state(), pb::JobState::Cancelled);
+    assert_exactly_once(&seen, job.last_sequence);
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_lagging_reader_is_resumed_without_loss() {
+    // Lagging more than 4 events behind ends a stream with SUBSCRIBER_LAGGED;
+    // the burst comes after the stream is open, so this one lags at once.
+    let limits = domed::Limits { max_subscriber_lag_events: 4, ..domed::Limits::default() };
+    let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
+    let client = common::client(&server.url()).await;
+    let job = client
+        .skill_execute(common::script(r#"[{"sleep":{"millis":500}},{"bulk":{"count":3000}}]"#))
+        .await
+        .expect("submits")
+        .job
+        .expect("a job");
+    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let mut seen = Vec::new();
+    drain(&mut events, &mut seen).await;
+    let job = client.get_job_status(job.job_id).await.expect("reads");
+    assert_eq!(job.state(), pb::JobState::Succeeded);
+    assert_exactly_once(&seen, job.last_sequence);
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_stream_resumes_from_a_caller_cursor_and_ends_at_once_on_a_finished_job() {
+    let server = common::default_server().await;
+    let client = common::client(&server.url()).await;
+    let job = client.execute_and_wait(common::script(r#"[{"bulk":{"count":10}}]"#)).await.expect("runs");
+    let mut events = client.stream_job_events(job.job_id.clone(), 5);
+    let mut seen = Vec::new();
+    drain(&mut events, &mut seen).await;
+    let sequences: Vec<u64> = seen.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (6..=job.last_sequence).collect::<Vec<_>>());
+    // A cursor at the terminal event: nothing left, the stream just ends.
+    let mut events = client.stream_job_events(job.job_id.clone(), job.last_sequence);
+    assert!(events.next_event().await.is_none());
+    server.shutdown().await.expect("stops");
+}
+
+/// One job of `count` progress events followed to its end through a proxy
+/// that kills its first carried connection after `cut` bytes.
+async fn follow_through_a_cut(server: &domed::Running, direct: &Client, count: u32, cut: usize) {
+    let job = direct.skill_execute(common::script(&format!(r#"[{{"bulk":{{"count":{count}}}}}]"#))).await.expect("submits");
+    let job = job.job.expect("a job");
+    let proxy = common::Proxy::start_with(server.local_addr(), 0, Some(cut)).await;
+    // The cut may fall in the handshake or ListCapabilities: connecting
+    // retries on a new connection like any call.
+    let client = common::client(&proxy.url()).await;
+    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let mut seen = Vec::new();
+    drain(&mut events, &mut seen).await;
+    let job = direct.get_job_status(job.job_id).await.expect("reads");
+    assert_exactly_once(&seen, job.last_sequence);
+}
+
+proptest! {
+    // Each case runs a job over real connections: few cases.
+    #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn streams_cut_after_any_byte_deliver_each_event_once(count in 1u32..400, cut in 64usize..40_000) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let server = common::default_server().await;
+            let direct = common::client(&server.url()).await;
+            follow_through_a_cut(&server, &direct, count, cut).await;
+            server.shutdown().await.expect("stops");
+        });
+    }
+}
