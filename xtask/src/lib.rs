@@ -4,6 +4,7 @@
 //! is callable as a library function, so that tests can drive the gates on
 //! temporary copies of the repository.
 
+pub mod bench;
 pub mod breaking;
 pub mod ci;
 pub mod codegen;

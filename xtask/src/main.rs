@@ -37,6 +37,10 @@ enum Command {
     /// family or a registered delta, and that every mapped message's
     /// projection fits its family (proptest + JSON Schema).
     Ssot(xtask::ssot::Args),
+    /// Time the gates (beside buf) and load the reference server (beside a
+    /// bare tonic baseline) on release builds; writes
+    /// `target/bench/report.json`. With `--load`, also the fault scenarios.
+    Bench(xtask::bench::Args),
 }
 
 fn main() -> Result<()> {
@@ -48,5 +52,6 @@ fn main() -> Result<()> {
         Command::Breaking(args) => std::process::exit(xtask::breaking::main(&root, &args)),
         Command::Lint(args) => std::process::exit(xtask::lint::main(&root, &args)),
         Command::Ssot(args) => xtask::ssot::main(&root, &(&args).into()),
+        Command::Bench(args) => xtask::bench::main(&root, &args),
     }
 }

@@ -1,0 +1,826 @@
+//! `cargo xtask bench`: how fast the gates and the reference server are,
+//! measured on release builds, each beside something to compare it with.
+//!
+//! 1. One `cargo build --release` of the binaries needed (never timed).
+//! 2. Gates: the built `target/release/xtask` run directly (with `--root`)
+//!    several times per input, the median wall time reported; beside it
+//!    `buf` (from `$BUF` or `PATH`) on the same input, and whether the two
+//!    agree on pass or fail. The inputs: the tree as it is, a copy with one
+//!    field deleted (breaking) and a copy with one field misnamed (lint).
+//! 3. Servers: the release `domed` and the bare tonic baseline
+//!    (`dome-loadgen baseline-server`) as separate processes on loopback,
+//!    one after the other, each driven by `dome-loadgen bench`; the
+//!    server's resident memory is sampled from `/proc/PID/status`.
+//! 4. Conformance: the suite's binary against the reference server, cases
+//!    per second, when the suite has a binary.
+//! 5. With `--load`: the fault scenarios (`dome-loadgen faults`) and the
+//!    retention scenario against `domed` with small limits.
+//!
+//! The table goes to stdout and the whole report to
+//! `target/bench/report.json`. The goals (server ≥ 0.7x the baseline,
+//! gates < 200 ms and faster than buf) are reported, never asserted: only a
+//! broken invariant (a lost event, a crashed server, a gate that cannot
+//! run) fails the command.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+use xshell::{Shell, cmd};
+
+/// Flags of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Also run the load and fault scenarios (10,000 jobs, 1,000
+    /// subscribers, slow and disconnecting readers, cancels, retention).
+    #[arg(long)]
+    pub load: bool,
+    /// Smaller sizes and fewer gate runs, for a first look.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs per gate and input; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// Use the release binaries as they are instead of building them.
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// Runs the bench; see the module docs.
+pub fn main(root: &Path, args: &Args) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let conformance_bin = package_has_bin(&sh, "dome-conformance")?;
+    if !args.no_build {
+        let mut packages = vec!["-p", "xtask", "-p", "domed", "-p", "dome-loadgen"];
+        if conformance_bin.is_some() {
+            packages.extend(["-p", "dome-conformance"]);
+        }
+        cmd!(sh, "cargo build --release {packages...}").run().context("building the release binaries")?;
+    }
+    let release = root.join("target").join("release");
+    let bins = Bins {
+        xtask: release.join("xtask"),
+        domed: release.join("domed"),
+        loadgen: release.join("dome-loadgen"),
+        conformance: conformance_bin.map(|name| release.join(name)),
+    };
+    for bin in [&bins.xtask, &bins.domed, &bins.loadgen] {
+        if !bin.exists() {
+            bail!("`{}` is missing; run without `--no-build`", bin.display());
+        }
+    }
+    let out_dir = root.join("target").join("bench");
+    sh.create_dir(&out_dir)?;
+    let runs = if args.quick { args.runs.min(3) } else { args.runs }.max(1);
+
+    let mut failures = Vec::new();
+    let gates = gates(&sh, root, &bins, runs)?;
+    failures.extend(gates.iter().filter(|g| g.ours_verdict != g.expected).map(|g| {
+        format!("gate `{}` on {} gave {} (expected {})", g.gate, g.input, g.ours_verdict, g.expected)
+    }));
+    let quick = args.quick.then_some("--quick");
+    let servers = servers(&sh, &bins, &out_dir, quick, &mut failures)?;
+    let conformance = conformance(&sh, &bins, &out_dir, &mut failures)?;
+    let load = if args.load { Some(load(&sh, &bins, &out_dir, &mut failures)?) } else { None };
+
+    let report = json!({
+        "machine": machine(),
+        "gate_runs": runs,
+        "gates": gates,
+        "servers": servers,
+        "conformance": conformance,
+        "load": load,
+        "failures": failures,
+    });
+    let table = render(&report);
+    println!("{table}");
+    let path = out_dir.join("report.json");
+    sh.write_file(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("report: {}", path.display());
+    if !failures.is_empty() {
+        bail!("the bench found broken invariants:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+struct Bins {
+    xtask: PathBuf,
+    domed: PathBuf,
+    loadgen: PathBuf,
+    conformance: Option<PathBuf>,
+}
+
+/// The name of `package`'s binary target, if it has one.
+fn package_has_bin(sh: &Shell, package: &str) -> Result<Option<String>> {
+    let metadata = cmd!(sh, "cargo metadata --no-deps --format-version 1").quiet().read()?;
+    let metadata: Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    Ok(packages.iter().filter(|p| p["name"] == package).find_map(|p| {
+        p["targets"].as_array()?.iter().find_map(|t| {
+            let is_bin = t["kind"].as_array()?.iter().any(|k| k == "bin");
+            is_bin.then(|| t["name"].as_str().map(str::to_owned)).flatten()
+        })
+    }))
+}
+
+fn machine() -> Value {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    json!({ "cpus": cpus, "cpu": model, "os": std::env::consts::OS })
+}
+
+// ---------------------------------------------------------------- gates
+
+/// One gate on one input.
+#[derive(Debug, Serialize)]
+struct GateRow {
+    gate: String,
+    input: String,
+    /// `pass` or `fail` (exit status 0 or not).
+    expected: &'static str,
+    ours_ms: f64,
+    ours_verdict: &'static str,
+    buf_ms: Option<f64>,
+    buf_verdict: Option<&'static str>,
+    /// Whether buf and the gate agree on pass or fail.
+    agree: Option<bool>,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "pass" } else { "fail" }
+}
+
+/// Builds one command to run on a shell.
+type MakeCmd = Box<dyn for<'a> Fn(&'a Shell) -> xshell::Cmd<'a>>;
+
+/// Runs `make(sh)` `runs` times; the median wall time in milliseconds and
+/// whether every run exited 0 (a gate that flips between runs is an error).
+fn time_runs(sh: &Shell, runs: usize, make: &MakeCmd) -> Result<(f64, bool)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut verdicts = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let command = make(sh).quiet().ignore_status();
+        let started = Instant::now();
+        let output = command.output()?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        verdicts.push(output.status.success());
+    }
+    if verdicts.iter().any(|v| *v != verdicts[0]) {
+        bail!("a command gave different exit statuses over {runs} runs");
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], verdicts[0]))
+}
+
+/// The subcommands the built xtask offers (gates land independently).
+fn xtask_commands(sh: &Shell, xtask: &Path) -> Result<Vec<String>> {
+    let help = cmd!(sh, "{xtask} --help").quiet().read()?;
+    Ok(help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+/// `buf` from `$BUF` or `PATH`.
+fn find_buf() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("BUF").map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join("buf")).find(|p| p.is_file())
+}
+
+/// Copies `root/proto` into `dir/proto` and applies one textual edit to
+/// `file` (relative to `proto/dome/gateway/v1/`).
+fn edited_copy(sh: &Shell, root: &Path, dir: &Path, file: &str, from: &str, to: &str) -> Result<PathBuf> {
+    let source = root.join("proto");
+    let target = dir.join("proto");
+    copy_tree(sh, &source, &target)?;
+    let path = target.join("dome/gateway/v1").join(file);
+    let text = sh.read_file(&path)?;
+    if !text.contains(from) {
+        bail!("`{}` no longer contains `{from}`; update the bench's edited inputs", path.display());
+    }
+    sh.write_file(&path, text.replacen(from, to, 1))?;
+    Ok(target)
+}
+
+fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+    sh.create_dir(to)?;
+    for entry in sh.read_dir(from)? {
+        let name = entry.file_name().context("a directory entry without a name")?;
+        if entry.is_dir() {
+            copy_tree(sh, &entry, &to.join(name))?;
+        } else {
+            sh.copy_file(&entry, to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result<Vec<GateRow>> {
+    let commands = xtask_commands(sh, &bins.xtask)?;
+    let has = |c: &str| commands.iter().any(|x| x == c);
+    let buf = find_buf();
+    let temp = sh.create_temp_dir()?;
+    let buf_yaml = temp.path().join("buf.yaml");
+    sh.write_file(&buf_yaml, "version: v2\nlint:\n  use: [STANDARD, COMMENTS]\nbreaking:\n  use: [FILE]\n")?;
+    let proto = root.join("proto");
+    // One field deleted: FIELD_NO_DELETE under buf's FILE rules.
+    let deleted = edited_copy(
+        sh,
+        root,
+        &temp.path().join("deleted"),
+        "jobs.proto",
+        "  string reason = 3;\n",
+        "",
+    )?;
+    // One field misnamed: FIELD_LOWER_SNAKE_CASE.
+    let misnamed = edited_copy(
+        sh,
+        root,
+        &temp.path().join("misnamed"),
+        "jobs.proto",
+        "  string reason = 3;\n",
+        "  string cancelReason = 3;\n",
+    )?;
+
+    let xtask = bins.xtask.clone();
+    let root = root.to_path_buf();
+    let mut rows = Vec::new();
+    let mut measure = |gate: &str,
+                       input: &str,
+                       expected: bool,
+                       ours: MakeCmd,
+                       theirs: Option<MakeCmd>|
+     -> Result<()> {
+        let (ours_ms, ours_ok) = time_runs(sh, runs, &ours)?;
+        let (buf_ms, buf_ok) = match theirs {
+            Some(theirs) => {
+                let (ms, ok) = time_runs(sh, runs, &theirs)?;
+                (Some(ms), Some(ok))
+            }
+            None => (None, None),
+        };
+        rows.push(GateRow {
+            gate: gate.to_owned(),
+            input: input.to_owned(),
+            expected: verdict(expected),
+            ours_ms,
+            ours_verdict: verdict(ours_ok),
+            buf_ms,
+            buf_verdict: buf_ok.map(verdict),
+            agree: buf_ok.map(|b| b == ours_ok),
+        });
+        Ok(())
+    };
+    let x = |args: Vec<PathOrStr>| -> MakeCmd {
+        let (xtask, root) = (xtask.clone(), root.clone());
+        Box::new(move |sh| cmd!(sh, "{xtask} --root {root}").args(args.iter().map(PathOrStr::os)))
+    };
+    let b = |args: Vec<PathOrStr>| -> Option<MakeCmd> {
+        let buf = buf.clone()?;
+        Some(Box::new(move |sh| cmd!(sh, "{buf}").args(args.iter().map(PathOrStr::os))))
+    };
+    use PathOrStr::{P, S};
+    let yaml = P(buf_yaml.clone());
+    if has("codegen") {
+        measure("codegen --check", "proto/", true, x(vec![S("codegen"), S("--check")]), None)?;
+    }
+    if has("breaking") {
+        measure(
+            "breaking",
+            "v1 vs itself",
+            true,
+            x(vec![S("breaking"), S("--against"), P(proto.clone())]),
+            b(vec![S("breaking"), S("--config"), yaml.clone(), P(proto.clone()), S("--against"), P(proto.clone())]),
+        )?;
+        measure(
+            "breaking",
+            "one field deleted vs v1",
+            false,
+            x(vec![S("breaking"), S("--proto-root"), P(deleted.clone()), S("--against"), P(proto.clone())]),
+            b(vec![S("breaking"), S("--config"), yaml.clone(), P(deleted.clone()), S("--against"), P(proto.clone())]),
+        )?;
+    }
+    if has("lint") {
+        measure(
+            "lint",
+            "proto/",
+            true,
+            x(vec![S("lint")]),
+            b(vec![S("lint"), S("--config"), yaml.clone(), P(proto.clone())]),
+        )?;
+        measure(
+            "lint",
+            "one field misnamed",
+            false,
+            x(vec![S("lint"), S("--proto-root"), P(misnamed.clone())]),
+            b(vec![S("lint"), S("--config"), yaml.clone(), P(misnamed.clone())]),
+        )?;
+    }
+    if has("ssot") {
+        measure("ssot", "proto/", true, x(vec![S("ssot")]), None)?;
+    }
+    drop(temp);
+    Ok(rows)
+}
+
+/// An argument: a path or a plain word.
+#[derive(Clone)]
+enum PathOrStr {
+    P(PathBuf),
+    S(&'static str),
+}
+
+impl PathOrStr {
+    fn os(&self) -> &std::ffi::OsStr {
+        match self {
+            PathOrStr::P(p) => p.as_os_str(),
+            PathOrStr::S(s) => std::ffi::OsStr::new(s),
+        }
+    }
+}
+
+// -------------------------------------------------------------- servers
+
+/// A server process started by the bench, stopped when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    name: &'static str,
+}
+
+impl Server {
+    /// Starts `command` and waits (at most 30 s) for the stdout line
+    /// `<banner> ADDR`; stderr goes to `log`.
+    fn start(name: &'static str, command: xshell::Cmd<'_>, banner: &str, log: &Path) -> Result<Server> {
+        let mut command: Command = command.into();
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating `{}`", log.display()))?;
+        command.stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
+        let mut child = command.spawn().with_context(|| format!("starting {name}"))?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let (tx, rx) = mpsc::channel();
+        let banner = banner.to_owned();
+        // The thread reads the banner, then keeps draining stdout until the
+        // server exits, so that it can never block on a full pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent && let Some(addr) = line.strip_prefix(&banner) {
+                    sent = tx.send(addr.trim().to_owned()).is_ok();
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                // The process is ours; a kill of an exited child is fine.
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{name} did not print `{}ADDR` within 30 s (see {})", "listening on ", log.display());
+            }
+        };
+        Ok(Server { child, addr, name })
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn memory(&mut self) -> Option<(u64, u64)> {
+        read_memory(self.pid())
+    }
+
+    /// Whether the process is still running (a panic would have ended it).
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown) and reports
+    /// whether it exited cleanly within 15 s; SIGKILL after that.
+    fn stop(mut self, sh: &Shell) -> Result<bool> {
+        let pid = self.pid().to_string();
+        cmd!(sh, "kill -TERM {pid}").quiet().ignore_status().run()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop within 15 s of SIGTERM; killing it", self.name);
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(false)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Stopping an already stopped child fails harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `(VmRSS, VmHWM)` of `pid`, in KiB.
+fn read_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS")?, field("VmHWM")?))
+}
+
+fn start_domed(sh: &Shell, bins: &Bins, out_dir: &Path, extra: &[&str], log: &str) -> Result<Server> {
+    let domed = &bins.domed;
+    let command = cmd!(sh, "{domed} --listen 127.0.0.1:0 {extra...}").env("RUST_LOG", "warn");
+    Server::start("domed", command, "domed listening on ", &out_dir.join(log))
+}
+
+fn start_baseline(sh: &Shell, bins: &Bins, out_dir: &Path) -> Result<Server> {
+    let loadgen = &bins.loadgen;
+    let command = cmd!(sh, "{loadgen} baseline-server --listen 127.0.0.1:0");
+    Server::start("the baseline", command, "baseline listening on ", &out_dir.join("baseline.log"))
+}
+
+/// Runs a `dome-loadgen` subcommand against `server` and parses its JSON.
+fn loadgen(sh: &Shell, bins: &Bins, server: &Server, args: &[&str]) -> Result<Value> {
+    let loadgen = &bins.loadgen;
+    let (url, pid) = (server.url(), server.pid().to_string());
+    let out = cmd!(sh, "{loadgen} {args...} --target {url} --pid {pid}")
+        .read()
+        .with_context(|| format!("`dome-loadgen {}` against {}", args.join(" "), server.name))?;
+    serde_json::from_str(&out).context("reading dome-loadgen's report")
+}
+
+fn servers(
+    sh: &Shell,
+    bins: &Bins,
+    out_dir: &Path,
+    quick: Option<&str>,
+    failures: &mut Vec<String>,
+) -> Result<Value> {
+    let mut results = serde_json::Map::new();
+    for which in ["domed", "baseline"] {
+        let mut server = if which == "domed" {
+            start_domed(sh, bins, out_dir, &[], "domed.log")?
+        } else {
+            start_baseline(sh, bins, out_dir)?
+        };
+        let idle = server.memory();
+        eprintln!("bench: {which} at {} (pid {})", server.addr, server.pid());
+        let report = loadgen(sh, bins, &server, &["bench"].into_iter().chain(quick).collect::<Vec<_>>())?;
+        let after = server.memory();
+        if !server.alive() {
+            failures.push(format!("{which} exited during the bench"));
+        }
+        let clean = server.stop(sh)?;
+        if which == "domed" && !clean {
+            failures.push("domed did not shut down cleanly on SIGTERM".to_owned());
+        }
+        results.insert(
+            which.to_owned(),
+            json!({
+                "idle_rss_kib": idle.map(|m| m.0),
+                "rss_after_kib": after.map(|m| m.0),
+                "hwm_kib": after.map(|m| m.1),
+                "clean_shutdown": clean,
+                "report": report,
+            }),
+        );
+    }
+    Ok(Value::Object(results))
+}
+
+// ---------------------------------------------------------- conformance
+
+fn conformance(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mut Vec<String>) -> Result<Value> {
+    let Some(bin) = &bins.conformance else {
+        return Ok(json!({ "measured": false, "note": "the conformance suite has no binary yet" }));
+    };
+    let mut server = start_domed(sh, bins, out_dir, &[], "domed-conformance.log")?;
+    let url = server.url();
+    let help = cmd!(sh, "{bin} --help").quiet().ignore_status().read().unwrap_or_default();
+    let target_flag = ["--target", "--server", "--url", "--endpoint"].into_iter().find(|f| help.contains(f));
+    let Some(flag) = target_flag else {
+        return Ok(json!({ "measured": false, "note": "the suite's binary takes no server address flag" }));
+    };
+    let started = Instant::now();
+    let output = cmd!(sh, "{bin} {flag} {url}").quiet().ignore_status().output()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    sh.write_file(out_dir.join("conformance.txt"), &stdout)?;
+    let cases = count_cases(&stdout);
+    if !server.alive() {
+        failures.push("domed exited during the conformance run".to_owned());
+    }
+    server.stop(sh)?;
+    if !output.status.success() {
+        failures.push(format!("the conformance suite failed against domed (see {})", out_dir.join("conformance.txt").display()));
+    }
+    Ok(json!({
+        "measured": true,
+        "passed": output.status.success(),
+        "cases": cases,
+        "elapsed_s": elapsed,
+        "cases_per_s": cases.map(|c| c as f64 / elapsed),
+    }))
+}
+
+/// The number of cases in a suite's output: lines that start with a
+/// result word (`pass`, `fail`, `skip`, `ok`), case-insensitively.
+fn count_cases(stdout: &str) -> Option<u64> {
+    let n = stdout
+        .lines()
+        .filter(|l| {
+            let word = l.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+            matches!(word.as_str(), "pass" | "passed" | "fail" | "failed" | "skip" | "skipped" | "ok")
+        })
+        .count() as u64;
+    (n > 0).then_some(n)
+}
+
+// ----------------------------------------------------------------- load
+
+fn load(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mut Vec<String>) -> Result<Value> {
+    // A small queue and few workers so that the flood meets QUEUE_FULL; a
+    // lag window below the bursts so that slow readers are ended and resume.
+    let limits = ["--queue-capacity", "64", "--max-running-jobs", "8", "--max-subscriber-lag-events", "1024"];
+    let mut server = start_domed(sh, bins, out_dir, &limits, "domed-load.log")?;
+    let idle = server.memory();
+    eprintln!("bench: fault scenarios against domed (pid {})", server.pid());
+    let faults = loadgen(sh, bins, &server, &["faults"]);
+    let alive = server.alive();
+    let after = server.memory();
+    let clean = server.stop(sh)?;
+    let faults = match faults {
+        Ok(report) => report,
+        Err(e) => {
+            failures.push(format!("fault scenarios: {e:#}"));
+            Value::Null
+        }
+    };
+    if !alive || !clean {
+        failures.push("domed did not survive the fault scenarios and stop cleanly".to_owned());
+    }
+
+    let retained = "40";
+    let mut server = start_domed(sh, bins, out_dir, &["--max-jobs-retained", retained], "domed-retention.log")?;
+    eprintln!("bench: retention against domed --max-jobs-retained {retained} (pid {})", server.pid());
+    let retention = loadgen(sh, bins, &server, &["retention", "--jobs", retained, "--events", "10000"]);
+    let retention_alive = server.alive();
+    server.stop(sh)?;
+    let retention = match retention {
+        Ok(report) => report,
+        Err(e) => {
+            failures.push(format!("retention scenario: {e:#}"));
+            Value::Null
+        }
+    };
+    if retention["rss_returned"] == json!(false) {
+        failures.push("domed's memory did not return near its baseline after retention dropped the jobs".to_owned());
+    }
+    if !retention_alive {
+        failures.push("domed exited during the retention scenario".to_owned());
+    }
+    Ok(json!({
+        "faults": faults,
+        "faults_server": {
+            "idle_rss_kib": idle.map(|m| m.0),
+            "rss_after_kib": after.map(|m| m.0),
+            "hwm_kib": after.map(|m| m.1),
+            "clean_shutdown": clean,
+        },
+        "retention": retention,
+    }))
+}
+
+// --------------------------------------------------------------- render
+
+fn ms(v: &Value) -> String {
+    v.as_f64().map_or("—".to_owned(), |v| format!("{v:.1} ms"))
+}
+
+fn mib(v: &Value) -> String {
+    v.as_f64().map_or("—".to_owned(), |kib| format!("{:.1} MiB", kib / 1024.0))
+}
+
+fn rate(v: &Value) -> String {
+    v.as_f64().map_or("—".to_owned(), |r| {
+        if r >= 10_000.0 { format!("{:.0}k/s", r / 1000.0) } else { format!("{r:.0}/s") }
+    })
+}
+
+fn us(v: &Value) -> String {
+    v.as_f64().map_or("—".to_owned(), |us| format!("{:.2} ms", us / 1000.0))
+}
+
+fn ratio(ours: &Value, base: &Value) -> String {
+    match (ours.as_f64(), base.as_f64()) {
+        (Some(o), Some(b)) if b > 0.0 => format!("{:.2}x", o / b),
+        _ => "—".to_owned(),
+    }
+}
+
+/// The report as Markdown tables (what the README's Performance section
+/// shows).
+fn render(report: &Value) -> String {
+    let mut out = String::new();
+    let m = &report["machine"];
+    out += &format!(
+        "Machine: {} CPUs ({}), {}. Gates: median of {} runs of the release binary.\n\n",
+        m["cpus"], m["cpu"].as_str().unwrap_or("?"), m["os"].as_str().unwrap_or("?"), report["gate_runs"]
+    );
+    out += "| gate | input | ours | buf | verdict (ours / buf) | agree |\n| --- | --- | --: | --: | --- | --- |\n";
+    for g in report["gates"].as_array().into_iter().flatten() {
+        let agree = match g["agree"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "—",
+        };
+        out += &format!(
+            "| {} | {} | {} | {} | {} / {} | {} |\n",
+            g["gate"].as_str().unwrap_or(""),
+            g["input"].as_str().unwrap_or(""),
+            ms(&g["ours_ms"]),
+            ms(&g["buf_ms"]),
+            g["ours_verdict"].as_str().unwrap_or(""),
+            g["buf_verdict"].as_str().unwrap_or("—"),
+            agree,
+        );
+    }
+    if find_buf().is_none() {
+        out += "\n(no `buf` on PATH or in $BUF: the buf columns are empty)\n";
+    }
+
+    let d = &report["servers"]["domed"];
+    let b = &report["servers"]["baseline"];
+    let (dr, br) = (&d["report"], &b["report"]);
+    let plan = &dr["plan"];
+    out += &format!(
+        "\nServers on loopback, {} connections; domed vs the bare tonic baseline (same messages, same events):\n\n",
+        plan["connections"]
+    );
+    out += "| phase | domed | baseline | ratio | domed peak RSS | baseline peak RSS |\n| --- | --: | --: | --: | --: | --: |\n";
+    let row = |name: String, key: &str, fmt: fn(&Value) -> String, phase: &str, higher_better: bool| {
+        let (o, t) = (&dr[phase][key], &br[phase][key]);
+        let r = if higher_better { ratio(o, t) } else { ratio(t, o) };
+        format!(
+            "| {name} | {} | {} | {r} | {} | {} |\n",
+            fmt(o),
+            fmt(t),
+            mib(&dr[phase]["peak_rss_kib"]),
+            mib(&br[phase]["peak_rss_kib"])
+        )
+    };
+    out += &row(
+        format!("unary calls/s (SkillExecute + GetJobStatus, {} workers)", plan["unary_concurrency"]),
+        "calls_per_s",
+        rate,
+        "unary",
+        true,
+    );
+    for (rpc, label) in [("skill_execute", "SkillExecute"), ("get_job_status", "GetJobStatus")] {
+        for p in ["p50_us", "p99_us"] {
+            let (o, t) = (&dr["unary"][rpc][p], &br["unary"][rpc][p]);
+            out += &format!("| {label} {} | {} | {} | {} | | |\n", &p[..3], us(o), us(t), ratio(t, o));
+        }
+    }
+    out += &row(
+        format!(
+            "events/s, 1 job x {} subscribers x {} events",
+            plan["fanout_subscribers"], plan["fanout_events"]
+        ),
+        "events_per_s",
+        rate,
+        "fanout",
+        true,
+    );
+    out += &row(
+        format!("events/s, {} jobs x {} events, 1 subscriber each", plan["many_jobs"], plan["many_jobs_events"]),
+        "events_per_s",
+        rate,
+        "many_jobs",
+        true,
+    );
+    out += &format!(
+        "| idle RSS / high-water mark | {} / {} | {} / {} | | | |\n",
+        mib(&d["idle_rss_kib"]),
+        mib(&d["hwm_kib"]),
+        mib(&b["idle_rss_kib"]),
+        mib(&b["hwm_kib"])
+    );
+    out += "\n(ratio: domed relative to the baseline; above 1x domed is faster; for latencies, baseline / domed.)\n";
+
+    let c = &report["conformance"];
+    out += "\nConformance: ";
+    if c["measured"] == json!(true) {
+        out += &format!(
+            "{} cases in {:.2} s = {} against domed ({})\n",
+            c["cases"],
+            c["elapsed_s"].as_f64().unwrap_or(0.0),
+            c["cases_per_s"].as_f64().map_or("—".to_owned(), |r| format!("{r:.0} cases/s")),
+            if c["passed"] == json!(true) { "all passed" } else { "FAILED" }
+        );
+    } else {
+        out += &format!("not measured: {}\n", c["note"].as_str().unwrap_or(""));
+    }
+
+    let l = &report["load"];
+    if !l.is_null() {
+        let f = &l["faults"];
+        let r = &l["retention"];
+        out += "\nLoad and faults (`--load`), against domed --queue-capacity 64 --max-running-jobs 8 --max-subscriber-lag-events 1024:\n\n";
+        out += "| scenario | result | peak RSS |\n| --- | --- | --: |\n";
+        out += &format!(
+            "| {} jobs through the queue | {} QUEUE_FULL retried after RetryInfo; all created once and SUCCEEDED; {} | {} |\n",
+            f["flood"]["jobs"],
+            f["flood"]["queue_full"],
+            rate(&f["flood"]["jobs_per_s"]).replace("/s", " jobs/s"),
+            mib(&f["flood"]["peak_rss_kib"])
+        );
+        out += &format!(
+            "| 1 job x {} subscribers x {} events | every subscriber saw all {} in order; {} lag resumes; {} | {} |\n",
+            f["fanout"]["subscribers"],
+            f["plan"]["fanout_events"],
+            f["fanout"]["events_per_subscriber"],
+            f["fanout"]["lagged"],
+            rate(&f["fanout"]["events_per_s"]).replace("/s", " events/s"),
+            mib(&f["fanout"]["peak_rss_kib"])
+        );
+        out += &format!(
+            "| {} slow + {} disconnecting (+ {} plain) subscribers, {} events | all complete after {} SUBSCRIBER_LAGGED and {} dropped-stream resumes | {} |\n",
+            f["plan"]["slow_subscribers"],
+            f["plan"]["disconnecting_subscribers"],
+            f["plan"]["slow_subscribers"],
+            f["plan"]["slow_events"],
+            f["slow"]["lagged"],
+            f["slow"]["disconnects"],
+            mib(&f["slow"]["peak_rss_kib"])
+        );
+        out += &format!(
+            "| {} jobs cancelled mid-burst by two clients at once | one cancel took effect each; {} CANCELLED, {} finished first | |\n",
+            f["cancel"]["jobs"], f["cancel"]["cancelled"], f["cancel"]["finished_first"]
+        );
+        out += &format!(
+            "| retention: {} jobs x {} events, then pushed out (--max-jobs-retained {}) | RSS {} before, {} peak, {} after ({}) | |\n",
+            r["jobs"],
+            r["events_per_job"],
+            r["max_jobs_retained"],
+            mib(&r["rss_before_kib"]),
+            mib(&r["rss_peak_kib"]),
+            mib(&r["rss_after_kib"]),
+            match r["rss_returned"].as_bool() {
+                Some(true) => "returned near baseline",
+                Some(false) => "DID NOT return",
+                None => "not read",
+            }
+        );
+    }
+    if let Some(failures) = report["failures"].as_array().filter(|f| !f.is_empty()) {
+        out += "\nBroken invariants:\n";
+        for f in failures {
+            out += &format!("- {}\n", f.as_str().unwrap_or(""));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_result_lines() {
+        let text = "pass  case_a\nFAIL case_b: expected x\nskip case_c (reason)\nsummary: 3 cases\n";
+        assert_eq!(count_cases(text), Some(3));
+        assert_eq!(count_cases("nothing here\n"), None);
+    }
+
+    #[test]
+    fn renders_an_empty_report_without_panicking() {
+        let text = render(&json!({ "machine": machine(), "gate_runs": 1, "gates": [], "servers": {},
+            "conformance": { "measured": false, "note": "none" }, "load": null, "failures": ["x broke"] }));
+        assert!(text.contains("| gate | input |") && text.contains("not measured: none") && text.contains("- x broke"));
+    }
+}
