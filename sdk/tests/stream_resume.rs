@@ -42,9 +42,11 @@ async fn a_stream_survives_a_connection_killed_mid_way() {
     while seen.len() < 2002 {
         seen.push(events.next_event().await.expect("more events").expect("the stream resumes"));
     }
-    assert!(proxy.accepted() >= 2, "the stream reconnected through the proxy");
     direct.cancel_job(job.job_id.clone(), "enough").await.expect("cancels");
     drain(&mut events, &mut seen).await;
+    // The cancel's events were appended after the kill, so they came over
+    // a new connection.
+    assert!(proxy.accepted() >= 2, "the stream reconnected through the proxy");
     let job = direct.get_job_status(job.job_id).await.expect("reads");
     assert_eq!(job.state(), pb::JobState::Cancelled);
     assert_exactly_once(&seen, job.last_sequence);
@@ -86,6 +88,41 @@ async fn a_stream_resumes_from_a_caller_cursor_and_ends_at_once_on_a_finished_jo
     // A cursor at the terminal event: nothing left, the stream just ends.
     let mut events = client.stream_job_events(job.job_id.clone(), job.last_sequence);
     assert!(events.next_event().await.is_none());
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_gap_the_server_cannot_fill_is_a_typed_error() {
+    // Only 8 events are retained and 500 pour out at once after the stream
+    // opened: the stream's next event leaves retention, and resuming from
+    // it is CURSOR_EXPIRED, which the stream yields rather than skipping.
+    let limits = domed::Limits { max_events_retained_per_job: 8, ..domed::Limits::default() };
+    let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
+    let client = common::client(&server.url()).await;
+    let job = client
+        .skill_execute(common::script(r#"[{"sleep":{"millis":300}},{"bulk":{"count":500}}]"#))
+        .await
+        .expect("submits")
+        .job
+        .expect("a job");
+    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let mut delivered = Vec::new();
+    let error = loop {
+        match events.next_event().await.expect("the stream reports the gap before it ends") {
+            Ok(event) => delivered.push(event.sequence),
+            Err(error) => break error,
+        }
+    };
+    assert!(events.next_event().await.is_none(), "the stream ends after its error");
+    assert_eq!(delivered, (1..=delivered.len() as u64).collect::<Vec<_>>(), "a gapless prefix");
+    match error {
+        dome_sdk::Error::Api(e @ dome_sdk::ApiError::CursorExpired { .. }) => {
+            assert_eq!(e.metadata_u64("afterSequence"), Some(delivered.len() as u64));
+            let first = e.metadata_u64("firstRetainedSequence").expect("a number");
+            assert!(first > delivered.len() as u64 + 1, "events {} to {} are gone", delivered.len() + 1, first - 1);
+        }
+        other => panic!("expected CURSOR_EXPIRED, got {other:?}"),
+    }
     server.shutdown().await.expect("stops");
 }
 
