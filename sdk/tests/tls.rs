@@ -1,0 +1,45 @@
+//! TLS (rustls): a client trusting the server's CA connects over `https`
+//! and runs a job; one that does not trust it is refused before any call.
+//! The certificates in `fixtures/` are test-only: a CA and a `localhost` /
+//! `127.0.0.1` server certificate it signed, valid for a century.
+
+mod common;
+
+use std::path::PathBuf;
+
+use dome_sdk::{Client, Error, RetryPolicy, pb};
+use tonic::transport::{Certificate, ClientTlsConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+async fn tls_server() -> domed::Running {
+    let tls = domed::TlsFiles { cert_pem_path: fixture("server.pem"), key_pem_path: fixture("server-key.pem") };
+    common::server(domed::Config { tls: Some(tls), ..domed::Config::default() }).await
+}
+
+#[tokio::test]
+async fn a_client_trusting_the_ca_runs_a_job_over_tls() {
+    let server = tls_server().await;
+    assert!(server.url().starts_with("https://"));
+    let ca = std::fs::read(fixture("ca.pem")).expect("the CA fixture");
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)).domain_name("localhost");
+    let client = Client::builder(server.url()).tls(tls).connect().await.expect("connects over tls");
+    let job = client.execute_and_wait(common::script("[]")).await.expect("runs");
+    assert_eq!(job.state(), pb::JobState::Succeeded);
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_client_not_trusting_the_server_is_refused() {
+    let server = tls_server().await;
+    // A CA that did not sign the server's certificate: the server's own
+    // certificate is not a CA.
+    let other = std::fs::read(fixture("server.pem")).expect("a certificate");
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(other)).domain_name("localhost");
+    let policy = RetryPolicy { max_attempts: 2, ..common::fast_retries() };
+    let error = Client::builder(server.url()).tls(tls).retry_policy(policy).connect().await.expect_err("untrusted");
+    assert!(matches!(error, Error::Transport(_)), "a failed handshake is a transport failure: {error:?}");
+    server.shutdown().await.expect("stops");
+}
