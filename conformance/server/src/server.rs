@@ -159,6 +159,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 

@@ -142,12 +142,10 @@ impl Pump {
             let (batch, terminal, gone) = {
                 let data = self.job.lock();
                 let gone = self.cursor + 1 < data.first_retained;
-                let start = self.cursor.saturating_add(1).max(data.first_retained);
-                let skip = (start - data.first_retained) as usize;
-                let batch: Vec<Arc<pb::JobEvent>> = data.log.iter().skip(skip).take(BATCH).cloned().collect();
-                // Under the skipped-sequence mutant the log has a hole; read
-                // by position there and by sequence otherwise.
-                let batch = batch.into_iter().filter(|e| e.sequence > self.cursor).collect::<Vec<_>>();
+                // Found by sequence, not by arithmetic, so that a log with a
+                // hole (the skipped-sequence mutant) is still read in order.
+                let start = data.log.partition_point(|e| e.sequence <= self.cursor);
+                let batch: Vec<Arc<pb::JobEvent>> = data.log.range(start..).take(BATCH).cloned().collect();
                 (batch, data.terminal, gone)
             };
             if gone {

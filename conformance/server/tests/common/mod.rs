@@ -209,3 +209,56 @@ pub fn assert_error(status: &Status, code: Code, reason: &str) -> ErrorInfo {
     assert_eq!(status.code(), code, "{status:?}");
     assert_typed(status, reason)
 }
+
+/// A codec that sends and receives raw message bytes, so that tests can
+/// put anything on the wire, malformed messages included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// The encoder of [`RawCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEncoder;
+
+/// The decoder of [`RawCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let n = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+/// Calls the unary method at `path` with raw request bytes.
+pub async fn raw_unary(channel: Channel, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| Status::unknown(e.to_string()))?;
+    grpc.unary(tonic::Request::new(body), tonic::codegen::http::uri::PathAndQuery::from_static(path), RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}

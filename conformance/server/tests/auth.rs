@@ -1,0 +1,50 @@
+//! Bearer-token authentication: gateway calls need the token, health and
+//! reflection stay open.
+
+mod common;
+
+use dome_sdk::pb::{self, gateway_service_client::GatewayServiceClient};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+fn secured() -> domed::Config {
+    domed::Config { auth_token: Some("s3cret".into()), ..Default::default() }
+}
+
+#[tokio::test]
+async fn calls_without_the_token_are_unauthenticated() {
+    let mut h = common::start_with(secured()).await;
+    let err = h
+        .client
+        .list_capabilities(pb::ListCapabilitiesRequest { correlation_id: "auth-1".into(), ..Default::default() })
+        .await
+        .expect_err("no token");
+    let info = common::assert_error(&err, Code::Unauthenticated, "UNAUTHENTICATED");
+    assert_eq!(info.metadata.len(), 1, "no metadata beyond correlationId");
+    assert_eq!(info.metadata["correlationId"], "auth-1");
+
+    let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
+    let mut wrong = GatewayServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer nope"));
+        Ok(r)
+    });
+    let err = wrong.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.expect_err("wrong token");
+    common::assert_typed(&err, "UNAUTHENTICATED");
+
+    let mut right = GatewayServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer s3cret"));
+        Ok(r)
+    });
+    let caps = right.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("authenticated").into_inner();
+    assert!(caps.features.contains(&"dome.auth.bearer".to_owned()));
+
+    // Health stays open.
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: "dome.gateway.v1.GatewayService".into() })
+        .await
+        .expect("health is open")
+        .into_inner();
+    assert_eq!(health.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    h.running.shutdown().await.expect("clean shutdown");
+}

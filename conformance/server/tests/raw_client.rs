@@ -1,0 +1,93 @@
+//! An independent client: tonic's generic `Grpc` with the prost codec and
+//! the method paths from the contract's RPC table, the health service and
+//! server reflection, all over a real socket.
+
+mod common;
+
+use dome_sdk::contract::{RPCS, SERVICE};
+use dome_sdk::pb;
+use prost::Message;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+    server_reflection_response::MessageResponse,
+};
+
+async fn channel(h: &common::Harness) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects")
+}
+
+fn path_of(name: &str) -> &'static str {
+    RPCS.iter().find(|r| r.name == name).map(|r| r.path).unwrap_or_else(|| panic!("{name} is an RPC"))
+}
+
+#[tokio::test]
+async fn a_generic_grpc_client_drives_the_service() {
+    let h = common::start().await;
+    let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("ready");
+    let codec: tonic_prost::ProstCodec<pb::ListCapabilitiesRequest, pb::ListCapabilitiesResponse> = tonic_prost::ProstCodec::default();
+    let caps = grpc
+        .unary(
+            tonic::Request::new(pb::ListCapabilitiesRequest { correlation_id: "generic".into(), ..Default::default() }),
+            PathAndQuery::from_static(path_of("ListCapabilities")),
+            codec,
+        )
+        .await
+        .expect("ListCapabilities over the generic client")
+        .into_inner();
+    assert_eq!(caps.correlation_id, "generic");
+    assert_eq!(caps.skills.len(), 2);
+
+    // Hand-encoded bytes over the raw codec: SkillExecute of the echo skill.
+    let request = pb::SkillExecuteRequest { skill_id: "dome.echo".into(), input_json: r#"{"message":"raw"}"#.into(), ..Default::default() };
+    let bytes = common::raw_unary(channel.clone(), path_of("SkillExecute"), request.encode_to_vec()).await.expect("SkillExecute");
+    let resp = pb::SkillExecuteResponse::decode(bytes.as_slice()).expect("a SkillExecuteResponse");
+    assert!(resp.created);
+    assert_eq!(resp.job.expect("job").skill_id, "dome.echo");
+
+    // Bytes that are no protobuf message are a typed INVALID_ARGUMENT.
+    let err = common::raw_unary(channel.clone(), path_of("GetJobStatus"), vec![0xff, 0xff, 0xff]).await.expect_err("garbage");
+    common::assert_typed(&err, "INVALID_ARGUMENT");
+
+    h.running.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn health_reports_the_gateway_serving() {
+    let h = common::start().await;
+    let mut health = HealthClient::new(channel(&h).await);
+    for service in ["", SERVICE] {
+        let resp = health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers").into_inner();
+        assert_eq!(resp.status(), ServingStatus::Serving, "service `{service}`");
+    }
+    h.running.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn reflection_lists_the_service_and_serves_its_file() {
+    let h = common::start().await;
+    let mut reflection = ServerReflectionClient::new(channel(&h).await);
+    let requests = vec![
+        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) },
+        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())) },
+    ];
+    let mut responses = reflection.server_reflection_info(tokio_stream::iter(requests)).await.expect("reflection answers").into_inner();
+    let first = responses.message().await.expect("ok").expect("a response");
+    match first.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            assert!(names.contains(&SERVICE.to_owned()), "{names:?}");
+            assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+        }
+        other => panic!("expected a service list, got {other:?}"),
+    }
+    let second = responses.message().await.expect("ok").expect("a response");
+    match second.message_response {
+        Some(MessageResponse::FileDescriptorResponse(files)) => assert!(!files.file_descriptor_proto.is_empty()),
+        other => panic!("expected file descriptors, got {other:?}"),
+    }
+    h.running.shutdown().await.expect("clean shutdown");
+}
