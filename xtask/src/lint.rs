@@ -545,7 +545,7 @@ impl Linter<'_> {
 
     fn import_cycles(&mut self, files: &[&FileDescriptorProto]) {
         // Package -> imported package -> the imports that make the edge.
-        let mut graph: BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>> = BTreeMap::new();
+        let mut graph: ImportGraph = BTreeMap::new();
         let pkg_of: BTreeMap<&str, &str> = self.all.iter().map(|f| (f.name(), f.package())).collect();
         for f in self.all {
             for (i, dep) in f.dependency.iter().enumerate() {
@@ -580,7 +580,9 @@ impl Linter<'_> {
     }
 
     fn request_response_unique(&mut self, files: &[&FileDescriptorProto]) {
-        let mut uses: BTreeMap<String, Vec<(&FileDescriptorProto, Vec<i32>, String)>> = BTreeMap::new();
+        // Type name -> the RPCs using it: (file, source path, service.rpc).
+        type Uses<'f> = BTreeMap<String, Vec<(&'f FileDescriptorProto, Vec<i32>, String)>>;
+        let mut uses: Uses<'_> = BTreeMap::new();
         for f in files {
             for (i, s) in f.service.iter().enumerate() {
                 for (j, m) in s.method.iter().enumerate() {
@@ -620,7 +622,10 @@ fn ignored(file: &FileDescriptorProto, path: &[i32], rule: &str) -> bool {
     })
 }
 
-fn find_cycle(pkg: &str, graph: &BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>, visiting: &mut Vec<String>) -> Option<Vec<String>> {
+/// Package -> imported package -> the (file, dependency index) imports making the edge.
+type ImportGraph = BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>;
+
+fn find_cycle(pkg: &str, graph: &ImportGraph, visiting: &mut Vec<String>) -> Option<Vec<String>> {
     visiting.push(pkg.to_string());
     if visiting[..visiting.len() - 1].iter().any(|p| p == pkg) {
         let result = (visiting.first().map(String::as_str) == Some(pkg)).then(|| visiting.clone());
@@ -668,7 +673,7 @@ fn snake(s: &str) -> String {
         let next = s.get(i + 1).copied();
         let new_word = c.is_uppercase()
             && !last_underscore
-            && (next.is_some_and(|n| !(n.is_uppercase() || n.is_ascii_digit()) && !is_delimiter(n)) || s[i - 1].is_lowercase());
+            && (next.is_some_and(|n| !n.is_uppercase() && !n.is_ascii_digit() && !is_delimiter(n)) || s[i - 1].is_lowercase());
         if new_word {
             out.push('_');
             out.push(c);
@@ -704,7 +709,7 @@ pub fn has_version_suffix(pkg: &str) -> bool {
     let last = pkg.rsplit('.').next().unwrap_or(pkg);
     let Some(rest) = last.strip_prefix('v') else { return false };
     let (major, rest) = split_number(rest);
-    if !major.is_some_and(|m| m >= 1) {
+    if major.is_none_or(|m| m < 1) {
         return false;
     }
     if rest.is_empty() || rest.starts_with("test") {
