@@ -7,6 +7,8 @@
 //!     +--> sdk/src/generated/dome.gateway.v1.rs  prost messages + tonic stubs
 //!     +--> sdk/src/generated/contract.rs        tables read from the options
 //!     +--> sdk/src/generated/errors.rs          the SDK's typed error enum
+//!     +--> docs/api.md, docs/surface-matrix.md,  the API reference and SSOT tables
+//!          docs/delta-register.md               (with `ssot/deltas.json`)
 //!     +--> golden/codegen-manifest.json         versions and hashes
 //! ```
 //!
@@ -15,6 +17,7 @@
 //! formatted by prettyplease (never the local rustfmt).
 
 pub mod contract;
+pub mod docs;
 mod errors;
 mod manifest;
 mod rust;
@@ -76,11 +79,12 @@ fn generate_from(root: &Path, compiled: &Compiled) -> Result<Vec<Output>> {
         path: format!("{GENERATED_DIR}/errors.rs"),
         contents: errors::generate(&compiled.pool)?.into_bytes(),
     });
+    outputs.extend(docs::generate(root, &compiled.pool)?);
     let inputs = compiled
         .files
         .iter()
         .map(|f| format!("{PROTO_DIR}/{f}"))
-        .chain([CONFORMANCE_SCHEMA.to_string()])
+        .chain([CONFORMANCE_SCHEMA.to_string(), crate::ssot::DELTAS.to_string()])
         .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
         .collect::<std::io::Result<Vec<_>>>()?;
     let manifest = manifest::generate(root, &inputs, &outputs)?;
