@@ -202,6 +202,15 @@ fn input_errors_exit_2_and_name_file_and_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no such directory or file"), "{stderr}");
 
+    let garbage = repo.dir.path().join("garbage.binpb");
+    std::fs::write(&garbage, b"not a descriptor set").expect("write");
+    let (code, _, stderr) = repo.xtask(&["--proto-root", proto, "--against", garbage.to_str().expect("utf-8")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("garbage.binpb"), "{stderr}");
+
+    let (code, _, stderr) = repo.xtask(&["--proto-root", proto, "--category", "NOPE"]);
+    assert_eq!(code, 2, "a usage error: {stderr}");
+
     repo.edit("jobs.proto", "  string run_id = 7;\n", "  strin run_id = 7;\n");
     let (code, _, stderr) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD"]);
     assert_eq!(code, 2);

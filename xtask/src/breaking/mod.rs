@@ -212,38 +212,57 @@ fn display_rel(root: &Path, path: &Path) -> String {
 
 /// Writes the `.proto` files of `rev` below the proto root's path in its
 /// repository to a temporary directory, with git (no checkout), and
-/// compiles them.
+/// compiles them. Three git processes whatever the number of files: one to
+/// find the repository, one to list the tree, one to read every blob.
 pub fn load_git(proto_root: &Path, rev: &str) -> Result<Tree> {
     let sh = Shell::new()?;
     sh.change_dir(proto_root);
-    let top = cmd!(sh, "git rev-parse --show-toplevel")
+    let located = cmd!(sh, "git rev-parse --show-toplevel --show-prefix")
         .quiet()
+        .ignore_stderr()
         .read()
         .with_context(|| format!("`{}` is not inside a git repository", proto_root.display()))?;
-    let prefix = cmd!(sh, "git rev-parse --show-prefix").quiet().read()?;
+    let mut lines = located.lines();
+    let top = lines.next().unwrap_or_default().to_string();
+    let prefix = lines.next().unwrap_or_default().to_string();
     sh.change_dir(&top);
-    let spec = format!("{rev}^{{commit}}");
-    let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
+    let tree = format!("{rev}^{{tree}}");
+    let pathspec = if prefix.is_empty() { ".".to_string() } else { prefix.clone() };
+    let listing = cmd!(sh, "git ls-tree -r {tree} -- {pathspec}")
         .quiet()
+        .ignore_stderr()
         .read()
         .map_err(|_| anyhow::anyhow!("`{rev}` is not a git revision of `{top}`"))?;
-    let pathspec = if prefix.is_empty() { ".".to_string() } else { prefix.clone() };
-    let listing = cmd!(sh, "git ls-tree -r --name-only {commit} -- {pathspec}").quiet().read()?;
+    // `<mode> blob <object>\t<path>` per file.
+    let protos: Vec<(&str, &str)> = listing
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(meta, path)| path.ends_with(".proto") && meta.split(' ').nth(1) == Some("blob"))
+        .filter_map(|(meta, path)| Some((meta.split(' ').nth(2)?, path)))
+        .collect();
+    if protos.is_empty() {
+        bail!("`{rev}` has no .proto files under `{pathspec}`");
+    }
+    let request: String = protos.iter().map(|(object, _)| format!("{object}\n")).collect();
+    let batch = cmd!(sh, "git cat-file --batch").quiet().stdin(request).output()?.stdout;
     let tmp = tempfile::tempdir()?;
-    let mut n = 0;
-    for path in listing.lines().filter(|p| p.ends_with(".proto")) {
-        let rel = path.strip_prefix(prefix.as_str()).unwrap_or(path);
-        let spec = format!("{commit}:{path}");
-        let bytes = cmd!(sh, "git show {spec}").quiet().output()?.stdout;
-        let dest = tmp.path().join(rel);
+    let mut rest = batch.as_slice();
+    for (object, path) in &protos {
+        // `<object> blob <size>\n<contents>\n` per object, in request order.
+        let header_end = rest.iter().position(|b| *b == b'\n').context("truncated `git cat-file` output")?;
+        let header = std::str::from_utf8(&rest[..header_end])?;
+        let size: usize = header
+            .strip_prefix(*object)
+            .and_then(|h| h.strip_prefix(" blob "))
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("unexpected `git cat-file` header `{header}`"))?;
+        let body = rest.get(header_end + 1..header_end + 1 + size).context("truncated `git cat-file` output")?;
+        let dest = tmp.path().join(path.strip_prefix(prefix.as_str()).unwrap_or(path));
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&dest, bytes)?;
-        n += 1;
-    }
-    if n == 0 {
-        bail!("`{rev}` has no .proto files under `{}`", if prefix.is_empty() { "." } else { prefix.as_str() });
+        std::fs::write(&dest, body)?;
+        rest = rest.get(header_end + 2 + size..).unwrap_or_default();
     }
     load_dir(tmp.path(), &format!("git:{rev}")).with_context(|| format!("the protos of `{rev}` do not compile"))
 }
