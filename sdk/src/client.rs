@@ -173,9 +173,10 @@ impl ClientBuilder {
 /// Every call sends the `dome-api-version` header and the client's
 /// correlation id (unless the request carries its own), and is retried as
 /// its [`RetryPolicy`] and the contract allow: only errors the contract
-/// marks retryable and `UNAVAILABLE` without an `ErrorInfo`, and
-/// `SkillExecute` only with an idempotency key (which the client creates
-/// when the request has none).
+/// marks retryable and transport failures ([`Error::is_retryable`]), and
+/// `SkillExecute` only with an idempotency key (which the client creates,
+/// a UUIDv4, when the request has none, so that a retry can never create
+/// a second job).
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Inner,
@@ -374,10 +375,10 @@ impl Client {
         F: FnMut(Inner, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
-        if let Some(id) = &self.correlation_id {
-            if request.correlation_id_mut().is_empty() {
-                *request.correlation_id_mut() = id.to_string();
-            }
+        if let Some(id) = &self.correlation_id
+            && request.correlation_id_mut().is_empty()
+        {
+            *request.correlation_id_mut() = id.to_string();
         }
         let deadline = self.retry.deadline.map(|d| Instant::now() + d);
         let mut attempts = 0;
@@ -405,10 +406,10 @@ impl Client {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) => Error::from_status(status),
             };
-            if let Error::Status { kind: StatusKind::NoErrorInfo, status } = &error {
-                if status.code() == tonic::Code::DeadlineExceeded {
-                    return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
-                }
+            if let Error::Status { kind: StatusKind::NoErrorInfo, status } = &error
+                && status.code() == tonic::Code::DeadlineExceeded
+            {
+                return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
             }
             if !error.is_retryable() || attempts >= self.retry.max_attempts {
                 return Err(error);

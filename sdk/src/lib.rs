@@ -88,6 +88,11 @@ pub mod contract {
     pub use crate::generated::contract::*;
 }
 
+/// The README's examples, compiled as doctests so that they stay right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The encoded `FileDescriptorSet` of the contract (with source info and
 /// imports), as frozen in `golden/`: what server reflection serves.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("../../golden/dome.gateway.v1.binpb");

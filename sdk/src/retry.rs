@@ -1,9 +1,10 @@
 //! When and how long to wait before trying a call again.
 //!
-//! Only what the contract marks retryable is retried (plus `UNAVAILABLE`
-//! without an `ErrorInfo`: the connection was refused or lost), with
-//! capped exponential backoff and jitter, never sooner than the server's
-//! `RetryInfo` delay, and never past the call's total deadline.
+//! Only what the contract marks retryable is retried, plus transport
+//! failures (`UNAVAILABLE` without an `ErrorInfo`, a connection refused or
+//! closed; see [`crate::Error::is_retryable`]), with capped exponential
+//! backoff and jitter, never sooner than the server's `RetryInfo` delay,
+//! and never past the call's total deadline.
 
 use std::time::Duration;
 

@@ -79,11 +79,11 @@ impl Forwarder {
         let mut forwarded = Request::new(request.into_inner());
         forwarded.metadata_mut().insert(dome_sdk::API_VERSION_HEADER, dome_sdk::contract::API_VERSION.parse().expect("ascii"));
         let result = call(self.upstream.clone(), forwarded).await;
-        if let Err(status) = &result {
-            if let Error::Api(e) = Error::from_status(status.clone()) {
-                self.log.lock().expect("not poisoned").errors.push(e.reason_name().to_string());
-                self.error_seen.notify_waiters();
-            }
+        if let Err(status) = &result
+            && let Error::Api(e) = Error::from_status(status.clone())
+        {
+            self.log.lock().expect("not poisoned").errors.push(e.reason_name().to_string());
+            self.error_seen.notify_waiters();
         }
         if lose {
             return Err(Status::unavailable("injected: answer lost after the server acted"));

@@ -26,8 +26,11 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 struct Versioned {
     versions: Vec<String>,
     strict: bool,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
+
+/// One call the server saw: the RPC and its `dome-api-version` header.
+type Seen = (String, Option<String>);
 
 impl Versioned {
     fn record<T>(&self, rpc: &str, request: &Request<T>) {
