@@ -178,7 +178,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .add_service(reflection)
         .add_service(gateway_service);
 
-    tokio::spawn(store.clone().dispatch_loop(|store, job| script::execute(store, job)));
+    tokio::spawn(store.clone().dispatch_loop(script::execute));
 
     let (stop, stopped) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -130,7 +130,7 @@ impl Catalogue {
             .filter(|s| s.proto.skill_id == skill_id)
             .filter(|s| version.is_empty() || s.proto.version == version)
             .collect();
-        candidates.sort_by(|a, b| semver_key(&a.proto.version).cmp(&semver_key(&b.proto.version)));
+        candidates.sort_by_key(|s| semver_key(&s.proto.version));
         let Some(found) = candidates.last() else {
             return Err(ApiError::skill_not_found(skill_id, version));
         };

@@ -18,7 +18,7 @@ async fn open_streams_end_with_shutting_down_and_jobs_are_cancelled() {
     while seen.len() < 3 {
         seen.push(stream.message().await.expect("ok").expect("event").event.expect("event"));
     }
-    assert_eq!(seen.iter().filter_map(common::state_of).last(), Some(JobState::Running));
+    assert_eq!(seen.iter().filter_map(common::state_of).next_back(), Some(JobState::Running));
     let addr = h.running.local_addr();
     let shutdown = tokio::spawn(h.running.shutdown());
     let (rest, error) = common::drain(&mut stream).await;
