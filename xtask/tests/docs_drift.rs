@@ -130,3 +130,54 @@ fn the_api_page_covers_the_whole_surface() {
         assert!(matrix.contains(&format!("[`{name}`](api.md#")), "{name} missing from the surface matrix");
     }
 }
+
+/// The GitHub anchor of a heading: lowercase, punctuation dropped but `-`
+/// and `_`, spaces as `-`.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .chars()
+        .filter_map(|c| match c {
+            'A'..='Z' => Some(c.to_ascii_lowercase()),
+            'a'..='z' | '0'..='9' | '-' | '_' => Some(c),
+            ' ' => Some('-'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every relative link of the hand-written index and handoff (and of the
+/// generated pages) points at a file that exists, and every `#anchor` into
+/// a page at one of its headings.
+#[test]
+fn links_between_the_docs_resolve() {
+    let docs = project_root().join("docs");
+    let anchors = |page: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(page).unwrap_or_default();
+        text.lines().filter(|l| l.starts_with('#')).map(|l| heading_anchor(l.trim_start_matches('#').trim())).collect()
+    };
+    let mut checked = 0;
+    for page in ["index.md", "handoff.md", "api.md", "surface-matrix.md", "delta-register.md"] {
+        let text = std::fs::read_to_string(docs.join(page)).unwrap();
+        for target in text.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
+            if target.starts_with("http") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let path = if file.is_empty() { docs.join(page) } else { docs.join(file) };
+            assert!(path.exists(), "{page}: link to missing `{target}`");
+            if !anchor.is_empty() {
+                assert!(anchors(&path).iter().any(|a| a == anchor), "{page}: `{target}` names no heading");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} links found: the link parser is broken");
+    // The index lists every page of docs/.
+    let index = std::fs::read_to_string(docs.join("index.md")).unwrap();
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") && name != "index.md" {
+            assert!(index.contains(&format!("]({name})")), "docs/index.md does not list `{name}`");
+        }
+    }
+}
