@@ -141,6 +141,7 @@ pub fn gate(root: &Path) -> Result<()> {
     if !outcome.findings.is_empty() {
         bail!("{}fix the protos as each finding says (see docs/compatibility.md)", outcome.render(Format::Text));
     }
+    print!("{}", outcome.render(Format::Text));
     Ok(())
 }
 

@@ -141,6 +141,7 @@ pub fn gate(root: &Path) -> Result<()> {
             outcome.render(Format::Text)
         );
     }
+    print!("{}", outcome.render(Format::Text));
     Ok(())
 }
 
