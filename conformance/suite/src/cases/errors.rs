@@ -1,0 +1,373 @@
+//! Error mapping (`errors.proto`): one case per `ErrorReason` of the
+//! contract, generated from `dome_sdk::contract::ERROR_REASONS` so that no
+//! code, retryability or metadata key is restated here. Each case provokes
+//! its error the way the contract says it arises and checks the whole wire
+//! form; reasons no client can provoke deterministically are skipped with
+//! the reason. Plus: policy reason codes travel as data, never as errors.
+
+use dome_sdk::contract::{self, ErrorReasonSpec};
+use dome_sdk::pb;
+
+use super::{expect_error, parked, stream_error};
+use crate::case::{Case, CaseResult, Ctx, Stop};
+use crate::ensure;
+use crate::script::{Script, Step};
+use crate::wire::RpcError;
+
+pub(super) fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = contract::ERROR_REASONS
+        .iter()
+        .map(|spec| {
+            let id = format!("errors.{}", spec.name.to_ascii_lowercase());
+            let rule = format!(
+                "{} travels with gRPC {:?}, one ErrorInfo (reason, domain {}, correlationId{}), {} BadRequest and {} RetryInfo",
+                spec.name,
+                spec.code,
+                contract::ERROR_DOMAIN,
+                spec.metadata_keys.iter().map(|k| format!(", {k}")).collect::<String>(),
+                if spec.bad_request { "a" } else { "no" },
+                if spec.retryable { "a" } else { "no" },
+            );
+            let proto = format!("dome.gateway.v1.ErrorReason.ERROR_REASON_{}", spec.name);
+            let case = Case::new(&id, &rule, &proto, move |ctx| provoke(ctx, spec));
+            match spec.name {
+                // These need no conformance skill, or must run where it is off.
+                "INVALID_ARGUMENT" | "JOB_NOT_FOUND" | "UNSUPPORTED_API_VERSION" | "FEATURE_NOT_ENABLED"
+                | "UNAUTHENTICATED" | "PERMISSION_DENIED" | "SHUTTING_DOWN" | "INTERNAL" => case.anywhere(),
+                "QUEUE_FULL" => case.exclusive(),
+                _ => case,
+            }
+        })
+        .collect();
+    cases.push(Case::new(
+        "errors.policy_codes_are_data",
+        "a job that fails with a policy reason code is read with OK: the code is data in the outcome and events, never an RPC error",
+        "dome.gateway.v1.JobOutcome.reason_code; errors.proto (policy codes are not RPC errors)",
+        policy_codes_are_data,
+    ));
+    cases
+}
+
+fn skip(why: &str) -> CaseResult {
+    Err(Stop::Skip(why.to_string()))
+}
+
+fn md<'a>(seen: &'a crate::wire::ErrorSeen, key: &str) -> &'a str {
+    seen.metadata.get(key).map(String::as_str).unwrap_or("")
+}
+
+async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
+    let corr = ctx.correlation("error");
+    let unknown_job = format!("job-{}", hex32(ctx.seed));
+    match spec.name {
+        "INVALID_ARGUMENT" => {
+            let r = ctx.wire.status("", &corr).await;
+            let seen = expect_error(r, spec.name, Some(&corr), "GetJobStatus with an empty job_id")?;
+            ensure!(md(&seen, "field").contains("job_id"), "metadata field is {:?}, expected the path job_id", md(&seen, "field"));
+            Ok(())
+        }
+        "INVALID_SKILL_INPUT" => {
+            let bad = r#"{"steps":[{"progress":{"percent":101}},{"sleep":{"millis":-1}}]}"#;
+            let mut req = ctx.request(&Script::default(), &corr);
+            req.input_json = bad.into();
+            let seen = expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute with a script that breaks its schema")?;
+            ensure!(md(&seen, "skillId") == contract::CONFORMANCE_SKILL_ID, "skillId is {:?}", md(&seen, "skillId"));
+            ensure!(
+                md(&seen, "violationCount") == seen.violations.len().to_string(),
+                "violationCount {:?} but the BadRequest names {} violations",
+                md(&seen, "violationCount"),
+                seen.violations.len()
+            );
+            ensure!(
+                seen.violations.iter().all(|(f, _)| f.starts_with("input_json")),
+                "BadRequest field paths {:?} do not all start with input_json",
+                seen.violations
+            );
+            req.input_json = "{\"steps\": [".into();
+            expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with input that is not JSON")?;
+            Ok(())
+        }
+        "SKILL_NOT_FOUND" => {
+            let mut req = ctx.request(&Script::default(), &corr);
+            req.skill_id = "dome.conformance.absent".into();
+            let seen = expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute of an unknown skill")?;
+            ensure!(md(&seen, "skillId") == "dome.conformance.absent", "skillId is {:?}", md(&seen, "skillId"));
+            ensure!(md(&seen, "skillVersion").is_empty(), "skillVersion is {:?}, expected empty (none was requested)", md(&seen, "skillVersion"));
+            req.skill_id = contract::CONFORMANCE_SKILL_ID.into();
+            req.skill_version = "999.0.0".into();
+            let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute of an unknown version")?;
+            ensure!(md(&seen, "skillVersion") == "999.0.0", "skillVersion is {:?}, expected 999.0.0", md(&seen, "skillVersion"));
+            Ok(())
+        }
+        "JOB_NOT_FOUND" => {
+            let seen = expect_error(ctx.wire.status(&unknown_job, &corr).await, spec.name, Some(&corr), "GetJobStatus of an unknown job")?;
+            ensure!(md(&seen, "jobId") == unknown_job, "jobId is {:?}, expected {unknown_job}", md(&seen, "jobId"));
+            expect_error(ctx.wire.cancel(&unknown_job, &corr, "").await, spec.name, Some(&corr), "CancelJob of an unknown job")?;
+            let e = stream_error(&ctx, &unknown_job, 0).await?;
+            expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents of an unknown job")?;
+            Ok(())
+        }
+        "DECISION_NOT_FOUND" => {
+            let job = ctx.submit(&Script::new(vec![Step::Succeed { output: None }])).await?;
+            ctx.finish(&job).await?;
+            let run_id = job.facts.run_id.clone();
+            let r = ctx
+                .wire
+                .gate(pb::GetGateDecisionRequest { correlation_id: corr.clone(), run_id: run_id.clone(), task_id: String::new() })
+                .await;
+            let seen = expect_error(r, spec.name, Some(&corr), "GetGateDecision of a run without decisions")?;
+            ensure!(
+                md(&seen, "runId") == run_id && md(&seen, "decisionKind") == "gate" && md(&seen, "taskId").is_empty(),
+                "metadata {:?}, expected runId {run_id}, decisionKind gate, taskId empty",
+                seen.metadata
+            );
+            let r = ctx
+                .wire
+                .gate(pb::GetGateDecisionRequest { correlation_id: corr.clone(), run_id: run_id.clone(), task_id: job.facts.job_id.clone() })
+                .await;
+            let seen = expect_error(r, spec.name, Some(&corr), "GetGateDecision of a task without decisions")?;
+            ensure!(md(&seen, "taskId") == job.facts.job_id, "taskId is {:?}", md(&seen, "taskId"));
+            let r = ctx
+                .wire
+                .promotion(pb::GetPromotionDecisionRequest { correlation_id: corr.clone(), run_id: run_id.clone() })
+                .await;
+            let seen = expect_error(r, spec.name, Some(&corr), "GetPromotionDecision of a run without decisions")?;
+            ensure!(md(&seen, "decisionKind") == "promotion", "decisionKind is {:?}", md(&seen, "decisionKind"));
+            Ok(())
+        }
+        "IDEMPOTENCY_KEY_CONFLICT" => {
+            let key = format!("conflict-{}", &hex32(ctx.seed ^ 7)[..16]);
+            let mut first = ctx.request(&Script::default(), &ctx.correlation("first"));
+            first.idempotency_key = key.clone();
+            let created = ctx.execute(first.clone()).await?;
+            let job_id = created.job.map(|j| j.job_id).unwrap_or_default();
+            let mut other_input = first.clone();
+            other_input.correlation_id = corr.clone();
+            other_input.input_json = Script::new(vec![Step::Succeed { output: Some(serde_json::json!(1)) }]).to_input();
+            let seen = expect_error(ctx.wire.execute(other_input).await, spec.name, Some(&corr), "SkillExecute reusing a key with another input")?;
+            ensure!(
+                md(&seen, "idempotencyKey") == key && md(&seen, "jobId") == job_id,
+                "metadata {:?}, expected idempotencyKey {key} and jobId {job_id}",
+                seen.metadata
+            );
+            let mut other_labels = first.clone();
+            other_labels.labels.insert("variant".into(), "b".into());
+            expect_error(ctx.wire.execute(other_labels).await, spec.name, None, "SkillExecute reusing a key with other labels")?;
+            let mut other_ref = first;
+            other_ref.base_ref = "refs/heads/other".into();
+            expect_error(ctx.wire.execute(other_ref).await, spec.name, None, "SkillExecute reusing a key with another base_ref")?;
+            Ok(())
+        }
+        "CURSOR_AHEAD_OF_HEAD" => {
+            let job = ctx.submit(&Script::new(vec![Step::Progress { percent: 5, message: None }])).await?;
+            let (events, _) = ctx.finish(&job).await?;
+            let last = events.len() as u64;
+            let e = stream_error(&ctx, &job.facts.job_id, last + 1).await?;
+            let seen = expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents after last_sequence + 1")?;
+            ensure!(
+                md(&seen, "jobId") == job.facts.job_id
+                    && md(&seen, "afterSequence") == (last + 1).to_string()
+                    && md(&seen, "lastSequence") == last.to_string(),
+                "metadata {:?}, expected jobId {}, afterSequence {}, lastSequence {last}",
+                seen.metadata,
+                job.facts.job_id,
+                last + 1
+            );
+            Ok(())
+        }
+        "CURSOR_EXPIRED" => {
+            let retained = ctx.limits().max_events_retained_per_job;
+            let lag = ctx.limits().max_subscriber_lag_events;
+            if retained == 0 {
+                return skip("the server sets no max_events_retained_per_job, so no cursor can expire");
+            }
+            if retained > 20_000 {
+                return skip(&format!(
+                    "max_events_retained_per_job is {retained}; overflowing it takes more events than this suite emits in one case (at most 20000)"
+                ));
+            }
+            let count = (retained + 10) as u32;
+            let job = ctx.submit(&Script::new(vec![Step::Bulk { count }])).await?;
+            // Wait for the end from a cursor inside the retained window.
+            let mut last = 0;
+            loop {
+                let s = ctx.wire.status(&job.facts.job_id, "").await?;
+                let j = s.job.unwrap_or_default();
+                if crate::model::is_terminal(pb::JobState::try_from(j.state).unwrap_or_default()) {
+                    last = j.last_sequence;
+                    break;
+                }
+                let from = j.last_sequence.saturating_sub(1).max(last);
+                let tail = ctx.wire.collect(&job.facts.job_id, from).await;
+                match tail {
+                    Ok(_) => {}
+                    Err(RpcError::Status(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                last = from;
+            }
+            let e = stream_error(&ctx, &job.facts.job_id, 0).await?;
+            let seen = expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents from 0 after the job's first events were dropped")?;
+            let first: u64 = md(&seen, "firstRetainedSequence").parse().unwrap_or(0);
+            ensure!(
+                first > 1 && first <= last && md(&seen, "afterSequence") == "0",
+                "metadata {:?}: firstRetainedSequence must lie in 2..={last} and afterSequence be 0",
+                seen.metadata
+            );
+            let _ = lag;
+            let tail = ctx.wire.collect(&job.facts.job_id, first - 1).await?;
+            ensure!(
+                tail.first().map(|e| e.sequence) == Some(first) && tail.len() as u64 == last - first + 1,
+                "streaming from firstRetainedSequence - 1 = {} gave {} events starting at {:?}, expected {first}..={last}",
+                first - 1,
+                tail.len(),
+                tail.first().map(|e| e.sequence)
+            );
+            Ok(())
+        }
+        "UNSUPPORTED_API_VERSION" => {
+            let r = ctx
+                .wire
+                .capabilities(pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: "v0-unserved".into() })
+                .await;
+            let seen = expect_error(r, spec.name, Some(&corr), "ListCapabilities with api_version v0-unserved")?;
+            ensure!(md(&seen, "requestedVersion") == "v0-unserved", "requestedVersion is {:?}", md(&seen, "requestedVersion"));
+            let served = ctx.caps.api_versions.join(",");
+            ensure!(md(&seen, "supportedVersions") == served, "supportedVersions is {:?}, expected {served:?}", md(&seen, "supportedVersions"));
+            Ok(())
+        }
+        "FEATURE_NOT_ENABLED" => {
+            if ctx.has_feature(contract::CONFORMANCE_FEATURE) {
+                return skip("the server enables the only feature a request can need (it advertises dome.conformance.v1)");
+            }
+            let r = ctx.wire.execute(ctx.request(&Script::default(), &corr)).await;
+            let seen = expect_error(r, spec.name, Some(&corr), "SkillExecute of the conformance skill without the conformance profile")?;
+            ensure!(md(&seen, "feature") == contract::CONFORMANCE_FEATURE, "feature is {:?}", md(&seen, "feature"));
+            Ok(())
+        }
+        "QUEUE_FULL" => queue_full(&ctx, &corr).await,
+        "LIMIT_EXCEEDED" => {
+            let limits = ctx.limits();
+            let max = limits.max_input_bytes;
+            if max == 0 {
+                return skip("the server sets no max_input_bytes");
+            }
+            if max > 8 * 1024 * 1024 {
+                return skip(&format!("max_input_bytes is {max}; the suite sends at most 8 MiB"));
+            }
+            let mut input = Script::default().to_input();
+            input.push_str(&" ".repeat((max as usize + 1).saturating_sub(input.len())));
+            let mut req = ctx.request(&Script::default(), &corr);
+            req.input_json = input;
+            let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with input one byte over max_input_bytes")?;
+            let (limit, value) = (md(&seen, "limit"), md(&seen, "limitValue"));
+            let ok = (limit == "max_input_bytes" && value == max.to_string())
+                || (limit == "max_request_bytes" && value == limits.max_request_bytes.to_string());
+            ensure!(ok, "limit {limit:?} = {value:?}, expected max_input_bytes = {max} (or max_request_bytes as advertised)");
+            Ok(())
+        }
+        "UNAUTHENTICATED" => {
+            if !ctx.has_feature("dome.auth.bearer") {
+                return skip("the server does not advertise dome.auth.bearer, so it requires no credentials");
+            }
+            let r = ctx
+                .wire
+                .capabilities_with_headers(pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() }, &[], true)
+                .await;
+            expect_error(r, spec.name, Some(&corr), "ListCapabilities without credentials")?;
+            let r = ctx
+                .wire
+                .capabilities_with_headers(
+                    pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() },
+                    &[("authorization", "Bearer not-the-token")],
+                    true,
+                )
+                .await;
+            expect_error(r, spec.name, Some(&corr), "ListCapabilities with a wrong token")?;
+            Ok(())
+        }
+        "SUBSCRIBER_LAGGED" => skip("a client cannot make a conforming server's subscriber lag deterministically (it depends on transport buffering)"),
+        "PERMISSION_DENIED" => skip("no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)"),
+        "SHUTTING_DOWN" => skip("it needs the server to shut down while the suite runs"),
+        "INTERNAL" => skip("a conforming server breaks no invariant on request"),
+        other => skip(&format!("no provocation of {other} is known to this suite yet")),
+    }
+}
+
+async fn queue_full(ctx: &Ctx, corr: &str) -> CaseResult {
+    let l = ctx.limits();
+    if l.queue_capacity == 0 || l.max_running_jobs == 0 {
+        return skip("the server sets no queue_capacity or no max_running_jobs, so its queue cannot be filled");
+    }
+    if l.queue_capacity + l.max_running_jobs > 2048 {
+        return skip(&format!(
+            "filling {} workers and {} queue slots takes more jobs than this suite submits in one case (at most 2048)",
+            l.max_running_jobs, l.queue_capacity
+        ));
+    }
+    // Occupy every worker with a parked job, then fill the queue.
+    let mut holders = Vec::new();
+    for _ in 0..l.max_running_jobs {
+        holders.push(ctx.submit(&parked("holding a worker")).await?);
+    }
+    for h in &holders {
+        super::wait_for_log(ctx, &h.facts.job_id).await?;
+    }
+    for i in 0..l.queue_capacity {
+        let r = ctx.wire.execute(ctx.request(&parked("waiting"), &ctx.correlation("fill"))).await;
+        match r {
+            Ok(resp) => {
+                if let Some(j) = resp.job {
+                    ctx.track(&j.job_id);
+                }
+            }
+            Err(e) => return Err(Stop::Fail(format!("submitting queued job {} of {}: {e}", i + 1, l.queue_capacity))),
+        }
+    }
+    let r = ctx.wire.execute(ctx.request(&parked("one too many"), corr)).await;
+    if let Ok(resp) = &r
+        && let Some(j) = &resp.job
+    {
+        ctx.track(&j.job_id);
+    }
+    let seen = expect_error(r, "QUEUE_FULL", Some(corr), "SkillExecute with every worker busy and the queue full")?;
+    ensure!(
+        md(&seen, "queueCapacity") == l.queue_capacity.to_string(),
+        "queueCapacity is {:?}, the server advertises {}",
+        md(&seen, "queueCapacity"),
+        l.queue_capacity
+    );
+    Ok(())
+}
+
+async fn policy_codes_are_data(ctx: Ctx) -> CaseResult {
+    let script = Script::new(vec![
+        Step::GateDecision(crate::script::GateStep {
+            status: crate::script::Decision::Reject,
+            reason_codes: vec!["VERIFY.TEST_FAILURE".into()],
+            substrate_status: None,
+            confidence: None,
+            risk_score: None,
+            notes: vec![],
+            telemetry: None,
+        }),
+        Step::Fail { reason_code: "EXEC.NONZERO_EXIT".into(), message: Some("exit 2".into()), transient: Some(true) },
+    ]);
+    let job = ctx.submit(&script).await?;
+    let (events, summary) = ctx.finish(&job).await?;
+    ensure!(summary.terminal == pb::JobState::Failed, "the job ended {}", summary.terminal.as_str_name());
+    let status = ctx.wire.status(&job.facts.job_id, "").await?;
+    let outcome = status.job.and_then(|j| j.outcome).unwrap_or_default();
+    ensure!(
+        outcome.reason_code == "EXEC.NONZERO_EXIT" && outcome.status == pb::TaskStatus::Fail as i32,
+        "GetJobStatus outcome {outcome:?}, expected FAIL with EXEC.NONZERO_EXIT"
+    );
+    let again = ctx.wire.collect(&job.facts.job_id, 0).await?;
+    ensure!(again == events, "replaying the failed job's log gave different events");
+    Ok(())
+}
+
+/// 32 lowercase hex digits derived from a number (ids that exist nowhere).
+fn hex32(x: u64) -> String {
+    format!("{:016x}{:016x}", x.rotate_left(17) ^ 0xdead_beef_0bad_f00d, x)
+}

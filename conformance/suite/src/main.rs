@@ -1,0 +1,145 @@
+//! The `dome-conformance` binary: parses flags, runs the suite, prints
+//! progress and the summary, writes the requested reports, and exits 0
+//! only when every non-skipped, non-expected case passed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use dome_conformance::{Options, RunOptions, Target, cases, report, runner};
+
+/// The dome gateway v1 conformance suite. With no --target it starts the
+/// bundled reference server in-process and checks that.
+#[derive(Debug, Parser)]
+#[command(name = "dome-conformance", version, about)]
+struct Args {
+    /// The server to check: host:port, or an http:// or https:// URL.
+    #[arg(long, value_name = "ADDR")]
+    target: Option<String>,
+    /// PEM of the CA that signed the server's certificate (https targets).
+    #[arg(long, value_name = "PEM", requires = "target")]
+    ca_cert: Option<PathBuf>,
+    /// Bearer token sent on every call.
+    #[arg(long, value_name = "TOKEN", env = "DOME_CONFORMANCE_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Embed this mutant of the reference server (needs the `mutants`
+    /// feature; without --target only).
+    #[arg(long, value_name = "NAME", conflicts_with = "target")]
+    mutant: Option<String>,
+    /// Proptest cases per property.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    cases: u32,
+    /// The seed; the run is reproducible from it (a fresh one is printed
+    /// when none is given).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Run only cases whose id contains PATTERN (or matches it as a glob
+    /// with `*`); comma-separated patterns add up.
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 2, value_name = "J")]
+    jobs: usize,
+    /// The time limit of one case, in seconds; each call and stream read
+    /// gets a tenth of it (1 to 10 s).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    timeout_secs: u64,
+    /// Known failures: one case id per line, `# reason` comments.
+    #[arg(long, value_name = "FILE")]
+    expect_failures: Option<PathBuf>,
+    /// Write a report: `--report json PATH` or `--report junit PATH`
+    /// (repeatable).
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "PATH"], action = clap::ArgAction::Append)]
+    report: Vec<String>,
+    /// Print the case catalogue and exit.
+    #[arg(long)]
+    list: bool,
+    /// Print only failures and the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        let all: Vec<_> = cases::catalogue()
+            .into_iter()
+            .filter(|c| runner::matches(args.filter.as_deref(), &c.id))
+            .collect();
+        println!("{}", report::catalogue_listing(&all));
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut reports = Vec::new();
+    for pair in args.report.chunks(2) {
+        let [format, path] = pair else { return Err("--report takes a format and a path".into()) };
+        if format != "json" && format != "junit" {
+            return Err(format!("unknown report format `{format}` (json or junit)").into());
+        }
+        reports.push((format.clone(), PathBuf::from(path)));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    let expected_failures = match &args.expect_failures {
+        Some(path) => runner::read_expected_failures(path)?,
+        None => Default::default(),
+    };
+    let target = match args.target {
+        Some(address) => {
+            let ca_cert_pem = match &args.ca_cert {
+                Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))?),
+                None => None,
+            };
+            Some(Target { address, ca_cert_pem, auth_token: args.auth_token })
+        }
+        None => None,
+    };
+    let options = Options {
+        target,
+        mutant: args.mutant,
+        run: RunOptions {
+            cases: args.cases,
+            seed,
+            filter: args.filter,
+            jobs: args.jobs.max(1),
+            timeout: Duration::from_secs(args.timeout_secs.max(1)),
+            expected_failures,
+        },
+    };
+    println!("dome-conformance: seed {seed} (replay with --seed {seed})");
+    let quiet = args.quiet;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(dome_conformance::run(&options, |case, done, total| {
+        if !quiet || case.status.fails_run() {
+            println!("{}", report::progress_line(case, done, total));
+        }
+    }));
+    // Property threads of a timed-out case may still be winding down; they
+    // hold no verdict, so the process does not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let report = result?;
+    println!("{}", report::summary(&report));
+    for (format, path) in reports {
+        let text = if format == "json" { report::to_json(&report) } else { report::to_junit(&report) };
+        report::write(&path, &text)?;
+        println!("wrote the {format} report to {}", path.display());
+    }
+    Ok(report.success())
+}

@@ -1,0 +1,230 @@
+//! The reports of a run: a terminal summary (with a progress line per
+//! case as it ends), JSON, and JUnit XML that CI systems render, written
+//! by hand because it is small.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::case::Case;
+use crate::error::Error;
+use crate::runner::{CaseReport, Report, Status};
+
+/// The progress line of one case.
+pub fn progress_line(case: &CaseReport, done: usize, total: usize) -> String {
+    let width = total.to_string().len();
+    let mut line = format!("[{done:>width$}/{total}] {:<5} {} ({} ms)", case.status.label(), case.id, case.millis);
+    if case.status == Status::Skip
+        && let Some(m) = &case.message
+    {
+        let _ = write!(line, ": {m}");
+    }
+    line
+}
+
+/// The summary printed at the end: every failure in full, then counts,
+/// the seed and the timing.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    for c in report.cases.iter().filter(|c| c.status.fails_run()) {
+        let _ = writeln!(out, "\n{} {}\n  rule:  {}\n  proto: {}", c.status.label(), c.id, c.rule, c.proto);
+        if let Some(m) = &c.message {
+            for line in m.lines() {
+                let _ = writeln!(out, "  | {line}");
+            }
+        }
+    }
+    let secs = report.millis as f64 / 1000.0;
+    let ran = report.cases.len() - report.count(Status::Skip);
+    let _ = writeln!(
+        out,
+        "\n{} cases against {} ({}): {} passed, {} failed, {} skipped, {} expected failures, {} unexpected passes",
+        report.cases.len(),
+        report.target,
+        report.server_version,
+        report.count(Status::Pass),
+        report.count(Status::Fail),
+        report.count(Status::Skip),
+        report.count(Status::ExpectedFail),
+        report.count(Status::UnexpectedPass),
+    );
+    let _ = writeln!(
+        out,
+        "seed {} ({} proptest cases per property); {secs:.1} s, {:.1} cases/s",
+        report.seed,
+        report.cases_per_property,
+        if secs > 0.0 { ran as f64 / secs } else { 0.0 }
+    );
+    let _ = write!(out, "{}", if report.success() { "conformance: OK" } else { "conformance: FAILED" });
+    out
+}
+
+/// The catalogue as `--list` prints it.
+pub fn catalogue_listing(cases: &[Case]) -> String {
+    let mut out = String::new();
+    for c in cases {
+        let mut tags = Vec::new();
+        if c.property {
+            tags.push("property");
+        }
+        if c.exclusive {
+            tags.push("runs alone");
+        }
+        if !c.needs_conformance {
+            tags.push("any server");
+        }
+        let tags = if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(", ")) };
+        let _ = writeln!(out, "{}{tags}\n    rule:  {}\n    proto: {}", c.id, c.rule, c.proto);
+    }
+    let _ = write!(out, "{} cases", cases.len());
+    out
+}
+
+/// The report as pretty JSON.
+pub fn to_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Escapes text for XML attributes and content; characters XML 1.0
+/// cannot carry are replaced.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report as JUnit XML: one testsuite, one testcase per case (its
+/// group as the classname); failures and stale known failures are
+/// `<failure>`, skips and known failures are `<skipped>`.
+pub fn to_junit(report: &Report) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = report.cases.iter().filter(|c| c.status.fails_run()).count();
+    let skipped = report.count(Status::Skip) + report.count(Status::ExpectedFail);
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"dome-conformance\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        report.cases.len(),
+        report.millis as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"dome.gateway.v1 conformance\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        report.cases.len(),
+        report.millis as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"target\" value=\"{}\"/><property name=\"server_version\" value=\"{}\"/></properties>",
+        report.seed,
+        xml_escape(&report.target),
+        xml_escape(&report.server_version)
+    );
+    for c in &report.cases {
+        let class = c.id.split('.').next().unwrap_or("conformance");
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(class),
+            xml_escape(&c.id),
+            c.millis as f64 / 1000.0
+        );
+        let message = c.message.as_deref().unwrap_or("");
+        let first = message.lines().next().unwrap_or("");
+        match c.status {
+            Status::Pass => out.push_str("/>\n"),
+            Status::Fail | Status::UnexpectedPass => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\" type=\"{}\">{}\nrule: {}\nproto: {}</failure>\n    </testcase>",
+                    xml_escape(first),
+                    c.status.label(),
+                    xml_escape(message),
+                    xml_escape(&c.rule),
+                    xml_escape(&c.proto)
+                );
+            }
+            Status::Skip | Status::ExpectedFail => {
+                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(first));
+            }
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Writes a report file.
+pub fn write(path: &Path, text: &str) -> Result<(), Error> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let case = |id: &str, status, message: Option<&str>| CaseReport {
+            id: id.into(),
+            rule: "a rule with <angle> & \"quotes\"".into(),
+            proto: "dome.gateway.v1.X".into(),
+            status,
+            message: message.map(String::from),
+            millis: 12,
+        };
+        Report {
+            target: "127.0.0.1:1".into(),
+            server_version: "0.1.0".into(),
+            seed: 7,
+            cases_per_property: 4,
+            cases: vec![
+                case("a.pass", Status::Pass, None),
+                case("a.fail", Status::Fail, Some("expected <1> & got 'two'\x01\nsecond line")),
+                case("b.skip", Status::Skip, Some("no feature")),
+                case("b.xfail", Status::ExpectedFail, Some("known")),
+            ],
+            millis: 1500,
+        }
+    }
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let xml = to_junit(&report());
+        assert!(xml.contains("tests=\"4\" failures=\"1\" skipped=\"2\""), "{xml}");
+        assert!(xml.contains("message=\"expected &lt;1&gt; &amp; got &apos;two&apos;\u{FFFD}\""), "{xml}");
+        assert!(xml.contains("rule: a rule with &lt;angle&gt; &amp; &quot;quotes&quot;"), "{xml}");
+        assert!(xml.contains("<testcase classname=\"a\" name=\"a.pass\" time=\"0.012\"/>"), "{xml}");
+        assert!(!xml.contains('\x01'));
+        // Every opened element is closed.
+        assert_eq!(xml.matches("<testcase ").count(), 4);
+        assert_eq!(xml.matches("</testcase>").count(), 3, "the three non-passing cases have bodies");
+    }
+
+    #[test]
+    fn summary_and_exit_status() {
+        let r = report();
+        assert!(!r.success());
+        let s = summary(&r);
+        assert!(s.contains("FAIL a.fail"), "{s}");
+        assert!(s.contains("1 passed, 1 failed, 1 skipped, 1 expected failures"), "{s}");
+        assert!(s.ends_with("conformance: FAILED"));
+        let mut ok = r.clone();
+        ok.cases.retain(|c| c.status != Status::Fail);
+        assert!(ok.success());
+        let json: serde_json::Value = serde_json::from_str(&to_json(&ok)).expect("json report parses");
+        assert_eq!(json["cases"][1]["status"], "skip");
+    }
+}
