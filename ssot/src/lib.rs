@@ -12,7 +12,7 @@
 //!   `GateDecision` -> `gate.decision`, `PromotionDecision` ->
 //!   `promotion.decision`, `Provenance` -> `run.manifest`, `JobEvent` ->
 //!   `event.envelope`);
-//! - behind the `proptest` feature, [`arbitrary`]: strategies for
+//! - behind the `proptest` feature, `arbitrary`: strategies for
 //!   contract-valid messages, used by `cargo xtask ssot` to check that every
 //!   projection fits its family.
 //!

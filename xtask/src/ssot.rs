@@ -135,6 +135,9 @@ pub enum ProblemKind {
     NoProjection,
     /// A mapped message's projection does not fit its family.
     Misfit,
+    /// `dome-ssot` projects a message that the proto maps onto no family
+    /// (the projection and the contract have drifted apart).
+    StaleProjection,
     /// A delta used in the proto has no register row.
     UnregisteredDelta,
     /// A register row is used by no message of the proto.
@@ -436,6 +439,21 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                     subject.projection
                 ),
             }),
+        }
+    }
+    for sub in SUBJECTS {
+        let name = format!("{prefix}{}", sub.message);
+        let mapped = by_name.get(name.as_str()).is_some_and(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED"));
+        if !mapped {
+            report.problems.push(Problem {
+                kind: ProblemKind::StaleProjection,
+                subject: name,
+                detail: format!(
+                    "`dome_ssot::{}` projects it, but the proto maps it onto no family; fix: restore its `(ssot)` \
+                     family, or remove the projection, its strategy and its row of `xtask::ssot::SUBJECTS`",
+                    sub.projection
+                ),
+            });
         }
     }
     report.rows = rows;

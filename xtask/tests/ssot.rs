@@ -135,6 +135,23 @@ fn a_message_mapped_onto_the_wrong_family_fails_with_the_shrunk_instance() {
     }
 }
 
+/// A message the proto stops mapping onto a family leaves its projection
+/// stale, and the gate says so.
+#[test]
+fn a_projection_of_an_unmapped_message_is_stale() {
+    let tmp = proto_copy();
+    let root = tmp.path();
+    edit(
+        root,
+        "dome/gateway/v1/decisions.proto",
+        "    family: SSOT_FAMILY_GATE_DECISION\n    rationale: \"The telemetry_ref object",
+        "    delta: \"D-DECISION-READ\"\n    rationale: \"The telemetry_ref object",
+    );
+    let report = ssot::check(root, &deltas(), &QUICK).unwrap();
+    assert_eq!(kinds(&report), vec![(ProblemKind::StaleProjection, "dome.gateway.v1.TelemetryRef".to_string())]);
+    assert!(report.problems[0].detail.contains("`dome_ssot::project_telemetry_ref`"), "{}", report.problems[0]);
+}
+
 /// The projection checker on a deliberately broken projection: the
 /// failure is found, shrunk to a minimal instance, reported with the
 /// schema's complaint, and is the same for the same seed.
