@@ -100,20 +100,22 @@ impl Running {
     /// listener closes. Whatever is still open after the configured grace
     /// is dropped.
     pub async fn shutdown(self) -> Result<(), Error> {
-        let grace = self.grace;
+        let deadline = tokio::time::Instant::now() + self.grace;
+        // Refuse new work and end open streams first, then stop accepting
+        // connections; the connections still open drain on their own.
         let open_jobs = self.store.begin_shutdown();
+        // The serve task may have ended already; a closed channel is fine.
+        let _ = self.stop.send(());
         let jobs_done = async {
             for job in open_jobs {
                 job.terminal().await;
             }
         };
-        if tokio::time::timeout(grace, jobs_done).await.is_err() {
+        if tokio::time::timeout_at(deadline, jobs_done).await.is_err() {
             tracing::warn!("jobs still running after the shutdown grace");
         }
-        // The serve task may have ended already; a closed channel is fine.
-        let _ = self.stop.send(());
         let mut serve = self.serve;
-        match tokio::time::timeout(grace, &mut serve).await {
+        match tokio::time::timeout_at(deadline, &mut serve).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(Error::new(ErrorKind::Serve(e))),
             Ok(Err(e)) => Err(Error::new(ErrorKind::Join(e))),

@@ -42,6 +42,7 @@ struct Call {
 
 impl Gateway {
     fn fail(&self, corr: &str, e: ApiError) -> Status {
+        tracing::info!(correlation_id = %corr, reason = ?e.reason(), "call failed");
         e.into_status(corr, self.store.faults)
     }
 
@@ -51,7 +52,7 @@ impl Gateway {
             Ok(c) => (c, None),
             Err((assigned, e)) => (assigned, Some(e)),
         };
-        tracing::debug!(rpc, correlation_id = %corr, "call");
+        tracing::debug!(rpc, correlation_id = %corr, "call received");
         let md = request.metadata();
         if let Some(v) = md.get(API_VERSION_HEADER) {
             let requested = v.to_str().unwrap_or("<not ascii>");
@@ -182,10 +183,7 @@ impl GatewayService for Gateway {
                     created,
                 }))
             }
-            Err(e) => {
-                tracing::info!(correlation_id = %corr, reason = ?e.reason(), "SkillExecute failed");
-                Err(self.fail(&corr, e))
-            }
+            Err(e) => Err(self.fail(&corr, e)),
         }
     }
 
