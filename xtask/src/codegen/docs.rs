@@ -184,11 +184,20 @@ impl<'a> Pages<'a> {
         writeln!(s, "#### Errors\n")?;
         writeln!(s, "| Reason | gRPC code | Retryable | Details |")?;
         writeln!(s, "| --- | --- | --- | --- |")?;
-        for e in self.rpc_errors(m) {
+        let own = self.rpc_errors(m);
+        for e in &own {
             writeln!(s, "| [`{}`](#error-{}) | `{}` | {} | {} |", e.name, anchor(&e.name), e.code, yes_no(e.retryable), details(e))?;
         }
-        let names: Vec<_> = general.iter().map(|e| format!("[`{}`](#error-{})", e.name, anchor(&e.name))).collect();
-        writeln!(s, "\nAnd, like every RPC: {}.\n", names.join(", "))?;
+        let names: Vec<_> = general
+            .iter()
+            .filter(|g| !own.iter().any(|o| o.name == g.name))
+            .map(|e| format!("[`{}`](#error-{})", e.name, anchor(&e.name)))
+            .collect();
+        if !names.is_empty() {
+            writeln!(s, "\nBesides, as from any RPC (see [Conventions](#conventions)): {}.\n", names.join(", "))?;
+        } else {
+            writeln!(s)?;
+        }
         Ok(())
     }
 
