@@ -15,7 +15,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::contract::API_VERSION;
-use crate::error::{ApiError, Error, StatusKind};
+use crate::error::{ApiError, Error, StatusKind, is_local_timeout};
 use crate::events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 use crate::pb;
 use crate::pb::gateway_service_client::GatewayServiceClient;
@@ -380,7 +380,8 @@ impl Client {
         {
             *request.correlation_id_mut() = id.to_string();
         }
-        let deadline = self.retry.deadline.map(|d| Instant::now() + d);
+        // A deadline too far to represent is no deadline.
+        let deadline = self.retry.deadline.and_then(|d| Instant::now().checked_add(d));
         let mut attempts = 0;
         let mut last: Option<Error> = None;
         loop {
@@ -404,6 +405,10 @@ impl Client {
             };
             let error = match result {
                 Ok(response) => return Ok(response.into_inner()),
+                // The channel enforces the `grpc-timeout` it sends.
+                Err(status) if is_local_timeout(&status) => {
+                    return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
+                }
                 Err(status) => Error::from_status(status),
             };
             if let Error::Status { kind: StatusKind::NoErrorInfo, status } = &error
@@ -415,7 +420,7 @@ impl Client {
                 return Err(error);
             }
             let delay = self.retry.delay(attempts, error.retry_delay(), jitter_unit());
-            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            if deadline.is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|end| end >= d)) {
                 return Err(error);
             }
             tokio::time::sleep(delay).await;

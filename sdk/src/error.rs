@@ -308,6 +308,19 @@ impl std::error::Error for Error {
     }
 }
 
+/// Whether tonic made `status` because the call's own `grpc-timeout` ran
+/// out on the client side (before any answer).
+pub(crate) fn is_local_timeout(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// A promised metadata key that is absent; what the generated decoder
 /// returns.
 #[derive(Debug)]

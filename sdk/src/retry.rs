@@ -51,18 +51,24 @@ impl RetryPolicy {
 
     /// The capped exponential backoff before retry `retry` (1 for the first
     /// retry), before jitter.
+    /// Any policy works, however odd (a multiplier below 1 or not a
+    /// number counts as 1; durations too large for floating point stay at
+    /// `max_backoff`): computing a delay never panics.
     pub fn backoff_cap(&self, retry: u32) -> Duration {
-        let exp = self.multiplier.max(1.0).powi(retry.saturating_sub(1).min(64) as i32);
+        let multiplier = if self.multiplier.is_finite() { self.multiplier.max(1.0) } else { 1.0 };
+        let exp = multiplier.powi(retry.saturating_sub(1).min(64) as i32);
         let secs = self.initial_backoff.as_secs_f64() * exp;
-        let max = self.max_backoff.as_secs_f64();
-        Duration::from_secs_f64(if secs.is_finite() { secs.min(max) } else { max })
+        Duration::try_from_secs_f64(secs).map_or(self.max_backoff, |d| d.min(self.max_backoff))
     }
 
     /// The delay before retry `retry`, given the server's `RetryInfo`
     /// delay and a uniform random number `unit` in `[0, 1)`.
     pub fn delay(&self, retry: u32, server_delay: Option<Duration>, unit: f64) -> Duration {
         let cap = self.backoff_cap(retry);
-        let jittered = cap.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0));
+        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+        // Half the cap, plus up to another half: never more than the cap.
+        let half = cap / 2;
+        let jittered = half + Duration::try_from_secs_f64((cap - half).as_secs_f64() * unit).unwrap_or_default().min(cap - half);
         match server_delay {
             Some(server) if server > jittered => server,
             _ => jittered,
@@ -108,6 +114,24 @@ mod tests {
             assert!((0.0..1.0).contains(&u), "jitter unit {u} out of [0, 1)");
             let d = p.delay(3, None, u);
             assert!(d >= p.backoff_cap(3) / 2 && d <= p.backoff_cap(3), "delay {d:?} outside [cap/2, cap]");
+        }
+    }
+
+    #[test]
+    fn extreme_policies_never_panic() {
+        let extremes = [Duration::ZERO, Duration::from_nanos(1), Duration::from_secs(1), Duration::MAX];
+        for initial in extremes {
+            for max in extremes {
+                for multiplier in [f64::NAN, f64::INFINITY, -3.0, 0.0, 1.0, 2.0, 1e300] {
+                    let p = RetryPolicy { initial_backoff: initial, max_backoff: max, multiplier, ..RetryPolicy::default() };
+                    for retry in [0, 1, 2, 64, u32::MAX] {
+                        for unit in [f64::NAN, -1.0, 0.0, 0.5, 1.0, 2.0] {
+                            let d = p.delay(retry, Some(Duration::MAX).filter(|_| unit > 1.5), unit);
+                            assert!(d <= max || unit > 1.5, "delay {d:?} above max {max:?}");
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -33,6 +33,8 @@ struct Plan {
     refuse: usize,
     /// Forward the next this many calls, then answer `UNAVAILABLE`.
     lose: usize,
+    /// Never answer at all.
+    stall: bool,
 }
 
 #[derive(Default)]
@@ -55,12 +57,12 @@ struct Forwarder {
 impl Forwarder {
     /// Counts the call and says whether to refuse it, lose its answer, or
     /// pass it through.
-    fn admit(&self, rpc: &'static str) -> (bool, bool) {
+    fn admit(&self, rpc: &'static str) -> (bool, bool, bool) {
         let mut log = self.log.lock().expect("not poisoned");
         let n = log.calls.entry(rpc).or_default();
         *n += 1;
         let plan = self.plans.get(rpc).copied().unwrap_or_default();
-        (*n <= plan.refuse, *n > plan.refuse && *n <= plan.refuse + plan.lose)
+        (*n <= plan.refuse, *n > plan.refuse && *n <= plan.refuse + plan.lose, plan.stall)
     }
 
     fn calls(&self, rpc: &str) -> usize {
@@ -72,7 +74,10 @@ impl Forwarder {
         F: FnOnce(GatewayServiceClient<Channel>, Request<Req>) -> Fut,
         Fut: std::future::Future<Output = Result<Response<Resp>, Status>>,
     {
-        let (refuse, lose) = self.admit(rpc);
+        let (refuse, lose, stall) = self.admit(rpc);
+        if stall {
+            std::future::pending::<()>().await;
+        }
         if refuse {
             return Err(Status::unavailable("injected: refused before the server"));
         }
@@ -157,7 +162,7 @@ async fn forwarder(upstream: &str, plans: &[(&'static str, Plan)]) -> (Forwarder
 #[tokio::test]
 async fn a_lost_submission_is_retried_without_a_second_job() {
     let server = common::default_server().await;
-    let plans = [("ListCapabilities", Plan { refuse: 2, lose: 0 }), ("SkillExecute", Plan { refuse: 1, lose: 2 })];
+    let plans = [("ListCapabilities", Plan { refuse: 2, ..Plan::default() }), ("SkillExecute", Plan { refuse: 1, lose: 2, ..Plan::default() })];
     let (fwd, url, _stop) = forwarder(&server.url(), &plans).await;
 
     let client = common::client(&url).await;
@@ -182,7 +187,7 @@ async fn a_lost_submission_is_retried_without_a_second_job() {
 #[tokio::test]
 async fn the_callers_idempotency_key_is_kept_across_retries() {
     let server = common::default_server().await;
-    let (fwd, url, _stop) = forwarder(&server.url(), &[("SkillExecute", Plan { refuse: 0, lose: 1 })]).await;
+    let (fwd, url, _stop) = forwarder(&server.url(), &[("SkillExecute", Plan { lose: 1, ..Plan::default() })]).await;
     let client = common::client(&url).await;
     let mut request = common::script("[]");
     request.idempotency_key = "caller-key-1".into();
@@ -207,7 +212,7 @@ async fn a_non_retryable_error_is_returned_at_once() {
 #[tokio::test]
 async fn retries_stop_at_max_attempts_and_at_the_deadline() {
     let server = common::default_server().await;
-    let (fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", Plan { refuse: usize::MAX, lose: 0 })]).await;
+    let (fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", Plan { refuse: usize::MAX, ..Plan::default() })]).await;
 
     // Bounded by attempts.
     let policy = RetryPolicy { max_attempts: 3, deadline: None, ..common::fast_retries() };
@@ -231,7 +236,8 @@ async fn retries_stop_at_max_attempts_and_at_the_deadline() {
     let error = client.get_job_status("job-x").await.expect_err("always unavailable");
     let elapsed = started.elapsed();
     let attempts = fwd.calls("GetJobStatus") - before;
-    assert!(error.is_retryable(), "the last error is returned: {error:?}");
+    // The last error, or the deadline when it fell during an attempt.
+    assert!(matches!(error, Error::Transport(_) | Error::DeadlineExceeded { .. }), "{error:?}");
     assert!(elapsed < deadline + Duration::from_millis(100), "took {elapsed:?}, deadline {deadline:?}");
     assert!((2..1_000).contains(&attempts), "{attempts} attempts within the deadline");
     server.shutdown().await.expect("stops");
@@ -278,5 +284,21 @@ async fn closed_connections_are_retried_on_a_new_one() {
     assert_eq!(proxy.accepted(), 3, "two closed connections, then one that works");
     let job = client.execute_and_wait(common::script("[]")).await.expect("runs over the third connection");
     assert_eq!(job.state(), JobState::Succeeded);
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_attempt_that_never_answers_ends_at_the_request_timeout() {
+    let server = common::default_server().await;
+    let (fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", Plan { stall: true, ..Plan::default() })]).await;
+    let timeout = Duration::from_millis(100);
+    let client = Client::builder(url).retry_policy(common::fast_retries()).request_timeout(timeout).connect().await.expect("connects");
+    let started = Instant::now();
+    let error = client.get_job_status("job-x").await.expect_err("never answered");
+    let elapsed = started.elapsed();
+    assert!(matches!(error, Error::DeadlineExceeded { attempts: 1, last: None }), "{error:?}");
+    assert_eq!(error.code(), Some(tonic::Code::DeadlineExceeded));
+    assert!(elapsed >= timeout && elapsed < timeout * 5, "took {elapsed:?} for a {timeout:?} timeout");
+    assert_eq!(fwd.calls("GetJobStatus"), 1, "a timed-out attempt is not retried");
     server.shutdown().await.expect("stops");
 }

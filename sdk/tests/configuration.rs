@@ -1,0 +1,41 @@
+//! A client configured with something unusable fails with a typed error
+//! (never a panic), and a server that cannot be reached fails connecting
+//! with a transport error once the retry policy gives up.
+
+use std::time::Duration;
+
+use dome_sdk::{Client, Error, RetryPolicy};
+
+#[tokio::test]
+async fn unusable_settings_are_config_errors() {
+    for endpoint in ["", "not a uri at all", "http://[::1"] {
+        let error = Client::connect(endpoint).await.expect_err("refused");
+        assert!(matches!(error, Error::Config(_)), "`{endpoint}` gave {error:?}");
+        assert!(error.to_string().starts_with("invalid client configuration"), "{error}");
+    }
+    let error = Client::builder("http://127.0.0.1:1").auth_token("line\nbreak").connect().await.expect_err("refused");
+    assert!(matches!(error, Error::Config(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_transport_error_after_the_retries() {
+    // A port nothing listens on: bind one, then free it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        multiplier: 2.0,
+        deadline: Some(Duration::from_secs(10)),
+    };
+    let error = Client::builder(format!("http://{addr}")).retry_policy(policy).connect().await.expect_err("refused");
+    assert!(matches!(&error, Error::Transport(status) if status.code() == tonic::Code::Unavailable), "{error:?}");
+    assert!(error.is_retryable(), "a refused connection is worth retrying later");
+}
+
+#[tokio::test]
+async fn an_endpoint_without_a_scheme_fails_without_panicking() {
+    let policy = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
+    let error = Client::builder("127.0.0.1:1").retry_policy(policy).connect().await.expect_err("refused");
+    assert!(matches!(error, Error::Config(_) | Error::Transport(_)), "{error:?}");
+}
