@@ -7,12 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dome_ssot::Family;
 use dome_sdk::pb::{self, DecisionStatus, LogLevel, SubstrateStatus, job_event::Payload};
 use serde_json::{Map, Value};
 
 use crate::ids::new_hex;
 use crate::skills::SkillKind;
-use crate::store::{Ending, JobEntry, SSOT_SCHEMA_VERSION, Store, now};
+use crate::store::{Ending, JobEntry, Store, now};
 
 /// Runs a started job to its end and records that end.
 pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
@@ -72,7 +73,7 @@ async fn run_script(store: &Store, job: &JobEntry) -> Ending {
             }
             "gate_decision" => {
                 let decision = pb::GateDecision {
-                    version: SSOT_SCHEMA_VERSION.to_owned(),
+                    version: dome_ssot::schema_version(Family::GateDecision).to_owned(),
                     run_id: job.run_id.clone(),
                     task_id: job.job_id.clone(),
                     status: decision_status(body.get("status")) as i32,
@@ -101,7 +102,7 @@ async fn run_script(store: &Store, job: &JobEntry) -> Ending {
                         .unwrap_or_else(|| telemetry_ref(None)),
                 };
                 let decision = pb::PromotionDecision {
-                    version: SSOT_SCHEMA_VERSION.to_owned(),
+                    version: dome_ssot::schema_version(Family::PromotionDecision).to_owned(),
                     run_id: job.run_id.clone(),
                     decision: decision_status(body.get("decision")) as i32,
                     reason_codes: strings(body, "reason_codes"),

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use dome_sdk::contract::{API_VERSION, CONFORMANCE_FEATURE};
-use dome_sdk::pb::{self, DecisionStatus, SsotFamily, gateway_service_server::GatewayService};
+use dome_sdk::pb::{self, DecisionStatus, gateway_service_server::GatewayService};
+use dome_ssot::Family;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -17,7 +18,7 @@ use crate::errors::ApiError;
 use crate::ids::{self, check_idempotency_key, check_labels, check_required_id, check_run_id};
 use crate::mutants::Mutant;
 use crate::skills::Catalogue;
-use crate::store::{SSOT_SCHEMA_VERSION, Store, Submission};
+use crate::store::{Store, Submission};
 use crate::stream::{self, EventStream};
 
 /// The request header in which a client states its API version.
@@ -100,16 +101,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The SSOT families in number order.
-const FAMILIES: &[SsotFamily] = &[
-    SsotFamily::WorkQueue,
-    SsotFamily::TaskResult,
-    SsotFamily::GateDecision,
-    SsotFamily::PromotionDecision,
-    SsotFamily::RunManifest,
-    SsotFamily::EventEnvelope,
-];
-
 #[tonic::async_trait]
 impl GatewayService for Gateway {
     async fn list_capabilities(
@@ -125,11 +116,11 @@ impl GatewayService for Gateway {
             correlation_id: call.corr,
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             api_versions: API_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-            ssot_schema_versions: FAMILIES
+            ssot_schema_versions: Family::ALL
                 .iter()
                 .map(|f| pb::SsotSchemaVersion {
-                    family: *f as i32,
-                    version: SSOT_SCHEMA_VERSION.to_owned(),
+                    family: f.to_pb() as i32,
+                    version: dome_ssot::schema_version(*f).to_owned(),
                 })
                 .collect(),
             features: self.features(),

@@ -22,10 +22,6 @@ use crate::ids::new_id;
 use crate::mutants::{Faults, Mutant};
 use crate::skills::{SkillKind, canonical_json};
 
-/// The schema version of every SSOT family the server emits (the records
-/// it writes follow the families as `ssot/schemas` holds them).
-pub(crate) const SSOT_SCHEMA_VERSION: &str = "1.0.0";
-
 /// The policy reason code of a cancelled job.
 pub(crate) const CANCELLED_REASON_CODE: &str = "EXEC.CANCELLED";
 
