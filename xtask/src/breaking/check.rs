@@ -264,20 +264,20 @@ impl Checker<'_, '_> {
                     }
                 }
                 Some(names) => {
-                    let prev: BTreeSet<&str> = prev_names.iter().map(|(n, _)| n.as_str()).collect();
-                    if !names.iter().all(|(n, _)| prev.contains(n.as_str())) {
+                    // Every previous name must survive (aliases may be added).
+                    let current: BTreeSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                    if !prev_names.iter().all(|(n, _)| current.contains(n.as_str())) {
                         let quote = |v: &Vec<(String, usize)>| {
                             let mut s: Vec<String> = v.iter().map(|(n, _)| q(n)).collect();
                             s.sort();
                             s.join(", ")
                         };
                         let s = if prev_names.len() > 1 && names.len() > 1 { "s" } else { "" };
-                        let idx = names[0].1 as i32;
-                        self.emit(
-                            &r::ENUM_VALUE_SAME_NAME,
-                            cur(e.file, vec![sub(&e.path, &[2, idx, 2]), sub(&e.path, &[2, idx])]),
-                            format!("Enum value \"{number}\" on enum {} changed name{s} from {} to {}.", q(name), quote(prev_names), quote(names)),
-                        );
+                        let what = format!("Enum value \"{number}\" on enum {} changed name{s} from {} to {}.", q(name), quote(prev_names), quote(names));
+                        for (_, idx) in names {
+                            let idx = *idx as i32;
+                            self.emit(&r::ENUM_VALUE_SAME_NAME, cur(e.file, vec![sub(&e.path, &[2, idx, 2]), sub(&e.path, &[2, idx])]), what.clone());
+                        }
                     }
                 }
             }
@@ -480,7 +480,7 @@ impl Checker<'_, '_> {
         if !is_ext {
             let (cj, pj) = (model::json_name(f.proto), model::json_name(p.proto));
             if cj != pj {
-                self.emit(&r::FIELD_SAME_JSON_NAME, at(&[&[10], &[1]]), format!("{desc} changed option \"json_name\" from {} to {}.", q(pj), q(cj)));
+                self.emit(&r::FIELD_SAME_JSON_NAME, at(&[&[10]]), format!("{desc} changed option \"json_name\" from {} to {}.", q(pj), q(cj)));
             }
         }
         let (cn, pn) = if is_ext {
@@ -581,10 +581,10 @@ impl Checker<'_, '_> {
                 let rpc = format!("RPC {} on service {}", q(m.name()), q(sname));
                 let streaming = |b: bool| if b { "streaming" } else { "unary" };
                 if pm.client_streaming() != m.client_streaming() {
-                    self.emit(&r::RPC_SAME_CLIENT_STREAMING, at(&[5]), format!("{rpc} changed from client {} to client {}.", streaming(pm.client_streaming()), streaming(m.client_streaming())));
+                    self.emit(&r::RPC_SAME_CLIENT_STREAMING, at(&[]), format!("{rpc} changed from client {} to client {}.", streaming(pm.client_streaming()), streaming(m.client_streaming())));
                 }
                 if pm.server_streaming() != m.server_streaming() {
-                    self.emit(&r::RPC_SAME_SERVER_STREAMING, at(&[6]), format!("{rpc} changed from server {} to server {}.", streaming(pm.server_streaming()), streaming(m.server_streaming())));
+                    self.emit(&r::RPC_SAME_SERVER_STREAMING, at(&[]), format!("{rpc} changed from server {} to server {}.", streaming(pm.server_streaming()), streaming(m.server_streaming())));
                 }
                 let level = |x: &prost_types::MethodDescriptorProto| x.options.as_ref().map_or(prost_types::method_options::IdempotencyLevel::IdempotencyUnknown, |o| o.idempotency_level());
                 if level(pm) != level(m) {
