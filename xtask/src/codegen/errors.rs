@@ -255,6 +255,50 @@ mod tests {
         }
     }
 
+    /// Copies the contract's protos into a temporary tree, with `edit`
+    /// applied to `errors.proto`, and generates `errors.rs` from it.
+    fn generate_edited(edit: impl Fn(String) -> String) -> Result<String> {
+        let root = crate::util::project_root().join(super::super::PROTO_DIR);
+        let tmp = tempfile::tempdir()?;
+        for rel in crate::util::files_with_suffix(&root, &root, ".proto")? {
+            let to = tmp.path().join(&rel);
+            std::fs::create_dir_all(to.parent().expect("a file has a parent"))?;
+            let text = std::fs::read_to_string(root.join(&rel))?;
+            let text = if rel.ends_with("errors.proto") { edit(text) } else { text };
+            std::fs::write(to, text)?;
+        }
+        generate(&crate::descriptors::compile_tree(tmp.path())?.pool)
+    }
+
+    #[test]
+    fn a_new_reason_becomes_a_variant_with_its_typed_fields() {
+        let added = generate_edited(|text| {
+            let end = text.rfind('}').expect("the enum closes");
+            format!(
+                "{}  // A quota ran out. Metadata: `bucketName`.\n  ERROR_REASON_QUOTA_SPENT = 18 [(error) = {{\n    code: GRPC_CODE_RESOURCE_EXHAUSTED\n    retryable: true\n    metadata_keys: [\"bucketName\"]\n    optional_metadata_keys: [\"hint\"]\n  }}];\n{}",
+                &text[..end],
+                &text[end..]
+            )
+        })
+        .expect("the edited contract generates");
+        let variant = added.find("    QuotaSpent {").expect("a variant for the new reason");
+        let body = &added[variant..added[variant..].find("},").map(|e| variant + e).expect("the variant ends")];
+        for field in ["correlation_id: String", "bucket_name: String", "hint: Option<String>", "retry_delay: Option<std::time::Duration>"] {
+            assert!(body.contains(field), "`{field}` missing from\n{body}");
+        }
+        assert!(added.contains("\"QUOTA_SPENT\" => {"), "the decoder knows the new reason");
+        assert!(added.contains("Self::QuotaSpent { .. } => true"), "retryable, from the option");
+        let unchanged = generate_edited(|text| text).expect("the contract generates");
+        assert!(!unchanged.contains("QuotaSpent"));
+    }
+
+    #[test]
+    fn a_key_that_clashes_fails_generation_with_the_reason_named() {
+        let error = generate_edited(|text| text.replace("metadata_keys: [\"permission\"]", "metadata_keys: [\"message\"]"))
+            .expect_err("a key named like a fixed field is refused");
+        assert!(error.to_string().contains("ERROR_REASON_PERMISSION_DENIED"), "{error}");
+    }
+
     #[test]
     fn check_rows_refuses_clashing_and_malformed_keys() {
         assert!(check_rows(&[row(&["jobId", "limitValue"])]).is_ok());
