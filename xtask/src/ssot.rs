@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::codegen::contract::{PACKAGE, SsotRow, ssot_rows};
-use crate::descriptors::compile_tree;
+use crate::descriptors::{compile_tree, locate};
 
 /// The delta register, relative to the repository root.
 pub const DELTAS: &str = "ssot/deltas.json";
@@ -156,10 +156,16 @@ pub struct Problem {
     pub subject: String,
     /// What is wrong and how to fix it.
     pub detail: String,
+    /// Where the message concerned is declared (`file:line:column`, the
+    /// file relative to the proto root); `None` for register rows.
+    pub location: Option<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
         write!(f, "{:?} `{}`: {}", self.kind, self.subject, self.detail)
     }
 }
@@ -282,6 +288,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         let delta = row.is_some_and(|r| r.delta.as_deref().is_some_and(|d| !d.is_empty()));
         if !mapped && !delta {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::Unmapped,
                 subject: name.clone(),
                 detail: format!(
@@ -292,6 +299,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
             });
         } else if row.is_some_and(|r| r.rationale.trim().is_empty()) {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::Unmapped,
                 subject: name.clone(),
                 detail: "its `(ssot)` option has no rationale; fix: say in one sentence why it maps as it does".into(),
@@ -311,6 +319,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
     for row in &register.deltas {
         if !ids.insert(row.id.as_str()) {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::BadRow,
                 subject: row.id.clone(),
                 detail: format!("the id appears more than once in `{DELTAS}`; fix: merge the rows"),
@@ -318,6 +327,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         }
         if !used.contains_key(row.id.as_str()) {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::UnusedDelta,
                 subject: row.id.clone(),
                 detail: format!(
@@ -328,6 +338,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         }
         if !matches!(row.change.as_str(), "new" | "extends") {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::BadRow,
                 subject: row.id.clone(),
                 detail: format!("`change` is {:?}; it must be \"new\" or \"extends\"", row.change),
@@ -335,6 +346,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         }
         if (row.change == "extends") == row.families.is_empty() {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::BadRow,
                 subject: row.id.clone(),
                 detail: "a delta that `extends` names the families it extends, and a `new` one names none".into(),
@@ -343,6 +355,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         for family in &row.families {
             if Family::from_name(family).is_none() {
                 report.problems.push(Problem {
+                    location: None,
                     kind: ProblemKind::BadRow,
                     subject: row.id.clone(),
                     detail: format!("`families` names {family:?}, which is not an SSOT family"),
@@ -351,6 +364,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         }
         if row.introduces.is_empty() {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::BadRow,
                 subject: row.id.clone(),
                 detail: "`introduces` is empty; list the contract elements the delta adds".into(),
@@ -359,6 +373,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         for element in &row.introduces {
             match resolve(pool, element) {
                 None => report.problems.push(Problem {
+                    location: None,
                     kind: ProblemKind::BadRow,
                     subject: row.id.clone(),
                     detail: format!(
@@ -370,6 +385,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                     let own = by_name.get(name.as_str()).and_then(|r| r.delta.as_deref());
                     if own != Some(row.id.as_str()) {
                         report.problems.push(Problem {
+                            location: None,
                             kind: ProblemKind::BadRow,
                             subject: row.id.clone(),
                             detail: format!(
@@ -386,6 +402,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
     for (delta, messages) in &used {
         if !ids.contains(delta) {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::UnregisteredDelta,
                 subject: (*delta).to_string(),
                 detail: format!(
@@ -404,6 +421,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         let dotted = family_name.to_ascii_lowercase().replace('_', ".");
         let Some(family) = Family::from_name(&dotted) else {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::UnknownFamily,
                 subject: row.message.clone(),
                 detail: format!("is mapped onto `{family_name}`, for which `dome-ssot` has no schema"),
@@ -412,6 +430,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         };
         let Some(subject) = subject(short) else {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::NoProjection,
                 subject: row.message.clone(),
                 detail: format!(
@@ -431,6 +450,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                 millis: started.elapsed().as_millis(),
             }),
             Err(misfit) => report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::Misfit,
                 subject: row.message.clone(),
                 detail: format!(
@@ -446,6 +466,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         let mapped = by_name.get(name.as_str()).is_some_and(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED"));
         if !mapped {
             report.problems.push(Problem {
+                location: None,
                 kind: ProblemKind::StaleProjection,
                 subject: name,
                 detail: format!(
@@ -454,6 +475,12 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                     sub.projection
                 ),
             });
+        }
+    }
+    for problem in &mut report.problems {
+        if let Some(message) = pool.get_message_by_name(&problem.subject) {
+            let at = locate(message.parent_file().file_descriptor_proto(), message.path());
+            problem.location = Some(format!("{}:{}:{}", at.file, at.line, at.column));
         }
     }
     report.rows = rows;

@@ -87,6 +87,11 @@ fn a_surface_message_without_mapping_fails_naming_it() {
     assert_eq!(kinds(&report), vec![(ProblemKind::Unmapped, "dome.gateway.v1.Widget".to_string())]);
     let text = report.problems[0].to_string();
     assert!(text.contains("`dome.gateway.v1.Widget`") && text.contains("option (ssot)"), "{text}");
+    // It points at the declaration: the message follows `Job`'s closing
+    // brace in jobs.proto.
+    let jobs = std::fs::read_to_string(root.join("dome/gateway/v1/jobs.proto")).unwrap();
+    let line = jobs.lines().position(|l| l == "message Widget {").unwrap() + 1;
+    assert!(text.starts_with(&format!("dome/gateway/v1/jobs.proto:{line}:1: Unmapped")), "{text}");
 
     // Mapping it as a delta the register does not have fails on the
     // register instead; registering that delta makes the gate pass.
