@@ -215,6 +215,8 @@ impl Linter<'_> {
                 break;
             }
         }
+        // Rules about a whole file (its name, a missing statement) have no
+        // position, as in buf.
         let (line, column) = loc.map_or((0, 0), |l| (l.line, l.column));
         let category = if rule.starts_with("COMMENT_") { vec!["COMMENTS"] } else { vec!["STANDARD"] };
         self.out.push(Finding { path: file.name().to_string(), line, column, rule, message, category, side: Side::Current });
@@ -236,14 +238,14 @@ impl Linter<'_> {
         let stem = base.strip_suffix(".proto").unwrap_or(base);
         let expected = to_lower_snake(stem);
         if stem != expected {
-            self.emit("FILE_LOWER_SNAKE_CASE", f, &[&[]], format!("Filename {} should be lower_snake_case.proto, such as \"{expected}.proto\".", q(base)));
+            self.emit("FILE_LOWER_SNAKE_CASE", f, &[], format!("Filename {} should be lower_snake_case.proto, such as \"{expected}.proto\".", q(base)));
         }
         if f.syntax.as_deref().unwrap_or("").is_empty() && locate(f, &[12]).line == 0 {
-            self.emit("SYNTAX_SPECIFIED", f, &[&[]], "Files must have a syntax explicitly specified. If no syntax is specified, the file defaults to \"proto2\".".into());
+            self.emit("SYNTAX_SPECIFIED", f, &[], "Files must have a syntax explicitly specified. If no syntax is specified, the file defaults to \"proto2\".".into());
         }
         let pkg = f.package();
         if pkg.is_empty() {
-            self.emit("PACKAGE_DEFINED", f, &[&[]], "Files must have a package defined.".into());
+            self.emit("PACKAGE_DEFINED", f, &[], "Files must have a package defined.".into());
         } else {
             let dir = name.rsplit_once('/').map_or(".", |(d, _)| d);
             let expected_dir = pkg.replace('.', "/");
@@ -502,7 +504,7 @@ impl Linter<'_> {
                     (false, _) => format!("Multiple packages {}", q(named.join(","))),
                 };
                 for f in group {
-                    self.emit("DIRECTORY_SAME_PACKAGE", f, &[&[2], &[]], format!("{prefix} detected within directory {}.", q(dir)));
+                    self.emit("DIRECTORY_SAME_PACKAGE", f, &[&[2]], format!("{prefix} detected within directory {}.", q(dir)));
                 }
             }
         }
@@ -523,7 +525,7 @@ impl Linter<'_> {
             if dirs.len() > 1 {
                 let list: Vec<&str> = dirs.iter().map(String::as_str).collect();
                 for f in group {
-                    self.emit("PACKAGE_SAME_DIRECTORY", f, &[&[2], &[]], format!("Multiple directories {} contain files with package {}.", q(list.join(",")), q(pkg)));
+                    self.emit("PACKAGE_SAME_DIRECTORY", f, &[&[2]], format!("Multiple directories {} contain files with package {}.", q(list.join(",")), q(pkg)));
                 }
             }
             for (rule, name, number, get) in same {
@@ -537,7 +539,7 @@ impl Linter<'_> {
                         format!("Files in package {} have multiple values {} for option {} and all values must be equal.", q(pkg), q(set.join(",")), q(name))
                     };
                     for f in group {
-                        self.emit(rule, f, &[&[8, number], &[2], &[]], message.clone());
+                        self.emit(rule, f, &[&[8, number]], message.clone());
                     }
                 }
             }
@@ -707,7 +709,8 @@ pub fn to_pascal(s: &str) -> String {
 /// `v1alpha`, `v1beta2`, `v1p1alpha1`, `v2test`, ... (major version at
 /// least 1).
 pub fn has_version_suffix(pkg: &str) -> bool {
-    let last = pkg.rsplit('.').next().unwrap_or(pkg);
+    // A version alone (`package v1;`) is not a versioned package.
+    let Some((_, last)) = pkg.rsplit_once('.') else { return false };
     let Some(rest) = last.strip_prefix('v') else { return false };
     let (major, rest) = split_number(rest);
     if major.is_none_or(|m| m < 1) {
@@ -762,7 +765,7 @@ mod tests {
         for ok in ["dome.gateway.v1", "a.v2", "a.v1alpha", "a.v1beta2", "a.v1p1alpha1", "a.v1test", "a.v10"] {
             assert!(has_version_suffix(ok), "{ok}");
         }
-        for bad in ["dome.gateway", "a.v0", "a.v1gamma", "a.V1", "a.v01", "a.v1alpha0", "a.version1"] {
+        for bad in ["dome.gateway", "v1", "a.v0", "a.v1gamma", "a.V1", "a.v01", "a.v1alpha0", "a.version1"] {
             assert!(!has_version_suffix(bad), "{bad}");
         }
     }

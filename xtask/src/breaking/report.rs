@@ -21,7 +21,8 @@ pub enum Side {
 pub struct Finding {
     /// The proto file, relative to its proto root.
     pub path: String,
-    /// 1-based line of the element (0 when the file has no source info).
+    /// 1-based line of the element; 0 when the finding concerns the whole
+    /// file (its name, a missing statement) or the file has no source info.
     pub line: usize,
     /// 1-based column of the element (0 when unknown).
     pub column: usize,
@@ -68,7 +69,8 @@ pub fn render_text(findings: &[Finding]) -> String {
         };
         let _ = writeln!(out, "{path}{suffix}");
         for f in group {
-            let _ = writeln!(out, "  {}:{}  {}  {}", f.line, f.column, f.rule, f.message);
+            let at = if f.line == 0 { "-".to_string() } else { format!("{}:{}", f.line, f.column) };
+            let _ = writeln!(out, "  {at}  {}  {}", f.rule, f.message);
         }
         out.push('\n');
     }
