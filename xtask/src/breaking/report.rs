@@ -17,7 +17,7 @@ pub enum Side {
 }
 
 /// One rule violation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     /// The proto file, relative to its proto root.
     pub path: String,
@@ -46,9 +46,34 @@ pub enum Format {
     Json,
 }
 
-/// Renders findings as a pretty JSON array (with a trailing newline).
+/// A finding as JSON shows it: the rule first.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule: &'a str,
+    path: &'a str,
+    line: usize,
+    column: usize,
+    message: &'a str,
+    category: &'a [&'static str],
+    side: Side,
+}
+
+/// Renders findings as a pretty JSON array (with a trailing newline):
+/// `rule`, `path`, `line`, `column`, `message`, `category`, `side`.
 pub fn render_json(findings: &[Finding]) -> String {
-    let mut s = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".to_string());
+    let view: Vec<JsonFinding<'_>> = findings
+        .iter()
+        .map(|f| JsonFinding {
+            rule: f.rule,
+            path: &f.path,
+            line: f.line,
+            column: f.column,
+            message: &f.message,
+            category: &f.category,
+            side: f.side,
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&view).unwrap_or_else(|_| "[]".to_string());
     s.push('\n');
     s
 }
