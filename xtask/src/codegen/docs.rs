@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use prost_reflect::{DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
+use prost_reflect::{
+    DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor,
+};
 
 use super::contract::{ErrorRow, PACKAGE, SsotRow, enum_prefix, error_rows, ssot_rows};
 use super::{COMMAND, Output, PROTO_DIR};
@@ -53,6 +55,7 @@ pub(super) fn generate(root: &Path, pool: &DescriptorPool) -> Result<Vec<Output>
 /// What every page needs from the pool, read once.
 struct Pages<'a> {
     pool: &'a DescriptorPool,
+    service: ServiceDescriptor,
     methods: Vec<MethodDescriptor>,
     surface: Vec<MessageDescriptor>,
     rows: Vec<SsotRow>,
@@ -70,6 +73,7 @@ impl<'a> Pages<'a> {
         Ok(Pages {
             pool,
             methods: service.methods().collect(),
+            service,
             surface: surface(pool),
             rows: ssot_rows(pool)?,
             domain,
@@ -80,7 +84,7 @@ impl<'a> Pages<'a> {
     // ---- docs/api.md ------------------------------------------------------
 
     fn api(&self) -> Result<String> {
-        let service = self.methods[0].parent_service().clone();
+        let service = &self.service;
         let service_file = service.parent_file();
         let mut s = header();
         writeln!(s, "# `{PACKAGE}` API reference\n")?;
@@ -251,7 +255,7 @@ impl<'a> Pages<'a> {
         }
         writeln!(s, "| Reason | gRPC code | Retryable | Metadata keys | Optional metadata keys | `BadRequest` | Named by |")?;
         writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |")?;
-        let service_file = self.methods[0].parent_service().parent_file();
+        let service_file = self.service.parent_file();
         let general = self.general_errors(&service_file);
         for e in &self.errors {
             let mut by: Vec<String> = self
@@ -287,30 +291,37 @@ impl<'a> Pages<'a> {
 
     fn render_events(&self, s: &mut String) -> Result<()> {
         writeln!(s, "## Events and cursors\n")?;
-        let event = self.pool.get_message_by_name(&format!("{PACKAGE}.JobEvent")).context("no `JobEvent`")?;
-        let file = event.parent_file();
+        // The event is what the streaming RPC's frames carry.
+        let Some(stream) = self.methods.iter().find(|m| m.is_server_streaming()) else {
+            writeln!(s, "The service has no streaming RPC.\n")?;
+            return Ok(());
+        };
+        let event = stream.output().fields().find_map(|f| match f.kind() {
+            Kind::Message(m) if m.package_name() == PACKAGE => Some(m),
+            _ => None,
+        });
+        let file = event.as_ref().map_or_else(|| stream.output().parent_file(), |e| e.parent_file());
         writeln!(s, "{}\n", file_comment(&file))?;
-        if let Some(stream) = self.methods.iter().find(|m| m.is_server_streaming()) {
-            writeln!(s, "### The stream: [`{}`](#rpc-{})\n", stream.name(), anchor(stream.name()))?;
-            writeln!(s, "{}\n", doc(stream.parent_service().parent_file().file_descriptor_proto(), stream.path()))?;
-            let request = stream.input();
-            for field in request.fields().filter(|f| f.kind() == Kind::Uint64) {
-                writeln!(s, "### The cursor: `{}.{}`\n", request.name(), field.name())?;
-                writeln!(s, "{}\n", doc(field.parent_file().file_descriptor_proto(), field.path()))?;
-            }
-            let errors: Vec<_> = self
-                .rpc_errors(stream)
-                .into_iter()
-                .filter(|e| e.metadata_keys.iter().chain(&e.optional_metadata_keys).any(|k| k.ends_with("Sequence")))
-                .collect();
-            if !errors.is_empty() {
-                writeln!(s, "### Cursor and resume errors\n")?;
-                for e in errors {
-                    writeln!(s, "- [`{}`](#error-{}) (`{}`): {}", e.name, anchor(&e.name), e.code, e.doc.replace('\n', " "))?;
-                }
-                writeln!(s)?;
-            }
+        writeln!(s, "### The stream: [`{}`](#rpc-{})\n", stream.name(), anchor(stream.name()))?;
+        writeln!(s, "{}\n", doc(stream.parent_service().parent_file().file_descriptor_proto(), stream.path()))?;
+        let request = stream.input();
+        for field in request.fields().filter(|f| f.kind() == Kind::Uint64) {
+            writeln!(s, "### The cursor: `{}.{}`\n", request.name(), field.name())?;
+            writeln!(s, "{}\n", doc(field.parent_file().file_descriptor_proto(), field.path()))?;
         }
+        let errors: Vec<_> = self
+            .rpc_errors(stream)
+            .into_iter()
+            .filter(|e| e.metadata_keys.iter().chain(&e.optional_metadata_keys).any(|k| k.ends_with("Sequence")))
+            .collect();
+        if !errors.is_empty() {
+            writeln!(s, "### Cursor and resume errors\n")?;
+            for e in errors {
+                writeln!(s, "- [`{}`](#error-{}) (`{}`): {}", e.name, anchor(&e.name), e.code, e.doc.replace('\n', " "))?;
+            }
+            writeln!(s)?;
+        }
+        let Some(event) = event else { return Ok(()) };
         writeln!(s, "### The event: [`{}`](#message-{})\n", event.name(), anchor(event.name()))?;
         writeln!(s, "{}\n", doc(file.file_descriptor_proto(), event.path()))?;
         for field in event.fields().filter(|f| f.containing_oneof().is_none()) {
