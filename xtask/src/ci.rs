@@ -11,5 +11,7 @@ pub fn main(root: &Path) -> Result<()> {
     crate::ssot::main(root, &crate::ssot::Options::default())?;
     crate::lint::gate(root)?;
     crate::breaking::gate(root)?;
+    // Last: the suite against the embedded reference server.
+    crate::conformance::main(root, &[])?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod breaking;
 pub mod ci;
 pub mod codegen;
+pub mod conformance;
 pub mod descriptors;
 pub mod lint;
 pub mod ssot;

@@ -41,6 +41,15 @@ enum Command {
     /// bare tonic baseline) on release builds; writes
     /// `target/bench/report.json`. With `--load`, also the fault scenarios.
     Bench(xtask::bench::Args),
+    /// Run the conformance suite: against `--target ADDR`, or the bundled
+    /// reference server in-process. Every argument is passed to the suite
+    /// (`cargo xtask conformance --help` lists them, `--list` the cases).
+    #[command(disable_help_flag = true)]
+    Conformance {
+        /// The suite's arguments, unchanged.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,5 +62,6 @@ fn main() -> Result<()> {
         Command::Lint(args) => std::process::exit(xtask::lint::main(&root, &args)),
         Command::Ssot(args) => xtask::ssot::main(&root, &(&args).into()),
         Command::Bench(args) => xtask::bench::main(&root, &args),
+        Command::Conformance { args } => xtask::conformance::main(&root, &args),
     }
 }

@@ -12,7 +12,8 @@ use crate::runner::{CaseReport, Report, Status};
 /// The progress line of one case.
 pub fn progress_line(case: &CaseReport, done: usize, total: usize) -> String {
     let width = total.to_string().len();
-    let mut line = format!("[{done:>width$}/{total}] {:<5} {} ({} ms)", case.status.label(), case.id, case.millis);
+    // The status word first, so that line tools (`grep ^FAIL`) see it.
+    let mut line = format!("{:<5} [{done:>width$}/{total}] {} ({} ms)", case.status.label(), case.id, case.millis);
     if case.status == Status::Skip
         && let Some(m) = &case.message
     {
@@ -26,7 +27,7 @@ pub fn progress_line(case: &CaseReport, done: usize, total: usize) -> String {
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     for c in report.cases.iter().filter(|c| c.status.fails_run()) {
-        let _ = writeln!(out, "\n{} {}\n  rule:  {}\n  proto: {}", c.status.label(), c.id, c.rule, c.proto);
+        let _ = writeln!(out, "\n==> {} {}\n  rule:  {}\n  proto: {}", c.status.label(), c.id, c.rule, c.proto);
         if let Some(m) = &c.message {
             for line in m.lines() {
                 let _ = writeln!(out, "  | {line}");
@@ -218,7 +219,9 @@ mod tests {
         let r = report();
         assert!(!r.success());
         let s = summary(&r);
-        assert!(s.contains("FAIL a.fail"), "{s}");
+        assert!(s.contains("==> FAIL a.fail"), "{s}");
+        let line = progress_line(&r.cases[2], 3, 4);
+        assert_eq!(line, "SKIP  [3/4] b.skip (12 ms): no feature");
         assert!(s.contains("1 passed, 1 failed, 1 skipped, 1 expected failures"), "{s}");
         assert!(s.ends_with("conformance: FAILED"));
         let mut ok = r.clone();

@@ -225,7 +225,7 @@ pub async fn run(
             (i, case, outcome, t0.elapsed())
         }
     };
-    let shared_runs: Vec<_> = shared.into_iter().map(run_one.clone()).collect();
+    let shared_runs: Vec<_> = shared.into_iter().map(run_one).collect();
     let exclusive_runs: Vec<_> = exclusive.into_iter().map(run_one).collect();
     let mut record = |(i, case, outcome, elapsed): (usize, Case, Result<(), Stop>, Duration)| {
         let known = opts.expected_failures.get(&case.id);

@@ -125,7 +125,7 @@ impl Wire {
             .map_err(|e| Error::connect(&url, e))?;
         let header = match &target.auth_token {
             Some(t) => Some(
-                MetadataValue::try_from(format!("Bearer {t}")).map_err(|e| Error::bad_token(e))?,
+                MetadataValue::try_from(format!("Bearer {t}")).map_err(Error::bad_token)?,
             ),
             None => None,
         };
@@ -371,7 +371,7 @@ pub fn check_error(status: &tonic::Status, want: &str, correlation_id: Option<&s
         .iter()
         .filter_map(|d| if let ErrorDetail::BadRequest(b) = d { Some(b) } else { None })
         .collect();
-    if spec.bad_request != !bad.is_empty() {
+    if spec.bad_request == bad.is_empty() {
         return Err(format!(
             "{want} must {}carry a google.rpc.BadRequest: {seen}",
             if spec.bad_request { "" } else { "not " }
@@ -388,7 +388,7 @@ pub fn check_error(status: &tonic::Status, want: &str, correlation_id: Option<&s
         .iter()
         .filter_map(|d| if let ErrorDetail::RetryInfo(r) = d { Some(r) } else { None })
         .collect();
-    if spec.retryable != !retry.is_empty() {
+    if spec.retryable == retry.is_empty() {
         return Err(format!(
             "{want} is {}retryable, so it must {}carry a google.rpc.RetryInfo: {seen}",
             if spec.retryable { "" } else { "not " },

@@ -177,7 +177,6 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
         }
         "CURSOR_EXPIRED" => {
             let retained = ctx.limits().max_events_retained_per_job;
-            let lag = ctx.limits().max_subscriber_lag_events;
             if retained == 0 {
                 return skip("the server sets no max_events_retained_per_job, so no cursor can expire");
             }
@@ -188,24 +187,18 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             }
             let count = (retained + 10) as u32;
             let job = ctx.submit(&Script::new(vec![Step::Bulk { count }])).await?;
-            // Wait for the end from a cursor inside the retained window.
-            let mut last = 0;
-            loop {
-                let s = ctx.wire.status(&job.facts.job_id, "").await?;
-                let j = s.job.unwrap_or_default();
+            // Wait for the end by following the log from a cursor inside
+            // the retained window (retrying if the window moved past it).
+            let last = loop {
+                let j = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
                 if crate::model::is_terminal(pb::JobState::try_from(j.state).unwrap_or_default()) {
-                    last = j.last_sequence;
-                    break;
+                    break j.last_sequence;
                 }
-                let from = j.last_sequence.saturating_sub(1).max(last);
-                let tail = ctx.wire.collect(&job.facts.job_id, from).await;
-                match tail {
-                    Ok(_) => {}
-                    Err(RpcError::Status(_)) => {}
+                match ctx.wire.collect(&job.facts.job_id, j.last_sequence.saturating_sub(1)).await {
+                    Ok(_) | Err(RpcError::Status(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
-                last = from;
-            }
+            };
             let e = stream_error(&ctx, &job.facts.job_id, 0).await?;
             let seen = expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents from 0 after the job's first events were dropped")?;
             let first: u64 = md(&seen, "firstRetainedSequence").parse().unwrap_or(0);
@@ -214,7 +207,6 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
                 "metadata {:?}: firstRetainedSequence must lie in 2..={last} and afterSequence be 0",
                 seen.metadata
             );
-            let _ = lag;
             let tail = ctx.wire.collect(&job.facts.job_id, first - 1).await?;
             ensure!(
                 tail.first().map(|e| e.sequence) == Some(first) && tail.len() as u64 == last - first + 1,

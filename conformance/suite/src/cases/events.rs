@@ -23,6 +23,12 @@ pub(super) fn cases() -> Vec<Case> {
         )
         .property(),
         Case::new(
+            "events.closes_after_terminal",
+            "the stream closes with OK right after the terminal event, and at once, with no event, from a cursor at a terminal job's last_sequence",
+            "dome.gateway.v1.GatewayService.StreamJobEvents; dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+            closes_after_terminal,
+        ),
+        Case::new(
             "events.concurrent_subscribers",
             "every concurrent subscriber of a job sees the identical sequence of events",
             "dome.gateway.v1.GatewayService.StreamJobEvents",
@@ -62,6 +68,26 @@ async fn gapless(ctx: Ctx) -> CaseResult {
         Ok(())
     })
     .await
+}
+
+async fn closes_after_terminal(ctx: Ctx) -> CaseResult {
+    let job = ctx.submit(&Script::new(vec![Step::Progress { percent: 100, message: None }])).await?;
+    // `finish` fails when the stream stays open after the terminal event.
+    let (events, _) = ctx.finish(&job).await?;
+    let last = events.len() as u64;
+    let mut stream = ctx.wire.stream(&job.facts.job_id, last).await?;
+    match tokio::time::timeout(ctx.wire.close_grace, stream.next()).await {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Ok(Some(e))) => Err(crate::case::Stop::Fail(format!(
+            "StreamJobEvents after the terminal job's last_sequence {last} sent event #{}; it must close with no event",
+            e.sequence
+        ))),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(crate::case::Stop::Fail(format!(
+            "StreamJobEvents after the terminal job's last_sequence {last} stayed open for {} ms; it must close at once",
+            ctx.wire.close_grace.as_millis()
+        ))),
+    }
 }
 
 fn busy_script() -> Script {
