@@ -36,15 +36,16 @@ pub(crate) struct Gateway {
     pub(crate) auth_token: Option<String>,
 }
 
-/// A checked call: its correlation id.
+/// A checked call: its method and correlation id.
 struct Call {
+    rpc: &'static str,
     corr: String,
 }
 
 impl Gateway {
-    fn fail(&self, corr: &str, e: ApiError) -> Status {
-        tracing::info!(correlation_id = %corr, reason = ?e.reason(), "call failed");
-        e.into_status(corr, self.store.faults)
+    fn fail(&self, call: &Call, e: ApiError) -> Status {
+        tracing::info!(rpc = call.rpc, correlation_id = %call.corr, reason = ?e.reason(), "call failed");
+        e.into_status(&call.corr, self.store.faults)
     }
 
     /// The checks every call passes before its own semantics.
@@ -54,11 +55,12 @@ impl Gateway {
             Err((assigned, e)) => (assigned, Some(e)),
         };
         tracing::debug!(rpc, correlation_id = %corr, "call received");
+        let call = Call { rpc, corr };
         let md = request.metadata();
         if let Some(v) = md.get(API_VERSION_HEADER) {
             let requested = v.to_str().unwrap_or("<not ascii>");
             if !API_VERSIONS.contains(&requested) {
-                return Err(self.fail(&corr, ApiError::unsupported_api_version(requested, API_VERSIONS)));
+                return Err(self.fail(&call, ApiError::unsupported_api_version(requested, API_VERSIONS)));
             }
         }
         if let Some(token) = &self.auth_token {
@@ -67,20 +69,20 @@ impl Gateway {
                 .and_then(|g| g.strip_prefix("Bearer "))
                 .is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
             if !ok {
-                return Err(self.fail(&corr, ApiError::unauthenticated()));
+                return Err(self.fail(&call, ApiError::unauthenticated()));
             }
         }
         if self.store.shutting_down() {
-            return Err(self.fail(&corr, ApiError::shutting_down(None)));
+            return Err(self.fail(&call, ApiError::shutting_down(None)));
         }
         if let Some(e) = corr_error {
-            return Err(self.fail(&corr, e));
+            return Err(self.fail(&call, e));
         }
         let max = self.store.limits.max_request_bytes;
         if max != 0 && request.get_ref().encoded_len() as u64 > max {
-            return Err(self.fail(&corr, ApiError::limit_exceeded("max_request_bytes", max)));
+            return Err(self.fail(&call, ApiError::limit_exceeded("max_request_bytes", max)));
         }
-        Ok(Call { corr })
+        Ok(call)
     }
 
     fn features(&self) -> Vec<String> {
@@ -110,7 +112,7 @@ impl GatewayService for Gateway {
         let call = self.begin("ListCapabilities", &request, &request.get_ref().correlation_id)?;
         let req = request.into_inner();
         if !req.api_version.is_empty() && !API_VERSIONS.contains(&req.api_version.as_str()) {
-            return Err(self.fail(&call.corr, ApiError::unsupported_api_version(&req.api_version, API_VERSIONS)));
+            return Err(self.fail(&call, ApiError::unsupported_api_version(&req.api_version, API_VERSIONS)));
         }
         Ok(Response::new(pb::ListCapabilitiesResponse {
             correlation_id: call.corr,
@@ -135,7 +137,7 @@ impl GatewayService for Gateway {
     ) -> Result<Response<pb::SkillExecuteResponse>, Status> {
         let call = self.begin("SkillExecute", &request, &request.get_ref().correlation_id)?;
         let req = request.into_inner();
-        let corr = call.corr;
+        let corr = call.corr.clone();
         let submitted = (|| {
             if req.skill_id.is_empty() {
                 return Err(ApiError::invalid_argument("skill_id", "is required"));
@@ -174,7 +176,7 @@ impl GatewayService for Gateway {
                     created,
                 }))
             }
-            Err(e) => Err(self.fail(&corr, e)),
+            Err(e) => Err(self.fail(&call, e)),
         }
     }
 
@@ -186,7 +188,7 @@ impl GatewayService for Gateway {
         let req = request.into_inner();
         let job = check_required_id("job_id", &req.job_id)
             .and_then(|()| self.store.job(&req.job_id))
-            .map_err(|e| self.fail(&call.corr, e))?;
+            .map_err(|e| self.fail(&call, e))?;
         Ok(Response::new(pb::GetJobStatusResponse {
             correlation_id: call.corr,
             job: Some(job.snapshot()),
@@ -208,9 +210,9 @@ impl GatewayService for Gateway {
                 }
             })
             .and_then(|()| self.store.job(&req.job_id))
-            .map_err(|e| self.fail(&call.corr, e))?;
+            .map_err(|e| self.fail(&call, e))?;
         if self.store.faults.is(Mutant::CancelFinishedErrors) && entry.lock().terminal {
-            return Err(self.fail(&call.corr, ApiError::invalid_argument("job_id", "the job has already ended")));
+            return Err(self.fail(&call, ApiError::invalid_argument("job_id", "the job has already ended")));
         }
         let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
         tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
@@ -232,7 +234,7 @@ impl GatewayService for Gateway {
         let stream = check_required_id("job_id", &req.job_id)
             .and_then(|()| self.store.job(&req.job_id))
             .and_then(|job| stream::open(self.store.clone(), job, req.after_sequence, call.corr.clone()))
-            .map_err(|e| self.fail(&call.corr, e))?;
+            .map_err(|e| self.fail(&call, e))?;
         tracing::debug!(correlation_id = %call.corr, job_id = %req.job_id, after_sequence = req.after_sequence, "stream opened");
         Ok(Response::new(stream))
     }
@@ -256,9 +258,9 @@ impl GatewayService for Gateway {
                     .gate_decision(&req.run_id, &req.task_id)
                     .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "gate", &req.task_id))
             })
-            .map_err(|e| self.fail(&call.corr, e))?;
+            .map_err(|e| self.fail(&call, e))?;
         if self.store.faults.is(Mutant::RejectAsError) && decision.status == DecisionStatus::Reject as i32 {
-            return Err(self.fail(&call.corr, ApiError::decision_not_found(&req.run_id, "gate", &req.task_id)));
+            return Err(self.fail(&call, ApiError::decision_not_found(&req.run_id, "gate", &req.task_id)));
         }
         Ok(Response::new(pb::GetGateDecisionResponse {
             correlation_id: call.corr,
@@ -278,7 +280,7 @@ impl GatewayService for Gateway {
                     .promotion_decision(&req.run_id)
                     .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "promotion", ""))
             })
-            .map_err(|e| self.fail(&call.corr, e))?;
+            .map_err(|e| self.fail(&call, e))?;
         Ok(Response::new(pb::GetPromotionDecisionResponse {
             correlation_id: call.corr,
             decision: Some(decision),
