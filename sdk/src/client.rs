@@ -53,7 +53,7 @@ impl Interceptor for CallHeaders {
 }
 
 /// Configures and connects a [`Client`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     endpoint: String,
     connect_timeout: Option<Duration>,
@@ -186,6 +186,21 @@ pub struct Client {
     capabilities: Arc<pb::ListCapabilitiesResponse>,
 }
 
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            // Never print the token.
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls.is_some())
+            .field("retry", &self.retry)
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for CallHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the token.
@@ -316,10 +331,21 @@ impl Client {
     /// Follows the events of `job_id` after sequence `after` (0 for all):
     /// each exactly once, in order, until the terminal event, reconnecting
     /// after transport failures and resumable errors. See
-    /// [`JobEventStream`]. Must be called within a Tokio runtime.
+    /// [`JobEventStream`]. The stream is driven by a task on the current
+    /// Tokio runtime; called outside one, it yields a single
+    /// [`Error::Config`].
     pub fn stream_job_events(&self, job_id: impl Into<String>, after: u64) -> JobEventStream {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        tokio::spawn(follow(self.clone(), job_id.into(), after, tx));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(follow(self.clone(), job_id.into(), after, tx));
+            }
+            Err(_) => {
+                let error = Error::Config("`stream_job_events` needs a tokio runtime".into());
+                // The channel is empty and its reader alive: this cannot fail.
+                let _ = tx.try_send(Err(error));
+            }
+        }
         JobEventStream::new(rx)
     }
 

@@ -1,6 +1,8 @@
 //! A client configured with something unusable fails with a typed error
-//! (never a panic), and a server that cannot be reached fails connecting
-//! with a transport error once the retry policy gives up.
+//! (never a panic), a server that cannot be reached fails connecting with
+//! a transport error once the retry policy gives up, a stream opened
+//! outside a runtime is an error item, and the token never shows in debug
+//! output.
 
 use std::time::Duration;
 
@@ -38,4 +40,27 @@ async fn an_endpoint_without_a_scheme_fails_without_panicking() {
     let policy = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
     let error = Client::builder("127.0.0.1:1").retry_policy(policy).connect().await.expect_err("refused");
     assert!(matches!(error, Error::Config(_) | Error::Transport(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_builder_never_shows_the_token() {
+    let builder = Client::builder("http://127.0.0.1:1").auth_token("s3cret-token");
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("s3cret-token") && shown.contains("<redacted>"), "{shown}");
+}
+
+#[test]
+fn a_stream_outside_a_runtime_is_an_error_not_a_panic() {
+    // A client needs a runtime to connect; the stream is then opened from
+    // plain synchronous code.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let (client, server) = runtime.block_on(async {
+        let server = domed::start(domed::Config::default()).await.expect("starts");
+        (Client::connect(server.url()).await.expect("connects"), server)
+    });
+    let mut events = client.stream_job_events("job-x", 0);
+    let first = runtime.block_on(events.next_event());
+    assert!(matches!(first, Some(Err(Error::Config(_)))), "{first:?}");
+    assert!(runtime.block_on(events.next_event()).is_none());
+    runtime.block_on(server.shutdown()).expect("stops");
 }
