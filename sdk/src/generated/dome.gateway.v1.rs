@@ -242,7 +242,7 @@ pub struct ListCapabilitiesResponse {
     pub ssot_schema_versions: ::prost::alloc::vec::Vec<SsotSchemaVersion>,
     /// The feature flags enabled on this server, ascending. The flags this
     /// contract defines are `dome.conformance.v1` (the conformance profile,
-    /// see `conformance.proto`) and `dome.auth.bearer` (the server requires a
+    /// described in `service.proto`) and `dome.auth.bearer` (the server requires a
     /// bearer token). Unknown flags are ignored by clients.
     #[prost(string, repeated, tag = "5")]
     pub features: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
