@@ -161,3 +161,51 @@ fn a_locally_made_status_is_a_transport_failure() {
     assert!(error.is_resumable());
     assert!(std::error::Error::source(&error).is_some(), "the status is kept as the source");
 }
+
+mod arbitrary_statuses {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever bytes the details trailer holds, decoding returns.
+        #[test]
+        fn any_details_bytes_decode_without_panicking(code in 0i32..20, bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let status = tonic::Status::with_details(tonic::Code::from(code), "x", tonic::codegen::Bytes::from(bytes));
+            let error = Error::from_status(status);
+            let _ = (error.to_string(), error.is_retryable(), error.is_resumable(), error.code());
+        }
+
+        /// A known reason with any subset of its keys decodes to the variant
+        /// exactly when every promised key is present, and otherwise names a
+        /// missing one.
+        #[test]
+        fn a_known_reason_decodes_exactly_when_its_keys_are_there(
+            index in 0..ERROR_REASONS.len(),
+            keep in proptest::collection::vec(any::<bool>(), 8),
+        ) {
+            let spec = &ERROR_REASONS[index];
+            let mut metadata = full_metadata(spec);
+            let mut sorted: Vec<String> = metadata.keys().cloned().collect();
+            sorted.sort();
+            for (key, kept) in sorted.iter().zip(keep.iter().chain(std::iter::repeat(&true))) {
+                if !kept {
+                    metadata.remove(key);
+                }
+            }
+            let promised = spec.metadata_keys.iter().chain([&CORRELATION_ID_KEY]).all(|k| metadata.contains_key(*k));
+            match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
+                Error::Api(api) => {
+                    prop_assert!(promised, "decoded without a promised key");
+                    prop_assert_eq!(api.reason(), spec.reason);
+                }
+                Error::Status { kind: StatusKind::MissingMetadata { key, .. }, .. } => {
+                    prop_assert!(!promised);
+                    prop_assert!(spec.metadata_keys.contains(&key.as_str()) || key == CORRELATION_ID_KEY);
+                }
+                other => prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+    }
+}
