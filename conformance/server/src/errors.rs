@@ -40,6 +40,16 @@ impl ApiError {
         self
     }
 
+    /// The same error under another reason (tests build the reasons the
+    /// server never raises this way).
+    #[cfg(test)]
+    fn with_reason(mut self, reason: ErrorReason) -> Self {
+        self.reason = reason;
+        self.metadata.clear();
+        self.violations.clear();
+        self
+    }
+
     /// The reason of the error.
     pub(crate) fn reason(&self) -> ErrorReason {
         self.reason
@@ -264,5 +274,68 @@ fn retry_delay(reason: ErrorReason) -> Duration {
         ErrorReason::SubscriberLagged => Duration::from_millis(0),
         ErrorReason::QueueFull => Duration::from_millis(500),
         _ => Duration::from_secs(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every reason, built through its constructor.
+    fn one_of_each() -> Vec<ApiError> {
+        vec![
+            ApiError::invalid_argument("job_id", "is required"),
+            ApiError::invalid_skill_input("s", vec![("input_json".into(), "bad".into())]),
+            ApiError::skill_not_found("s", ""),
+            ApiError::job_not_found("j"),
+            ApiError::decision_not_found("r", "gate", ""),
+            ApiError::idempotency_key_conflict("k", "j"),
+            ApiError::cursor_ahead("j", 5, 4),
+            ApiError::cursor_expired("j", 0, 9),
+            ApiError::subscriber_lagged("j", 3),
+            ApiError::unsupported_api_version("v2", &["v1"]),
+            ApiError::feature_not_enabled("f"),
+            ApiError::queue_full(1),
+            ApiError::limit_exceeded("max_input_bytes", 1),
+            ApiError::unauthenticated(),
+            ApiError::invalid_argument("x", "y").with_reason(ErrorReason::PermissionDenied).meta("permission", "p"),
+            ApiError::shutting_down(None),
+            ApiError::internal("broken"),
+        ]
+    }
+
+    #[test]
+    fn every_reason_has_a_constructor_with_exactly_its_metadata() {
+        let errors = one_of_each();
+        let reasons: Vec<ErrorReason> = errors.iter().map(|e| e.reason).collect();
+        let contract: Vec<ErrorReason> = ERROR_REASONS.iter().map(|s| s.reason).collect();
+        assert_eq!(reasons, contract, "one constructor per reason, in number order");
+        for e in errors {
+            let spec = spec_of(e.reason).expect("in the table");
+            let mut keys: Vec<&str> = e.metadata.iter().map(|(k, _)| *k).collect();
+            keys.sort_unstable();
+            let mut expected: Vec<&str> = spec.metadata_keys.to_vec();
+            expected.sort_unstable();
+            assert_eq!(keys, expected, "metadata of {}", spec.name);
+        }
+        let stream_end = ApiError::shutting_down(Some(("j", 7)));
+        let keys: Vec<&str> = stream_end.metadata.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, vec!["jobId", "resumeAfterSequence"]);
+    }
+
+    #[test]
+    fn the_wire_form_follows_the_contract_table() {
+        for e in one_of_each() {
+            let spec = spec_of(e.reason).expect("in the table");
+            let status = e.into_status("corr-1", Faults::default());
+            assert_eq!(status.code(), spec.code);
+            let details = status.get_error_details();
+            let info = details.error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, spec.name);
+            assert_eq!(info.domain, ERROR_DOMAIN);
+            assert_eq!(info.metadata.get(CORRELATION_ID_KEY).map(String::as_str), Some("corr-1"));
+            assert_eq!(details.bad_request().is_some(), spec.bad_request, "{}", spec.name);
+            assert_eq!(details.retry_info().is_some(), spec.retryable, "{}", spec.name);
+        }
     }
 }

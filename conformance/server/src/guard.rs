@@ -89,11 +89,12 @@ fn retype(
         {
             ApiError::limit_exceeded("max_request_bytes", max_request_bytes)
         }
-        Code::Internal if status.message().contains("decod") => ApiError::invalid_argument(
-            "request",
-            format!("the request is not a valid message: {}", status.message()),
-        ),
-        _ => ApiError::internal(status.message().to_owned()),
+        Code::Internal if status.message().contains("decod") => {
+            ApiError::invalid_argument("request", "the request is not a valid protobuf message")
+        }
+        // The transport's own words go to the log, not into the message:
+        // INTERNAL has no metadata to carry them.
+        _ => ApiError::internal("the transport failed the call"),
     };
     tracing::info!(code = ?status.code(), message = status.message(), "typed an untyped error");
     error.into_status(&new_id("corr-"), faults).into_http()
