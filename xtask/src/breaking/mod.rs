@@ -24,7 +24,7 @@ pub use model::Tree;
 pub use report::{Finding, Format, Side};
 pub use rules::{ALL_RULES, Category, Rule};
 
-use crate::codegen::{DESCRIPTOR_SET, PROTO_DIR};
+use crate::codegen::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
 use crate::descriptors::{compile_tree, decode_set};
 
 /// The category the compatibility policy picks for `dome.gateway.v1`: the
@@ -42,7 +42,8 @@ pub const EXIT_ERROR: i32 = 2;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Args {
     /// Compare against this proto directory, or this descriptor set file
-    /// (`.binpb`, `.pb`); default: `golden/dome.gateway.v1.binpb`.
+    /// (`.binpb`, `.pb`); default: the v1 freeze,
+    /// `golden/frozen/dome.gateway.v1.binpb`.
     #[arg(long, value_name = "DIR|FILE.binpb", conflicts_with = "against_git")]
     pub against: Option<PathBuf>,
     /// Compare against the protos of this git revision (read with git, the
@@ -58,6 +59,11 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// When the current tree is compatible with the baseline, record it as
+    /// the new frozen baseline (`golden/frozen/dome.gateway.v1.binpb`);
+    /// a breaking tree is refused and nothing is written.
+    #[arg(long)]
+    pub freeze: bool,
 }
 
 /// The baseline to compare against.
@@ -122,6 +128,15 @@ pub fn main(root: &Path, args: &Args) -> i32 {
     match run(root, args) {
         Ok(outcome) => {
             print!("{}", outcome.render(args.format));
+            if args.freeze && outcome.findings.is_empty() {
+                if let Err(e) = freeze(root, args) {
+                    eprintln!("error: {e:#}");
+                    return EXIT_ERROR;
+                }
+                eprintln!("froze the current tree as `{FROZEN_DESCRIPTOR_SET}`");
+            } else if args.freeze {
+                eprintln!("not frozen: the current tree breaks the baseline");
+            }
             outcome.exit_code()
         }
         Err(e) => {
@@ -154,11 +169,23 @@ pub fn run(root: &Path, args: &Args) -> Result<Outcome> {
         (Some(path), None) if path.is_dir() => Baseline::Dir(path.clone()),
         (Some(path), None) if path.is_file() => Baseline::DescriptorSet(path.clone()),
         (Some(path), None) => bail!("`--against {}`: no such directory or file", path.display()),
-        (None, None) => Baseline::DescriptorSet(root.join(DESCRIPTOR_SET)),
+        (None, None) => Baseline::DescriptorSet(root.join(FROZEN_DESCRIPTOR_SET)),
     };
     let current = load_dir(&proto_root, &proto_root.display().to_string())?;
     let against = load_baseline(root, &proto_root, &baseline)?;
     Ok(compare(&current, &against, args.category.unwrap_or(DEFAULT_CATEGORY)))
+}
+
+/// Writes the current tree's descriptor set (with source info) as the new
+/// frozen baseline.
+fn freeze(root: &Path, args: &Args) -> Result<()> {
+    let proto_root = args.proto_root.clone().unwrap_or_else(|| root.join(PROTO_DIR));
+    let compiled = compile_tree(&proto_root)?;
+    let path = root.join(FROZEN_DESCRIPTOR_SET);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, compiled.encoded).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 /// Compares two loaded trees under one category.

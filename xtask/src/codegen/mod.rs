@@ -35,6 +35,11 @@ pub const COMMAND: &str = "cargo xtask codegen";
 pub const PROTO_DIR: &str = "proto";
 /// The committed descriptor set, relative to the repository root.
 pub const DESCRIPTOR_SET: &str = "golden/dome.gateway.v1.binpb";
+/// The descriptor set of the v1 freeze: the default baseline of the
+/// breaking gate. Codegen never writes it; only `cargo xtask breaking
+/// --freeze` does, and only when the current tree is compatible with it,
+/// so that regenerating can never launder a breaking change.
+pub const FROZEN_DESCRIPTOR_SET: &str = "golden/frozen/dome.gateway.v1.binpb";
 /// The codegen manifest, relative to the repository root.
 pub const MANIFEST: &str = "golden/codegen-manifest.json";
 /// Where the SDK's generated Rust lives, relative to the repository root.
