@@ -30,6 +30,23 @@ enum Frame {
     Event(u64, bool),
     /// Keep the call open until the client goes away.
     Hold,
+    /// End the call with the contract's error of this reason (with the
+    /// metadata it needs and, if retryable, a `RetryInfo`).
+    Fail(&'static str),
+}
+
+fn contract_error(reason: &str) -> Status {
+    let spec = dome_sdk::contract::ERROR_REASONS.iter().find(|s| s.name == reason).expect("a reason of the contract");
+    let mut metadata: std::collections::HashMap<String, String> =
+        spec.metadata_keys.iter().map(|k| (k.to_string(), "2".to_string())).collect();
+    metadata.insert(dome_sdk::contract::CORRELATION_ID_KEY.into(), "corr-scripted".into());
+    metadata.insert("jobId".into(), JOB.into());
+    metadata.insert("resumeAfterSequence".into(), "2".into());
+    let mut details = tonic_types::ErrorDetails::with_error_info(reason, dome_sdk::contract::ERROR_DOMAIN, metadata);
+    if spec.retryable {
+        details.set_retry_info(Some(Duration::from_millis(1)));
+    }
+    <Status as tonic_types::StatusExt>::with_error_details(spec.code, format!("scripted {reason}"), details)
 }
 
 #[derive(Clone, Default)]
@@ -106,6 +123,9 @@ impl GatewayService for Scripted {
             match frame {
                 Frame::Event(sequence, terminal) => {
                     tx.try_send(Ok(event(sequence, terminal))).expect("room for the script");
+                }
+                Frame::Fail(reason) => {
+                    tx.try_send(Err(contract_error(reason))).expect("room for the script");
                 }
                 Frame::Hold => {
                     on_drop = self.dropped.lock().expect("not poisoned").take();
@@ -203,6 +223,31 @@ async fn a_stream_closed_before_its_terminal_event_is_resumed() {
     assert_eq!(delivered, vec![1, 2, 3, 4]);
     assert!(error.is_none(), "{error:?}");
     assert_eq!(*service.cursors.lock().expect("not poisoned"), vec![0, 2], "resumed after the last delivered event");
+}
+
+#[tokio::test]
+async fn resumable_errors_mid_stream_are_resumed_from_the_last_delivered_event() {
+    for reason in ["SHUTTING_DOWN", "SUBSCRIBER_LAGGED"] {
+        let calls = vec![
+            vec![Event(1, false), Event(2, false), Frame::Fail(reason)],
+            vec![Event(3, false), Event(4, true)],
+        ];
+        let (service, client, _stop) = scripted(calls, (JobState::Running, 2)).await;
+        let (delivered, error) = read_all(&client, 0).await;
+        assert_eq!(delivered, vec![1, 2, 3, 4], "after {reason}");
+        assert!(error.is_none(), "{reason}: {error:?}");
+        assert_eq!(*service.cursors.lock().expect("not poisoned"), vec![0, 2], "after {reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_final_error_mid_stream_ends_it_without_reconnecting() {
+    let calls = vec![vec![Event(1, false), Frame::Fail("JOB_NOT_FOUND")], vec![Event(2, true)]];
+    let (service, client, _stop) = scripted(calls, (JobState::Running, 2)).await;
+    let (delivered, error) = read_all(&client, 0).await;
+    assert_eq!(delivered, vec![1]);
+    assert!(matches!(error, Some(Error::Api(dome_sdk::ApiError::JobNotFound { .. }))), "{error:?}");
+    assert_eq!(service.cursors.lock().expect("not poisoned").len(), 1, "no reconnect");
 }
 
 #[tokio::test]
