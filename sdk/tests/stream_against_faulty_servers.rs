@@ -1,8 +1,9 @@
 //! The event stream against servers that break the contract or go away:
 //! a sequence jump is a typed error, never silence; replays inside one call
-//! are dropped; a stream closed before its terminal event is resumed; and
-//! dropping the stream ends the call on the server. A scripted in-test
-//! server plays each case exactly.
+//! are dropped; a stream closed before its terminal event, or ended by
+//! `SHUTTING_DOWN` or `SUBSCRIBER_LAGGED`, is resumed, and one ended by a
+//! final error is not; dropping the stream ends the call on the server. A
+//! scripted in-test server plays each case exactly.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
