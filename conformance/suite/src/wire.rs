@@ -87,6 +87,7 @@ pub struct Wire {
     pub rpc_timeout: Duration,
     /// How long a stream may stay open after its terminal event.
     pub close_grace: Duration,
+    target: Target,
 }
 
 /// Where and how to connect.
@@ -103,6 +104,17 @@ pub struct Target {
 impl Wire {
     /// Connects to the target.
     pub async fn connect(target: &Target, rpc_timeout: Duration) -> Result<Wire, Error> {
+        Wire::connect_with(target, rpc_timeout, None).await
+    }
+
+    /// A second connection to the same target, of its own (so that a
+    /// stream left unread on it cannot hold up other calls), with the given
+    /// HTTP/2 stream flow-control window, in bytes.
+    pub async fn isolated(&self, stream_window: u32) -> Result<Wire, Error> {
+        Wire::connect_with(&self.target, self.rpc_timeout, Some(stream_window)).await
+    }
+
+    async fn connect_with(target: &Target, rpc_timeout: Duration, window: Option<u32>) -> Result<Wire, Error> {
         let url = if target.address.contains("://") {
             target.address.clone()
         } else {
@@ -111,7 +123,9 @@ impl Wire {
         let mut endpoint = Channel::from_shared(url.clone())
             .map_err(|e| Error::connect(&url, e))?
             .connect_timeout(rpc_timeout)
-            .timeout(rpc_timeout.max(Duration::from_secs(1)) * 4);
+            .timeout(rpc_timeout.max(Duration::from_secs(1)) * 4)
+            .initial_stream_window_size(window)
+            .initial_connection_window_size(window.map(|w| w.saturating_mul(4)));
         if url.starts_with("https://") {
             let mut tls = tonic::transport::ClientTlsConfig::new();
             if let Some(pem) = &target.ca_cert_pem {
@@ -132,7 +146,13 @@ impl Wire {
         let client = GatewayServiceClient::with_interceptor(channel.clone(), Auth { header })
             .max_decoding_message_size(64 * 1024 * 1024);
         let anonymous = GatewayServiceClient::with_interceptor(channel, Auth::default());
-        Ok(Wire { client, anonymous, rpc_timeout, close_grace: rpc_timeout.min(Duration::from_secs(3)) })
+        Ok(Wire {
+            client,
+            anonymous,
+            rpc_timeout,
+            close_grace: rpc_timeout.min(Duration::from_secs(3)),
+            target: target.clone(),
+        })
     }
 
     async fn deadline<T>(
@@ -187,6 +207,18 @@ impl Wire {
         let mut c = self.client.clone();
         let req = pb::GetJobStatusRequest { correlation_id: correlation_id.into(), job_id: job_id.into() };
         self.deadline("GetJobStatus", c.get_job_status(self.request(req))).await
+    }
+
+    /// `GetJobStatus` with extra request headers.
+    pub async fn status_with_headers(&self, job_id: &str, correlation_id: &str, headers: &[(&'static str, &str)]) -> Rpc<pb::GetJobStatusResponse> {
+        let mut c = self.client.clone();
+        let mut r = self.request(pb::GetJobStatusRequest { correlation_id: correlation_id.into(), job_id: job_id.into() });
+        for (k, v) in headers {
+            if let Ok(v) = MetadataValue::try_from(*v) {
+                r.metadata_mut().insert(*k, v);
+            }
+        }
+        self.deadline("GetJobStatus", c.get_job_status(r)).await
     }
 
     /// `CancelJob`.

@@ -185,5 +185,12 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
         "requestedVersion is {:?}, the header said v0-unserved",
         seen.metadata.get("requestedVersion")
     );
+    // Before anything else: an unknown job would be JOB_NOT_FOUND, and an
+    // empty id INVALID_ARGUMENT, but the version is checked first.
+    for job_id in ["job-00000000000000000000000000000000", ""] {
+        let corr = ctx.correlation("version");
+        let result = ctx.wire.status_with_headers(job_id, &corr, &[("dome-api-version", "v0-unserved")]).await;
+        expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), &format!("GetJobStatus({job_id:?}) with dome-api-version: v0-unserved"))?;
+    }
     Ok(())
 }

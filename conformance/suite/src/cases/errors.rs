@@ -187,18 +187,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             }
             let count = (retained + 10) as u32;
             let job = ctx.submit(&Script::new(vec![Step::Bulk { count }])).await?;
-            // Wait for the end by following the log from a cursor inside
-            // the retained window (retrying if the window moved past it).
-            let last = loop {
-                let j = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
-                if crate::model::is_terminal(pb::JobState::try_from(j.state).unwrap_or_default()) {
-                    break j.last_sequence;
-                }
-                match ctx.wire.collect(&job.facts.job_id, j.last_sequence.saturating_sub(1)).await {
-                    Ok(_) | Err(RpcError::Status(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            };
+            let last = await_end(&ctx, &job.facts.job_id).await?;
             let e = stream_error(&ctx, &job.facts.job_id, 0).await?;
             let seen = expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents from 0 after the job's first events were dropped")?;
             let first: u64 = md(&seen, "firstRetainedSequence").parse().unwrap_or(0);
@@ -278,12 +267,92 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             expect_error(r, spec.name, Some(&corr), "ListCapabilities with a wrong token")?;
             Ok(())
         }
-        "SUBSCRIBER_LAGGED" => skip("a client cannot make a conforming server's subscriber lag deterministically (it depends on transport buffering)"),
+        "SUBSCRIBER_LAGGED" => subscriber_lagged(&ctx).await,
         "PERMISSION_DENIED" => skip("no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)"),
         "SHUTTING_DOWN" => skip("it needs the server to shut down while the suite runs"),
         "INTERNAL" => skip("a conforming server breaks no invariant on request"),
         other => skip(&format!("no provocation of {other} is known to this suite yet")),
     }
+}
+
+/// Waits for a job's end by following its log from a cursor near the head
+/// (retrying when retention moves past the cursor); returns its
+/// `last_sequence`.
+async fn await_end(ctx: &Ctx, job_id: &str) -> Result<u64, Stop> {
+    loop {
+        let j = ctx.wire.status(job_id, "").await?.job.unwrap_or_default();
+        if crate::model::is_terminal(pb::JobState::try_from(j.state).unwrap_or_default()) {
+            return Ok(j.last_sequence);
+        }
+        match ctx.wire.collect(job_id, j.last_sequence.saturating_sub(1)).await {
+            Ok(_) | Err(RpcError::Status(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A subscriber that stops reading while its job appends far more events
+/// than `max_subscriber_lag_events` (and than the transport can buffer,
+/// on a connection of its own with a small flow-control window) must be
+/// ended with `SUBSCRIBER_LAGGED` naming the last event it was sent.
+async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
+    const WINDOW: u32 = 64 * 1024;
+    let max_lag = ctx.limits().max_subscriber_lag_events;
+    if max_lag == 0 {
+        return skip("the server sets no max_subscriber_lag_events, so no subscriber can lag");
+    }
+    if max_lag > 40_000 {
+        return skip(&format!("max_subscriber_lag_events is {max_lag}; overflowing it takes more events than one bulk step emits"));
+    }
+    let count = (max_lag + 30_000) as u32;
+    let stalled_wire = ctx.wire.isolated(WINDOW).await.map_err(|e| Stop::Fail(format!("a second connection failed: {e}")))?;
+    // The sleep lets the subscription begin before the bulk, so that the
+    // bulk counts as lag rather than as replay backlog.
+    let script = Script::new(vec![Step::Sleep { millis: 300 }, Step::Bulk { count }]);
+    let job = ctx.submit(&script).await?;
+    let mut stalled = stalled_wire.stream(&job.facts.job_id, 0).await?;
+    let last = await_end(ctx, &job.facts.job_id).await?;
+    let mut got: Vec<pb::JobEvent> = Vec::new();
+    let status = loop {
+        match stalled.next().await {
+            Ok(Some(e)) => got.push(e),
+            Ok(None) => {
+                return skip(&format!(
+                    "the server buffered all {last} events for a subscriber that stopped reading, so it never fell behind"
+                ));
+            }
+            Err(RpcError::Status(s)) => break s,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let seen = expect_error::<()>(Err(RpcError::Status(status)), "SUBSCRIBER_LAGGED", None, "the stalled StreamJobEvents")?;
+    for (i, e) in got.iter().enumerate() {
+        ensure!(e.sequence == i as u64 + 1, "the lagged stream's event {} has sequence {}", i + 1, e.sequence);
+    }
+    let resume = got.last().map(|e| e.sequence).unwrap_or(0);
+    ensure!(
+        md(&seen, "resumeAfterSequence") == resume.to_string() && md(&seen, "jobId") == job.facts.job_id,
+        "metadata {:?}, expected resumeAfterSequence {resume} (the last event sent) and jobId {}",
+        seen.metadata,
+        job.facts.job_id
+    );
+    // Resuming where the error says continues without a gap, unless the
+    // next events have left retention, which is CURSOR_EXPIRED.
+    match ctx.wire.stream(&job.facts.job_id, resume).await {
+        Ok(mut s) => match s.next().await {
+            Ok(Some(e)) => ensure!(e.sequence == resume + 1, "resuming after {resume} began with event {}", e.sequence),
+            Ok(None) => ensure!(resume == last, "resuming after {resume} closed at once, but the log runs to {last}"),
+            Err(RpcError::Status(s)) => {
+                expect_error::<()>(Err(RpcError::Status(s)), "CURSOR_EXPIRED", None, "resuming after resumeAfterSequence")?;
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(RpcError::Status(s)) => {
+            expect_error::<()>(Err(RpcError::Status(s)), "CURSOR_EXPIRED", None, "resuming after resumeAfterSequence")?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 async fn queue_full(ctx: &Ctx, corr: &str) -> CaseResult {
