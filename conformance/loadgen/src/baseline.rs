@@ -74,14 +74,16 @@ async fn join(task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>
     }
 }
 
-/// Binds `listen` and serves the baseline with the same HTTP/2 stream limit
-/// as the reference server's default.
+/// Binds `listen` and serves the baseline with the same transport settings
+/// as the reference server's defaults (HTTP/2 stream limit, TCP_NODELAY).
 pub async fn serve(listen: SocketAddr) -> Result<Serving, Error> {
     let listener =
         TcpListener::bind(listen).await.map_err(|e| Error::io(format!("cannot bind `{listen}`"), e))?;
     let addr = listener.local_addr().map_err(|e| Error::io("cannot read the bound address", e))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Without TCP_NODELAY small responses wait for delayed ACKs (tens of
+    // milliseconds each); the reference server sets it too.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .max_concurrent_streams(1024)

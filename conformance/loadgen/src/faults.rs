@@ -163,19 +163,31 @@ pub struct CancelReport {
 pub struct RetentionReport {
     /// The server's `max_jobs_retained`.
     pub max_jobs_retained: u64,
-    /// Large jobs run.
+    /// Large jobs run per wave.
     pub jobs: u64,
     /// Progress events of each.
     pub events_per_job: u64,
     /// Resident size with only small jobs retained, in KiB.
     pub rss_before_kib: Option<u64>,
-    /// Largest resident size while the large jobs were retained, in KiB.
-    pub rss_peak_kib: Option<u64>,
-    /// Resident size once small jobs pushed them out, in KiB.
-    pub rss_after_kib: Option<u64>,
-    /// Whether the resident size came back near where it was: within
-    /// 16 MiB or half of the rise, whichever is larger.
+    /// Per wave: the largest resident size while its large jobs were
+    /// retained, and the resident size once small jobs had pushed them
+    /// out, in KiB.
+    pub waves: Vec<Wave>,
+    /// Whether the resident size came back near where it was after the
+    /// last wave: within 16 MiB or half of the rise, whichever is larger.
     pub rss_returned: Option<bool>,
+    /// Whether memory stayed bounded: no wave peaked more than 16 MiB or
+    /// 10% above the first (memory freed by one wave serves the next).
+    pub rss_bounded: Option<bool>,
+}
+
+/// The memory of one wave of the retention scenario, in KiB.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Wave {
+    /// The largest resident size while the wave's jobs were retained.
+    pub peak_kib: Option<u64>,
+    /// The resident size once they were pushed out.
+    pub after_kib: Option<u64>,
 }
 
 /// Runs the flood, fan-out, slow-subscriber and cancel scenarios.
@@ -394,15 +406,17 @@ pub async fn cancel_mid_burst(pool: &Pool, plan: &Plan) -> Result<CancelReport, 
     Ok(report)
 }
 
-/// Runs `jobs` large jobs (`events` progress events each), then pushes
-/// them out of retention with small ones, reading the resident size of
-/// `pid` before, during and after. The server must have a
+/// Runs `waves` waves of `jobs` large jobs (`events` progress events
+/// each), each wave then pushed out of retention by small jobs, reading the
+/// resident size of `pid` before, during and after each. The large jobs
+/// must be gone (`JOB_NOT_FOUND`) after each push. The server must have a
 /// `max_jobs_retained` limit of at most 10,000.
 pub async fn retention(
     target: &str,
     pid: Option<u32>,
     jobs: u64,
     events: u64,
+    waves_count: u32,
     timeout: Duration,
 ) -> Result<RetentionReport, Error> {
     let pool = Pool::connect(target, 2).await?;
@@ -427,38 +441,48 @@ pub async fn retention(
     // hold the same number of jobs and differ only by the large ones.
     run_jobs(&pool, &format!("fill-{run_id}"), small, retained, 32, deadline).await?;
     let rss_before_kib = pid.and_then(rss::read).map(|m| m.rss_kib);
-    let sampler = pid.map(Sampler::start);
-    let large = run_jobs(&pool, &format!("large-{run_id}"), &bulk_script(events), jobs, 8, deadline).await?;
-    let rss_peak_kib = finish(sampler).await;
-    run_jobs(&pool, &format!("push-{run_id}"), small, retained, 32, deadline).await?;
-    // The large jobs are the oldest terminal ones, so they must be gone.
-    for job_id in large.iter().take(8) {
-        match pool.get(0).get_job_status(GetJobStatusRequest { job_id: job_id.clone(), ..Default::default() }).await {
-            Err(status) if status.get_details_error_info().is_some_and(|i| i.reason == "JOB_NOT_FOUND") => {}
-            Ok(_) => {
-                return Err(Error::violation(format!(
-                    "job `{job_id}` still retained after {retained} newer jobs ended"
-                )));
+    let mut waves = Vec::new();
+    for wave in 0..waves_count.max(1) {
+        let sampler = pid.map(Sampler::start);
+        let large_prefix = format!("large-{run_id}-{wave}");
+        let large = run_jobs(&pool, &large_prefix, &bulk_script(events), jobs, 8, deadline).await?;
+        let peak_kib = finish(sampler).await;
+        run_jobs(&pool, &format!("push-{run_id}-{wave}"), small, retained, 32, deadline).await?;
+        // The large jobs are the oldest terminal ones, so they must be gone.
+        for job_id in large.iter().take(8) {
+            let request = GetJobStatusRequest { job_id: job_id.clone(), ..Default::default() };
+            match pool.get(0).get_job_status(request).await {
+                Err(status) if status.get_details_error_info().is_some_and(|i| i.reason == "JOB_NOT_FOUND") => {}
+                Ok(_) => {
+                    return Err(Error::violation(format!(
+                        "job `{job_id}` still retained after {retained} newer jobs ended"
+                    )));
+                }
+                Err(status) => return Err(Error::rpc("GetJobStatus", status)),
             }
-            Err(status) => return Err(Error::rpc("GetJobStatus", status)),
         }
+        waves.push(Wave { peak_kib, after_kib: pid.and_then(rss::read).map(|m| m.rss_kib) });
     }
-    let rss_after_kib = pid.and_then(rss::read).map(|m| m.rss_kib);
-    let rss_returned = match (rss_before_kib, rss_peak_kib, rss_after_kib) {
+    let first_peak = waves.first().and_then(|w| w.peak_kib);
+    let rss_returned = match (rss_before_kib, first_peak, waves.last().and_then(|w| w.after_kib)) {
         (Some(before), Some(peak), Some(after)) => {
             let slack = (16 * 1024).max(peak.saturating_sub(before) / 2);
             Some(after <= before + slack)
         }
         _ => None,
     };
+    let rss_bounded = first_peak.map(|first| {
+        let slack = (16 * 1024).max(first / 10);
+        waves.iter().all(|w| w.peak_kib.is_none_or(|p| p <= first + slack))
+    });
     Ok(RetentionReport {
         max_jobs_retained: retained,
         jobs,
         events_per_job: events,
         rss_before_kib,
-        rss_peak_kib,
-        rss_after_kib,
+        waves,
         rss_returned,
+        rss_bounded,
     })
 }
 
@@ -509,14 +533,13 @@ fn expect_complete(f: &Followed, job_id: &str, terminal: Option<JobState>) -> Re
             f.events, f.last_sequence
         )));
     }
-    if let Some(expected) = terminal {
-        if f.terminal != expected {
+    if let Some(expected) = terminal
+        && f.terminal != expected {
             return Err(Error::violation(format!(
                 "job `{job_id}` ended {:?}, expected {expected:?}",
                 f.terminal
             )));
         }
-    }
     Ok(())
 }
 

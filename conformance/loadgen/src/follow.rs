@@ -173,23 +173,20 @@ async fn follow_inner(
             if event.sequence == 1 && !matches!(event.payload, Some(Payload::StateChanged(_))) {
                 return Err(Error::violation(format!("job `{job_id}`: first event is not a state change")));
             }
-            if let Some((after, notify)) = &options.notify_after {
-                if seen.events >= *after {
+            if let Some((after, notify)) = &options.notify_after
+                && seen.events >= *after {
                     // The receiver may be gone; the notification is advisory.
                     let _ = notify.try_send(());
                     options.notify_after = None;
                 }
-            }
-            if let Some((every, pause)) = options.slow {
-                if every > 0 && in_call % every == 0 {
+            if let Some((every, pause)) = options.slow
+                && every > 0 && in_call.is_multiple_of(every) {
                     tokio::time::sleep(pause).await;
                 }
-            }
-            if let Some(after) = options.disconnect_after {
-                if in_call >= after && !terminal_seen {
+            if let Some(after) = options.disconnect_after
+                && in_call >= after && !terminal_seen {
                     break CallEnd::Dropped;
                 }
-            }
         };
         match ended {
             CallEnd::Closed if terminal_seen => {

@@ -49,6 +49,9 @@ enum Command {
         /// Progress events of each.
         #[arg(long, default_value_t = 10_000)]
         events: u64,
+        /// Waves of large jobs, each pushed out before the next.
+        #[arg(long, default_value_t = 2)]
+        waves: u32,
     },
 }
 
@@ -101,9 +104,9 @@ async fn run(command: Command) -> Result<(), Error> {
             let plan = if quick { faults::Plan::test() } else { faults::Plan::load() };
             print_json(&faults::run(&target.target, target.pid, &plan).await?)
         }
-        Command::Retention { target, jobs, events } => {
-            let report =
-                faults::retention(&target.target, target.pid, jobs, events, Duration::from_secs(300)).await?;
+        Command::Retention { target, jobs, events, waves } => {
+            let timeout = Duration::from_secs(300);
+            let report = faults::retention(&target.target, target.pid, jobs, events, waves, timeout).await?;
             print_json(&report)
         }
     }

@@ -53,20 +53,21 @@ async fn jobs_pushed_out_of_retention_are_gone() {
     let limits = domed::Limits { max_jobs_retained: 20, ..domed::Limits::default() };
     let running =
         domed::start(domed::Config { limits, ..Default::default() }).await.expect("the reference server starts");
-    let report = faults::retention(&running.url(), Some(std::process::id()), 10, 2_000, Duration::from_secs(60))
+    let report = faults::retention(&running.url(), Some(std::process::id()), 10, 2_000, 2, Duration::from_secs(60))
         .await
         .expect("the large jobs are dropped once newer jobs end");
     assert_eq!(report.max_jobs_retained, 20);
     // The memory figures are read (their values are reported by the bench,
     // not asserted here: this process holds the client too).
-    assert!(report.rss_before_kib.is_some() && report.rss_after_kib.is_some(), "{report:?}");
+    assert_eq!(report.waves.len(), 2);
+    assert!(report.rss_before_kib.is_some() && report.waves.iter().all(|w| w.after_kib.is_some()), "{report:?}");
 
     // A server that retains everything cannot run the scenario.
     let unlimited = domed::Limits { max_jobs_retained: 0, ..domed::Limits::default() };
     let other = domed::start(domed::Config { limits: unlimited, ..Default::default() })
         .await
         .expect("the reference server starts");
-    let refused = faults::retention(&other.url(), None, 1, 10, Duration::from_secs(10)).await;
+    let refused = faults::retention(&other.url(), None, 1, 10, 1, Duration::from_secs(10)).await;
     assert!(refused.is_err_and(|e| e.is_violation()));
 
     other.shutdown().await.expect("the server shuts down");
