@@ -351,7 +351,7 @@ impl Client {
 
     /// Submits a job, follows it and returns it once it is terminal
     /// (`SUCCEEDED`, `FAILED` or `CANCELLED`; a failed job is a successful
-    /// call, its outcome says why).
+    /// call, its outcome says why). Waits as [`Client::wait_for_job`] does.
     pub async fn execute_and_wait(&self, request: pb::SkillExecuteRequest) -> Result<pb::Job, Error> {
         let response = self.skill_execute(request).await?;
         let job = response.job.ok_or_else(|| Error::Protocol("`SkillExecuteResponse.job` is unset".into()))?;
@@ -359,7 +359,10 @@ impl Client {
     }
 
     /// Waits until `job_id` is terminal and returns it, following its
-    /// events rather than polling.
+    /// events rather than polling. Each call it makes honours the retry
+    /// policy's deadline, but the wait itself lasts as long as the job: to
+    /// bound it, wrap it in `tokio::time::timeout` (dropping the future
+    /// stops following; it never cancels the job).
     pub async fn wait_for_job(&self, job_id: impl Into<String>) -> Result<pb::Job, Error> {
         let job_id = job_id.into();
         let mut expired = 0;
