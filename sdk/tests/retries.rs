@@ -238,7 +238,8 @@ async fn retries_stop_at_max_attempts_and_at_the_deadline() {
     let attempts = fwd.calls("GetJobStatus") - before;
     // The last error, or the deadline when it fell during an attempt.
     assert!(matches!(error, Error::Transport(_) | Error::DeadlineExceeded { .. }), "{error:?}");
-    assert!(elapsed < deadline + Duration::from_millis(100), "took {elapsed:?}, deadline {deadline:?}");
+    // Slack for a loaded machine; without the deadline, 1 000 attempts would take about 40 s.
+    assert!(elapsed < deadline + Duration::from_millis(300), "took {elapsed:?}, deadline {deadline:?}");
     assert!((2..1_000).contains(&attempts), "{attempts} attempts within the deadline");
     server.shutdown().await.expect("stops");
 }
