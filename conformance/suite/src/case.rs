@@ -275,6 +275,8 @@ impl Ctx {
         ensure!(model::is_prefixed_id(&job.job_id, "job-"), "job_id {:?} is not `job-` and 32 lowercase hex digits", job.job_id);
         ensure!(model::is_prefixed_id(&job.run_id, "run-"), "run_id {:?} is not `run-` and 32 lowercase hex digits", job.run_id);
         let state = model::check_job_shape(&job, &facts, "SkillExecute's job")?;
+        let base_ref = job.provenance.as_ref().map(|p| p.base_ref.as_str()).unwrap_or("");
+        ensure!(base_ref == "HEAD", "provenance.base_ref is {base_ref:?}; a request without one runs against HEAD");
         ensure!(state == pb::JobState::Queued, "SkillExecute returned the job {}, the contract says QUEUED on return", state.as_str_name());
         ensure!(
             job.skill_id == contract::CONFORMANCE_SKILL_ID && job.skill_version == contract::CONFORMANCE_SKILL_VERSION,

@@ -662,8 +662,22 @@ pub fn check_job_shape(job: &pb::Job, facts: &JobFacts, what: &str) -> Result<Jo
     if job.last_sequence < 1 {
         violated!("{what}: last_sequence is 0 (every job has at least the event of its creation)");
     }
-    if job.provenance.is_none() {
-        violated!("{what}: provenance is unset (it is always set)");
+    let Some(p) = &job.provenance else { violated!("{what}: provenance is unset (it is always set)") };
+    if p.run_id != job.run_id {
+        violated!("{what}: provenance.run_id {:?} is not the job's run {:?}", p.run_id, job.run_id);
+    }
+    let contract = format!("skill:{}@{}", job.skill_id, job.skill_version);
+    if p.input_contract != contract {
+        violated!("{what}: provenance.input_contract {:?}, expected {contract:?}", p.input_contract);
+    }
+    if p.input_sha256.len() != 64 || !p.input_sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        violated!("{what}: provenance.input_sha256 {:?} is not 64 lowercase hex digits", p.input_sha256);
+    }
+    if p.base_ref.is_empty() {
+        violated!("{what}: provenance.base_ref is empty (`HEAD` when none was given)");
+    }
+    if !p.tool_versions.contains_key("domed") {
+        violated!("{what}: provenance.tool_versions {:?} lacks `domed` (it always holds it)", p.tool_versions);
     }
     if !facts.correlation_id.is_empty() && job.correlation_id != facts.correlation_id {
         violated!("{what}: correlation_id {:?}, expected the creating call's {:?}", job.correlation_id, facts.correlation_id);
@@ -966,7 +980,16 @@ mod tests {
             create_time: Some(Default::default()),
             end_time: Some(Default::default()),
             outcome: Some(outcome(TaskStatus::Blocked, "", CANCELLED_REASON_CODE)),
-            provenance: Some(Default::default()),
+            provenance: Some(pb::Provenance {
+                run_id: "run-1".into(),
+                base_ref: "HEAD".into(),
+                input_contract: "skill:s@1.0.0".into(),
+                input_sha256: "0".repeat(64),
+                tool_versions: [("domed".to_string(), "0.1.0".to_string())].into(),
+                ..Default::default()
+            }),
+            skill_id: "s".into(),
+            skill_version: "1.0.0".into(),
             last_sequence: 3,
             correlation_id: "c-1".into(),
             ..Default::default()

@@ -209,6 +209,24 @@ async fn status_matches_log(ctx: Ctx) -> CaseResult {
         let (events, summary) = ctx.finish(&job).await?;
         let j = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
         model::check_job_shape(&j, &job.facts, "GetJobStatus")?;
+        if summary.terminal != JobState::Cancelled {
+            // One command per executed step: every step up to the one
+            // that ended the job.
+            let executed = script
+                .steps
+                .iter()
+                .position(|s| matches!(s, Step::Succeed { .. } | Step::Fail { .. }))
+                .map_or(script.steps.len(), |i| i + 1);
+            let commands = j.provenance.as_ref().map_or(0, |p| p.commands.len());
+            ensure!(
+                commands == executed,
+                "provenance.commands has {commands} entries; the job executed {executed} steps (one entry per executed step)"
+            );
+        }
+        let produced: std::collections::HashMap<String, String> =
+            j.outcome.iter().flat_map(|o| o.artifacts.iter().map(|a| (a.name.clone(), a.uri.clone()))).collect();
+        let recorded = j.provenance.as_ref().map(|p| p.artifacts.clone()).unwrap_or_default();
+        ensure!(recorded == produced, "provenance.artifacts {recorded:?}, but the job produced {produced:?}");
         let terminal_outcome = match events.last().and_then(|e| e.payload.clone()) {
             Some(pb::job_event::Payload::StateChanged(s)) => s.outcome,
             _ => None,
