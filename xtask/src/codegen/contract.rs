@@ -159,7 +159,9 @@ fn strings_field(m: &DynamicMessage, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn camel(upper_snake: &str) -> String {
+/// `JOB_NOT_FOUND` -> `JobNotFound`: the Rust name prost gives an enum
+/// value, and the variant name of the generated error enum.
+pub(super) fn pascal(upper_snake: &str) -> String {
     upper_snake
         .split('_')
         .map(|w| {
@@ -231,9 +233,9 @@ pub struct ErrorReasonSpec {{
         writeln!(
             s,
             "ErrorReasonSpec {{ reason: crate::pb::ErrorReason::{}, name: {:?}, code: tonic::Code::{}, retryable: {}, metadata_keys: {}, optional_metadata_keys: {}, bad_request: {}, doc: {} }},",
-            camel(&e.name),
+            pascal(&e.name),
             e.name,
-            camel(&e.code),
+            pascal(&e.code),
             e.retryable,
             str_list(&e.metadata_keys),
             str_list(&e.optional_metadata_keys),
@@ -260,7 +262,7 @@ pub struct SsotMappingSpec {{
 pub const SSOT_MAPPINGS: &[SsotMappingSpec] = &["
     )?;
     for r in &ssot {
-        let family = r.family.as_ref().map_or("None".to_string(), |f| format!("Some(crate::pb::SsotFamily::{})", camel(f)));
+        let family = r.family.as_ref().map_or("None".to_string(), |f| format!("Some(crate::pb::SsotFamily::{})", pascal(f)));
         let delta = r.delta.as_ref().map_or("None".to_string(), |d| format!("Some({d:?})"));
         writeln!(s, "SsotMappingSpec {{ message: {:?}, family: {family}, delta: {delta}, rationale: {:?} }},", r.message, r.rationale)?;
     }

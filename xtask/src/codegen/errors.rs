@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use prost_reflect::DescriptorPool;
 
-use super::contract::{ErrorRow, error_rows};
+use super::contract::{ErrorRow, error_rows, pascal};
 use super::rust::format_rust;
 
 /// Field names every variant (or some variants) carry besides the
@@ -40,17 +40,6 @@ fn snake_case(lower_camel: &str) -> String {
 /// prettyplease prints them as line comments).
 fn doc(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { "///\n".to_string() } else { format!("/// {l}\n") }).collect()
-}
-
-/// `JOB_NOT_FOUND` -> `JobNotFound`.
-fn pascal(upper_snake: &str) -> String {
-    upper_snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_string() + &c.as_str().to_ascii_lowercase()).unwrap_or_default()
-        })
-        .collect()
 }
 
 /// Checks what the Rust identifiers derived from the rows need: metadata
