@@ -165,6 +165,9 @@ pub enum Op {
     Status(usize),
     /// `CancelJob` of a job.
     Cancel(usize),
+    /// Follow the job live from the start, in the background, until its
+    /// stream closes (after the scenario ends every job).
+    Follow(usize),
     /// Read the job, then stream from a cursor at `cursor_per_255` of its
     /// `last_sequence` and take at most `take` of the events that exist,
     /// then drop the stream.
@@ -194,6 +197,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any_script().prop_map(Op::Submit),
         2 => (0usize..4).prop_map(Op::Status),
         1 => (0usize..4).prop_map(Op::Cancel),
+        1 => (0usize..4).prop_map(Op::Follow),
         2 => (0usize..4, any::<u8>(), 1u8..=20).prop_map(|(job, cursor_per_255, take)| Op::Slice { job, cursor_per_255, take }),
     ]
 }
@@ -224,6 +228,7 @@ impl fmt::Display for Scenario {
                     }
                     Op::Status(j) => writeln!(f, "  status job #{}", j % submitted.max(1))?,
                     Op::Cancel(j) => writeln!(f, "  cancel job #{}", j % submitted.max(1))?,
+                    Op::Follow(j) => writeln!(f, "  follow job #{} live in the background", j % submitted.max(1))?,
                     Op::Slice { job, cursor_per_255, take } => writeln!(
                         f,
                         "  stream job #{} from {}/255 of its head, take {take}",

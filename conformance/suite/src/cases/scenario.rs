@@ -20,7 +20,7 @@ pub(super) fn cases() -> Vec<Case> {
     vec![
         Case::new(
             "scenario.interleavings",
-            "under any interleaving of submit, status, cancel and resumed streams across jobs, every answer agrees with the model and with each job's final log",
+            "under any interleaving of submit, status, cancel, live follows and resumed streams across jobs, every answer agrees with the model and with each job's final log",
             "dome.gateway.v1.GatewayService (every job RPC); events.proto; jobs.proto (JobState)",
             interleavings,
         )
@@ -33,6 +33,7 @@ struct Tracked {
     job: Submitted,
     reads: ReadHistory,
     slices: Vec<(u64, Vec<pb::JobEvent>)>,
+    followers: Vec<tokio::task::JoinHandle<Result<Vec<pb::JobEvent>, crate::wire::RpcError>>>,
 }
 
 type Jobs = Arc<Mutex<Vec<Tracked>>>;
@@ -72,7 +73,21 @@ async fn run(ctx: Ctx, scenario: Scenario) -> CaseResult {
     for i in 0..count {
         let job = lock(&jobs)?[i].job.clone();
         let (events, summary) = ctx.finish(&job).await.map_err(|e| label(e, i))?;
-        let tracked = &lock(&jobs)?[i];
+        let followers = std::mem::take(&mut lock(&jobs)?[i].followers);
+        for (k, follower) in followers.into_iter().enumerate() {
+            let followed = follower
+                .await
+                .map_err(|e| Stop::Fail(format!("job #{i}: follower #{k} failed: {e}")))?
+                .map_err(|e| Stop::Fail(format!("job #{i}: follower #{k}: {e}")))?;
+            ensure!(
+                followed == events,
+                "job #{i}: a subscriber following live saw\n{}\nbut the replay after the end is\n{}",
+                model::render_log(&followed),
+                model::render_log(&events)
+            );
+        }
+        let guard = lock(&jobs)?;
+        let tracked = &guard[i];
         tracked.reads.check_against(&summary).map_err(|v| label(v.into(), i))?;
         for (after, slice) in &tracked.slices {
             let from = *after as usize;
@@ -120,7 +135,7 @@ async fn step(ctx: &Ctx, jobs: &Jobs, op: Op, n: usize) -> CaseResult {
             let job = ctx.submit(&script).await?;
             let mut reads = ReadHistory::default();
             reads.read(JobState::Queued, job.job.last_sequence, "SkillExecute's job")?;
-            lock(jobs)?.push(Tracked { job, reads, slices: vec![] });
+            lock(jobs)?.push(Tracked { job, reads, slices: vec![], followers: vec![] });
             Ok(())
         }
         _ if n == 0 => Ok(()),
@@ -135,6 +150,14 @@ async fn step(ctx: &Ctx, jobs: &Jobs, op: Op, n: usize) -> CaseResult {
             let what = format!("job #{i}: GetJobStatus");
             let state = model::check_job_shape(&job, &facts, &what)?;
             lock(jobs)?[i].reads.read_since(state, job.last_sequence, began, &what)?;
+            Ok(())
+        }
+        Op::Follow(j) => {
+            let i = j % n;
+            let job_id = lock(jobs)?[i].job.facts.job_id.clone();
+            let wire = ctx.wire.clone();
+            let follower = tokio::spawn(async move { wire.collect(&job_id, 0).await });
+            lock(jobs)?[i].followers.push(follower);
             Ok(())
         }
         Op::Cancel(j) => {
