@@ -1,5 +1,5 @@
-//! Random interleavings of submit, status, cancel and stream-and-resume
-//! calls across several jobs, some of them concurrent. Every answer is
+//! Random interleavings of submit, status, cancel, live-follow and
+//! stream-and-resume calls across several jobs, some of them concurrent. Every answer is
 //! checked against the model as it comes, and, once every job has ended,
 //! against the job's complete log: each read's state must be the state
 //! the log's prefix leads to, each streamed slice must be exactly that
