@@ -245,7 +245,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let ok = (limit == "max_input_bytes" && value == max.to_string())
                 || (limit == "max_request_bytes" && value == limits.max_request_bytes.to_string());
             ensure!(ok, "limit {limit:?} = {value:?}, expected max_input_bytes = {max} (or max_request_bytes as advertised)");
-            Ok(())
+            too_many_subscribers(&ctx).await
         }
         "UNAUTHENTICATED" => {
             if !ctx.has_feature("dome.auth.bearer") {
@@ -352,6 +352,34 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
         }
         Err(e) => return Err(e.into()),
     }
+    Ok(())
+}
+
+/// With `max_subscribers_per_job` streams open on a job, one more is
+/// `LIMIT_EXCEEDED` naming that limit (checked when the limit is small
+/// enough to reach: at most 256 streams).
+async fn too_many_subscribers(ctx: &Ctx) -> CaseResult {
+    let max = ctx.limits().max_subscribers_per_job;
+    if max == 0 || max > 256 {
+        return Ok(());
+    }
+    let mut job = ctx.submit(&parked("watched")).await?;
+    let mut open = Vec::new();
+    for _ in 0..max {
+        let mut s = ctx.wire.stream(&job.facts.job_id, 0).await?;
+        // The first event proves the stream holds its slot.
+        ensure!(s.next().await?.is_some(), "a stream of the parked job closed at once");
+        open.push(s);
+    }
+    let e = stream_error(ctx, &job.facts.job_id, 0).await?;
+    let seen = expect_error::<()>(Err(e), "LIMIT_EXCEEDED", None, "StreamJobEvents beyond max_subscribers_per_job")?;
+    ensure!(
+        md(&seen, "limit") == "max_subscribers_per_job" && md(&seen, "limitValue") == max.to_string(),
+        "metadata {:?}, expected limit max_subscribers_per_job = {max}",
+        seen.metadata
+    );
+    drop(open);
+    ctx.cancel(&mut job.facts, None).await?;
     Ok(())
 }
 
