@@ -704,10 +704,16 @@ fn render(report: &Value) -> String {
         true,
     );
     for (rpc, label) in [("skill_execute", "SkillExecute"), ("get_job_status", "GetJobStatus")] {
-        for p in ["p50_us", "p99_us"] {
-            let (o, t) = (&dr["unary"][rpc][p], &br["unary"][rpc][p]);
-            out += &format!("| {label} {} | {} | {} | {} | | |\n", &p[..3], us(o), us(t), ratio(t, o));
-        }
+        let (o, t) = (&dr["unary"][rpc], &br["unary"][rpc]);
+        out += &format!(
+            "| {label} p50 / p99 | {} / {} | {} / {} | {} / {} | | |\n",
+            us(&o["p50_us"]),
+            us(&o["p99_us"]),
+            us(&t["p50_us"]),
+            us(&t["p99_us"]),
+            ratio(&t["p50_us"], &o["p50_us"]),
+            ratio(&t["p99_us"], &o["p99_us"]),
+        );
     }
     out += &row(
         format!(
@@ -816,6 +822,7 @@ fn render(report: &Value) -> String {
             }
         );
     }
+    out += &goals(report);
     if let Some(failures) = report["failures"].as_array().filter(|f| !f.is_empty()) {
         out += "\nBroken invariants:\n";
         for f in failures {
@@ -825,9 +832,101 @@ fn render(report: &Value) -> String {
     out
 }
 
+/// The goals, each with whether this run met it. Reported, never
+/// asserted: times vary with the machine.
+fn goals(report: &Value) -> String {
+    let mut out = String::from("\nGoals:\n");
+    let yes = |ok: bool| if ok { "met" } else { "NOT met" };
+    let gates = report["gates"].as_array().cloned().unwrap_or_default();
+    if !gates.is_empty() {
+        let slowest = gates.iter().filter_map(|g| g["ours_ms"].as_f64()).fold(0.0, f64::max);
+        out += &format!("- every gate < 200 ms: {} (slowest {slowest:.1} ms)\n", yes(slowest < 200.0));
+        let beside: Vec<_> = gates.iter().filter(|g| g["buf_ms"].is_number()).collect();
+        if !beside.is_empty() {
+            let faster = beside.iter().all(|g| g["ours_ms"].as_f64() < g["buf_ms"].as_f64());
+            let agree = beside.iter().all(|g| g["agree"] == json!(true));
+            let least = beside
+                .iter()
+                .filter_map(|g| Some(g["buf_ms"].as_f64()? / g["ours_ms"].as_f64()?))
+                .fold(f64::INFINITY, f64::min);
+            out += &format!(
+                "- faster than buf where measured: {} (at least {least:.1}x); same verdicts as buf: {}\n",
+                yes(faster),
+                yes(agree)
+            );
+        }
+    }
+    let (d, b) = (&report["servers"]["domed"]["report"], &report["servers"]["baseline"]["report"]);
+    let ratios: Vec<(&str, Option<f64>)> = [
+        ("unary", "unary", "calls_per_s"),
+        ("one job, many subscribers", "fanout", "events_per_s"),
+        ("many jobs", "many_jobs", "events_per_s"),
+    ]
+    .into_iter()
+    .map(|(label, phase, key)| {
+        let r = match (d[phase][key].as_f64(), b[phase][key].as_f64()) {
+            (Some(o), Some(t)) if t > 0.0 => Some(o / t),
+            _ => None,
+        };
+        (label, r)
+    })
+    .collect();
+    if ratios.iter().any(|(_, r)| r.is_some()) {
+        let text = ratios
+            .iter()
+            .map(|(label, r)| match r {
+                Some(r) => format!("{label} {r:.2}x {}", yes(*r >= 0.7)),
+                None => format!("{label} not measured"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        out += &format!("- server throughput ≥ 0.7x the baseline: {text}\n");
+    }
+    let failures = report["failures"].as_array().map_or(0, Vec::len);
+    let retention = &report["load"]["retention"];
+    let load_ran = !report["load"].is_null();
+    out += &format!(
+        "- zero loss, reorder or duplication{}: {}\n",
+        if load_ran { " (every phase, --load included)" } else { " (every phase; run --load for the fault scenarios)" },
+        yes(failures == 0)
+    );
+    if load_ran {
+        out += &format!(
+            "- bounded memory: {}; RSS back near its baseline after retention: {}\n",
+            yes(retention["rss_bounded"] == json!(true)),
+            yes(retention["rss_returned"] == json!(true))
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goals_are_judged_from_the_numbers() {
+        let phase = |rate: f64| json!({ "calls_per_s": rate, "events_per_s": rate, "peak_rss_kib": 1024 });
+        let server = |rate: f64| {
+            json!({ "report": { "plan": { "connections": 4 }, "unary": phase(rate), "fanout": phase(rate), "many_jobs": phase(rate) } })
+        };
+        let gate = |ours: f64, buf: f64, agree: bool| json!({ "gate": "lint", "input": "proto/", "ours_ms": ours,
+            "ours_verdict": "pass", "buf_ms": buf, "buf_verdict": "pass", "agree": agree });
+        let report = |ours: f64, agree: bool, domed: f64| {
+            render(&json!({ "machine": machine(), "gate_runs": 7, "gates": [gate(ours, 150.0, agree)],
+                "servers": { "domed": server(domed), "baseline": server(100.0) },
+                "conformance": { "measured": false, "note": "none" }, "load": null, "failures": [] }))
+        };
+        let good = report(10.0, true, 80.0);
+        assert!(good.contains("- every gate < 200 ms: met (slowest 10.0 ms)"), "{good}");
+        assert!(good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"), "{good}");
+        assert!(good.contains("unary 0.80x met"), "{good}");
+        let bad = report(250.0, false, 50.0);
+        assert!(bad.contains("- every gate < 200 ms: NOT met (slowest 250.0 ms)"), "{bad}");
+        assert!(bad.contains("faster than buf where measured: NOT met"), "{bad}");
+        assert!(bad.contains("same verdicts as buf: NOT met"), "{bad}");
+        assert!(bad.contains("unary 0.50x NOT met"), "{bad}");
+    }
 
     #[test]
     fn renders_an_empty_report_without_panicking() {
