@@ -395,14 +395,42 @@ impl Ctx {
     }
 }
 
-/// Cancels every job a case created that may still be running, so that
-/// no case leaves a parked job behind. Errors are ignored: this is
-/// cleanup, and the cases judge cancellation themselves.
-pub async fn cleanup(ctx: &Ctx) {
+/// Cancels every job a case created, so that no case leaves a parked job
+/// behind, then makes sure each one ended: returns the jobs that did not
+/// reach a terminal state (their streams did not close). Cancel errors are
+/// ignored here: the cases judge cancellation themselves.
+pub async fn cleanup(ctx: &Ctx) -> Vec<String> {
     let jobs = ctx.jobs.lock().map(|j| j.clone()).unwrap_or_default();
-    for job in jobs {
-        let _ = ctx.wire.cancel(&job, &ctx.correlation("cleanup"), "end of conformance case").await;
+    for job in &jobs {
+        let _ = ctx.wire.cancel(job, &ctx.correlation("cleanup"), "end of conformance case").await;
     }
+    let mut stuck = Vec::new();
+    for job in jobs {
+        if !ended(ctx, &job).await {
+            stuck.push(job);
+        }
+    }
+    stuck
+}
+
+/// Whether a job reaches its end: a terminal read, or a stream from near
+/// its head that closes with OK (which happens only after the terminal
+/// event).
+async fn ended(ctx: &Ctx, job_id: &str) -> bool {
+    for _ in 0..3 {
+        let Ok(resp) = ctx.wire.status(job_id, "").await else { return false };
+        let job = resp.job.unwrap_or_default();
+        if model::is_terminal(pb::JobState::try_from(job.state).unwrap_or_default()) {
+            return true;
+        }
+        match ctx.wire.collect(job_id, job.last_sequence.saturating_sub(1)).await {
+            Ok(_) => return true,
+            // The cursor may have left retention meanwhile: read again.
+            Err(RpcError::Status(_)) => continue,
+            Err(RpcError::Timeout { .. }) => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]

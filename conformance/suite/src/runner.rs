@@ -221,7 +221,16 @@ pub async fn run(
                     }
                 }
             };
-            case::cleanup(&ctx).await;
+            let stuck = case::cleanup(&ctx).await;
+            // Every case must be stuck-free: a job it leaves behind that a
+            // cancel does not end is a failure of the case.
+            let outcome = match outcome {
+                Ok(()) if !stuck.is_empty() => Err(Stop::Fail(format!(
+                    "after the case, these jobs did not end even when cancelled: {}",
+                    stuck.join(", ")
+                ))),
+                other => other,
+            };
             (i, case, outcome, t0.elapsed())
         }
     };
