@@ -38,7 +38,7 @@ pub struct Baseline;
 #[derive(Debug)]
 pub struct Serving {
     addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -50,18 +50,19 @@ impl Serving {
 
     /// Waits until the server stops on its own (it never does unless the
     /// transport fails).
-    pub async fn wait(mut self) -> Result<(), Error> {
-        let task = std::mem::replace(&mut self.task, tokio::spawn(async { Ok(()) }));
-        join(task).await
+    pub async fn wait(self) -> Result<(), Error> {
+        let Serving { stop, task, .. } = self;
+        // Keeping the sender alive keeps the server serving.
+        let result = join(task).await;
+        drop(stop);
+        result
     }
 
     /// Stops the server and waits for it.
-    pub async fn shutdown(mut self) -> Result<(), Error> {
-        if let Some(stop) = self.stop.take() {
-            // The server may have stopped already; then there is no one to tell.
-            let _ = stop.send(());
-        }
-        let task = std::mem::replace(&mut self.task, tokio::spawn(async { Ok(()) }));
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let Serving { stop, task, .. } = self;
+        // The server may have stopped already; then there is no one to tell.
+        let _ = stop.send(());
         join(task).await
     }
 }
@@ -93,7 +94,7 @@ pub async fn serve(listen: SocketAddr) -> Result<Serving, Error> {
                 let _ = stopped.await;
             }),
     );
-    Ok(Serving { addr, stop: Some(stop), task })
+    Ok(Serving { addr, stop, task })
 }
 
 /// Reads the `count` of a `{"steps":[{"bulk":{"count":N}}]}` script; 0 for

@@ -7,7 +7,7 @@
 //! implements the generated `GatewayService` trait with no logic at all:
 //! the ratio of the two shows what the reference server's own work costs.
 //!
-//! - [`bench`]: unary throughput and latency, event-streaming throughput
+//! - [`bench`](mod@bench): unary throughput and latency, event-streaming throughput
 //!   (one job with many subscribers, many jobs with one subscriber each).
 //! - [`faults`]: bounded load and fault scenarios (a flooded queue, a wide
 //!   fan-out, slow and disconnecting subscribers, cancels mid-burst) that
