@@ -2,6 +2,8 @@
 //!
 //! - Unary: many workers, each submitting a job (`SkillExecute`) and then
 //!   reading it (`GetJobStatus`), for a fixed time or number of pairs.
+//! - Reads: many workers reading a few existing jobs (`GetJobStatus`
+//!   only), which tells the cost of a call apart from the cost of a job.
 //! - Fan-out: one job emitting `events` progress events at once
 //!   (`{"steps":[{"bulk":{"count":N}}]}`), followed by `subscribers`
 //!   concurrent streams.
@@ -90,6 +92,8 @@ pub struct Report {
     pub plan: Plan,
     /// The unary phase.
     pub unary: UnaryReport,
+    /// The read-only phase.
+    pub reads: ReadReport,
     /// The fan-out phase.
     pub fanout: StreamReport,
     /// The many-jobs phase.
@@ -113,6 +117,21 @@ pub struct UnaryReport {
     pub get_job_status: Summary,
     /// `QUEUE_FULL` answers waited out.
     pub queue_full: u64,
+    /// The server's largest resident size during the phase, in KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// What the read-only phase measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadReport {
+    /// Calls completed.
+    pub calls: u64,
+    /// Seconds the phase took.
+    pub elapsed_s: f64,
+    /// Completed calls per second.
+    pub calls_per_s: f64,
+    /// `GetJobStatus` latency.
+    pub get_job_status: Summary,
     /// The server's largest resident size during the phase, in KiB.
     pub peak_rss_kib: Option<u64>,
 }
@@ -145,9 +164,10 @@ pub async fn run(target: &str, pid: Option<u32>, plan: &Plan) -> Result<Report, 
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     unary(&pool, &run_id, plan, plan.unary_warmup_pairs, Duration::from_secs(30), None).await?;
     let unary = unary(&pool, &run_id, plan, plan.unary_max_pairs, plan.unary_duration, pid).await?;
+    let reads = reads(&pool, &run_id, plan, pid).await?;
     let fanout = fanout(&pool, pid, plan.fanout_subscribers, plan.fanout_events, plan.phase_timeout).await?;
     let many_jobs = many_jobs(&pool, pid, plan.many_jobs, plan.many_jobs_events, plan.phase_timeout).await?;
-    Ok(Report { plan: plan.clone(), unary, fanout, many_jobs })
+    Ok(Report { plan: plan.clone(), unary, reads, fanout, many_jobs })
 }
 
 /// The unary phase: submit-and-read pairs until `max_pairs` or `duration`.
@@ -221,6 +241,61 @@ pub async fn unary(
         skill_execute,
         get_job_status,
         queue_full,
+        peak_rss_kib,
+    })
+}
+
+/// The read-only phase: `GetJobStatus` of a few existing jobs, for
+/// `plan.unary_duration` (at most `plan.unary_max_pairs` calls).
+pub async fn reads(pool: &Pool, run_id: &str, plan: &Plan, pid: Option<u32>) -> Result<ReadReport, Error> {
+    let deadline = Instant::now() + plan.phase_timeout;
+    let input = r#"{"steps":[{"log":{"message":"bench"}}]}"#;
+    let mut job_ids = Vec::new();
+    for j in 0..16 {
+        let mut client = pool.get(j);
+        job_ids.push(submit(&mut client, input, &format!("reads-{run_id}-{j}"), deadline).await?.job.job_id);
+    }
+    let job_ids = Arc::new(job_ids);
+    let sampler = pid.map(Sampler::start);
+    let started = Instant::now();
+    let stop_at = started + plan.unary_duration;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..plan.unary_concurrency.max(1) {
+        let (mut client, next, job_ids, max) = (pool.get(w), next.clone(), job_ids.clone(), plan.unary_max_pairs);
+        workers.spawn(async move {
+            let mut latencies = Latencies::default();
+            while Instant::now() < stop_at {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= max {
+                    break;
+                }
+                let job_id = job_ids[n as usize % job_ids.len()].clone();
+                let t = Instant::now();
+                client
+                    .get_job_status(GetJobStatusRequest { job_id, ..Default::default() })
+                    .await
+                    .map_err(|s| Error::rpc("GetJobStatus", s))?;
+                latencies.record(t.elapsed());
+            }
+            Ok::<_, Error>(latencies)
+        });
+    }
+    let mut latencies = Latencies::default();
+    while let Some(joined) = workers.join_next().await {
+        latencies.merge(joined.map_err(|e| Error::violation(format!("a read worker panicked: {e}")))??);
+    }
+    let elapsed = started.elapsed();
+    let get_job_status = latencies.summary();
+    let peak_rss_kib = match sampler {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
+    Ok(ReadReport {
+        calls: get_job_status.count,
+        elapsed_s: elapsed.as_secs_f64(),
+        calls_per_s: per_second(get_job_status.count, elapsed),
+        get_job_status,
         peak_rss_kib,
     })
 }

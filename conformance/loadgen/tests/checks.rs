@@ -61,6 +61,7 @@ async fn the_bench_runs_against_both_servers_with_the_same_events() {
     for report in [&ours, &theirs] {
         assert_eq!(report.unary.pairs, 100);
         assert_eq!(report.unary.calls, 200);
+        assert_eq!(report.reads.calls, 100);
         assert_eq!(report.fanout.subscribers, 8);
         assert_eq!(report.many_jobs.subscribers, 8);
     }
