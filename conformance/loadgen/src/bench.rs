@@ -24,7 +24,7 @@ use crate::client::{Pool, submit};
 use crate::follow::{FollowOptions, follow};
 use crate::rss::Sampler;
 use crate::stats::{Latencies, Summary, per_second};
-use crate::{Error, bulk_script};
+use crate::{Error, bulk_script, within};
 
 /// The sizes of one bench run.
 #[derive(Debug, Clone, Serialize)]
@@ -162,11 +162,17 @@ pub struct StreamReport {
 pub async fn run(target: &str, pid: Option<u32>, plan: &Plan) -> Result<Report, Error> {
     let pool = Pool::connect(target, plan.connections).await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    unary(&pool, &run_id, plan, plan.unary_warmup_pairs, Duration::from_secs(30), None).await?;
-    let unary = unary(&pool, &run_id, plan, plan.unary_max_pairs, plan.unary_duration, pid).await?;
-    let reads = reads(&pool, &run_id, plan, pid).await?;
-    let fanout = fanout(&pool, pid, plan.fanout_subscribers, plan.fanout_events, plan.phase_timeout).await?;
-    let many_jobs = many_jobs(&pool, pid, plan.many_jobs, plan.many_jobs_events, plan.phase_timeout).await?;
+    let limit = plan.phase_timeout;
+    let warmup = unary(&pool, &run_id, plan, plan.unary_warmup_pairs, Duration::from_secs(30), None);
+    within(limit, "the warm-up", warmup).await?;
+    let unary =
+        within(limit, "the unary phase", unary(&pool, &run_id, plan, plan.unary_max_pairs, plan.unary_duration, pid))
+            .await?;
+    let reads = within(limit, "the read-only phase", reads(&pool, &run_id, plan, pid)).await?;
+    let fanout = fanout(&pool, pid, plan.fanout_subscribers, plan.fanout_events, limit);
+    let fanout = within(limit, "the fan-out phase", fanout).await?;
+    let many_jobs = many_jobs(&pool, pid, plan.many_jobs, plan.many_jobs_events, limit);
+    let many_jobs = within(limit, "the many-jobs phase", many_jobs).await?;
     Ok(Report { plan: plan.clone(), unary, reads, fanout, many_jobs })
 }
 

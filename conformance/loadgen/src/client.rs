@@ -10,6 +10,9 @@ use crate::Error;
 /// A generated client over one `tonic::transport::Channel`.
 pub type Client = GatewayServiceClient<Channel>;
 
+/// How long one unary call may take.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long connecting to a loopback server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -88,7 +91,10 @@ pub async fn submit(
     };
     let mut queue_full = 0;
     loop {
-        match client.skill_execute(request.clone()).await {
+        let attempt = tokio::time::timeout(CALL_TIMEOUT, client.skill_execute(request.clone()))
+            .await
+            .map_err(|_| Error::timeout(format!("SkillExecute of `{idempotency_key}` for {CALL_TIMEOUT:?}")))?;
+        match attempt {
             Ok(response) => {
                 let response = response.into_inner();
                 let job = response.job.ok_or_else(|| {

@@ -30,7 +30,7 @@ use crate::client::{Pool, submit};
 use crate::follow::{FollowOptions, Followed, follow};
 use crate::rss::{self, Sampler};
 use crate::stats::per_second;
-use crate::{Error, bulk_script};
+use crate::{Error, bulk_script, within};
 
 /// The sizes of one run of the scenarios.
 #[derive(Debug, Clone, Serialize)]
@@ -193,11 +193,13 @@ pub struct Wave {
 /// Runs the flood, fan-out, slow-subscriber and cancel scenarios.
 pub async fn run(target: &str, pid: Option<u32>, plan: &Plan) -> Result<Report, Error> {
     let pool = Pool::connect(target, plan.connections).await?;
-    let flood = flood(&pool, pid, plan).await?;
-    let wide = fanout(&pool, pid, plan.fanout_subscribers, 0, plan.fanout_events, plan.timeout).await?;
-    let slow = fanout(&pool, pid, plan.slow_subscribers, plan.disconnecting_subscribers, plan.slow_events, plan.timeout)
-        .await?;
-    let cancel = cancel_mid_burst(&pool, plan).await?;
+    let limit = plan.timeout;
+    let flood = within(limit, "the flood", flood(&pool, pid, plan)).await?;
+    let wide = fanout(&pool, pid, plan.fanout_subscribers, 0, plan.fanout_events, limit);
+    let wide = within(limit, "the fan-out", wide).await?;
+    let slow = fanout(&pool, pid, plan.slow_subscribers, plan.disconnecting_subscribers, plan.slow_events, limit);
+    let slow = within(limit, "the slow subscribers", slow).await?;
+    let cancel = within(limit, "the cancels", cancel_mid_burst(&pool, plan)).await?;
     Ok(Report { plan: plan.clone(), flood, fanout: wide, slow, cancel })
 }
 
@@ -412,6 +414,17 @@ pub async fn cancel_mid_burst(pool: &Pool, plan: &Plan) -> Result<CancelReport, 
 /// must be gone (`JOB_NOT_FOUND`) after each push. The server must have a
 /// `max_jobs_retained` limit of at most 10,000.
 pub async fn retention(
+    target: &str,
+    pid: Option<u32>,
+    jobs: u64,
+    events: u64,
+    waves_count: u32,
+    timeout: Duration,
+) -> Result<RetentionReport, Error> {
+    within(timeout, "the retention scenario", retention_inner(target, pid, jobs, events, waves_count, timeout)).await
+}
+
+async fn retention_inner(
     target: &str,
     pid: Option<u32>,
     jobs: u64,

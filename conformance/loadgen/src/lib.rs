@@ -37,3 +37,14 @@ pub const SCRIPT_SKILL: &str = "dome.conformance.script";
 pub fn bulk_script(count: u64) -> String {
     format!(r#"{{"steps":[{{"bulk":{{"count":{count}}}}}]}}"#)
 }
+
+/// Runs `phase`, failing with a timeout error after `limit`: every phase
+/// of the bench and every scenario is bounded in time as a whole, besides
+/// the timeouts of its own calls and streams.
+pub(crate) async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    phase: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(limit, phase).await.map_err(|_| Error::timeout(format!("{what} took over {limit:?}")))?
+}
