@@ -624,6 +624,10 @@ fn ms(v: &Value) -> String {
     v.as_f64().map_or("—".to_owned(), |v| format!("{v:.1} ms"))
 }
 
+fn bytes(v: &Value) -> String {
+    v.as_f64().map_or("—".to_owned(), |b| format!("{b:.0} B"))
+}
+
 fn mib(v: &Value) -> String {
     v.as_f64().map_or("—".to_owned(), |kib| format!("{:.1} MiB", kib / 1024.0))
 }
@@ -702,6 +706,11 @@ fn render(report: &Value) -> String {
         rate,
         "unary",
         true,
+    );
+    out += &format!(
+        "| mean unary response | {} | {} | | | |\n",
+        bytes(&dr["unary"]["mean_response_bytes"]),
+        bytes(&br["unary"]["mean_response_bytes"])
     );
     out += &row(
         format!("read-only calls/s (GetJobStatus, {} workers)", plan["unary_concurrency"]),

@@ -1,9 +1,10 @@
 //! The bare tonic baseline: the generated `GatewayService` trait with no
 //! logic behind it.
 //!
-//! It answers `SkillExecute`, `GetJobStatus` and `CancelJob` with a job of
-//! the same shape and size as the reference server's (ids, timestamps,
-//! provenance with a SHA-256), keeps no state, and streams for any job the
+//! It answers `SkillExecute` with a job of the same shape and size as the
+//! reference server's new job (ids, timestamps, provenance with a
+//! SHA-256), `GetJobStatus` and `CancelJob` with one shaped like a
+//! finished one-step job, keeps no state, and streams for any job the
 //! same number and kind of events a `bulk` script of the reference server
 //! emits: `QUEUED`, `RUNNING`, `count` progress events, `SUCCEEDED`. The
 //! count travels inside the job id (the first 16 of its 32 hex digits), so
@@ -164,6 +165,28 @@ fn job(job_id: &str, correlation_id: &str, skill_id: &str, idempotency_key: &str
     }
 }
 
+/// A job of the reference server's shape once a one-step script has run:
+/// what reads and cancels of a finished job answer. The baseline keeps no
+/// state, so the idempotency key and labels of the submission are absent.
+fn finished_job(job_id: &str, correlation_id: &str) -> Job {
+    let mut job = job(job_id, correlation_id, crate::SCRIPT_SKILL, "");
+    job.state = JobState::Succeeded as i32;
+    job.start_time = Some(now());
+    job.end_time = Some(now());
+    job.outcome = Some(JobOutcome {
+        task_id: job_id.to_owned(),
+        status: TaskStatus::Pass as i32,
+        output_json: "null".to_owned(),
+        attempt: 1,
+        ..Default::default()
+    });
+    if let Some(provenance) = job.provenance.as_mut() {
+        provenance.commands.push("log".to_owned());
+    }
+    job.last_sequence = 4;
+    job
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<StreamJobEventsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -197,7 +220,7 @@ impl GatewayService for Baseline {
     ) -> Result<Response<GetJobStatusResponse>, Status> {
         let r = request.into_inner();
         let correlation_id = correlation(&r.correlation_id);
-        let job = job(&r.job_id, &correlation_id, crate::SCRIPT_SKILL, "");
+        let job = finished_job(&r.job_id, &correlation_id);
         Ok(Response::new(GetJobStatusResponse { correlation_id, job: Some(job) }))
     }
 
@@ -207,7 +230,7 @@ impl GatewayService for Baseline {
     ) -> Result<Response<CancelJobResponse>, Status> {
         let r = request.into_inner();
         let correlation_id = correlation(&r.correlation_id);
-        let job = job(&r.job_id, &correlation_id, crate::SCRIPT_SKILL, "");
+        let job = finished_job(&r.job_id, &correlation_id);
         Ok(Response::new(CancelJobResponse { correlation_id, job: Some(job), cancel_requested: false }))
     }
 

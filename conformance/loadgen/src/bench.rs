@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dome_sdk::pb::{GetJobStatusRequest, JobState};
+use prost::Message;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -107,6 +108,9 @@ pub struct UnaryReport {
     pub pairs: u64,
     /// Calls completed (two per pair).
     pub calls: u64,
+    /// The mean encoded size of the responses, in bytes (the baseline
+    /// answers with messages of the reference server's size).
+    pub mean_response_bytes: f64,
     /// Seconds the timed phase took.
     pub elapsed_s: f64,
     /// Completed calls per second.
@@ -198,7 +202,7 @@ pub async fn unary(
         workers.spawn(async move {
             let mut submit_lat = Latencies::default();
             let mut read_lat = Latencies::default();
-            let mut queue_full = 0u64;
+            let (mut queue_full, mut bytes) = (0u64, 0u64);
             let input = r#"{"steps":[{"log":{"message":"bench"}}]}"#;
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -210,8 +214,9 @@ pub async fn unary(
                 let submitted = submit(&mut client, input, &key, started + timeout).await?;
                 submit_lat.record(t.elapsed());
                 queue_full += u64::from(submitted.queue_full);
+                bytes += submitted.response_bytes;
                 let t = Instant::now();
-                client
+                let read = client
                     .get_job_status(GetJobStatusRequest {
                         job_id: submitted.job.job_id,
                         ..Default::default()
@@ -219,18 +224,20 @@ pub async fn unary(
                     .await
                     .map_err(|s| Error::rpc("GetJobStatus", s))?;
                 read_lat.record(t.elapsed());
+                bytes += read.get_ref().encoded_len() as u64;
             }
-            Ok::<_, Error>((submit_lat, read_lat, queue_full))
+            Ok::<_, Error>((submit_lat, read_lat, queue_full, bytes))
         });
     }
     let mut submit_lat = Latencies::default();
     let mut read_lat = Latencies::default();
-    let mut queue_full = 0;
+    let (mut queue_full, mut bytes) = (0, 0);
     while let Some(joined) = workers.join_next().await {
-        let (s, r, q) = joined.map_err(|e| Error::violation(format!("a unary worker panicked: {e}")))??;
+        let (s, r, q, b) = joined.map_err(|e| Error::violation(format!("a unary worker panicked: {e}")))??;
         submit_lat.merge(s);
         read_lat.merge(r);
         queue_full += q;
+        bytes += b;
     }
     let elapsed = started.elapsed();
     let (skill_execute, get_job_status) = (submit_lat.summary(), read_lat.summary());
@@ -242,6 +249,7 @@ pub async fn unary(
     Ok(UnaryReport {
         pairs: get_job_status.count,
         calls,
+        mean_response_bytes: if calls > 0 { bytes as f64 / calls as f64 } else { 0.0 },
         elapsed_s: elapsed.as_secs_f64(),
         calls_per_s: per_second(calls, elapsed),
         skill_execute,

@@ -63,6 +63,8 @@ pub struct Submitted {
     pub created: bool,
     /// How many `QUEUE_FULL` answers came before it was accepted.
     pub queue_full: u32,
+    /// The encoded size of the accepting response, in bytes.
+    pub response_bytes: u64,
 }
 
 /// The most `QUEUE_FULL` answers one submission waits out.
@@ -97,10 +99,11 @@ pub async fn submit(
         match attempt {
             Ok(response) => {
                 let response = response.into_inner();
+                let response_bytes = prost::Message::encoded_len(&response) as u64;
                 let job = response.job.ok_or_else(|| {
                     Error::violation("SkillExecute answered without a job".to_owned())
                 })?;
-                return Ok(Submitted { job, created: response.created, queue_full });
+                return Ok(Submitted { job, created: response.created, queue_full, response_bytes });
             }
             Err(status) => {
                 let full = status

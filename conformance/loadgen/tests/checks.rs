@@ -69,6 +69,9 @@ async fn the_bench_runs_against_both_servers_with_the_same_events() {
     // server, so their throughputs compare like with like.
     assert_eq!(ours.fanout.events, theirs.fanout.events);
     assert_eq!(ours.many_jobs.events, theirs.many_jobs.events);
+    // And answers unary calls with messages within a tenth of the size.
+    let (a, b) = (ours.unary.mean_response_bytes, theirs.unary.mean_response_bytes);
+    assert!((a - b).abs() <= a / 10.0, "domed {a} bytes, baseline {b} bytes");
     assert!(theirs.unary.peak_rss_kib.is_some_and(|kib| kib > 0));
 
     base.shutdown().await.expect("the baseline stops");
