@@ -7,7 +7,7 @@
 //! a job reaches exactly one terminal state whatever races with it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
@@ -48,6 +48,10 @@ pub(crate) struct Store {
     queued: AtomicU64,
     /// Set once the server starts shutting down.
     shutdown: watch::Sender<bool>,
+    /// Events freed by eviction since the allocator was last trimmed.
+    freed_events: AtomicU64,
+    /// Set while a trim runs.
+    trimming: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -331,6 +335,8 @@ impl Store {
             dispatch: Notify::new(),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
+            freed_events: AtomicU64::new(0),
+            trimming: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -380,9 +386,10 @@ impl Store {
         }
         if let Some(max) = limit(self.limits.max_jobs_retained) {
             while inner.jobs.len() as u64 >= max {
-                if !evict_oldest_terminal(&mut inner) {
+                let Some(events) = evict_oldest_terminal(&mut inner) else {
                     return Err(ApiError::limit_exceeded("max_jobs_retained", max));
-                }
+                };
+                self.note_freed(events as u64);
             }
         }
 
@@ -594,6 +601,25 @@ impl Store {
         }
     }
 
+    /// Counts events freed by eviction; past a threshold, trims the
+    /// allocator on a blocking thread (one trim at a time).
+    fn note_freed(&self, events: u64) {
+        let freed = self.freed_events.fetch_add(events, Ordering::Relaxed) + events;
+        if freed < TRIM_AFTER_FREED_EVENTS || self.trimming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.freed_events.store(0, Ordering::Relaxed);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.trimming.store(false, Ordering::Release);
+            return;
+        };
+        let trimming = self.trimming.clone();
+        runtime.spawn_blocking(move || {
+            trim_allocator();
+            trimming.store(false, Ordering::Release);
+        });
+    }
+
     /// Starts shutting down: new calls and open streams see it, every job
     /// not yet terminal is cancelled. Returns the jobs to wait for.
     pub(crate) fn begin_shutdown(&self) -> Vec<Arc<JobEntry>> {
@@ -612,21 +638,42 @@ impl Store {
     }
 }
 
-/// Drops the oldest terminal job; false when every retained job is live.
-fn evict_oldest_terminal(inner: &mut Inner) -> bool {
-    let Some(pos) = inner.order.iter().position(|j| j.lock().terminal) else {
-        return false;
-    };
-    let Some(entry) = inner.order.remove(pos) else {
-        return false;
-    };
+/// Drops the oldest terminal job and returns how many events it held;
+/// `None` when every retained job is live.
+fn evict_oldest_terminal(inner: &mut Inner) -> Option<usize> {
+    let pos = inner.order.iter().position(|j| j.lock().terminal)?;
+    let entry = inner.order.remove(pos)?;
     inner.jobs.remove(&entry.job_id);
-    inner.idempotency.retain(|_, e| !Arc::ptr_eq(&e.job, &entry));
+    let (key, events) = {
+        let data = entry.lock();
+        (data.job.idempotency_key.clone(), data.log.len())
+    };
+    // Removed by key, not by a scan of every key: eviction runs on the
+    // submission path once the retention limit is reached.
+    if !key.is_empty() && inner.idempotency.get(&key).is_some_and(|e| Arc::ptr_eq(&e.job, &entry)) {
+        inner.idempotency.remove(&key);
+    }
     if let Some(run) = inner.runs.get_mut(&entry.run_id) {
         run.jobs = run.jobs.saturating_sub(1);
         if run.jobs == 0 {
             inner.runs.remove(&entry.run_id);
         }
     }
-    true
+    Some(events)
+}
+
+/// Events freed by evictions after which the allocator is asked to give
+/// free memory back to the system.
+const TRIM_AFTER_FREED_EVENTS: u64 = 50_000;
+
+/// Returns the allocator's free memory to the system. glibc keeps freed
+/// heap memory for reuse, so without this the resident size of a server
+/// that evicted large jobs would stay at its high-water mark.
+fn trim_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it
+    // takes the allocator's locks and has no preconditions on the caller.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
