@@ -5,15 +5,16 @@
 //! final error is not; dropping the stream ends the call on the server. A
 //! scripted in-test server plays each case exactly.
 
+mod common;
+
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use std::time::Duration;
 
-use dome_sdk::pb::gateway_service_server::{GatewayService, GatewayServiceServer};
+use dome_sdk::pb::gateway_service_server::GatewayService;
 use dome_sdk::pb::*;
 use dome_sdk::{Client, Error, RetryPolicy};
 use tokio::sync::{mpsc, oneshot};
@@ -147,25 +148,11 @@ impl GatewayService for Scripted {
     }
 }
 
-async fn serve(service: Scripted) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("has an address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GatewayServiceServer::new(service))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-    );
-    (addr, stop)
-}
-
 async fn scripted(calls: Vec<Vec<Frame>>, job: (JobState, u64)) -> (Scripted, Client, oneshot::Sender<()>) {
     let service = Scripted::default();
     *service.calls.lock().expect("not poisoned") = calls.into();
     *service.job.lock().expect("not poisoned") = job;
-    let (addr, stop) = serve(service.clone()).await;
+    let (addr, stop) = common::serve_gateway(service.clone()).await;
     let policy = RetryPolicy {
         max_attempts: 4,
         initial_backoff: Duration::from_millis(1),

@@ -4,16 +4,16 @@
 //! (`UNSUPPORTED_API_VERSION`) or only lists other versions. Every call
 //! carries the `dome-api-version` header.
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use dome_sdk::contract::{API_VERSION, CORRELATION_ID_KEY, ERROR_DOMAIN};
-use dome_sdk::pb::gateway_service_server::{GatewayService, GatewayServiceServer};
+use dome_sdk::pb::gateway_service_server::GatewayService;
 use dome_sdk::pb::*;
 use dome_sdk::{API_VERSION_HEADER, ApiError, Client, Error};
-use tokio::sync::oneshot;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
@@ -100,22 +100,6 @@ impl GatewayService for Versioned {
     }
 }
 
-/// Serves `service` on an ephemeral loopback port until the returned
-/// sender is dropped or fired.
-async fn serve(service: Versioned) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("has an address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GatewayServiceServer::new(service))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-    );
-    (addr, stop)
-}
-
 fn versioned(versions: &[&str], strict: bool) -> Versioned {
     Versioned { versions: versions.iter().map(|v| v.to_string()).collect(), strict, seen: Arc::default() }
 }
@@ -123,7 +107,7 @@ fn versioned(versions: &[&str], strict: bool) -> Versioned {
 #[tokio::test]
 async fn a_server_listing_only_v2_is_refused() {
     let service = versioned(&["v2"], false);
-    let (addr, _stop) = serve(service.clone()).await;
+    let (addr, _stop) = common::serve_gateway(service.clone()).await;
     let error = Client::connect(format!("http://{addr}")).await.expect_err("a v2-only server is refused");
     match error {
         Error::UnsupportedVersion { requested, supported } => {
@@ -138,7 +122,7 @@ async fn a_server_listing_only_v2_is_refused() {
 
 #[tokio::test]
 async fn a_server_refusing_v1_yields_its_typed_error() {
-    let (addr, _stop) = serve(versioned(&["v2", "v3"], true)).await;
+    let (addr, _stop) = common::serve_gateway(versioned(&["v2", "v3"], true)).await;
     let error = Client::connect(format!("http://{addr}")).await.expect_err("the server refuses v1");
     match error {
         Error::Api(ApiError::UnsupportedApiVersion { requested_version, supported_versions, correlation_id, .. }) => {
@@ -153,7 +137,7 @@ async fn a_server_refusing_v1_yields_its_typed_error() {
 #[tokio::test]
 async fn a_v1_server_is_accepted_and_every_call_states_the_version() {
     let service = versioned(&["v1", "v2"], true);
-    let (addr, _stop) = serve(service.clone()).await;
+    let (addr, _stop) = common::serve_gateway(service.clone()).await;
     let client = Client::connect(format!("http://{addr}")).await.expect("a v1 server is accepted");
     assert_eq!(client.capabilities().api_versions, vec!["v1".to_string(), "v2".to_string()]);
     client.get_job_status("job-1").await.expect("the stub answers");

@@ -169,3 +169,23 @@ async fn carry(inbound: TcpStream, target: SocketAddr, limit: Option<usize>, mut
     }
     // Dropping both halves of both sockets closes the connection.
 }
+
+/// Serves any implementation of the generated service (a scripted or
+/// deliberately odd server) on an ephemeral loopback port, until the
+/// returned sender is fired or dropped.
+pub async fn serve_gateway<S>(service: S) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    S: pb::gateway_service_server::GatewayService,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("has an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pb::gateway_service_server::GatewayServiceServer::new(service))
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    (addr, stop)
+}
