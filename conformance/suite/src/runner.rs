@@ -24,7 +24,7 @@ pub struct RunOptions {
     pub cases: u32,
     /// The seed; the run replays from it.
     pub seed: u64,
-    /// Only cases whose id matches (see [`matches`]).
+    /// Only cases whose id matches (see [`matches()`]).
     pub filter: Option<String>,
     /// Cases run at once.
     pub jobs: usize,
