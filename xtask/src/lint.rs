@@ -17,7 +17,7 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileOptions};
 
 use crate::breaking::report::{self, Finding, Format, Side};
-use crate::breaking::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use crate::breaking::EXIT_ERROR;
 use crate::codegen::PROTO_DIR;
 use crate::descriptors::{compile_tree, locate};
 
@@ -91,32 +91,26 @@ pub struct Outcome {
 impl Outcome {
     /// The exit code the outcome maps to.
     pub fn exit_code(&self) -> i32 {
-        if self.findings.is_empty() { EXIT_OK } else { EXIT_FINDINGS }
+        report::exit_code(&self.findings)
     }
 
     /// The output in `format`.
     pub fn render(&self, format: Format) -> String {
-        match format {
-            Format::Json => report::render_json(&self.findings),
-            Format::Text => {
-                let mut out = report::render_text(&self.findings);
-                if self.findings.is_empty() {
-                    out.push_str(&format!(
-                        "lint: clean ({} checked against {})\n",
-                        report::plural(self.files, "file"),
-                        report::plural(RULES.len(), "rule")
-                    ));
-                } else {
-                    out.push_str(&format!(
-                        "lint: {} in {} of {}\n",
-                        report::plural(self.findings.len(), "finding"),
-                        report::plural(report::file_count(&self.findings), "file"),
-                        self.root
-                    ));
-                }
-                out
-            }
-        }
+        let verdict = if self.findings.is_empty() {
+            format!(
+                "lint: clean ({} checked against {})",
+                report::plural(self.files, "file"),
+                report::plural(RULES.len(), "rule")
+            )
+        } else {
+            format!(
+                "lint: {} in {} of {}",
+                report::plural(self.findings.len(), "finding"),
+                report::plural(report::file_count(&self.findings), "file"),
+                self.root
+            )
+        };
+        report::render(&self.findings, format, &verdict)
     }
 }
 

@@ -92,33 +92,24 @@ pub struct Outcome {
 impl Outcome {
     /// The exit code the outcome maps to.
     pub fn exit_code(&self) -> i32 {
-        if self.findings.is_empty() { EXIT_OK } else { EXIT_FINDINGS }
+        report::exit_code(&self.findings)
     }
 
     /// The output in `format`: findings grouped by file then a verdict line
     /// (text), or a JSON array of findings.
     pub fn render(&self, format: Format) -> String {
-        match format {
-            Format::Json => report::render_json(&self.findings),
-            Format::Text => {
-                let mut out = report::render_text(&self.findings);
-                if self.findings.is_empty() {
-                    out.push_str(&format!(
-                        "compatible: no breaking changes against {} (category {})\n",
-                        self.against, self.category
-                    ));
-                } else {
-                    out.push_str(&format!(
-                        "breaking: {} in {} against {} (category {})\n",
-                        report::plural(self.findings.len(), "finding"),
-                        report::plural(report::file_count(&self.findings), "file"),
-                        self.against,
-                        self.category
-                    ));
-                }
-                out
-            }
-        }
+        let verdict = if self.findings.is_empty() {
+            format!("compatible: no breaking changes against {} (category {})", self.against, self.category)
+        } else {
+            format!(
+                "breaking: {} in {} against {} (category {})",
+                report::plural(self.findings.len(), "finding"),
+                report::plural(report::file_count(&self.findings), "file"),
+                self.against,
+                self.category
+            )
+        };
+        report::render(&self.findings, format, &verdict)
     }
 }
 

@@ -114,3 +114,18 @@ pub fn file_count(findings: &[Finding]) -> usize {
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
+
+/// The whole output of a gate in `format`: the JSON array, or the findings
+/// grouped by file followed by `verdict` (one line, newline added).
+pub fn render(findings: &[Finding], format: super::Format, verdict: &str) -> String {
+    match format {
+        super::Format::Json => render_json(findings),
+        super::Format::Text => format!("{}{verdict}
+", render_text(findings)),
+    }
+}
+
+/// The exit code of a gate's findings: 0 when none, 1 otherwise.
+pub fn exit_code(findings: &[Finding]) -> i32 {
+    if findings.is_empty() { super::EXIT_OK } else { super::EXIT_FINDINGS }
+}
