@@ -159,11 +159,16 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     health_reporter
         .set_serving::<GatewayServiceServer<Gateway>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    // Both reflection versions: v1, and v1alpha, which many clients
+    // (grpcio-reflection, older grpcurl) still speak only.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection_v1alpha =
+        reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
     let mut builder = Server::builder().max_concurrent_streams(config.max_concurrent_streams);
     if let Some(tls) = &config.tls {
@@ -178,6 +183,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let router = builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(gateway_service);
 
     tokio::spawn(store.clone().dispatch_loop(script::execute));

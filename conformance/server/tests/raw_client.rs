@@ -91,3 +91,25 @@ async fn reflection_lists_the_service_and_serves_its_file() {
     }
     h.running.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn reflection_v1alpha_is_served_too() {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let h = common::start().await;
+    let mut reflection = ServerReflectionClient::new(channel(&h).await);
+    let request =
+        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut responses =
+        reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("v1alpha answers").into_inner();
+    match responses.message().await.expect("ok").expect("a response").message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            assert!(names.contains(&SERVICE.to_owned()), "{names:?}");
+        }
+        other => panic!("expected a service list, got {other:?}"),
+    }
+    h.running.shutdown().await.expect("clean shutdown");
+}
