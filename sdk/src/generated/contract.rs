@@ -142,8 +142,10 @@ and stream from `firstRetainedSequence - 1`). Metadata: `jobId`,
         optional_metadata_keys: &[],
         bad_request: false,
         doc: r#"The subscriber of `StreamJobEvents` fell too far behind the job's
-events and the server ended its stream rather than let it block the
-job or silently skip events. Retry `StreamJobEvents` with
+events appended since the call began (more than
+`ServerLimits.max_subscriber_lag_events`; a replay of retained events
+never lags) and the server ended its stream rather than let it block
+the job or silently skip events. Retry `StreamJobEvents` with
 `after_sequence` = `resumeAfterSequence`, the sequence of the last
 event sent on the ended stream. Metadata: `jobId`,
 `resumeAfterSequence`."#,
@@ -576,7 +578,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "gate_decision": {
-          "description": "Record a gate decision for the job's run and task, and emit it as an event.",
+          "description": "Record a gate decision for the job's run and task (task_id is the job id), and emit it as an event. Absent optional fields stay unset in the GateDecision; an absent telemetry_ref is generated (random trace and span ids).",
           "type": "object",
           "additionalProperties": false,
           "required": ["status"],
@@ -591,7 +593,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "promotion_decision": {
-          "description": "Record a promotion decision for the job's run, resting on the job's task, and emit it as an event.",
+          "description": "Record a promotion decision for the job's run, resting on the job's task (gate_decision_ref.task_id is the job id), and emit it as an event. gate_decision_ref.telemetry_ref is the step's telemetry_ref when given, else the telemetry_ref of the gate decision recorded last for this task, else generated. confidence and risk_score default to 0.",
           "type": "object",
           "additionalProperties": false,
           "required": ["decision"],

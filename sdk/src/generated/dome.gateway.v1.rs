@@ -321,7 +321,10 @@ pub struct ServerLimits {
     #[prost(uint64, tag = "8")]
     pub idempotency_window_seconds: u64,
     /// How many events a subscriber may fall behind the job's latest event
-    /// before its stream is ended with `SUBSCRIBER_LAGGED`.
+    /// before its stream is ended with `SUBSCRIBER_LAGGED`. Lag is counted
+    /// over the events appended after the `StreamJobEvents` call began:
+    /// replaying events already retained when it began never lags, however
+    /// many there are.
     #[prost(uint64, tag = "9")]
     pub max_subscriber_lag_events: u64,
 }
@@ -578,8 +581,10 @@ pub enum ErrorReason {
     /// `afterSequence`, `firstRetainedSequence`.
     CursorExpired = 8,
     /// The subscriber of `StreamJobEvents` fell too far behind the job's
-    /// events and the server ended its stream rather than let it block the
-    /// job or silently skip events. Retry `StreamJobEvents` with
+    /// events appended since the call began (more than
+    /// `ServerLimits.max_subscriber_lag_events`; a replay of retained events
+    /// never lags) and the server ended its stream rather than let it block
+    /// the job or silently skip events. Retry `StreamJobEvents` with
     /// `after_sequence` = `resumeAfterSequence`, the sequence of the last
     /// event sent on the ended stream. Metadata: `jobId`,
     /// `resumeAfterSequence`.
@@ -677,8 +682,8 @@ pub struct SkillExecuteRequest {
     /// the response, stored on the job and on every event the job emits.
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// Required. The id of a skill listed by `ListCapabilities`; otherwise
-    /// `SKILL_NOT_FOUND`.
+    /// Required: empty is `INVALID_ARGUMENT`. The id of a skill listed by
+    /// `ListCapabilities`; any other id is `SKILL_NOT_FOUND`.
     #[prost(string, tag = "2")]
     pub skill_id: ::prost::alloc::string::String,
     /// Optional. The skill version to run; empty selects the highest version
@@ -779,8 +784,9 @@ pub struct CancelJobResponse {
     /// The request's correlation id, or the one the server assigned.
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// The job after the call. `CANCELLING` or `CANCELLED` when the cancel
-    /// took effect; unchanged when it was already cancelling or terminal.
+    /// The job after the call. `CANCELLED` when the cancel took effect on a
+    /// `QUEUED` job, `CANCELLING` or `CANCELLED` when it took effect on a
+    /// `RUNNING` one; unchanged when it was already cancelling or terminal.
     #[prost(message, optional, tag = "2")]
     pub job: ::core::option::Option<Job>,
     /// True for the one call whose cancel took effect (the job was `QUEUED`
@@ -1375,9 +1381,10 @@ pub mod gateway_service_client {
         /// retries: a `QUEUED` or `RUNNING` job becomes `CANCELLING`, emits
         /// exactly one `cancel_requested` event, and then ends `CANCELLED` (best
         /// effort: a job that finishes first ends `SUCCEEDED` or `FAILED`, and
-        /// still ends in exactly one terminal state). A `QUEUED` job, or one
-        /// parked or sleeping, ends `CANCELLED` at once. Cancelling a job that is
-        /// `CANCELLING` or terminal is OK and changes nothing.
+        /// still ends in exactly one terminal state). A `QUEUED` job is already
+        /// `CANCELLED` in the response (it never starts); a parked or sleeping one
+        /// ends `CANCELLED` without waiting for its step to finish. Cancelling a
+        /// job that is `CANCELLING` or terminal is OK and changes nothing.
         /// Errors: `JOB_NOT_FOUND`.
         pub async fn cancel_job(
             &mut self,
@@ -1556,9 +1563,10 @@ pub mod gateway_service_server {
         /// retries: a `QUEUED` or `RUNNING` job becomes `CANCELLING`, emits
         /// exactly one `cancel_requested` event, and then ends `CANCELLED` (best
         /// effort: a job that finishes first ends `SUCCEEDED` or `FAILED`, and
-        /// still ends in exactly one terminal state). A `QUEUED` job, or one
-        /// parked or sleeping, ends `CANCELLED` at once. Cancelling a job that is
-        /// `CANCELLING` or terminal is OK and changes nothing.
+        /// still ends in exactly one terminal state). A `QUEUED` job is already
+        /// `CANCELLED` in the response (it never starts); a parked or sleeping one
+        /// ends `CANCELLED` without waiting for its step to finish. Cancelling a
+        /// job that is `CANCELLING` or terminal is OK and changes nothing.
         /// Errors: `JOB_NOT_FOUND`.
         async fn cancel_job(
             &self,

@@ -120,8 +120,10 @@ pub enum ApiError {
         message: String,
     },
     /// The subscriber of `StreamJobEvents` fell too far behind the job's
-    /// events and the server ended its stream rather than let it block the
-    /// job or silently skip events. Retry `StreamJobEvents` with
+    /// events appended since the call began (more than
+    /// `ServerLimits.max_subscriber_lag_events`; a replay of retained events
+    /// never lags) and the server ended its stream rather than let it block
+    /// the job or silently skip events. Retry `StreamJobEvents` with
     /// `after_sequence` = `resumeAfterSequence`, the sequence of the last
     /// event sent on the ended stream. Metadata: `jobId`,
     /// `resumeAfterSequence`.

@@ -83,6 +83,16 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
                 "BadRequest field paths {:?} do not all start with input_json",
                 seen.violations
             );
+            // Each field path is `input_json` followed by the JSON Pointer of
+            // the offending value, one violation per problem.
+            for pointer in ["/steps/0/progress/percent", "/steps/1/sleep/millis"] {
+                let field = format!("input_json{pointer}");
+                ensure!(
+                    seen.violations.iter().any(|(f, _)| *f == field),
+                    "no BadRequest violation names {field}: {:?}",
+                    seen.violations
+                );
+            }
             req.input_json = "{\"steps\": [".into();
             expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with input that is not JSON")?;
             Ok(())
