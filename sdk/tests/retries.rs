@@ -238,9 +238,10 @@ async fn retries_stop_at_max_attempts_and_at_the_deadline() {
     let attempts = fwd.calls("GetJobStatus") - before;
     // The last error, or the deadline when it fell during an attempt.
     assert!(matches!(error, Error::Transport(_) | Error::DeadlineExceeded { .. }), "{error:?}");
-    // Slack for a loaded machine; without the deadline, 1 000 attempts would take about 40 s.
-    assert!(elapsed < deadline + Duration::from_millis(300), "took {elapsed:?}, deadline {deadline:?}");
-    assert!((2..1_000).contains(&attempts), "{attempts} attempts within the deadline");
+    // Without the deadline, 1 000 attempts would take about 40 s; the bound
+    // leaves a loaded machine seconds of slack and still tells them apart.
+    assert!(elapsed < deadline + Duration::from_secs(5), "took {elapsed:?}, deadline {deadline:?}");
+    assert!((1..1_000).contains(&attempts), "{attempts} attempts within the deadline");
     server.shutdown().await.expect("stops");
 }
 
@@ -299,7 +300,9 @@ async fn an_attempt_that_never_answers_ends_at_the_request_timeout() {
     let elapsed = started.elapsed();
     assert!(matches!(error, Error::DeadlineExceeded { attempts: 1, last: None }), "{error:?}");
     assert_eq!(error.code(), Some(tonic::Code::DeadlineExceeded));
-    assert!(elapsed >= timeout && elapsed < timeout * 5, "took {elapsed:?} for a {timeout:?} timeout");
+    // The stalled attempt would never end without the timeout; the upper
+    // bound only has to tell "ended" from "hung" on a loaded machine.
+    assert!(elapsed >= timeout && elapsed < timeout + Duration::from_secs(10), "took {elapsed:?} for a {timeout:?} timeout");
     assert_eq!(fwd.calls("GetJobStatus"), 1, "a timed-out attempt is not retried");
     server.shutdown().await.expect("stops");
 }
