@@ -1,5 +1,7 @@
 //! `StreamJobEvents`: one pump task per call reads the job's log from its
-//! own cursor and feeds a small bounded channel that tonic drains.
+//! own cursor and feeds a small bounded channel that tonic drains. Events
+//! cross the channel in chunks, so a busy stream costs one channel hand-off
+//! per chunk rather than per event.
 //!
 //! The job never waits for a subscriber: events are appended to the log
 //! and the subscriber reads them when it can, so a slow subscriber costs
@@ -9,12 +11,13 @@
 //! `SUBSCRIBER_LAGGED`, never with a silent gap. When the client goes
 //! away the pump notices the closed channel and ends, releasing its slot.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use dome_sdk::pb::{self, JobState, job_event::Payload};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
 use crate::config::limit;
@@ -22,13 +25,41 @@ use crate::errors::ApiError;
 use crate::mutants::{Faults, Mutant};
 use crate::store::{JobEntry, Store};
 
-/// The stream type of `StreamJobEvents`.
-pub(crate) type EventStream = ReceiverStream<Result<pb::StreamJobEventsResponse, Status>>;
+/// One message of the stream.
+type Item = Result<pb::StreamJobEventsResponse, Status>;
+
+/// The stream type of `StreamJobEvents`: the messages a pump puts on its
+/// channel, one chunk at a time, in order.
+pub(crate) struct EventStream {
+    rx: mpsc::Receiver<Vec<Item>>,
+    chunk: std::vec::IntoIter<Item>,
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.chunk.next() {
+                return Poll::Ready(Some(item));
+            }
+            match this.rx.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => this.chunk = chunk.into_iter(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
 
 /// How many events a pump copies out of the log per lock.
 const BATCH: usize = 256;
-/// How many messages wait between a pump and tonic.
-const CHANNEL: usize = 32;
+/// How many messages make one chunk at most.
+const CHUNK: usize = 8;
+/// How many chunks wait between a pump and tonic: with [`CHUNK`], at most
+/// 32 messages, as many as a channel of single messages would hold.
+const CHANNEL: usize = 4;
 
 /// Holds one subscriber slot of a job while the call is open.
 struct Slot(Arc<JobEntry>);
@@ -66,6 +97,10 @@ pub(crate) fn open(
         return Err(ApiError::limit_exceeded("max_subscribers_per_job", max));
     }
     let (tx, rx) = mpsc::channel(CHANNEL);
+    let stream = EventStream {
+        rx,
+        chunk: Vec::new().into_iter(),
+    };
     let cursor = if store.faults.is(Mutant::ResumeReturnsWholeLog) {
         0
     } else {
@@ -75,6 +110,7 @@ pub(crate) fn open(
         let pump = Pump {
             faults: store.faults,
             max_lag: limit(store.limits.max_subscriber_lag_events),
+            shutdown: store.watch_shutdown(),
             store,
             job,
             tx,
@@ -83,17 +119,20 @@ pub(crate) fn open(
             correlation_id,
             sent: 0,
             held: None,
+            pending: Vec::new(),
             _slot: slot,
         };
         tokio::spawn(pump.run());
     }
-    Ok(ReceiverStream::new(rx))
+    Ok(stream)
 }
 
 struct Pump {
     store: Arc<Store>,
     job: Arc<JobEntry>,
-    tx: mpsc::Sender<Result<pb::StreamJobEventsResponse, Status>>,
+    tx: mpsc::Sender<Vec<Item>>,
+    /// Flips once the server starts shutting down.
+    shutdown: watch::Receiver<bool>,
     /// The sequence of the last event sent (or the call's cursor).
     cursor: u64,
     /// The head when the call began: the replay backlog is not lag.
@@ -105,6 +144,9 @@ struct Pump {
     sent: u64,
     /// An event held back (only by the out-of-order mutant).
     held: Option<Arc<pb::JobEvent>>,
+    /// Messages sent but not yet put on the channel; put there before the
+    /// pump waits for anything but room on the channel.
+    pending: Vec<Item>,
     _slot: Slot,
 }
 
@@ -121,12 +163,18 @@ enum Stop {
 impl Pump {
     async fn run(mut self) {
         let job_id = self.job.job_id.clone();
-        match self.pump().await {
+        let stop = match self.pump().await {
+            Stop::Done => self.push().await.err().unwrap_or(Stop::Done),
+            stop => stop,
+        };
+        match stop {
             Stop::Done | Stop::Gone => {}
             Stop::Error(e) => {
                 tracing::info!(job_id = %job_id, correlation_id = %self.correlation_id, reason = ?e.reason(), "stream ended with an error");
                 let status = e.into_status(&self.correlation_id, self.faults);
-                let _ = self.tx.send(Err(status)).await;
+                let mut pending = std::mem::take(&mut self.pending);
+                pending.push(Err(status));
+                let _ = self.tx.send(pending).await;
             }
         }
     }
@@ -166,6 +214,9 @@ impl Pump {
                         return stop;
                     }
                 }
+                if let Err(stop) = self.push().await {
+                    return stop;
+                }
                 continue;
             }
             if terminal {
@@ -173,6 +224,9 @@ impl Pump {
                     return stop;
                 }
                 if self.faults.is(Mutant::StreamNeverCloses) {
+                    if let Err(stop) = self.push().await {
+                        return stop;
+                    }
                     tokio::select! {
                         _ = self.tx.closed() => return Stop::Gone,
                         _ = shutdown.wait_for(|s| *s) => continue,
@@ -235,19 +289,39 @@ impl Pump {
         }
     }
 
-    /// Puts one event on the channel, waiting for room (or for shutdown,
-    /// which ends the stream with `SHUTTING_DOWN`).
+    /// Sends one event: adds it to the pending chunk, and puts a full
+    /// chunk on the channel.
     async fn deliver(&mut self, event: &pb::JobEvent) -> Result<(), Stop> {
-        let mut shutdown = self.store.watch_shutdown();
-        let permit = tokio::select! {
-            permit = self.tx.reserve() => permit.map_err(|_| Stop::Gone)?,
-            _ = shutdown.wait_for(|s| *s) => {
-                return Err(Stop::Error(ApiError::shutting_down(Some((&self.job.job_id, self.cursor)))));
-            }
-        };
-        permit.send(Ok(pb::StreamJobEventsResponse {
+        self.pending.push(Ok(pb::StreamJobEventsResponse {
             event: Some(event.clone()),
         }));
+        if self.pending.len() >= CHUNK {
+            self.push().await?;
+        }
+        Ok(())
+    }
+
+    /// Puts the pending chunk on the channel, waiting for room (or for
+    /// shutdown, which ends the stream with `SHUTTING_DOWN` after the
+    /// events already sent).
+    async fn push(&mut self) -> Result<(), Stop> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let permit = tokio::select! {
+            permit = self.tx.reserve() => permit.map_err(|_| Stop::Gone)?,
+            _ = self.shutdown.wait_for(|s| *s) => {
+                // The pending events still go out, ahead of the error.
+                let last = self
+                    .pending
+                    .iter()
+                    .rev()
+                    .find_map(|m| m.as_ref().ok().and_then(|r| r.event.as_ref()).map(|e| e.sequence))
+                    .unwrap_or(self.cursor);
+                return Err(Stop::Error(ApiError::shutting_down(Some((&self.job.job_id, last)))));
+            }
+        };
+        permit.send(std::mem::take(&mut self.pending));
         Ok(())
     }
 }
