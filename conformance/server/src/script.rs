@@ -154,7 +154,7 @@ async fn run_script(store: &Store, job: &JobEntry) -> Ending {
                 let mut data = job.lock();
                 let corr = data.job.correlation_id.clone();
                 for i in 1..=count {
-                    job.append(
+                    job.append_unannounced(
                         &mut data,
                         &corr,
                         Payload::Progress(pb::JobProgress {
@@ -163,6 +163,8 @@ async fn run_script(store: &Store, job: &JobEntry) -> Ending {
                         }),
                     );
                 }
+                // Subscribers are woken once for the whole run of events.
+                job.announce(&data);
             }
             _ => {}
         }

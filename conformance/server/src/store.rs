@@ -128,8 +128,11 @@ pub(crate) struct JobEntry {
     pub(crate) input: Value,
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
-    /// The sequence of the latest event.
+    /// The sequence of the latest event; wakes those waiting for events.
     head: watch::Sender<u64>,
+    /// The sequence of the latest event, read without touching `head`'s
+    /// lock (every event of a stream is checked against it for lag).
+    head_sequence: AtomicU64,
     /// Set by the effective cancel; wakes parked and sleeping steps.
     cancel: watch::Sender<bool>,
     /// Open streams of this job.
@@ -178,7 +181,7 @@ impl JobEntry {
 
     /// The sequence of the latest event.
     pub(crate) fn head(&self) -> u64 {
-        *self.head.borrow()
+        self.head_sequence.load(Ordering::Acquire)
     }
 
     /// A receiver of the job's cancel flag.
@@ -194,6 +197,22 @@ impl JobEntry {
     /// Appends an event caused by the call `correlation_id`; nothing is
     /// appended after the terminal event.
     pub(crate) fn append(&self, data: &mut JobData, correlation_id: &str, payload: Payload) -> Option<u64> {
+        let sequence = self.append_unannounced(data, correlation_id, payload)?;
+        self.announce(data);
+        Some(sequence)
+    }
+
+    /// Wakes those waiting for the job's events with the latest sequence.
+    /// Called with the job locked: nobody can read the events before the
+    /// lock is released, so announcing a run of appends once is the same
+    /// to them as announcing each.
+    pub(crate) fn announce(&self, data: &JobData) {
+        self.head.send_replace(data.job.last_sequence);
+    }
+
+    /// [`JobEntry::append`] without waking anyone: the caller calls
+    /// [`JobEntry::announce`] before it releases the job's lock.
+    pub(crate) fn append_unannounced(&self, data: &mut JobData, correlation_id: &str, payload: Payload) -> Option<u64> {
         if data.terminal {
             return None;
         }
@@ -219,7 +238,7 @@ impl JobEntry {
         }
         data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
         data.job.last_sequence = sequence;
-        self.head.send_replace(sequence);
+        self.head_sequence.store(sequence, Ordering::Release);
         Some(sequence)
     }
 
@@ -449,6 +468,7 @@ impl Store {
                 artifacts: Vec::new(),
             }),
             head: watch::Sender::new(0),
+            head_sequence: AtomicU64::new(0),
             cancel: watch::Sender::new(false),
             subscribers: AtomicU64::new(0),
             faults: self.faults,
