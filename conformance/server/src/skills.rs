@@ -205,19 +205,13 @@ fn semver_key(version: &str) -> Vec<u64> {
 
 /// The canonical text of a JSON value: keys sorted, no insignificant
 /// whitespace.
+///
+/// `serde_json`'s map is a `BTreeMap` (the `preserve_order` feature is
+/// off in this workspace), so every object of a parsed value already
+/// iterates in key order and its compact text is canonical; the unit test
+/// below fails should that feature ever be switched on.
 pub(crate) fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
+    value.to_string()
 }
 
 #[cfg(test)]

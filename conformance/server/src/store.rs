@@ -380,22 +380,54 @@ impl Store {
 
     /// Creates a job, or finds the one its idempotency key names. Returns
     /// the job and whether it was created.
+    ///
+    /// The new job is built, and jobs pushed out of retention are freed,
+    /// outside the store's lock: under it only the tables change, so
+    /// concurrent calls wait on each other as little as possible.
     pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<(pb::Job, bool), ApiError> {
         let canonical_input = canonical_json(&sub.input);
         let fingerprint = sub.fingerprint(&canonical_input);
+        let idempotency_key = sub.idempotency_key.clone();
+        let (entry, snapshot) = self.new_job(sub, fingerprint, &canonical_input);
+        let mut evicted = Vec::new();
+        let result = self.admit(&entry, &idempotency_key, &mut evicted);
+        for gone in &evicted {
+            self.note_freed(gone.lock().log.len() as u64);
+        }
+        // The evicted jobs (and a job refused admission) are freed here.
+        drop(evicted);
+        match result? {
+            Some(existing) => Ok((existing.snapshot(), false)),
+            None => {
+                self.dispatch.notify_one();
+                Ok((snapshot, true))
+            }
+        }
+    }
+
+    /// Enters a new job into the tables and the queue, under the store's
+    /// lock; the job an idempotency key already names when there is one
+    /// (and `entry` is not entered). Jobs evicted to make room are moved
+    /// to `evicted`, to be freed once the lock is released.
+    fn admit(
+        &self,
+        entry: &Arc<JobEntry>,
+        idempotency_key: &str,
+        evicted: &mut Vec<Arc<JobEntry>>,
+    ) -> Result<Option<Arc<JobEntry>>, ApiError> {
         let mut inner = lock(&self.inner);
-        if !sub.idempotency_key.is_empty() && !self.faults.is(Mutant::DuplicateIdempotentJob) {
+        if !idempotency_key.is_empty() && !self.faults.is(Mutant::DuplicateIdempotentJob) {
             let window = self.limits.idempotency_window;
             let live = inner
                 .idempotency
-                .get(&sub.idempotency_key)
+                .get(idempotency_key)
                 .filter(|e| window.is_zero() || e.created.elapsed() < window)
                 .map(|e| e.job.clone());
             if let Some(job) = live {
-                if job.fingerprint == fingerprint {
-                    return Ok((job.snapshot(), false));
+                if job.fingerprint == entry.fingerprint {
+                    return Ok(Some(job));
                 }
-                return Err(ApiError::idempotency_key_conflict(&sub.idempotency_key, &job.job_id));
+                return Err(ApiError::idempotency_key_conflict(idempotency_key, &job.job_id));
             }
         }
         if let Some(cap) = limit(self.limits.queue_capacity)
@@ -405,31 +437,48 @@ impl Store {
         }
         if let Some(max) = limit(self.limits.max_jobs_retained) {
             while inner.jobs.len() as u64 >= max {
-                let Some(events) = evict_oldest_terminal(&mut inner) else {
+                let Some(gone) = evict_oldest_terminal(&mut inner) else {
                     return Err(ApiError::limit_exceeded("max_jobs_retained", max));
                 };
-                self.note_freed(events as u64);
+                evicted.push(gone);
             }
         }
+        inner.jobs.insert(entry.job_id.clone(), entry.clone());
+        inner.order.push_back(entry.clone());
+        inner.runs.entry(entry.run_id.clone()).or_default().jobs += 1;
+        if !idempotency_key.is_empty() {
+            inner.idempotency.insert(
+                idempotency_key.to_owned(),
+                Idempotent {
+                    job: entry.clone(),
+                    created: Instant::now(),
+                },
+            );
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        inner.queue.push_back(entry.clone());
+        Ok(None)
+    }
 
+    /// A new `QUEUED` job with its first event, not yet entered anywhere,
+    /// and its snapshot as `SkillExecute` answers it.
+    fn new_job(&self, sub: Submission, fingerprint: [u8; 32], canonical_input: &str) -> (Arc<JobEntry>, pb::Job) {
         let job_id = new_id("job-");
         let run_id = if sub.run_id.is_empty() {
             new_id("run-")
         } else {
-            sub.run_id.clone()
+            sub.run_id
         };
         let base_ref = if sub.base_ref.is_empty() {
             "HEAD".to_owned()
         } else {
-            sub.base_ref.clone()
+            sub.base_ref
         };
         let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
         let job = pb::Job {
             job_id: job_id.clone(),
             run_id: run_id.clone(),
             task_id: job_id.clone(),
-            skill_id: sub.skill_id.clone(),
-            skill_version: sub.skill_version.clone(),
             state: JobState::Queued as i32,
             create_time: Some(now()),
             start_time: None,
@@ -448,14 +497,16 @@ impl Store {
                 )]),
                 policy_ref: String::new(),
             }),
+            skill_id: sub.skill_id,
+            skill_version: sub.skill_version,
             last_sequence: 0,
-            correlation_id: sub.correlation_id.clone(),
-            labels: sub.labels.clone(),
-            idempotency_key: sub.idempotency_key.clone(),
+            correlation_id: sub.correlation_id,
+            labels: sub.labels,
+            idempotency_key: sub.idempotency_key,
         };
         let entry = Arc::new(JobEntry {
-            job_id: job_id.clone(),
-            run_id: run_id.clone(),
+            job_id,
+            run_id,
             kind: sub.kind,
             input: sub.input,
             fingerprint,
@@ -476,9 +527,10 @@ impl Store {
         });
         let snapshot = {
             let mut data = entry.lock();
+            let corr = data.job.correlation_id.clone();
             entry.append(
                 &mut data,
-                &sub.correlation_id,
+                &corr,
                 Payload::StateChanged(pb::JobStateChanged {
                     state: JobState::Queued as i32,
                     outcome: None,
@@ -486,23 +538,7 @@ impl Store {
             );
             data.job.clone()
         };
-        inner.jobs.insert(job_id.clone(), entry.clone());
-        inner.order.push_back(entry.clone());
-        inner.runs.entry(run_id).or_default().jobs += 1;
-        if !sub.idempotency_key.is_empty() {
-            inner.idempotency.insert(
-                sub.idempotency_key,
-                Idempotent {
-                    job: entry.clone(),
-                    created: Instant::now(),
-                },
-            );
-        }
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        inner.queue.push_back(entry);
-        drop(inner);
-        self.dispatch.notify_one();
-        Ok((snapshot, true))
+        (entry, snapshot)
     }
 
     /// Cancels a job: returns it after the call and whether this call's
@@ -658,20 +694,21 @@ impl Store {
     }
 }
 
-/// Drops the oldest terminal job and returns how many events it held;
-/// `None` when every retained job is live.
-fn evict_oldest_terminal(inner: &mut Inner) -> Option<usize> {
+/// Removes the oldest terminal job from every table and returns it, to be
+/// freed by the caller once the store's lock is released; `None` when
+/// every retained job is live.
+fn evict_oldest_terminal(inner: &mut Inner) -> Option<Arc<JobEntry>> {
     let pos = inner.order.iter().position(|j| j.lock().terminal)?;
     let entry = inner.order.remove(pos)?;
     inner.jobs.remove(&entry.job_id);
-    let (key, events) = {
+    {
         let data = entry.lock();
-        (data.job.idempotency_key.clone(), data.log.len())
-    };
-    // Removed by key, not by a scan of every key: eviction runs on the
-    // submission path once the retention limit is reached.
-    if !key.is_empty() && inner.idempotency.get(&key).is_some_and(|e| Arc::ptr_eq(&e.job, &entry)) {
-        inner.idempotency.remove(&key);
+        let key = &data.job.idempotency_key;
+        // Removed by key, not by a scan of every key: eviction runs on the
+        // submission path once the retention limit is reached.
+        if !key.is_empty() && inner.idempotency.get(key).is_some_and(|e| Arc::ptr_eq(&e.job, &entry)) {
+            inner.idempotency.remove(key);
+        }
     }
     if let Some(run) = inner.runs.get_mut(&entry.run_id) {
         run.jobs = run.jobs.saturating_sub(1);
@@ -679,7 +716,7 @@ fn evict_oldest_terminal(inner: &mut Inner) -> Option<usize> {
             inner.runs.remove(&entry.run_id);
         }
     }
-    Some(events)
+    Some(entry)
 }
 
 /// Events freed by evictions after which the allocator is asked to give
