@@ -25,6 +25,7 @@ mod ids;
 #[cfg_attr(not(feature = "mutants"), allow(dead_code, unreachable_pub))]
 mod mutants;
 mod script;
+mod route;
 mod server;
 mod service;
 mod skills;

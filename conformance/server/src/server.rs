@@ -17,6 +17,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::config::Config;
 use crate::guard::Typed;
 use crate::mutants::Faults;
+use crate::route::Events;
 use crate::script;
 use crate::service::Gateway;
 use crate::skills::Catalogue;
@@ -152,7 +153,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     } else {
         usize::try_from(max_request_bytes).unwrap_or(usize::MAX)
     };
-    let gateway_service = GatewayServiceServer::new(gateway).max_decoding_message_size(decoding_limit);
+    let gateway_service = GatewayServiceServer::new(gateway.clone()).max_decoding_message_size(decoding_limit);
+    let gateway_service = Events::new(gateway_service, gateway, decoding_limit);
     let gateway_service = Typed::new(gateway_service, max_request_bytes, faults);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

@@ -19,7 +19,7 @@ use crate::ids::{self, check_idempotency_key, check_labels, check_required_id, c
 use crate::mutants::Mutant;
 use crate::skills::Catalogue;
 use crate::store::{Store, Submission};
-use crate::stream::{self, EventStream};
+use crate::stream::{self, Decoded, EventStream};
 
 /// The request header in which a client states its API version.
 pub(crate) const API_VERSION_HEADER: &str = "dome-api-version";
@@ -83,6 +83,20 @@ impl Gateway {
             return Err(self.fail(&call, ApiError::limit_exceeded("max_request_bytes", max)));
         }
         Ok(call)
+    }
+
+    /// `StreamJobEvents`: the checks, then a stream of the job's encoded
+    /// events (served as they are by [`crate::route`], or decoded for the
+    /// generated trait).
+    pub(crate) fn open_events(&self, request: Request<pb::StreamJobEventsRequest>) -> Result<EventStream, Status> {
+        let call = self.begin("StreamJobEvents", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let stream = check_required_id("job_id", &req.job_id)
+            .and_then(|()| self.store.job(&req.job_id))
+            .and_then(|job| stream::open(self.store.clone(), job, req.after_sequence, call.corr.clone()))
+            .map_err(|e| self.fail(&call, e))?;
+        tracing::debug!(correlation_id = %call.corr, job_id = %req.job_id, after_sequence = req.after_sequence, "stream opened");
+        Ok(stream)
     }
 
     fn features(&self) -> Vec<String> {
@@ -223,20 +237,15 @@ impl GatewayService for Gateway {
         }))
     }
 
-    type StreamJobEventsStream = EventStream;
+    type StreamJobEventsStream = Decoded;
 
     async fn stream_job_events(
         &self,
         request: Request<pb::StreamJobEventsRequest>,
     ) -> Result<Response<Self::StreamJobEventsStream>, Status> {
-        let call = self.begin("StreamJobEvents", &request, &request.get_ref().correlation_id)?;
-        let req = request.into_inner();
-        let stream = check_required_id("job_id", &req.job_id)
-            .and_then(|()| self.store.job(&req.job_id))
-            .and_then(|job| stream::open(self.store.clone(), job, req.after_sequence, call.corr.clone()))
-            .map_err(|e| self.fail(&call, e))?;
-        tracing::debug!(correlation_id = %call.corr, job_id = %req.job_id, after_sequence = req.after_sequence, "stream opened");
-        Ok(Response::new(stream))
+        let correlation_id = request.get_ref().correlation_id.clone();
+        let stream = self.open_events(request)?;
+        Ok(Response::new(Decoded::new(stream, correlation_id, self.store.faults)))
     }
 
     async fn get_gate_decision(
@@ -285,5 +294,82 @@ impl GatewayService for Gateway {
             correlation_id: call.corr,
             decision: Some(decision),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dome_sdk::contract::CONFORMANCE_SKILL_ID;
+    use tokio_stream::StreamExt;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::mutants::Faults;
+    use crate::script;
+
+    fn request<T>(message: T) -> Request<T> {
+        Request::new(message)
+    }
+
+    /// The generated trait's `stream_job_events` (decoded messages) and the
+    /// encoded route send the same events, byte for byte once encoded.
+    #[tokio::test]
+    async fn the_generated_trait_streams_the_encoded_events_decoded() -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(Store::new(Limits::default(), Faults::default()));
+        tokio::spawn(store.clone().dispatch_loop(script::execute));
+        let gateway = Gateway {
+            store,
+            catalogue: Arc::new(Catalogue::new(true).map_err(|e| e.0)?),
+            auth_token: None,
+        };
+        let submitted = gateway
+            .skill_execute(request(pb::SkillExecuteRequest {
+                skill_id: CONFORMANCE_SKILL_ID.to_owned(),
+                input_json: r#"{"steps":[{"bulk":{"count":5}},{"log":{"message":"done"}}]}"#.to_owned(),
+                ..Default::default()
+            }))
+            .await?
+            .into_inner();
+        let job_id = submitted.job.ok_or("no job in the response")?.job_id;
+        let open = || {
+            request(pb::StreamJobEventsRequest {
+                job_id: job_id.clone(),
+                ..Default::default()
+            })
+        };
+        let decoded: Vec<pb::StreamJobEventsResponse> =
+            gateway.stream_job_events(open()).await?.into_inner().collect::<Result<_, _>>().await?;
+        let encoded: Vec<prost::bytes::Bytes> = gateway.open_events(open())?.collect::<Result<_, _>>().await?;
+        let sequences: Vec<u64> = decoded.iter().filter_map(|m| m.event.as_ref()).map(|e| e.sequence).collect();
+        // QUEUED, RUNNING, 5 progress events, the log, SUCCEEDED.
+        assert_eq!(sequences, (1..=9).collect::<Vec<u64>>());
+        let reencoded: Vec<Vec<u8>> = decoded.iter().map(Message::encode_to_vec).collect();
+        assert_eq!(reencoded, encoded.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    /// A stream of a job that is not there fails the same typed way on
+    /// both paths.
+    #[tokio::test]
+    async fn both_paths_refuse_an_unknown_job_with_the_typed_error() -> Result<(), Box<dyn std::error::Error>> {
+        let gateway = Gateway {
+            store: Arc::new(Store::new(Limits::default(), Faults::default())),
+            catalogue: Arc::new(Catalogue::new(false).map_err(|e| e.0)?),
+            auth_token: None,
+        };
+        let open = || {
+            request(pb::StreamJobEventsRequest {
+                job_id: "job-0123".to_owned(),
+                ..Default::default()
+            })
+        };
+        let trait_error = gateway.stream_job_events(open()).await.err().ok_or("the trait path opened a stream")?;
+        let route_error = gateway.open_events(open()).err().ok_or("the route path opened a stream")?;
+        for status in [trait_error, route_error] {
+            assert_eq!(status.code(), tonic::Code::NotFound);
+            let info = tonic_types::StatusExt::get_details_error_info(&status).ok_or("no ErrorInfo")?;
+            assert_eq!(info.reason, "JOB_NOT_FOUND");
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
+use prost::Message;
+use prost::bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
@@ -141,11 +143,24 @@ pub(crate) struct JobEntry {
     max_events: Option<u64>,
 }
 
+/// One event of a job's log, kept as the encoded `StreamJobEventsResponse`
+/// every stream of the job sends: encoded once when it is appended, then
+/// shared by reference, however many subscribers read it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedEvent {
+    /// The event's sequence.
+    pub(crate) sequence: u64,
+    /// Whether it is the job's terminal state change.
+    pub(crate) terminal: bool,
+    /// The encoded `StreamJobEventsResponse` carrying it.
+    pub(crate) message: Bytes,
+}
+
 /// The mutable part of a job.
 #[derive(Debug)]
 pub(crate) struct JobData {
     pub(crate) job: pb::Job,
-    pub(crate) log: VecDeque<Arc<pb::JobEvent>>,
+    pub(crate) log: VecDeque<LoggedEvent>,
     /// The sequence of `log[0]` (of the next event when the log is empty).
     pub(crate) first_retained: u64,
     next_sequence: u64,
@@ -221,16 +236,29 @@ impl JobEntry {
             sequence = 4;
         }
         data.next_sequence = sequence + 1;
-        let event = pb::JobEvent {
-            event_id: new_id("evt-"),
-            sequence,
-            job_id: self.job_id.clone(),
-            run_id: self.run_id.clone(),
-            time: Some(now()),
-            correlation_id: correlation_id.to_owned(),
-            payload: Some(payload),
+        let terminal = matches!(
+            &payload,
+            Payload::StateChanged(s) if matches!(
+                JobState::try_from(s.state),
+                Ok(JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+            )
+        );
+        let message = pb::StreamJobEventsResponse {
+            event: Some(pb::JobEvent {
+                event_id: new_id("evt-"),
+                sequence,
+                job_id: self.job_id.clone(),
+                run_id: self.run_id.clone(),
+                time: Some(now()),
+                correlation_id: correlation_id.to_owned(),
+                payload: Some(payload),
+            }),
         };
-        data.log.push_back(Arc::new(event));
+        data.log.push_back(LoggedEvent {
+            sequence,
+            terminal,
+            message: Bytes::from(message.encode_to_vec()),
+        });
         if let Some(max) = self.max_events {
             while data.log.len() as u64 > max {
                 data.log.pop_front();

@@ -1,7 +1,12 @@
-//! `StreamJobEvents`: one pump task per call reads the job's log from its
-//! own cursor and feeds a small bounded channel that tonic drains. Events
-//! cross the channel in chunks, so a busy stream costs one channel hand-off
-//! per chunk rather than per event.
+//! `StreamJobEvents`: every call reads the job's log from its own cursor.
+//!
+//! The stream tonic polls is the reader itself, with no task or channel
+//! between them: asked for the next message, it hands out what it read
+//! last, or takes the next batch from the log under the job's lock, or,
+//! at the head of a live job, waits for the job's next append (or for
+//! shutdown). A message is an event's `StreamJobEventsResponse` as the
+//! log keeps it, encoded once and shared by every stream of the job;
+//! [`crate::route`] puts those bytes on the wire as they are.
 //!
 //! The job never waits for a subscriber: events are appended to the log
 //! and the subscriber reads them when it can, so a slow subscriber costs
@@ -9,30 +14,39 @@
 //! `max_subscriber_lag_events` behind the events appended since its call
 //! began (or whose next event has left retention) is ended with
 //! `SUBSCRIBER_LAGGED`, never with a silent gap. When the client goes
-//! away the pump notices the closed channel and ends, releasing its slot.
+//! away tonic drops the stream, which releases its slot.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use dome_sdk::pb::{self, JobState, job_event::Payload};
-use tokio::sync::{mpsc, watch};
+use dome_sdk::pb;
+use prost::Message;
+use prost::bytes::Bytes;
+use tokio::sync::watch;
 use tonic::Status;
 
 use crate::config::limit;
 use crate::errors::ApiError;
 use crate::mutants::{Faults, Mutant};
-use crate::store::{JobEntry, Store};
+use crate::store::{JobEntry, LoggedEvent, Store};
 
-/// One message of the stream.
-type Item = Result<pb::StreamJobEventsResponse, Status>;
+/// One message of the stream: an encoded `StreamJobEventsResponse`, or
+/// the error that ends the stream.
+pub(crate) type Item = Result<Bytes, Status>;
 
-/// The stream type of `StreamJobEvents`: the messages a pump puts on its
-/// channel, one chunk at a time, in order.
+/// How many events a stream takes from the log per lock of the job.
+const BATCH: usize = 64;
+
+/// The stream of one `StreamJobEvents` call.
 pub(crate) struct EventStream {
-    rx: mpsc::Receiver<Vec<Item>>,
-    chunk: std::vec::IntoIter<Item>,
+    /// Messages read and not yet handed out, in order.
+    ready: VecDeque<Item>,
+    /// `None` once nothing more will be read.
+    reader: Option<Box<Reader>>,
 }
 
 impl futures_core::Stream for EventStream {
@@ -41,25 +55,27 @@ impl futures_core::Stream for EventStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(item) = this.chunk.next() {
+            if let Some(item) = this.ready.pop_front() {
                 return Poll::Ready(Some(item));
             }
-            match this.rx.poll_recv(cx) {
-                Poll::Ready(Some(chunk)) => this.chunk = chunk.into_iter(),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+            let Some(reader) = this.reader.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Some(wait) = reader.wait.as_mut() {
+                ready!(wait.as_mut().poll(cx));
+                reader.wait = None;
+            }
+            match reader.read(&mut this.ready) {
+                Next::Read => {}
+                Next::Wait => reader.wait = Some(reader.waiter()),
+                Next::End(error) => {
+                    reader.end(error, &mut this.ready);
+                    this.reader = None;
+                }
             }
         }
     }
 }
-
-/// How many events a pump copies out of the log per lock.
-const BATCH: usize = 256;
-/// How many messages make one chunk at most.
-const CHUNK: usize = 8;
-/// How many chunks wait between a pump and tonic: with [`CHUNK`], at most
-/// 32 messages, as many as a channel of single messages would hold.
-const CHANNEL: usize = 4;
 
 /// Holds one subscriber slot of a job while the call is open.
 struct Slot(Arc<JobEntry>);
@@ -96,43 +112,45 @@ pub(crate) fn open(
     {
         return Err(ApiError::limit_exceeded("max_subscribers_per_job", max));
     }
-    let (tx, rx) = mpsc::channel(CHANNEL);
-    let stream = EventStream {
-        rx,
-        chunk: Vec::new().into_iter(),
-    };
-    let cursor = if store.faults.is(Mutant::ResumeReturnsWholeLog) {
-        0
-    } else {
-        after_sequence
-    };
-    if !closes_at_once || store.faults.is(Mutant::ResumeReturnsWholeLog) {
-        let pump = Pump {
+    let whole_log = store.faults.is(Mutant::ResumeReturnsWholeLog);
+    let reader = (!closes_at_once || whole_log).then(|| {
+        Box::new(Reader {
             faults: store.faults,
             max_lag: limit(store.limits.max_subscriber_lag_events),
+            head: job.watch_head(),
             shutdown: store.watch_shutdown(),
+            wait: None,
             store,
             job,
-            tx,
-            cursor,
+            cursor: if whole_log { 0 } else { after_sequence },
             baseline,
             correlation_id,
             sent: 0,
             held: None,
-            pending: Vec::new(),
+            finished: false,
             _slot: slot,
-        };
-        tokio::spawn(pump.run());
-    }
-    Ok(stream)
+        })
+    });
+    Ok(EventStream {
+        ready: VecDeque::new(),
+        reader,
+    })
 }
 
-struct Pump {
+/// A wait for the job's next append or for shutdown.
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The reading side of one stream.
+struct Reader {
     store: Arc<Store>,
     job: Arc<JobEntry>,
-    tx: mpsc::Sender<Vec<Item>>,
+    /// The job's head, marked seen before every read of the log, so that
+    /// an append after a read always ends the wait that follows it.
+    head: watch::Receiver<u64>,
     /// Flips once the server starts shutting down.
     shutdown: watch::Receiver<bool>,
+    /// Set while the stream waits at the head.
+    wait: Option<Wait>,
     /// The sequence of the last event sent (or the call's cursor).
     cursor: u64,
     /// The head when the call began: the replay backlog is not lag.
@@ -143,185 +161,159 @@ struct Pump {
     /// How many events this call has sent.
     sent: u64,
     /// An event held back (only by the out-of-order mutant).
-    held: Option<Arc<pb::JobEvent>>,
-    /// Messages sent but not yet put on the channel; put there before the
-    /// pump waits for anything but room on the channel.
-    pending: Vec<Item>,
+    held: Option<LoggedEvent>,
+    /// Set once the terminal event is out (then only the never-closing
+    /// mutant keeps the stream open).
+    finished: bool,
     _slot: Slot,
 }
 
-/// Why a pump stops.
-enum Stop {
-    /// The stream ends with OK.
-    Done,
-    /// The stream ends with this error.
-    Error(ApiError),
-    /// The client went away.
-    Gone,
+/// What a stream does after a read.
+enum Next {
+    /// Hands out what it read, then reads again.
+    Read,
+    /// Waits for the job's next append (or for shutdown).
+    Wait,
+    /// Ends, OK or with this error, after what it read.
+    End(Option<ApiError>),
 }
 
-impl Pump {
-    async fn run(mut self) {
-        let job_id = self.job.job_id.clone();
-        let stop = match self.pump().await {
-            Stop::Done => self.push().await.err().unwrap_or(Stop::Done),
-            stop => stop,
-        };
-        match stop {
-            Stop::Done | Stop::Gone => {}
-            Stop::Error(e) => {
-                tracing::info!(job_id = %job_id, correlation_id = %self.correlation_id, reason = ?e.reason(), "stream ended with an error");
-                let status = e.into_status(&self.correlation_id, self.faults);
-                let mut pending = std::mem::take(&mut self.pending);
-                pending.push(Err(status));
-                let _ = self.tx.send(pending).await;
-            }
+impl Reader {
+    /// Reads the next batch of the log into `out`.
+    fn read(&mut self, out: &mut VecDeque<Item>) -> Next {
+        if self.store.shutting_down() {
+            self.flush(out);
+            return Next::End(Some(ApiError::shutting_down(Some((&self.job.job_id, self.cursor)))));
         }
-    }
-
-    async fn pump(&mut self) -> Stop {
-        let mut head = self.job.watch_head();
-        let mut shutdown = self.store.watch_shutdown();
-        loop {
-            if self.store.shutting_down() {
-                return self.flush_then(Stop::Error(ApiError::shutting_down(Some((&self.job.job_id, self.cursor))))).await;
-            }
-            head.borrow_and_update();
-            let (batch, terminal, gone) = {
-                let data = self.job.lock();
-                let gone = self.cursor + 1 < data.first_retained;
-                // Found by sequence, not by arithmetic, so that a log with a
-                // hole (the skipped-sequence mutant) is still read in order.
-                let start = data.log.partition_point(|e| e.sequence <= self.cursor);
-                let batch: Vec<Arc<pb::JobEvent>> = data.log.range(start..).take(BATCH).cloned().collect();
-                (batch, data.terminal, gone)
-            };
-            if gone {
-                // The next event left retention before it could be sent.
-                return self.flush_then(Stop::Error(ApiError::subscriber_lagged(&self.job.job_id, self.cursor))).await;
-            }
-            if !batch.is_empty() {
-                for event in batch {
-                    if let Some(max) = self.max_lag {
-                        let behind = self.job.head().saturating_sub(self.cursor.max(self.baseline));
-                        if behind > max {
-                            return self
-                                .flush_then(Stop::Error(ApiError::subscriber_lagged(&self.job.job_id, self.cursor)))
-                                .await;
-                        }
-                    }
-                    if let Err(stop) = self.send(event).await {
-                        return stop;
-                    }
-                }
-                if let Err(stop) = self.push().await {
-                    return stop;
-                }
-                continue;
-            }
-            if terminal {
-                if let Err(stop) = self.flush().await {
-                    return stop;
-                }
-                if self.faults.is(Mutant::StreamNeverCloses) {
-                    if let Err(stop) = self.push().await {
-                        return stop;
-                    }
-                    tokio::select! {
-                        _ = self.tx.closed() => return Stop::Gone,
-                        _ = shutdown.wait_for(|s| *s) => continue,
-                    }
-                }
-                return Stop::Done;
-            }
-            tokio::select! {
-                changed = head.changed() => {
-                    if changed.is_err() {
-                        return Stop::Done;
-                    }
-                }
-                _ = self.tx.closed() => return Stop::Gone,
-                _ = shutdown.wait_for(|s| *s) => {}
-            }
+        if self.finished {
+            return Next::Wait;
         }
+        self.head.borrow_and_update();
+        let job = Arc::clone(&self.job);
+        let data = job.lock();
+        if self.cursor + 1 < data.first_retained {
+            // The next event left retention before it could be sent.
+            drop(data);
+            self.flush(out);
+            return Next::End(Some(ApiError::subscriber_lagged(&job.job_id, self.cursor)));
+        }
+        // Found by sequence, not by arithmetic, so that a log with a hole
+        // (the skipped-sequence mutant) is still read in order.
+        let start = data.log.partition_point(|e| e.sequence <= self.cursor);
+        let mut read = 0;
+        for event in data.log.range(start..).take(BATCH) {
+            if let Some(max) = self.max_lag {
+                let behind = job.head().saturating_sub(self.cursor.max(self.baseline));
+                if behind > max {
+                    drop(data);
+                    self.flush(out);
+                    return Next::End(Some(ApiError::subscriber_lagged(&job.job_id, self.cursor)));
+                }
+            }
+            self.send(event.clone(), out);
+            read += 1;
+        }
+        let terminal = data.terminal;
+        drop(data);
+        if read > 0 {
+            return Next::Read;
+        }
+        if !terminal {
+            return Next::Wait;
+        }
+        self.flush(out);
+        if self.faults.is(Mutant::StreamNeverCloses) {
+            self.finished = true;
+            return Next::Wait;
+        }
+        Next::End(None)
     }
 
     /// Sends one event, applying the stream mutants.
-    async fn send(&mut self, event: Arc<pb::JobEvent>) -> Result<(), Stop> {
-        let sequence = event.sequence;
-        let is_terminal = matches!(
-            &event.payload,
-            Some(Payload::StateChanged(s)) if matches!(
-                JobState::try_from(s.state),
-                Ok(JobState::Succeeded | JobState::Failed | JobState::Cancelled)
-            )
-        );
+    fn send(&mut self, event: LoggedEvent, out: &mut VecDeque<Item>) {
         self.sent += 1;
-        if is_terminal && self.faults.is(Mutant::NoTerminalEvent) {
-            self.cursor = sequence;
-            return Ok(());
+        self.cursor = event.sequence;
+        if event.terminal && self.faults.is(Mutant::NoTerminalEvent) {
+            return;
         }
-        if self.faults.is(Mutant::EventsOutOfOrder) && self.sent == 2 && !is_terminal {
+        if self.faults.is(Mutant::EventsOutOfOrder) && self.sent == 2 && !event.terminal {
             self.held = Some(event);
-            self.cursor = sequence;
-            return Ok(());
+            return;
         }
-        self.deliver(&event).await?;
-        self.cursor = sequence;
         if self.faults.is(Mutant::DuplicatedEvent) && self.sent == 2 {
-            self.deliver(&event).await?;
+            out.push_back(Ok(event.message.clone()));
         }
-        self.flush().await
+        out.push_back(Ok(event.message));
+        self.flush(out);
     }
 
     /// Sends an event held back by a mutant, if any.
-    async fn flush(&mut self) -> Result<(), Stop> {
+    fn flush(&mut self, out: &mut VecDeque<Item>) {
         if let Some(held) = self.held.take() {
-            self.deliver(&held).await?;
-        }
-        Ok(())
-    }
-
-    async fn flush_then(&mut self, stop: Stop) -> Stop {
-        match self.flush().await {
-            Ok(()) => stop,
-            Err(gone) => gone,
+            out.push_back(Ok(held.message));
         }
     }
 
-    /// Sends one event: adds it to the pending chunk, and puts a full
-    /// chunk on the channel.
-    async fn deliver(&mut self, event: &pb::JobEvent) -> Result<(), Stop> {
-        self.pending.push(Ok(pb::StreamJobEventsResponse {
-            event: Some(event.clone()),
-        }));
-        if self.pending.len() >= CHUNK {
-            self.push().await?;
-        }
-        Ok(())
-    }
-
-    /// Puts the pending chunk on the channel, waiting for room (or for
-    /// shutdown, which ends the stream with `SHUTTING_DOWN` after the
-    /// events already sent).
-    async fn push(&mut self) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let permit = tokio::select! {
-            permit = self.tx.reserve() => permit.map_err(|_| Stop::Gone)?,
-            _ = self.shutdown.wait_for(|s| *s) => {
-                // The pending events still go out, ahead of the error.
-                let last = self
-                    .pending
-                    .iter()
-                    .rev()
-                    .find_map(|m| m.as_ref().ok().and_then(|r| r.event.as_ref()).map(|e| e.sequence))
-                    .unwrap_or(self.cursor);
-                return Err(Stop::Error(ApiError::shutting_down(Some((&self.job.job_id, last)))));
+    /// A wait for the next append or for shutdown (for shutdown only once
+    /// the terminal event is out).
+    fn waiter(&self) -> Wait {
+        let (mut head, mut shutdown, finished) = (self.head.clone(), self.shutdown.clone(), self.finished);
+        Box::pin(async move {
+            if finished {
+                // The store, and so the sender, outlives every stream.
+                let _ = shutdown.wait_for(|s| *s).await;
+                return;
             }
-        };
-        permit.send(std::mem::take(&mut self.pending));
-        Ok(())
+            tokio::select! {
+                // The job, and so the sender, outlives its streams.
+                _ = head.changed() => {}
+                _ = shutdown.wait_for(|s| *s) => {}
+            }
+        })
+    }
+
+    /// Ends the stream, with `error` after what was read when given.
+    fn end(&mut self, error: Option<ApiError>, out: &mut VecDeque<Item>) {
+        if let Some(e) = error {
+            tracing::info!(job_id = %self.job.job_id, correlation_id = %self.correlation_id, reason = ?e.reason(), "stream ended with an error");
+            out.push_back(Err(e.into_status(&self.correlation_id, self.faults)));
+        }
+    }
+}
+
+/// An [`EventStream`] with its messages decoded: what the generated
+/// service trait's `stream_job_events` returns, for a server that serves
+/// the trait as generated rather than through [`crate::route`].
+pub(crate) struct Decoded {
+    inner: EventStream,
+    correlation_id: String,
+    faults: Faults,
+}
+
+impl Decoded {
+    /// Decodes the messages of `inner`, a stream of the call `correlation_id`.
+    pub(crate) fn new(inner: EventStream, correlation_id: String, faults: Faults) -> Self {
+        Self {
+            inner,
+            correlation_id,
+            faults,
+        }
+    }
+}
+
+impl futures_core::Stream for Decoded {
+    type Item = Result<pb::StreamJobEventsResponse, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let next = ready!(Pin::new(&mut this.inner).poll_next(cx));
+        Poll::Ready(next.map(|item| {
+            item.and_then(|bytes| {
+                pb::StreamJobEventsResponse::decode(bytes).map_err(|e| {
+                    ApiError::internal(format!("a logged event does not decode: {e}"))
+                        .into_status(&this.correlation_id, this.faults)
+                })
+            })
+        }))
     }
 }
