@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// The same allocator as `domed`'s, so that the baseline server this
+/// binary runs differs from `domed` in logic alone, not in allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use dome_loadgen::{Error, baseline, bench, faults};
 
 #[derive(Parser)]

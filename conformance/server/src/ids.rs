@@ -2,6 +2,7 @@
 //! digits) and the checks on the ones clients send.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,7 +19,13 @@ pub(crate) fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let process = *PROCESS.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{process:016x}{:016x}", scramble(n ^ process))
+    // Sized once: growing the string while formatting would reallocate,
+    // and a reallocation takes the allocator's lock on the hot path.
+    let mut id = String::with_capacity(prefix.len() + 32);
+    id.push_str(prefix);
+    // Writing to a String cannot fail.
+    let _ = write!(id, "{process:016x}{:016x}", scramble(n ^ process));
+    id
 }
 
 /// The SplitMix64 finaliser: a bijection on `u64`, so distinct counters

@@ -18,7 +18,6 @@ use crate::config::Config;
 use crate::guard::Typed;
 use crate::mutants::Faults;
 use crate::route::Events;
-use crate::script;
 use crate::service::Gateway;
 use crate::skills::Catalogue;
 use crate::store::Store;
@@ -187,8 +186,6 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(gateway_service);
-
-    tokio::spawn(store.clone().dispatch_loop(script::execute));
 
     let (stop, stopped) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

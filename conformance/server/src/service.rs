@@ -305,7 +305,6 @@ mod tests {
     use super::*;
     use crate::config::Limits;
     use crate::mutants::Faults;
-    use crate::script;
 
     fn request<T>(message: T) -> Request<T> {
         Request::new(message)
@@ -316,7 +315,6 @@ mod tests {
     #[tokio::test]
     async fn the_generated_trait_streams_the_encoded_events_decoded() -> Result<(), Box<dyn std::error::Error>> {
         let store = Arc::new(Store::new(Limits::default(), Faults::default()));
-        tokio::spawn(store.clone().dispatch_loop(script::execute));
         let gateway = Gateway {
             store,
             catalogue: Arc::new(Catalogue::new(true).map_err(|e| e.0)?),

@@ -16,7 +16,7 @@ use prost::Message;
 use prost::bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::config::{Limits, limit};
 use crate::errors::ApiError;
@@ -44,8 +44,9 @@ pub(crate) struct Store {
     pub(crate) limits: Limits,
     pub(crate) faults: Faults,
     inner: Mutex<Inner>,
-    /// Woken whenever a job is queued or a worker frees up.
-    dispatch: Notify,
+    /// Jobs waiting for a worker, and the workers: a lock of its own, so
+    /// that starting jobs never waits on the tables.
+    queue: Mutex<Queue>,
     /// Jobs waiting for a worker (`QUEUED` and not yet started).
     queued: AtomicU64,
     /// Set once the server starts shutting down.
@@ -63,8 +64,15 @@ struct Inner {
     order: VecDeque<Arc<JobEntry>>,
     idempotency: HashMap<String, Idempotent>,
     runs: HashMap<String, RunRecord>,
-    queue: VecDeque<Arc<JobEntry>>,
-    running: u64,
+}
+
+/// The queue of jobs and the workers taking jobs from it.
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Arc<JobEntry>>,
+    /// Worker tasks alive; each runs queued jobs one after another until
+    /// the queue is empty (at most `max_running_jobs` of them).
+    workers: u64,
 }
 
 #[derive(Debug)]
@@ -379,7 +387,7 @@ impl Store {
             limits,
             faults,
             inner: Mutex::new(Inner::default()),
-            dispatch: Notify::new(),
+            queue: Mutex::new(Queue::default()),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
             freed_events: AtomicU64::new(0),
@@ -427,9 +435,31 @@ impl Store {
         match result? {
             Some(existing) => Ok((existing.snapshot(), false)),
             None => {
-                self.dispatch.notify_one();
+                self.enqueue(entry);
                 Ok((snapshot, true))
             }
+        }
+    }
+
+    /// Queues an admitted job, and starts a worker for it when fewer than
+    /// `max_running_jobs` are alive. A worker runs jobs one after another
+    /// while the queue holds any, so a busy server starts no task per job,
+    /// and a job never waits for another task to notice it.
+    fn enqueue(self: &Arc<Self>, entry: Arc<JobEntry>) {
+        let mut queue = lock(&self.queue);
+        queue.jobs.push_back(entry);
+        if limit(self.limits.max_running_jobs).is_some_and(|max| queue.workers >= max) {
+            return;
+        }
+        queue.workers += 1;
+        drop(queue);
+        tokio::spawn(self.clone().work());
+    }
+
+    /// One worker: runs queued jobs until there are none left to start.
+    async fn work(self: Arc<Self>) {
+        while let Some(job) = self.next_to_start() {
+            crate::script::execute(self.clone(), job).await;
         }
     }
 
@@ -483,8 +513,8 @@ impl Store {
                 },
             );
         }
+        // Counted before the job can be cancelled (which uncounts it).
         self.queued.fetch_add(1, Ordering::SeqCst);
-        inner.queue.push_back(entry.clone());
         Ok(None)
     }
 
@@ -515,7 +545,7 @@ impl Store {
             provenance: Some(pb::Provenance {
                 run_id: run_id.clone(),
                 base_ref,
-                input_contract: format!("skill:{}@{}", sub.skill_id, sub.skill_version),
+                input_contract: ["skill:", &sub.skill_id, "@", &sub.skill_version].concat(),
                 input_sha256,
                 commands: Vec::new(),
                 artifacts: HashMap::new(),
@@ -540,7 +570,9 @@ impl Store {
             fingerprint,
             data: Mutex::new(JobData {
                 job,
-                log: VecDeque::new(),
+                // Room for the events of the shortest run (queued, running,
+                // one step, the end) without growing.
+                log: VecDeque::with_capacity(4),
                 first_retained: 1,
                 next_sequence: 1,
                 terminal: false,
@@ -626,42 +658,21 @@ impl Store {
         lock(&self.inner).runs.get(run_id)?.promotion_last.clone()
     }
 
-    /// Starts queued jobs while workers are free, forever (until
-    /// shutdown). `run` executes one job.
-    pub(crate) async fn dispatch_loop<F, Fut>(self: Arc<Self>, run: F)
-    where
-        F: Fn(Arc<Store>, Arc<JobEntry>) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let mut shutdown = self.watch_shutdown();
-        loop {
-            while let Some(entry) = self.next_to_start() {
-                let store = self.clone();
-                let job = run(self.clone(), entry);
-                tokio::spawn(async move {
-                    job.await;
-                    lock(&store.inner).running -= 1;
-                    store.dispatch.notify_one();
-                });
-            }
-            tokio::select! {
-                _ = self.dispatch.notified() => {}
-                _ = shutdown.wait_for(|s| *s) => return,
-            }
-        }
-    }
-
-    /// Takes the next queued job and marks it `RUNNING`, when a worker is
-    /// free.
+    /// Takes the next queued job and marks it `RUNNING`; `None` (and the
+    /// calling worker stops) when none is left to start, or the server is
+    /// shutting down.
     fn next_to_start(&self) -> Option<Arc<JobEntry>> {
-        let mut inner = lock(&self.inner);
         loop {
-            if let Some(max) = limit(self.limits.max_running_jobs)
-                && inner.running >= max
-            {
-                return None;
-            }
-            let entry = inner.queue.pop_front()?;
+            let entry = {
+                let mut queue = lock(&self.queue);
+                match queue.jobs.pop_front() {
+                    Some(entry) if !self.shutting_down() => entry,
+                    _ => {
+                        queue.workers -= 1;
+                        return None;
+                    }
+                }
+            };
             let mut data = entry.lock();
             if data.job.state != JobState::Queued as i32 {
                 // Cancelled while queued: already ended.
@@ -680,7 +691,6 @@ impl Store {
             );
             drop(data);
             self.queued.fetch_sub(1, Ordering::SeqCst);
-            inner.running += 1;
             return Some(entry);
         }
     }
@@ -708,7 +718,6 @@ impl Store {
     /// not yet terminal is cancelled. Returns the jobs to wait for.
     pub(crate) fn begin_shutdown(&self) -> Vec<Arc<JobEntry>> {
         self.shutdown.send_replace(true);
-        self.dispatch.notify_one();
         let jobs: Vec<Arc<JobEntry>> = lock(&self.inner).order.iter().cloned().collect();
         let corr = new_id("corr-");
         let mut open = Vec::new();
@@ -751,13 +760,22 @@ fn evict_oldest_terminal(inner: &mut Inner) -> Option<Arc<JobEntry>> {
 /// free memory back to the system.
 const TRIM_AFTER_FREED_EVENTS: u64 = 50_000;
 
-/// Returns the allocator's free memory to the system. glibc keeps freed
-/// heap memory for reuse, so without this the resident size of a server
+/// Returns the allocator's free memory to the system: allocators keep
+/// freed memory for reuse, so without this the resident size of a server
 /// that evicted large jobs would stay at its high-water mark.
+///
+/// The `domed` binary allocates with mimalloc; a program embedding the
+/// server may keep the system allocator. Both are asked: the one not in
+/// use has nothing to give back and returns at once.
 fn trim_allocator() {
+    // SAFETY: mi_collect only walks mimalloc's own structures, and takes
+    // no pointer from the caller.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it
-    // takes the allocator's locks and has no preconditions on the caller.
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes the
+    // allocator's locks and has no preconditions on the caller.
     unsafe {
         libc::malloc_trim(0);
     }
