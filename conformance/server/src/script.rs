@@ -36,13 +36,8 @@ pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
 
 /// Executes the steps of a conformance script in order.
 async fn run_script(store: &Store, job: &JobEntry) -> Ending {
-    let steps: Vec<Value> = job
-        .input
-        .get("steps")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for step in &steps {
+    let steps = job.input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    for step in steps {
         if job.cancel_requested() {
             return Ending::Cancelled;
         }

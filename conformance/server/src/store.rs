@@ -1,8 +1,9 @@
 //! Jobs, their event logs, the queue, the workers and the decisions
 //! recorded for runs: the server's whole in-memory state.
 //!
-//! Locks: the store's lock is taken before a job's lock, never the other
-//! way round. Every change of a job (state, outcome, events) happens under
+//! Locks: the store's lock is taken before a job's lock or a shard of the
+//! index, never the other way round; a shard and the queue's lock are
+//! held alone. Every change of a job (state, outcome, events) happens under
 //! its own lock through [`JobEntry::append`] and [`JobEntry::finish`], so
 //! a job reaches exactly one terminal state whatever races with it.
 
@@ -44,6 +45,8 @@ pub(crate) struct Store {
     pub(crate) limits: Limits,
     pub(crate) faults: Faults,
     inner: Mutex<Inner>,
+    /// Every retained job by id.
+    index: Index,
     /// Jobs waiting for a worker, and the workers: a lock of its own, so
     /// that starting jobs never waits on the tables.
     queue: Mutex<Queue>,
@@ -59,11 +62,50 @@ pub(crate) struct Store {
 
 #[derive(Debug, Default)]
 struct Inner {
-    jobs: HashMap<String, Arc<JobEntry>>,
     /// Every retained job, oldest first.
     order: VecDeque<Arc<JobEntry>>,
     idempotency: HashMap<String, Idempotent>,
     runs: HashMap<String, RunRecord>,
+}
+
+/// How many shards the index of jobs has.
+const INDEX_SHARDS: usize = 16;
+
+/// The retained jobs by id, in shards: a lookup by id (`GetJobStatus`,
+/// `CancelJob`, `StreamJobEvents`) takes one shard's lock, never the
+/// store's, so reads do not queue behind submissions.
+#[derive(Debug)]
+struct Index {
+    shards: [Mutex<HashMap<String, Arc<JobEntry>>>; INDEX_SHARDS],
+    hasher: std::hash::RandomState,
+}
+
+impl Index {
+    fn new() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::default()),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    fn shard(&self, job_id: &str) -> MutexGuard<'_, HashMap<String, Arc<JobEntry>>> {
+        use std::hash::BuildHasher;
+        // The remainder is below INDEX_SHARDS, so the cast cannot truncate.
+        let i = (self.hasher.hash_one(job_id) % INDEX_SHARDS as u64) as usize;
+        lock(&self.shards[i])
+    }
+
+    fn get(&self, job_id: &str) -> Option<Arc<JobEntry>> {
+        self.shard(job_id).get(job_id).cloned()
+    }
+
+    fn insert(&self, entry: &Arc<JobEntry>) {
+        self.shard(&entry.job_id).insert(entry.job_id.clone(), entry.clone());
+    }
+
+    fn remove(&self, job_id: &str) {
+        self.shard(job_id).remove(job_id);
+    }
 }
 
 /// The queue of jobs and the workers taking jobs from it.
@@ -387,6 +429,7 @@ impl Store {
             limits,
             faults,
             inner: Mutex::new(Inner::default()),
+            index: Index::new(),
             queue: Mutex::new(Queue::default()),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
@@ -407,11 +450,7 @@ impl Store {
 
     /// A retained job.
     pub(crate) fn job(&self, job_id: &str) -> Result<Arc<JobEntry>, ApiError> {
-        lock(&self.inner)
-            .jobs
-            .get(job_id)
-            .cloned()
-            .ok_or_else(|| ApiError::job_not_found(job_id))
+        self.index.get(job_id).ok_or_else(|| ApiError::job_not_found(job_id))
     }
 
     /// Creates a job, or finds the one its idempotency key names. Returns
@@ -494,14 +533,14 @@ impl Store {
             return Err(ApiError::queue_full(cap));
         }
         if let Some(max) = limit(self.limits.max_jobs_retained) {
-            while inner.jobs.len() as u64 >= max {
-                let Some(gone) = evict_oldest_terminal(&mut inner) else {
+            while inner.order.len() as u64 >= max {
+                let Some(gone) = evict_oldest_terminal(&mut inner, &self.index) else {
                     return Err(ApiError::limit_exceeded("max_jobs_retained", max));
                 };
                 evicted.push(gone);
             }
         }
-        inner.jobs.insert(entry.job_id.clone(), entry.clone());
+        self.index.insert(entry);
         inner.order.push_back(entry.clone());
         inner.runs.entry(entry.run_id.clone()).or_default().jobs += 1;
         if !idempotency_key.is_empty() {
@@ -734,10 +773,10 @@ impl Store {
 /// Removes the oldest terminal job from every table and returns it, to be
 /// freed by the caller once the store's lock is released; `None` when
 /// every retained job is live.
-fn evict_oldest_terminal(inner: &mut Inner) -> Option<Arc<JobEntry>> {
+fn evict_oldest_terminal(inner: &mut Inner, index: &Index) -> Option<Arc<JobEntry>> {
     let pos = inner.order.iter().position(|j| j.lock().terminal)?;
     let entry = inner.order.remove(pos)?;
-    inner.jobs.remove(&entry.job_id);
+    index.remove(&entry.job_id);
     {
         let data = entry.lock();
         let key = &data.job.idempotency_key;
