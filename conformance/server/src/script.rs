@@ -17,14 +17,15 @@ use crate::store::{Ending, JobEntry, Store, now};
 
 /// Runs a started job to its end and records that end.
 pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
+    let input = job.take_input();
     let ending = match job.kind {
-        SkillKind::Script => run_script(&store, &job).await,
+        SkillKind::Script => run_script(&store, &job, &input).await,
         SkillKind::Echo => {
             job.add_command("echo".to_owned());
             if job.cancel_requested() {
                 Ending::Cancelled
             } else {
-                Ending::Succeeded(job.input.clone())
+                Ending::Succeeded(input)
             }
         }
     };
@@ -35,8 +36,8 @@ pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
 }
 
 /// Executes the steps of a conformance script in order.
-async fn run_script(store: &Store, job: &JobEntry) -> Ending {
-    let steps = job.input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
+    let steps = input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     for step in steps {
         if job.cancel_requested() {
             return Ending::Cancelled;

@@ -177,7 +177,6 @@ pub(crate) struct JobEntry {
     pub(crate) job_id: String,
     pub(crate) run_id: String,
     pub(crate) kind: SkillKind,
-    pub(crate) input: Value,
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
     /// The sequence of the latest event; wakes those waiting for events.
@@ -216,6 +215,10 @@ pub(crate) struct JobData {
     next_sequence: u64,
     pub(crate) terminal: bool,
     artifacts: Vec<pb::Artifact>,
+    /// The checked input, until the job starts: the worker frees it when
+    /// the job ends, while it is still warm, rather than eviction freeing
+    /// it long after.
+    input: Option<Value>,
 }
 
 /// How a skill ended, as the worker reports it.
@@ -365,6 +368,8 @@ impl JobEntry {
             attempt: 1,
             artifacts: data.artifacts.clone(),
         };
+        // A job cancelled while queued never ran: its input goes now.
+        data.input = None;
         data.job.state = state as i32;
         data.job.end_time = Some(now());
         data.job.outcome = Some(outcome.clone());
@@ -401,6 +406,11 @@ impl JobEntry {
         data.artifacts.push(artifact.clone());
         let corr = data.job.correlation_id.clone();
         self.append(&mut data, &corr, Payload::ArtifactProduced(artifact));
+    }
+
+    /// Takes the job's input to run it (`null` once taken).
+    pub(crate) fn take_input(&self) -> Value {
+        self.lock().input.take().unwrap_or(Value::Null)
     }
 
     /// The job as it is now.
@@ -605,7 +615,6 @@ impl Store {
             job_id,
             run_id,
             kind: sub.kind,
-            input: sub.input,
             fingerprint,
             data: Mutex::new(JobData {
                 job,
@@ -616,6 +625,7 @@ impl Store {
                 next_sequence: 1,
                 terminal: false,
                 artifacts: Vec::new(),
+                input: Some(sub.input),
             }),
             head: watch::Sender::new(0),
             head_sequence: AtomicU64::new(0),
