@@ -123,16 +123,13 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
             }
             "sleep" => {
                 let millis = uint(body, "millis").min(10_000);
-                let mut cancel = job.watch_cancel();
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(millis)) => {}
-                    _ = cancel.wait_for(|c| *c) => return Ending::Cancelled,
+                    () = tokio::time::sleep(Duration::from_millis(millis)) => {}
+                    () = job.cancel_requested_wait() => return Ending::Cancelled,
                 }
             }
             "park" => {
-                let mut cancel = job.watch_cancel();
-                // An error means the job was dropped; it cannot be resumed.
-                let _ = cancel.wait_for(|c| *c).await;
+                job.cancel_requested_wait().await;
                 return Ending::Cancelled;
             }
             "fail" => {

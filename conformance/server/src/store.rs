@@ -17,7 +17,7 @@ use prost::Message;
 use prost::bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{Limits, limit};
 use crate::errors::ApiError;
@@ -179,13 +179,16 @@ pub(crate) struct JobEntry {
     pub(crate) kind: SkillKind,
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
-    /// The sequence of the latest event; wakes those waiting for events.
-    head: watch::Sender<u64>,
-    /// The sequence of the latest event, read without touching `head`'s
-    /// lock (every event of a stream is checked against it for lag).
+    /// The sequence of the latest event (every event a stream sends is
+    /// checked against it for lag).
     head_sequence: AtomicU64,
-    /// Set by the effective cancel; wakes parked and sleeping steps.
-    cancel: watch::Sender<bool>,
+    /// Notified after appends, once the new head is stored.
+    appended: Notify,
+    /// Set by the effective cancel.
+    cancel_flag: AtomicBool,
+    /// Notified once the cancel flag is set: wakes parked and sleeping
+    /// steps.
+    cancelled: Notify,
     /// Open streams of this job.
     pub(crate) subscribers: AtomicU64,
     faults: Faults,
@@ -242,24 +245,25 @@ impl JobEntry {
         lock(&self.data)
     }
 
-    /// A receiver of the job's head sequence.
-    pub(crate) fn watch_head(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
-    }
-
     /// The sequence of the latest event.
     pub(crate) fn head(&self) -> u64 {
         self.head_sequence.load(Ordering::Acquire)
     }
 
-    /// A receiver of the job's cancel flag.
-    pub(crate) fn watch_cancel(&self) -> watch::Receiver<bool> {
-        self.cancel.subscribe()
+    /// Waits until the head is past `sequence` (an event after it was
+    /// appended).
+    pub(crate) async fn appended_after(&self, sequence: u64) {
+        until(&self.appended, || self.head() > sequence).await;
     }
 
     /// Whether an effective cancel has been requested.
     pub(crate) fn cancel_requested(&self) -> bool {
-        *self.cancel.borrow()
+        self.cancel_flag.load(Ordering::Acquire)
+    }
+
+    /// Waits until an effective cancel has been requested.
+    pub(crate) async fn cancel_requested_wait(&self) {
+        until(&self.cancelled, || self.cancel_requested()).await;
     }
 
     /// Appends an event caused by the call `correlation_id`; nothing is
@@ -270,12 +274,12 @@ impl JobEntry {
         Some(sequence)
     }
 
-    /// Wakes those waiting for the job's events with the latest sequence.
-    /// Called with the job locked: nobody can read the events before the
-    /// lock is released, so announcing a run of appends once is the same
-    /// to them as announcing each.
-    pub(crate) fn announce(&self, data: &JobData) {
-        self.head.send_replace(data.job.last_sequence);
+    /// Wakes those waiting for the job's events. Called with the job
+    /// locked (the guard's data is the proof): nobody can read the events
+    /// before the lock is released, so announcing a run of appends once is
+    /// the same to them as announcing each.
+    pub(crate) fn announce(&self, _locked: &JobData) {
+        self.appended.notify_waiters();
     }
 
     /// [`JobEntry::append`] without waking anyone: the caller calls
@@ -420,15 +424,7 @@ impl JobEntry {
 
     /// Waits until the job is terminal.
     pub(crate) async fn terminal(&self) {
-        let mut head = self.watch_head();
-        loop {
-            if self.lock().terminal {
-                return;
-            }
-            if head.changed().await.is_err() {
-                return;
-            }
-        }
+        until(&self.appended, || self.lock().terminal).await;
     }
 }
 
@@ -627,9 +623,10 @@ impl Store {
                 artifacts: Vec::new(),
                 input: Some(sub.input),
             }),
-            head: watch::Sender::new(0),
             head_sequence: AtomicU64::new(0),
-            cancel: watch::Sender::new(false),
+            appended: Notify::new(),
+            cancel_flag: AtomicBool::new(false),
+            cancelled: Notify::new(),
             subscribers: AtomicU64::new(0),
             faults: self.faults,
             max_events: limit(self.limits.max_events_retained_per_job),
@@ -667,7 +664,8 @@ impl Store {
                 previous_state: state as i32,
             }),
         );
-        entry.cancel.send_replace(true);
+        entry.cancel_flag.store(true, Ordering::Release);
+        entry.cancelled.notify_waiters();
         if state == JobState::Queued {
             // Never started: it ends at once, and leaves the queue's count.
             entry.finish(&mut data, Ending::Cancelled);
@@ -777,6 +775,21 @@ impl Store {
             }
         }
         open
+    }
+}
+
+/// Waits until `holds()`, checked again after each notification of
+/// `notify`. The waiter registers before it checks, so a notification
+/// between the check and the wait is never missed.
+async fn until(notify: &Notify, holds: impl Fn() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if holds() {
+            return;
+        }
+        notified.await;
     }
 }
 

@@ -117,7 +117,6 @@ pub(crate) fn open(
         Box::new(Reader {
             faults: store.faults,
             max_lag: limit(store.limits.max_subscriber_lag_events),
-            head: job.watch_head(),
             shutdown: store.watch_shutdown(),
             wait: None,
             store,
@@ -144,9 +143,6 @@ type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Reader {
     store: Arc<Store>,
     job: Arc<JobEntry>,
-    /// The job's head, marked seen before every read of the log, so that
-    /// an append after a read always ends the wait that follows it.
-    head: watch::Receiver<u64>,
     /// Flips once the server starts shutting down.
     shutdown: watch::Receiver<bool>,
     /// Set while the stream waits at the head.
@@ -188,7 +184,6 @@ impl Reader {
         if self.finished {
             return Next::Wait;
         }
-        self.head.borrow_and_update();
         let job = Arc::clone(&self.job);
         let data = job.lock();
         if self.cursor + 1 < data.first_retained {
@@ -254,10 +249,13 @@ impl Reader {
         }
     }
 
-    /// A wait for the next append or for shutdown (for shutdown only once
-    /// the terminal event is out).
+    /// A wait for an append after the cursor or for shutdown (for
+    /// shutdown only once the terminal event is out). The head is stored
+    /// before the log's lock is released, so an event the last read did
+    /// not see always ends the wait.
     fn waiter(&self) -> Wait {
-        let (mut head, mut shutdown, finished) = (self.head.clone(), self.shutdown.clone(), self.finished);
+        let (job, mut shutdown, cursor, finished) =
+            (self.job.clone(), self.shutdown.clone(), self.cursor, self.finished);
         Box::pin(async move {
             if finished {
                 // The store, and so the sender, outlives every stream.
@@ -265,8 +263,7 @@ impl Reader {
                 return;
             }
             tokio::select! {
-                // The job, and so the sender, outlives its streams.
-                _ = head.changed() => {}
+                () = job.appended_after(cursor) => {}
                 _ = shutdown.wait_for(|s| *s) => {}
             }
         })
