@@ -804,9 +804,14 @@ fn evict_oldest_terminal(inner: &mut Inner, index: &Index) -> Option<Arc<JobEntr
         let data = entry.lock();
         let key = &data.job.idempotency_key;
         // Removed by key, not by a scan of every key: eviction runs on the
-        // submission path once the retention limit is reached.
-        if !key.is_empty() && inner.idempotency.get(key).is_some_and(|e| Arc::ptr_eq(&e.job, &entry)) {
-            inner.idempotency.remove(key);
+        // submission path once the retention limit is reached. A key that
+        // names another job by now (its window passed and it was reused)
+        // goes back.
+        if !key.is_empty()
+            && let Some((key, kept)) = inner.idempotency.remove_entry(key)
+            && !Arc::ptr_eq(&kept.job, &entry)
+        {
+            inner.idempotency.insert(key, kept);
         }
     }
     if let Some(run) = inner.runs.get_mut(&entry.run_id) {
@@ -840,5 +845,71 @@ fn trim_allocator() {
     // allocator's locks and has no preconditions on the caller.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn submission(key: &str) -> Submission {
+        Submission {
+            correlation_id: "corr-test".to_owned(),
+            skill_id: "dome.echo".to_owned(),
+            skill_version: "1.0.0".to_owned(),
+            requested_version: String::new(),
+            kind: SkillKind::Echo,
+            input: serde_json::json!({ "message": "hi" }),
+            idempotency_key: key.to_owned(),
+            labels: HashMap::new(),
+            run_id: String::new(),
+            base_ref: String::new(),
+        }
+    }
+
+    async fn submit_and_finish(store: &Arc<Store>, key: &str) -> Result<Arc<JobEntry>, ApiError> {
+        let (job, created) = store.submit(submission(key))?;
+        assert!(created, "a fresh submission creates its job");
+        let entry = store.job(&job.job_id)?;
+        entry.terminal().await;
+        Ok(entry)
+    }
+
+    /// Evicting a job whose idempotency key has since been reused (its
+    /// window passed) leaves the key naming the newer job.
+    #[tokio::test]
+    async fn eviction_keeps_a_key_that_names_a_newer_job() -> Result<(), ApiError> {
+        let limits = Limits {
+            idempotency_window: Duration::from_nanos(1),
+            max_jobs_retained: 2,
+            ..Limits::default()
+        };
+        let store = Arc::new(Store::new(limits, Faults::default()));
+        let older = submit_and_finish(&store, "reused-key").await?;
+        let newer = submit_and_finish(&store, "reused-key").await?;
+        assert!(!Arc::ptr_eq(&older, &newer), "the window passed, so the key made a new job");
+        // A third job pushes the oldest, `older`, out of retention.
+        submit_and_finish(&store, "").await?;
+        assert!(store.job(&older.job_id).is_err(), "the oldest job was evicted");
+        let inner = lock(&store.inner);
+        let named = inner.idempotency.get("reused-key").map(|e| e.job.clone());
+        assert!(named.is_some_and(|job| Arc::ptr_eq(&job, &newer)), "the key still names the newer job");
+        Ok(())
+    }
+
+    /// Evicting the job a key names frees the key.
+    #[tokio::test]
+    async fn eviction_frees_the_key_of_the_evicted_job() -> Result<(), ApiError> {
+        let limits = Limits {
+            max_jobs_retained: 1,
+            ..Limits::default()
+        };
+        let store = Arc::new(Store::new(limits, Faults::default()));
+        submit_and_finish(&store, "only-key").await?;
+        submit_and_finish(&store, "").await?;
+        assert!(!lock(&store.inner).idempotency.contains_key("only-key"));
+        Ok(())
     }
 }
