@@ -186,7 +186,8 @@ pub struct RetentionReport {
 pub struct Wave {
     /// The largest resident size while the wave's jobs were retained.
     pub peak_kib: Option<u64>,
-    /// The resident size once they were pushed out.
+    /// The resident size once they were pushed out, as it settles
+    /// ([`crate::rss::settled`]).
     pub after_kib: Option<u64>,
 }
 
@@ -474,7 +475,11 @@ async fn retention_inner(
                 Err(status) => return Err(Error::rpc("GetJobStatus", status)),
             }
         }
-        waves.push(Wave { peak_kib, after_kib: pid.and_then(rss::read).map(|m| m.rss_kib) });
+        let after_kib = match pid {
+            Some(pid) => rss::settled(pid).await,
+            None => None,
+        };
+        waves.push(Wave { peak_kib, after_kib });
     }
     let first_peak = waves.first().and_then(|w| w.peak_kib);
     let rss_returned = match (rss_before_kib, first_peak, waves.last().and_then(|w| w.after_kib)) {

@@ -33,6 +33,26 @@ pub fn parse_status(status: &str) -> Option<Memory> {
     Some(Memory { rss_kib: field("VmRSS")?, hwm_kib: field("VmHWM")? })
 }
 
+/// How long [`settled`] watches a process's resident size.
+pub const SETTLE_WINDOW: Duration = Duration::from_secs(1);
+
+/// The resident size of `pid` once it settles, in KiB: the smallest value
+/// read every [`SAMPLE_EVERY`] over [`SETTLE_WINDOW`]. Allocators hand
+/// freed memory back to the system a little after it is freed (on another
+/// thread, after a purge delay), so a single reading right after a burst
+/// of frees can catch memory on its way out. `None` when the process is
+/// gone or the system has no procfs.
+pub async fn settled(pid: u32) -> Option<u64> {
+    let mut lowest = read(pid)?.rss_kib;
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    let until = tokio::time::Instant::now() + SETTLE_WINDOW;
+    while tokio::time::Instant::now() < until {
+        tick.tick().await;
+        lowest = lowest.min(read(pid)?.rss_kib);
+    }
+    Some(lowest)
+}
+
 /// Samples the resident size of a process every few milliseconds while a
 /// phase runs, keeping the largest value seen (`VmHWM` alone cannot tell
 /// phases apart, since it never goes down).
