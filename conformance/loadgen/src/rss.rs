@@ -37,7 +37,7 @@ pub fn parse_status(status: &str) -> Option<Memory> {
 pub const SETTLE_WINDOW: Duration = Duration::from_secs(1);
 
 /// The resident size of `pid` once it settles, in KiB: the smallest value
-/// read every [`SAMPLE_EVERY`] over [`SETTLE_WINDOW`]. Allocators hand
+/// read every 20 ms over [`SETTLE_WINDOW`]. Allocators hand
 /// freed memory back to the system a little after it is freed (on another
 /// thread, after a purge delay), so a single reading right after a burst
 /// of frees can catch memory on its way out. `None` when the process is
