@@ -150,7 +150,7 @@ async fn run(h: &mut common::Harness, channel: tonic::transport::Channel, call: 
         Call::Raw(i, bytes) => {
             let rpc = &RPCS[i];
             if rpc.server_streaming {
-                Ok(())
+                common::raw_server_streaming(channel, rpc.path, bytes).await.map(drop)
             } else {
                 common::raw_unary(channel, rpc.path, bytes).await.map(drop)
             }

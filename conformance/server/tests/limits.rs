@@ -23,6 +23,18 @@ async fn an_oversized_request_is_limit_exceeded() {
         .expect_err("too large");
     common::assert_typed(&err, "LIMIT_EXCEEDED");
 
+    // StreamJobEvents has a route of its own; the limit holds there too.
+    let err = match h
+        .client
+        .stream_job_events(pb::StreamJobEventsRequest { job_id: "j".repeat(5000), ..Default::default() })
+        .await
+    {
+        Err(status) => status,
+        Ok(stream) => common::drain(&mut stream.into_inner()).await.1.expect("too large"),
+    };
+    let info = common::assert_error(&err, Code::ResourceExhausted, "LIMIT_EXCEEDED");
+    assert_eq!(info.metadata["limit"], "max_request_bytes");
+
     // A request within the limit still works afterwards.
     let job = h.submit(json!([])).await;
     assert_eq!(h.finished(&job.job_id).await.state(), pb::JobState::Succeeded);

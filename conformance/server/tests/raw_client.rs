@@ -24,7 +24,7 @@ fn path_of(name: &str) -> &'static str {
 
 #[tokio::test]
 async fn a_generic_grpc_client_drives_the_service() {
-    let h = common::start().await;
+    let mut h = common::start().await;
     let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("ready");
@@ -46,10 +46,31 @@ async fn a_generic_grpc_client_drives_the_service() {
     let bytes = common::raw_unary(channel.clone(), path_of("SkillExecute"), request.encode_to_vec()).await.expect("SkillExecute");
     let resp = pb::SkillExecuteResponse::decode(bytes.as_slice()).expect("a SkillExecuteResponse");
     assert!(resp.created);
-    assert_eq!(resp.job.expect("job").skill_id, "dome.echo");
+    let job = resp.job.expect("job");
+    assert_eq!(job.skill_id, "dome.echo");
 
     // Bytes that are no protobuf message are a typed INVALID_ARGUMENT.
     let err = common::raw_unary(channel.clone(), path_of("GetJobStatus"), vec![0xff, 0xff, 0xff]).await.expect_err("garbage");
+    common::assert_typed(&err, "INVALID_ARGUMENT");
+
+    // The stream sends each event as the log keeps it encoded: the raw
+    // messages decode to the job's gapless events, and garbage is typed
+    // on this route too.
+    h.finished(&job.job_id).await;
+    let request = pb::StreamJobEventsRequest { job_id: job.job_id.clone(), ..Default::default() };
+    let messages = common::raw_server_streaming(channel.clone(), path_of("StreamJobEvents"), request.encode_to_vec())
+        .await
+        .expect("StreamJobEvents");
+    let sequences: Vec<u64> = messages
+        .iter()
+        .map(|m| pb::StreamJobEventsResponse::decode(m.as_slice()).expect("a StreamJobEventsResponse"))
+        .map(|r| r.event.expect("an event").sequence)
+        .collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+    assert!(sequences.len() >= 3, "queued, running and the end at least: {sequences:?}");
+    let err = common::raw_server_streaming(channel.clone(), path_of("StreamJobEvents"), vec![0xff, 0xff, 0xff])
+        .await
+        .expect_err("garbage");
     common::assert_typed(&err, "INVALID_ARGUMENT");
 
     h.running.shutdown().await.expect("clean shutdown");

@@ -262,3 +262,20 @@ pub async fn raw_unary(channel: Channel, path: &'static str, body: Vec<u8>) -> R
         .await
         .map(tonic::Response::into_inner)
 }
+
+/// Calls the server-streaming method at `path` with raw request bytes and
+/// reads the stream to its end: the raw messages, or the status that
+/// failed the call or ended the stream.
+pub async fn raw_server_streaming(channel: Channel, path: &'static str, body: Vec<u8>) -> Result<Vec<Vec<u8>>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| Status::unknown(e.to_string()))?;
+    let mut stream = grpc
+        .server_streaming(tonic::Request::new(body), tonic::codegen::http::uri::PathAndQuery::from_static(path), RawCodec)
+        .await?
+        .into_inner();
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await? {
+        messages.push(message);
+    }
+    Ok(messages)
+}
