@@ -155,7 +155,7 @@ async fn follow_inner(
                             "job `{job_id}`: first event is a change to {state:?}, not QUEUED"
                         )));
                     }
-                    if matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) {
+                    if dome_sdk::is_terminal_state(change.state) {
                         terminal_seen = true;
                         seen.terminal = state;
                         seen.last_sequence = event.sequence;

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use dome_loadgen::{Error, baseline, bench, faults};
 
 /// The same allocator as `domed`'s, so that the baseline server this
 /// binary runs differs from `domed` in logic alone, not in allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use dome_loadgen::{Error, baseline, bench, faults};
 
 #[derive(Parser)]
 #[command(name = "dome-loadgen", about = "Load generator and baseline server for the dome gateway")]

@@ -243,9 +243,8 @@ impl GatewayService for Gateway {
         &self,
         request: Request<pb::StreamJobEventsRequest>,
     ) -> Result<Response<Self::StreamJobEventsStream>, Status> {
-        let correlation_id = request.get_ref().correlation_id.clone();
         let stream = self.open_events(request)?;
-        Ok(Response::new(Decoded::new(stream, correlation_id, self.store.faults)))
+        Ok(Response::new(Decoded::new(stream, self.store.faults)))
     }
 
     async fn get_gate_decision(
@@ -310,16 +309,19 @@ mod tests {
         Request::new(message)
     }
 
+    fn gateway(conformance: bool) -> Result<Gateway, String> {
+        Ok(Gateway {
+            store: Arc::new(Store::new(Limits::default(), Faults::default())),
+            catalogue: Arc::new(Catalogue::new(conformance).map_err(|e| e.0)?),
+            auth_token: None,
+        })
+    }
+
     /// The generated trait's `stream_job_events` (decoded messages) and the
     /// encoded route send the same events, byte for byte once encoded.
     #[tokio::test]
     async fn the_generated_trait_streams_the_encoded_events_decoded() -> Result<(), Box<dyn std::error::Error>> {
-        let store = Arc::new(Store::new(Limits::default(), Faults::default()));
-        let gateway = Gateway {
-            store,
-            catalogue: Arc::new(Catalogue::new(true).map_err(|e| e.0)?),
-            auth_token: None,
-        };
+        let gateway = gateway(true)?;
         let submitted = gateway
             .skill_execute(request(pb::SkillExecuteRequest {
                 skill_id: CONFORMANCE_SKILL_ID.to_owned(),
@@ -350,11 +352,7 @@ mod tests {
     /// both paths.
     #[tokio::test]
     async fn both_paths_refuse_an_unknown_job_with_the_typed_error() -> Result<(), Box<dyn std::error::Error>> {
-        let gateway = Gateway {
-            store: Arc::new(Store::new(Limits::default(), Faults::default())),
-            catalogue: Arc::new(Catalogue::new(false).map_err(|e| e.0)?),
-            auth_token: None,
-        };
+        let gateway = gateway(false)?;
         let open = || {
             request(pb::StreamJobEventsRequest {
                 job_id: "job-0123".to_owned(),

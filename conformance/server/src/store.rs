@@ -293,13 +293,7 @@ impl JobEntry {
             sequence = 4;
         }
         data.next_sequence = sequence + 1;
-        let terminal = matches!(
-            &payload,
-            Payload::StateChanged(s) if matches!(
-                JobState::try_from(s.state),
-                Ok(JobState::Succeeded | JobState::Failed | JobState::Cancelled)
-            )
-        );
+        let terminal = matches!(&payload, Payload::StateChanged(s) if dome_sdk::is_terminal_state(s.state));
         let message = pb::StreamJobEventsResponse {
             event: Some(pb::JobEvent {
                 event_id: new_id("evt-"),
@@ -468,14 +462,13 @@ impl Store {
     pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<(pb::Job, bool), ApiError> {
         let canonical_input = canonical_json(&sub.input);
         let fingerprint = sub.fingerprint(&canonical_input);
-        let idempotency_key = sub.idempotency_key.clone();
         let (entry, snapshot) = self.new_job(sub, fingerprint, &canonical_input);
         let mut evicted = Vec::new();
-        let result = self.admit(&entry, &idempotency_key, &mut evicted);
+        let result = self.admit(&entry, &snapshot.idempotency_key, &mut evicted);
         for gone in &evicted {
             self.note_freed(gone.lock().log.len() as u64);
         }
-        // The evicted jobs (and a job refused admission) are freed here.
+        // The evicted jobs are freed here, after the store's lock.
         drop(evicted);
         match result? {
             Some(existing) => Ok((existing.snapshot(), false)),

@@ -36,13 +36,15 @@ use crate::store::{JobEntry, LoggedEvent, Store};
 
 /// One message of the stream: an encoded `StreamJobEventsResponse`, or
 /// the error that ends the stream.
-pub(crate) type Item = Result<Bytes, Status>;
+type Item = Result<Bytes, Status>;
 
 /// How many events a stream takes from the log per lock of the job.
 const BATCH: usize = 64;
 
 /// The stream of one `StreamJobEvents` call.
 pub(crate) struct EventStream {
+    /// The call's correlation id, which its errors carry.
+    correlation_id: String,
     /// Messages read and not yet handed out, in order.
     ready: VecDeque<Item>,
     /// `None` once nothing more will be read.
@@ -69,7 +71,7 @@ impl futures_core::Stream for EventStream {
                 Next::Read => {}
                 Next::Wait => reader.wait = Some(reader.waiter()),
                 Next::End(error) => {
-                    reader.end(error, &mut this.ready);
+                    reader.end(error, &this.correlation_id, &mut this.ready);
                     this.reader = None;
                 }
             }
@@ -123,7 +125,6 @@ pub(crate) fn open(
             job,
             cursor: if whole_log { 0 } else { after_sequence },
             baseline,
-            correlation_id,
             sent: 0,
             held: None,
             finished: false,
@@ -131,6 +132,7 @@ pub(crate) fn open(
         })
     });
     Ok(EventStream {
+        correlation_id,
         ready: VecDeque::new(),
         reader,
     })
@@ -151,7 +153,6 @@ struct Reader {
     cursor: u64,
     /// The head when the call began: the replay backlog is not lag.
     baseline: u64,
-    correlation_id: String,
     faults: Faults,
     max_lag: Option<u64>,
     /// How many events this call has sent.
@@ -270,10 +271,10 @@ impl Reader {
     }
 
     /// Ends the stream, with `error` after what was read when given.
-    fn end(&mut self, error: Option<ApiError>, out: &mut VecDeque<Item>) {
+    fn end(&self, error: Option<ApiError>, correlation_id: &str, out: &mut VecDeque<Item>) {
         if let Some(e) = error {
-            tracing::info!(job_id = %self.job.job_id, correlation_id = %self.correlation_id, reason = ?e.reason(), "stream ended with an error");
-            out.push_back(Err(e.into_status(&self.correlation_id, self.faults)));
+            tracing::info!(job_id = %self.job.job_id, correlation_id, reason = ?e.reason(), "stream ended with an error");
+            out.push_back(Err(e.into_status(correlation_id, self.faults)));
         }
     }
 }
@@ -283,18 +284,13 @@ impl Reader {
 /// the trait as generated rather than through [`crate::route`].
 pub(crate) struct Decoded {
     inner: EventStream,
-    correlation_id: String,
     faults: Faults,
 }
 
 impl Decoded {
-    /// Decodes the messages of `inner`, a stream of the call `correlation_id`.
-    pub(crate) fn new(inner: EventStream, correlation_id: String, faults: Faults) -> Self {
-        Self {
-            inner,
-            correlation_id,
-            faults,
-        }
+    /// Decodes the messages of `inner`.
+    pub(crate) fn new(inner: EventStream, faults: Faults) -> Self {
+        Self { inner, faults }
     }
 }
 
@@ -308,7 +304,7 @@ impl futures_core::Stream for Decoded {
             item.and_then(|bytes| {
                 pb::StreamJobEventsResponse::decode(bytes).map_err(|e| {
                     ApiError::internal(format!("a logged event does not decode: {e}"))
-                        .into_status(&this.correlation_id, this.faults)
+                        .into_status(&this.inner.correlation_id, this.faults)
                 })
             })
         }))

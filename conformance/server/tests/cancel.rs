@@ -81,7 +81,7 @@ async fn a_sleeping_job_is_woken_at_once() {
     h.cancel(&job.job_id).await;
     let (rest, error) = common::drain(&mut stream).await;
     assert!(error.is_none());
-    assert!(rest.last().is_some_and(common::is_terminal));
+    assert!(rest.last().is_some_and(dome_sdk::is_terminal_event));
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "woken, not slept out");
     assert_eq!(h.status(&job.job_id).await.state(), JobState::Cancelled);
     h.running.shutdown().await.expect("clean shutdown");
@@ -115,7 +115,7 @@ async fn cancelling_twice_emits_one_event() {
     assert!(!second.cancel_requested);
     let events = h.all_events(&job.job_id, 0).await;
     assert_eq!(cancel_events(&events), 1);
-    assert_eq!(events.iter().filter(|e| common::is_terminal(e)).count(), 1);
+    assert_eq!(events.iter().filter(|e| dome_sdk::is_terminal_event(e)).count(), 1);
     h.running.shutdown().await.expect("clean shutdown");
 }
 
@@ -136,7 +136,7 @@ async fn a_cancel_racing_completion_ends_in_exactly_one_terminal_state() {
         let effective = usize::from(ra.expect("ok").into_inner().cancel_requested) + usize::from(rb.expect("ok").into_inner().cancel_requested);
         assert!(effective <= 1, "at most one call's cancel takes effect");
         let events = h.all_events(&job.job_id, 0).await;
-        let terminals: Vec<&pb::JobEvent> = events.iter().filter(|e| common::is_terminal(e)).collect();
+        let terminals: Vec<&pb::JobEvent> = events.iter().filter(|e| dome_sdk::is_terminal_event(e)).collect();
         assert_eq!(terminals.len(), 1, "exactly one terminal event");
         assert!(std::ptr::eq(terminals[0], events.last().expect("events")), "and it is the last");
         assert_eq!(cancel_events(&events), effective);

@@ -66,7 +66,7 @@ async fn sequence_and_stream_mutants() {
     let job = h.submit(steps.clone()).await;
     let events = h.all_events(&job.job_id, 0).await;
     assert_eq!(seqs(&events), vec![1, 2, 3, 4]);
-    assert!(!events.iter().any(common::is_terminal));
+    assert!(!events.iter().any(dome_sdk::is_terminal_event));
     h.running.shutdown().await.expect("shutdown");
 
     let mut h = with(Mutant::ResumeReturnsWholeLog).await;

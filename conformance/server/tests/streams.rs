@@ -31,8 +31,8 @@ async fn replay_from_every_cursor_of_a_finished_job_is_exactly_the_suffix() {
     let last = all.len() as u64;
     assert_eq!(sequences(&all), (1..=last).collect::<Vec<_>>(), "gapless from 1");
     assert_eq!(common::state_of(&all[0]), Some(JobState::Queued), "the first event is QUEUED");
-    assert!(common::is_terminal(&all[all.len() - 1]));
-    assert_eq!(all.iter().filter(|e| common::is_terminal(e)).count(), 1);
+    assert!(dome_sdk::is_terminal_event(&all[all.len() - 1]));
+    assert_eq!(all.iter().filter(|e| dome_sdk::is_terminal_event(e)).count(), 1);
     let ids: HashSet<&str> = all.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids.len(), all.len(), "event ids are unique");
     for e in &all {
@@ -64,7 +64,7 @@ async fn a_live_stream_follows_new_events_and_closes_after_the_terminal_one() {
     assert!(error.is_none(), "closes with OK");
     seen.extend(rest);
     assert_eq!(sequences(&seen), (1..=5).collect::<Vec<_>>(), "progress, cancel_requested, CANCELLED follow");
-    assert!(common::is_terminal(&seen[4]));
+    assert!(dome_sdk::is_terminal_event(&seen[4]));
     h.running.shutdown().await.expect("clean shutdown");
 }
 
@@ -115,7 +115,7 @@ async fn resuming_after_a_dropped_stream_loses_nothing() {
     let after = got.last().expect("events").sequence;
     got.extend(h.all_events(&job.job_id, after).await);
     assert_eq!(sequences(&got), (1..=got.len() as u64).collect::<Vec<_>>());
-    assert!(common::is_terminal(got.last().expect("events")));
+    assert!(dome_sdk::is_terminal_event(got.last().expect("events")));
     assert_eq!(got, h.all_events(&job.job_id, 0).await);
     h.running.shutdown().await.expect("clean shutdown");
 }
@@ -173,7 +173,7 @@ async fn a_cursor_older_than_retention_is_cursor_expired() {
     // Streaming from firstRetainedSequence - 1 works and ends with the terminal event.
     let events = h.all_events(&job.job_id, first_retained - 1).await;
     assert_eq!(events.first().expect("events").sequence, first_retained);
-    assert!(common::is_terminal(events.last().expect("events")));
+    assert!(dome_sdk::is_terminal_event(events.last().expect("events")));
     assert!(events.len() <= 10);
     let finished = h.status(&job.job_id).await;
     assert_eq!(first_retained, finished.last_sequence - 9);

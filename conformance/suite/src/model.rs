@@ -189,7 +189,7 @@ impl Phase {
 
 /// Whether a state is terminal.
 pub fn is_terminal(state: JobState) -> bool {
-    matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    dome_sdk::is_terminal_state(state as i32)
 }
 
 /// The forward order of states: a job's rank never decreases.

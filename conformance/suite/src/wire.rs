@@ -267,7 +267,7 @@ impl Wire {
         let mut stream = self.stream(job_id, after_sequence).await?;
         let mut events = Vec::new();
         loop {
-            let terminal_seen = events.last().is_some_and(is_terminal_event);
+            let terminal_seen = events.last().is_some_and(dome_sdk::is_terminal_event);
             let next = if terminal_seen {
                 match tokio::time::timeout(self.close_grace, stream.inner.message()).await {
                     Ok(Ok(m)) => m.map(|m| m.event.unwrap_or_default()),
@@ -299,12 +299,6 @@ impl Wire {
             }
         }
     }
-}
-
-/// Whether an event is a terminal `state_changed`.
-pub fn is_terminal_event(e: &pb::JobEvent) -> bool {
-    matches!(&e.payload, Some(pb::job_event::Payload::StateChanged(s))
-        if pb::JobState::try_from(s.state).is_ok_and(crate::model::is_terminal))
 }
 
 /// An open `StreamJobEvents` call.

@@ -44,12 +44,6 @@ pub fn script(steps: Value) -> pb::SkillExecuteRequest {
     }
 }
 
-/// Whether an event is a job's terminal event.
-pub fn is_terminal(event: &pb::JobEvent) -> bool {
-    matches!(&event.payload, Some(Payload::StateChanged(s))
-        if matches!(JobState::try_from(s.state), Ok(JobState::Succeeded | JobState::Failed | JobState::Cancelled)))
-}
-
 /// The state an event changes to, if it is a `state_changed` event.
 pub fn state_of(event: &pb::JobEvent) -> Option<JobState> {
     match &event.payload {
@@ -118,7 +112,7 @@ impl Harness {
     /// Waits until the job is terminal and returns it.
     pub async fn finished(&mut self, job_id: &str) -> pb::Job {
         let events = self.all_events(job_id, 0).await;
-        assert!(events.last().is_some_and(is_terminal), "the stream ends with the terminal event");
+        assert!(events.last().is_some_and(dome_sdk::is_terminal_event), "the stream ends with the terminal event");
         self.status(job_id).await
     }
 

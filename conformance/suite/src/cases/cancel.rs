@@ -243,7 +243,7 @@ async fn random_point(ctx: Ctx) -> CaseResult {
         drop(stream);
         // A terminal event already streamed fixes the state the cancel
         // must leave alone.
-        let before = seen.last().filter(|e| crate::wire::is_terminal_event(e)).and_then(|e| match &e.payload {
+        let before = seen.last().filter(|e| dome_sdk::is_terminal_event(e)).and_then(|e| match &e.payload {
             Some(pb::job_event::Payload::StateChanged(s)) => JobState::try_from(s.state).ok(),
             _ => None,
         });
