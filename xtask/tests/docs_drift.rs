@@ -4,7 +4,7 @@
 
 mod common;
 
-use xtask::codegen::docs::{API, DELTA_REGISTER, SURFACE_MATRIX};
+use xtask::codegen::docs::{API, DELTA_REGISTER, SURFACE_MATRIX, anchor};
 use xtask::codegen::{self, MANIFEST};
 use xtask::util::{Mode, project_root};
 
@@ -131,20 +131,6 @@ fn the_api_page_covers_the_whole_surface() {
     }
 }
 
-/// The GitHub anchor of a heading: lowercase, punctuation dropped but `-`
-/// and `_`, spaces as `-`.
-fn heading_anchor(heading: &str) -> String {
-    heading
-        .chars()
-        .filter_map(|c| match c {
-            'A'..='Z' => Some(c.to_ascii_lowercase()),
-            'a'..='z' | '0'..='9' | '-' | '_' => Some(c),
-            ' ' => Some('-'),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every relative link of the hand-written index and handoff (and of the
 /// generated pages) points at a file that exists, and every `#anchor` into
 /// a page at one of its headings.
@@ -153,7 +139,7 @@ fn links_between_the_docs_resolve() {
     let docs = project_root().join("docs");
     let anchors = |page: &std::path::Path| -> Vec<String> {
         let text = std::fs::read_to_string(page).unwrap_or_default();
-        text.lines().filter(|l| l.starts_with('#')).map(|l| heading_anchor(l.trim_start_matches('#').trim())).collect()
+        text.lines().filter(|l| l.starts_with('#')).map(|l| anchor(l.trim_start_matches('#').trim())).collect()
     };
     let mut checked = 0;
     for page in ["index.md", "handoff.md", "api.md", "surface-matrix.md", "delta-register.md"] {
@@ -180,4 +166,15 @@ fn links_between_the_docs_resolve() {
             assert!(index.contains(&format!("]({name})")), "docs/index.md does not list `{name}`");
         }
     }
+}
+
+/// The anchors links are made of and checked against follow GitHub's rule,
+/// on headings of the shapes the docs use.
+#[test]
+fn anchors_follow_githubs_rule() {
+    assert_eq!(anchor("Service `GatewayService`"), "service-gatewayservice");
+    assert_eq!(anchor("rpc `SkillExecute`"), "rpc-skillexecute");
+    assert_eq!(anchor("Error `QUEUE_FULL`"), "error-queue_full");
+    assert_eq!(anchor("Events and cursors"), "events-and-cursors");
+    assert_eq!(anchor("The stream: `StreamJobEvents`"), "the-stream-streamjobevents");
 }

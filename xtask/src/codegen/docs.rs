@@ -702,8 +702,9 @@ fn file_comment(file: &prost_reflect::FileDescriptor) -> String {
 }
 
 /// The anchor GitHub derives from a heading made of `text` (lowercase, no
-/// punctuation but `-` and `_`).
-fn anchor(text: &str) -> String {
+/// punctuation but `-` and `_`, spaces as `-`): what the generated links
+/// point at, and what the docs tests check every relative link against.
+pub fn anchor(text: &str) -> String {
     text.chars()
         .filter_map(|c| match c {
             'A'..='Z' => Some(c.to_ascii_lowercase()),
