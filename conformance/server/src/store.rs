@@ -323,9 +323,14 @@ impl JobEntry {
 
     /// Appends one event under the job's own correlation id.
     pub(crate) fn emit(&self, payload: Payload) -> Option<u64> {
-        let mut data = self.lock();
+        self.append_own(&mut self.lock(), payload)
+    }
+
+    /// [`JobEntry::append`] under the job's own correlation id (the one
+    /// of the call that submitted it), with the job locked.
+    fn append_own(&self, data: &mut JobData, payload: Payload) -> Option<u64> {
         let corr = data.job.correlation_id.clone();
-        self.append(&mut data, &corr, payload)
+        self.append(data, &corr, payload)
     }
 
     /// Ends the job; false (and nothing changes) when it had ended already.
@@ -371,10 +376,8 @@ impl JobEntry {
         data.job.state = state as i32;
         data.job.end_time = Some(now());
         data.job.outcome = Some(outcome.clone());
-        let corr = data.job.correlation_id.clone();
-        self.append(
+        self.append_own(
             data,
-            &corr,
             Payload::StateChanged(pb::JobStateChanged {
                 state: state as i32,
                 outcome: Some(outcome),
@@ -402,8 +405,7 @@ impl JobEntry {
             .insert(artifact.name.clone(), artifact.uri.clone());
         data.artifacts.retain(|a| a.name != artifact.name);
         data.artifacts.push(artifact.clone());
-        let corr = data.job.correlation_id.clone();
-        self.append(&mut data, &corr, Payload::ArtifactProduced(artifact));
+        self.append_own(&mut data, Payload::ArtifactProduced(artifact));
     }
 
     /// Takes the job's input to run it (`null` once taken).
@@ -626,15 +628,7 @@ impl Store {
         });
         let snapshot = {
             let mut data = entry.lock();
-            let corr = data.job.correlation_id.clone();
-            entry.append(
-                &mut data,
-                &corr,
-                Payload::StateChanged(pb::JobStateChanged {
-                    state: JobState::Queued as i32,
-                    outcome: None,
-                }),
-            );
+            entry.append_own(&mut data, state_changed(JobState::Queued));
             data.job.clone()
         };
         (entry, snapshot)
@@ -720,15 +714,7 @@ impl Store {
             }
             data.job.state = JobState::Running as i32;
             data.job.start_time = Some(now());
-            let corr = data.job.correlation_id.clone();
-            entry.append(
-                &mut data,
-                &corr,
-                Payload::StateChanged(pb::JobStateChanged {
-                    state: JobState::Running as i32,
-                    outcome: None,
-                }),
-            );
+            entry.append_own(&mut data, state_changed(JobState::Running));
             drop(data);
             self.queued.fetch_sub(1, Ordering::SeqCst);
             return Some(entry);
@@ -769,6 +755,14 @@ impl Store {
         }
         open
     }
+}
+
+/// The event of a change to a non-terminal `state`.
+fn state_changed(state: JobState) -> Payload {
+    Payload::StateChanged(pb::JobStateChanged {
+        state: state as i32,
+        outcome: None,
+    })
 }
 
 /// Waits until `holds()`, checked again after each notification of
