@@ -24,8 +24,9 @@ mod guard;
 mod ids;
 #[cfg_attr(not(feature = "mutants"), allow(dead_code, unreachable_pub))]
 mod mutants;
-mod script;
+mod reply;
 mod route;
+mod script;
 mod server;
 mod service;
 mod skills;

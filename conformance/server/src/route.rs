@@ -1,38 +1,43 @@
-//! The route of `StreamJobEvents` that sends the log's encoded events as
-//! they are.
+//! The routes that answer from bytes the server has encoded already.
 //!
-//! The generated server encodes every message it sends, so serving a job's
-//! events through it would mean a copy and an encoding of every event for
-//! every subscriber. The log keeps each event encoded once instead
-//! ([`crate::store::LoggedEvent`]), and this wrapper answers
-//! `StreamJobEvents` itself with tonic's own gRPC machinery and a codec
-//! whose encoder writes those bytes unchanged. The request is decoded,
-//! checked and answered exactly as through the generated trait (the same
-//! [`Gateway::open_events`]); every other method goes to the generated
-//! server.
+//! The generated server encodes every message it sends. The server keeps
+//! a job's events encoded once when appended
+//! ([`crate::store::LoggedEvent`]), and an ended job encoded once when it
+//! ends; serving those through the generated server would decode nothing
+//! but copy and encode them again for every call and every subscriber.
+//! This wrapper answers `StreamJobEvents` and the three methods that reply
+//! with a job (`SkillExecute`, `GetJobStatus`, `CancelJob`) itself, with
+//! tonic's own gRPC machinery and a codec whose encoder writes those bytes
+//! unchanged ([`crate::reply`]). Each request is decoded, checked and
+//! answered by the same [`Gateway`] method the generated trait calls;
+//! every other method goes to the generated server.
 
 use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use dome_sdk::pb::{self, gateway_service_server::SERVICE_NAME};
-use prost::bytes::{BufMut, Bytes};
+use prost::bytes::Bytes;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
-use tonic::server::{Grpc, NamedService, ServerStreamingService};
+use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
 
+use crate::reply::{Encoded, JobReply};
 use crate::service::Gateway;
 use crate::stream::EventStream;
 
-/// The gateway service, with `StreamJobEvents` answered from encoded events.
+/// The gateway service, with the methods that send stored bytes answered
+/// from them.
 #[derive(Debug, Clone)]
-pub(crate) struct Events<S> {
+pub(crate) struct Routes<S> {
     inner: S,
     gateway: Gateway,
     max_decoding_message_size: usize,
 }
 
-impl<S> Events<S> {
+impl<S> Routes<S> {
     /// Wraps `inner`, the generated server of `gateway`, which decodes
     /// requests of at most `max_decoding_message_size` bytes.
     pub(crate) fn new(inner: S, gateway: Gateway, max_decoding_message_size: usize) -> Self {
@@ -42,20 +47,44 @@ impl<S> Events<S> {
             max_decoding_message_size,
         }
     }
+
+    /// tonic's gRPC machinery with this server's decoding limit.
+    fn grpc<Req, Resp>(&self) -> Grpc<EncodedCodec<Req, Resp>>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        Resp: Encoded,
+    {
+        Grpc::new(EncodedCodec(PhantomData)).apply_max_message_size_config(Some(self.max_decoding_message_size), None)
+    }
 }
 
-impl<S: NamedService> NamedService for Events<S> {
+impl<S: NamedService> NamedService for Routes<S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// Whether `path` names `StreamJobEvents` of the gateway service.
-fn is_stream_job_events(path: &str) -> bool {
-    path.strip_prefix('/')
-        .and_then(|p| p.strip_prefix(SERVICE_NAME))
-        .is_some_and(|method| method == "/StreamJobEvents")
+/// The gateway methods answered from encoded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    SkillExecute,
+    GetJobStatus,
+    CancelJob,
+    StreamJobEvents,
 }
 
-impl<S, B> Service<http::Request<B>> for Events<S>
+/// The method of the gateway service `path` names, when it is one of those
+/// answered from encoded bytes.
+fn method(path: &str) -> Option<Method> {
+    let name = path.strip_prefix('/')?.strip_prefix(SERVICE_NAME)?.strip_prefix('/')?;
+    match name {
+        "SkillExecute" => Some(Method::SkillExecute),
+        "GetJobStatus" => Some(Method::GetJobStatus),
+        "CancelJob" => Some(Method::CancelJob),
+        "StreamJobEvents" => Some(Method::StreamJobEvents),
+        _ => None,
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for Routes<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
     S::Future: Send + 'static,
@@ -71,12 +100,38 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if !is_stream_job_events(request.uri().path()) {
-            return Box::pin(self.inner.call(request));
+        let gateway = self.gateway.clone();
+        match method(request.uri().path()) {
+            None => Box::pin(self.inner.call(request)),
+            Some(Method::StreamJobEvents) => {
+                let mut grpc = self.grpc();
+                Box::pin(async move { Ok(grpc.server_streaming(StreamJobEvents(gateway), request).await) })
+            }
+            Some(Method::SkillExecute) => {
+                let mut grpc = self.grpc();
+                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::execute), request).await) })
+            }
+            Some(Method::GetJobStatus) => {
+                let mut grpc = self.grpc();
+                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::job_status), request).await) })
+            }
+            Some(Method::CancelJob) => {
+                let mut grpc = self.grpc();
+                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::cancel), request).await) })
+            }
         }
-        let method = StreamJobEvents(self.gateway.clone());
-        let mut grpc = Grpc::new(EncodedCodec).apply_max_message_size_config(Some(self.max_decoding_message_size), None);
-        Box::pin(async move { Ok(grpc.server_streaming(method, request).await) })
+    }
+}
+
+/// A unary method that replies with a job.
+struct Unary<Req>(Gateway, fn(&Gateway, Request<Req>) -> Result<JobReply, Status>);
+
+impl<Req: Send + 'static> UnaryService<Req> for Unary<Req> {
+    type Response = JobReply;
+    type Future = Ready<Result<Response<JobReply>, Status>>;
+
+    fn call(&mut self, request: Request<Req>) -> Self::Future {
+        ready((self.1)(&self.0, request).map(Response::new))
     }
 }
 
@@ -94,19 +149,22 @@ impl ServerStreamingService<pb::StreamJobEventsRequest> for StreamJobEvents {
     }
 }
 
-/// Decodes `StreamJobEventsRequest`s with prost and sends messages that are
+/// Decodes requests of type `Req` with prost and writes `Resp`s that are
 /// encoded already.
-#[derive(Debug, Clone, Copy, Default)]
-struct EncodedCodec;
+struct EncodedCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
 
-impl Codec for EncodedCodec {
-    type Encode = Bytes;
-    type Decode = pb::StreamJobEventsRequest;
-    type Encoder = Encoded;
-    type Decoder = tonic_prost::ProstDecoder<pb::StreamJobEventsRequest>;
+impl<Req, Resp> Codec for EncodedCodec<Req, Resp>
+where
+    Req: prost::Message + Default + Send + 'static,
+    Resp: Encoded,
+{
+    type Encode = Resp;
+    type Decode = Req;
+    type Encoder = Writer<Resp>;
+    type Decoder = tonic_prost::ProstDecoder<Req>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        Encoded
+        Writer(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -115,15 +173,14 @@ impl Codec for EncodedCodec {
 }
 
 /// Writes an encoded message unchanged.
-#[derive(Debug, Clone, Copy, Default)]
-struct Encoded;
+struct Writer<T>(PhantomData<fn() -> T>);
 
-impl Encoder for Encoded {
-    type Item = Bytes;
+impl<T: Encoded> Encoder for Writer<T> {
+    type Item = T;
     type Error = Status;
 
-    fn encode(&mut self, item: Bytes, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
+    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.write(buf);
         Ok(())
     }
 }
@@ -133,11 +190,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_stream_job_events_of_the_gateway_takes_the_encoded_route() {
-        assert!(is_stream_job_events("/dome.gateway.v1.GatewayService/StreamJobEvents"));
-        assert!(!is_stream_job_events("/dome.gateway.v1.GatewayService/GetJobStatus"));
-        assert!(!is_stream_job_events("/dome.gateway.v1.GatewayService/StreamJobEventsX"));
-        assert!(!is_stream_job_events("/other.v1.GatewayService/StreamJobEvents"));
-        assert!(!is_stream_job_events("dome.gateway.v1.GatewayService/StreamJobEvents"));
+    fn only_the_gateways_methods_that_send_stored_bytes_take_the_encoded_routes() {
+        let gateway = |m: &str| format!("/dome.gateway.v1.GatewayService/{m}");
+        assert_eq!(method(&gateway("StreamJobEvents")), Some(Method::StreamJobEvents));
+        assert_eq!(method(&gateway("SkillExecute")), Some(Method::SkillExecute));
+        assert_eq!(method(&gateway("GetJobStatus")), Some(Method::GetJobStatus));
+        assert_eq!(method(&gateway("CancelJob")), Some(Method::CancelJob));
+        for other in [
+            "ListCapabilities",
+            "GetGateDecision",
+            "StreamJobEventsX",
+            "getJobStatus",
+            "",
+        ] {
+            assert_eq!(method(&gateway(other)), None, "{other}");
+        }
+        assert_eq!(method("/other.v1.GatewayService/StreamJobEvents"), None);
+        assert_eq!(method("dome.gateway.v1.GatewayService/StreamJobEvents"), None);
+        assert_eq!(method("/dome.gateway.v1.GatewayServiceX/GetJobStatus"), None);
     }
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dome_ssot::Family;
 use dome_sdk::pb::{self, DecisionStatus, LogLevel, SubstrateStatus, job_event::Payload};
+use dome_ssot::Family;
 use serde_json::{Map, Value};
 
 use crate::ids::new_hex;
@@ -31,13 +31,16 @@ pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
     };
     let mut data = job.lock();
     if job.finish(&mut data, ending) {
-        tracing::info!(job_id = %job.job_id, state = ?data.job.state(), "job ended");
+        tracing::info!(job_id = %job.job_id, state = ?data.state, "job ended");
     }
 }
 
 /// Executes the steps of a conformance script in order.
 async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
-    let steps = input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let steps = input
+        .get("steps")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     for step in steps {
         if job.cancel_requested() {
             return Ending::Cancelled;
@@ -82,7 +85,10 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                         _ => SubstrateStatus::Unspecified,
                     } as i32,
                     confidence: body.get("confidence").and_then(Value::as_f64),
-                    risk_score: body.get("risk_score").and_then(Value::as_u64).map(|r| r.min(100) as u32),
+                    risk_score: body
+                        .get("risk_score")
+                        .and_then(Value::as_u64)
+                        .map(|r| r.min(100) as u32),
                     notes: strings(body, "notes"),
                     record_time: Some(now()),
                 };
@@ -145,7 +151,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
             "bulk" => {
                 let count = uint(body, "count").min(100_000);
                 let mut data = job.lock();
-                let corr = data.job.correlation_id.clone();
+                let corr = data.correlation_id().unwrap_or_default().to_owned();
                 for i in 1..=count {
                     job.append_unannounced(
                         &mut data,
@@ -195,7 +201,12 @@ fn decision_status(value: Option<&Value>) -> DecisionStatus {
 
 /// The telemetry reference given in a step, or a fresh one.
 fn telemetry_ref(value: Option<&Value>) -> pb::TelemetryRef {
-    let given = |key: &str| value.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_owned);
+    let given = |key: &str| {
+        value
+            .and_then(|v| v.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     pb::TelemetryRef {
         trace_id_hex: given("trace_id_hex").unwrap_or_else(|| new_hex(32)),
         span_id_hex: given("span_id_hex").unwrap_or_else(|| new_hex(16)),

@@ -17,7 +17,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::config::Config;
 use crate::guard::Typed;
 use crate::mutants::Faults;
-use crate::route::Events;
+use crate::route::Routes;
 use crate::service::Gateway;
 use crate::skills::Catalogue;
 use crate::store::Store;
@@ -153,13 +153,11 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         usize::try_from(max_request_bytes).unwrap_or(usize::MAX)
     };
     let gateway_service = GatewayServiceServer::new(gateway.clone()).max_decoding_message_size(decoding_limit);
-    let gateway_service = Events::new(gateway_service, gateway, decoding_limit);
+    let gateway_service = Routes::new(gateway_service, gateway, decoding_limit);
     let gateway_service = Typed::new(gateway_service, max_request_bytes, faults);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<GatewayServiceServer<Gateway>>()
-        .await;
+    health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
     // Both reflection versions: v1, and v1alpha, which many clients
     // (grpcio-reflection, older grpcurl) still speak only.
     let reflection_builder = || {
@@ -167,9 +165,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection = reflection_builder().build_v1().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
-    let reflection_v1alpha =
-        reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection = reflection_builder()
+        .build_v1()
+        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
     let mut builder = Server::builder().max_concurrent_streams(config.max_concurrent_streams);
     if let Some(tls) = &config.tls {

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::errors::ApiError;
 use crate::ids::{self, check_idempotency_key, check_labels, check_required_id, check_run_id};
 use crate::mutants::Mutant;
+use crate::reply::JobReply;
 use crate::skills::Catalogue;
 use crate::store::{Store, Submission};
 use crate::stream::{self, Decoded, EventStream};
@@ -87,7 +88,8 @@ impl Gateway {
 
     /// `StreamJobEvents`: the checks, then a stream of the job's encoded
     /// events (served as they are by [`crate::route`], or decoded for the
-    /// generated trait).
+    /// generated trait). The methods below that answer with a job are
+    /// served the same two ways.
     pub(crate) fn open_events(&self, request: Request<pb::StreamJobEventsRequest>) -> Result<EventStream, Status> {
         let call = self.begin("StreamJobEvents", &request, &request.get_ref().correlation_id)?;
         let req = request.into_inner();
@@ -97,6 +99,91 @@ impl Gateway {
             .map_err(|e| self.fail(&call, e))?;
         tracing::debug!(correlation_id = %call.corr, job_id = %req.job_id, after_sequence = req.after_sequence, "stream opened");
         Ok(stream)
+    }
+
+    /// `SkillExecute`: the checks, then the job submitted (or the one its
+    /// idempotency key names), encoded.
+    pub(crate) fn execute(&self, request: Request<pb::SkillExecuteRequest>) -> Result<JobReply, Status> {
+        let call = self.begin("SkillExecute", &request, &request.get_ref().correlation_id)?;
+        let req = request.into_inner();
+        let submitted = (|| {
+            if req.skill_id.is_empty() {
+                return Err(ApiError::invalid_argument("skill_id", "is required"));
+            }
+            check_idempotency_key(&req.idempotency_key)?;
+            check_labels(&req.labels)?;
+            check_run_id(&req.run_id)?;
+            if req.base_ref.len() > 1024 {
+                return Err(ApiError::invalid_argument("base_ref", "must be at most 1024 bytes"));
+            }
+            let max_input = self.store.limits.max_input_bytes;
+            if max_input != 0 && req.input_json.len() as u64 > max_input {
+                return Err(ApiError::limit_exceeded("max_input_bytes", max_input));
+            }
+            let skill = self.catalogue.resolve(&req.skill_id, &req.skill_version)?;
+            let input = skill.check_input(&req.input_json)?;
+            self.store.submit(Submission {
+                correlation_id: call.corr.clone(),
+                skill_id: skill.proto.skill_id.clone(),
+                skill_version: skill.proto.version.clone(),
+                requested_version: req.skill_version,
+                kind: skill.kind,
+                input,
+                idempotency_key: req.idempotency_key,
+                labels: req.labels,
+                run_id: req.run_id,
+                base_ref: req.base_ref,
+            })
+        })()
+        .map_err(|e| self.fail(&call, e))?;
+        let entry = &submitted.entry;
+        tracing::info!(correlation_id = %call.corr, job_id = %entry.job_id, run_id = %entry.run_id, created = submitted.created, "job submitted");
+        Ok(JobReply {
+            correlation_id: call.corr,
+            job: submitted.job,
+            flag: submitted.created,
+        })
+    }
+
+    /// `GetJobStatus`: the checks, then the job as it is now, encoded.
+    pub(crate) fn job_status(&self, request: Request<pb::GetJobStatusRequest>) -> Result<JobReply, Status> {
+        let call = self.begin("GetJobStatus", &request, &request.get_ref().correlation_id)?;
+        let req = request.get_ref();
+        let job = check_required_id("job_id", &req.job_id)
+            .and_then(|()| self.store.job(&req.job_id))
+            .map_err(|e| self.fail(&call, e))?;
+        Ok(JobReply {
+            correlation_id: call.corr,
+            job: job.encoded(),
+            flag: false,
+        })
+    }
+
+    /// `CancelJob`: the checks, then the cancel; the job after it,
+    /// encoded, and whether this call's cancel took effect.
+    pub(crate) fn cancel(&self, request: Request<pb::CancelJobRequest>) -> Result<JobReply, Status> {
+        let call = self.begin("CancelJob", &request, &request.get_ref().correlation_id)?;
+        let req = request.get_ref();
+        let entry = check_required_id("job_id", &req.job_id)
+            .and_then(|()| {
+                if req.reason.chars().count() > 1024 {
+                    Err(ApiError::invalid_argument("reason", "must be at most 1024 characters"))
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|()| self.store.job(&req.job_id))
+            .map_err(|e| self.fail(&call, e))?;
+        if self.store.faults.is(Mutant::CancelFinishedErrors) && entry.lock().terminal {
+            return Err(self.fail(&call, ApiError::invalid_argument("job_id", "the job has already ended")));
+        }
+        let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
+        tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
+        Ok(JobReply {
+            correlation_id: call.corr,
+            job,
+            flag: cancel_requested,
+        })
     }
 
     fn features(&self) -> Vec<String> {
@@ -149,63 +236,22 @@ impl GatewayService for Gateway {
         &self,
         request: Request<pb::SkillExecuteRequest>,
     ) -> Result<Response<pb::SkillExecuteResponse>, Status> {
-        let call = self.begin("SkillExecute", &request, &request.get_ref().correlation_id)?;
-        let req = request.into_inner();
-        let corr = call.corr.clone();
-        let submitted = (|| {
-            if req.skill_id.is_empty() {
-                return Err(ApiError::invalid_argument("skill_id", "is required"));
-            }
-            check_idempotency_key(&req.idempotency_key)?;
-            check_labels(&req.labels)?;
-            check_run_id(&req.run_id)?;
-            if req.base_ref.len() > 1024 {
-                return Err(ApiError::invalid_argument("base_ref", "must be at most 1024 bytes"));
-            }
-            let max_input = self.store.limits.max_input_bytes;
-            if max_input != 0 && req.input_json.len() as u64 > max_input {
-                return Err(ApiError::limit_exceeded("max_input_bytes", max_input));
-            }
-            let skill = self.catalogue.resolve(&req.skill_id, &req.skill_version)?;
-            let input = skill.check_input(&req.input_json)?;
-            self.store.submit(Submission {
-                correlation_id: corr.clone(),
-                skill_id: skill.proto.skill_id.clone(),
-                skill_version: skill.proto.version.clone(),
-                requested_version: req.skill_version.clone(),
-                kind: skill.kind,
-                input,
-                idempotency_key: req.idempotency_key.clone(),
-                labels: req.labels.clone(),
-                run_id: req.run_id.clone(),
-                base_ref: req.base_ref.clone(),
-            })
-        })();
-        match submitted {
-            Ok((job, created)) => {
-                tracing::info!(correlation_id = %corr, job_id = %job.job_id, run_id = %job.run_id, created, "job submitted");
-                Ok(Response::new(pb::SkillExecuteResponse {
-                    correlation_id: corr,
-                    job: Some(job),
-                    created,
-                }))
-            }
-            Err(e) => Err(self.fail(&call, e)),
-        }
+        let reply = self.execute(request)?;
+        Ok(Response::new(pb::SkillExecuteResponse {
+            job: Some(reply.decode_job(self.store.faults)?),
+            correlation_id: reply.correlation_id,
+            created: reply.flag,
+        }))
     }
 
     async fn get_job_status(
         &self,
         request: Request<pb::GetJobStatusRequest>,
     ) -> Result<Response<pb::GetJobStatusResponse>, Status> {
-        let call = self.begin("GetJobStatus", &request, &request.get_ref().correlation_id)?;
-        let req = request.into_inner();
-        let job = check_required_id("job_id", &req.job_id)
-            .and_then(|()| self.store.job(&req.job_id))
-            .map_err(|e| self.fail(&call, e))?;
+        let reply = self.job_status(request)?;
         Ok(Response::new(pb::GetJobStatusResponse {
-            correlation_id: call.corr,
-            job: Some(job.snapshot()),
+            job: Some(reply.decode_job(self.store.faults)?),
+            correlation_id: reply.correlation_id,
         }))
     }
 
@@ -213,27 +259,11 @@ impl GatewayService for Gateway {
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
-        let call = self.begin("CancelJob", &request, &request.get_ref().correlation_id)?;
-        let req = request.into_inner();
-        let entry = check_required_id("job_id", &req.job_id)
-            .and_then(|()| {
-                if req.reason.chars().count() > 1024 {
-                    Err(ApiError::invalid_argument("reason", "must be at most 1024 characters"))
-                } else {
-                    Ok(())
-                }
-            })
-            .and_then(|()| self.store.job(&req.job_id))
-            .map_err(|e| self.fail(&call, e))?;
-        if self.store.faults.is(Mutant::CancelFinishedErrors) && entry.lock().terminal {
-            return Err(self.fail(&call, ApiError::invalid_argument("job_id", "the job has already ended")));
-        }
-        let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
-        tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
+        let reply = self.cancel(request)?;
         Ok(Response::new(pb::CancelJobResponse {
-            correlation_id: call.corr,
-            job: Some(job),
-            cancel_requested,
+            job: Some(reply.decode_job(self.store.faults)?),
+            correlation_id: reply.correlation_id,
+            cancel_requested: reply.flag,
         }))
     }
 
@@ -337,14 +367,107 @@ mod tests {
                 ..Default::default()
             })
         };
-        let decoded: Vec<pb::StreamJobEventsResponse> =
-            gateway.stream_job_events(open()).await?.into_inner().collect::<Result<_, _>>().await?;
+        let decoded: Vec<pb::StreamJobEventsResponse> = gateway
+            .stream_job_events(open())
+            .await?
+            .into_inner()
+            .collect::<Result<_, _>>()
+            .await?;
         let encoded: Vec<prost::bytes::Bytes> = gateway.open_events(open())?.collect::<Result<_, _>>().await?;
-        let sequences: Vec<u64> = decoded.iter().filter_map(|m| m.event.as_ref()).map(|e| e.sequence).collect();
+        let sequences: Vec<u64> = decoded
+            .iter()
+            .filter_map(|m| m.event.as_ref())
+            .map(|e| e.sequence)
+            .collect();
         // QUEUED, RUNNING, 5 progress events, the log, SUCCEEDED.
         assert_eq!(sequences, (1..=9).collect::<Vec<u64>>());
         let reencoded: Vec<Vec<u8>> = decoded.iter().map(Message::encode_to_vec).collect();
         assert_eq!(reencoded, encoded.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    /// The encoded reply of a route, as the bytes the client receives.
+    fn wire(reply: &JobReply) -> Vec<u8> {
+        let mut buf = Vec::new();
+        crate::reply::Encoded::write(reply, &mut buf);
+        buf
+    }
+
+    /// The three methods that answer with a job send the same bytes on
+    /// both paths: for a live job (encoded when read) and for an ended
+    /// one (sealed once, with its whole outcome and provenance).
+    #[tokio::test]
+    async fn the_generated_trait_answers_jobs_as_the_encoded_route_does() -> Result<(), Box<dyn std::error::Error>> {
+        let gateway = gateway(true)?;
+        let submit = || {
+            request(pb::SkillExecuteRequest {
+                skill_id: CONFORMANCE_SKILL_ID.to_owned(),
+                input_json: r#"{"steps":[{"log":{"message":"one"}},{"park":{}}]}"#.to_owned(),
+                idempotency_key: "same-key".to_owned(),
+                correlation_id: "corr-same".to_owned(),
+                ..Default::default()
+            })
+        };
+        let created = gateway.execute(submit())?;
+        assert!(created.flag, "the first call creates the job");
+        let job = pb::Job::decode(created.job.clone())?;
+        let entry = gateway
+            .store
+            .job(&job.job_id)
+            .map_err(|e| format!("{:?}", e.reason()))?;
+        // Parked: live until cancelled.
+        entry.appended_after(2).await;
+        let read = || {
+            request(pb::GetJobStatusRequest {
+                job_id: job.job_id.clone(),
+                correlation_id: "corr-read".to_owned(),
+            })
+        };
+        let routed = gateway.job_status(read())?;
+        let decoded = gateway.get_job_status(read()).await?.into_inner();
+        assert_eq!(
+            wire(&routed),
+            decoded.encode_to_vec(),
+            "a live job reads the same both ways"
+        );
+
+        let cancel = || {
+            request(pb::CancelJobRequest {
+                job_id: job.job_id.clone(),
+                correlation_id: "corr-cancel".to_owned(),
+                reason: "done".to_owned(),
+            })
+        };
+        let routed = gateway.cancel(cancel())?;
+        assert!(routed.flag, "the first cancel takes effect");
+        entry.terminal().await;
+        let decoded = gateway.cancel_job(cancel()).await?.into_inner();
+        assert!(!decoded.cancel_requested, "the job had ended");
+        assert_eq!(wire(&gateway.cancel(cancel())?), decoded.encode_to_vec());
+
+        let ended = gateway.get_job_status(read()).await?.into_inner();
+        assert_eq!(
+            wire(&gateway.job_status(read())?),
+            ended.encode_to_vec(),
+            "a sealed job reads the same both ways"
+        );
+        let sealed = ended.job.ok_or("no job in the response")?;
+        assert_eq!(sealed.state, pb::JobState::Cancelled as i32);
+        assert!(
+            sealed.end_time.is_some() && sealed.outcome.is_some(),
+            "the sealed job keeps its ending"
+        );
+        let commands = sealed
+            .provenance
+            .as_ref()
+            .map(|p| p.commands.clone())
+            .unwrap_or_default();
+        assert_eq!(commands, ["log", "park"], "the sealed job keeps its provenance");
+
+        let retried = gateway.skill_execute(submit()).await?.into_inner();
+        assert!(!retried.created, "the retry names the same job");
+        assert_eq!(wire(&gateway.execute(submit())?), retried.encode_to_vec());
+        assert_eq!(retried.job, Some(sealed));
         Ok(())
     }
 
@@ -359,8 +482,15 @@ mod tests {
                 ..Default::default()
             })
         };
-        let trait_error = gateway.stream_job_events(open()).await.err().ok_or("the trait path opened a stream")?;
-        let route_error = gateway.open_events(open()).err().ok_or("the route path opened a stream")?;
+        let trait_error = gateway
+            .stream_job_events(open())
+            .await
+            .err()
+            .ok_or("the trait path opened a stream")?;
+        let route_error = gateway
+            .open_events(open())
+            .err()
+            .ok_or("the route path opened a stream")?;
         for status in [trait_error, route_error] {
             assert_eq!(status.code(), tonic::Code::NotFound);
             let info = tonic_types::StatusExt::get_details_error_info(&status).ok_or("no ErrorInfo")?;

@@ -1,11 +1,16 @@
 //! Jobs, their event logs, the queue, the workers and the decisions
 //! recorded for runs: the server's whole in-memory state.
 //!
-//! Locks: the store's lock is taken before a job's lock or a shard of the
-//! index, never the other way round; a shard and the queue's lock are
-//! held alone. Every change of a job (state, outcome, events) happens under
-//! its own lock through [`JobEntry::append`] and [`JobEntry::finish`], so
-//! a job reaches exactly one terminal state whatever races with it.
+//! Locks: a submission holds the shard of its idempotency key (when it
+//! has one) while it takes the retention order's lock and then, one at a
+//! time, a shard of the index and of the runs; everything else takes a
+//! job's lock, a shard, the order's lock or the queue's lock alone, or the
+//! order's lock before a job's. Jobs pushed out of retention leave the
+//! index, the keys and the runs after the submission's locks are released:
+//! those are cold lookups, and no other submission waits for them. Every
+//! change of a job (state, outcome, events) happens under its own lock
+//! through [`JobEntry::append`] and [`JobEntry::finish`], so a job reaches
+//! exactly one terminal state whatever races with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,9 +49,14 @@ pub(crate) fn now() -> prost_types::Timestamp {
 pub(crate) struct Store {
     pub(crate) limits: Limits,
     pub(crate) faults: Faults,
-    inner: Mutex<Inner>,
+    /// Every retained job, oldest first.
+    order: Mutex<VecDeque<Arc<JobEntry>>>,
     /// Every retained job by id.
-    index: Index,
+    index: Sharded<Arc<JobEntry>>,
+    /// The jobs idempotency keys name.
+    idempotency: Sharded<Idempotent>,
+    /// The decisions of runs with retained jobs.
+    runs: Sharded<RunRecord>,
     /// Jobs waiting for a worker, and the workers: a lock of its own, so
     /// that starting jobs never waits on the tables.
     queue: Mutex<Queue>,
@@ -60,27 +70,20 @@ pub(crate) struct Store {
     trimming: Arc<AtomicBool>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// Every retained job, oldest first.
-    order: VecDeque<Arc<JobEntry>>,
-    idempotency: HashMap<String, Idempotent>,
-    runs: HashMap<String, RunRecord>,
-}
+/// How many shards a [`Sharded`] map has.
+const SHARDS: usize = 16;
 
-/// How many shards the index of jobs has.
-const INDEX_SHARDS: usize = 16;
-
-/// The retained jobs by id, in shards: a lookup by id (`GetJobStatus`,
-/// `CancelJob`, `StreamJobEvents`) takes one shard's lock, never the
-/// store's, so reads do not queue behind submissions.
+/// A map keyed by id in shards, each behind its own lock: calls whose keys
+/// fall in different shards never wait on each other. Lookups by job id
+/// (`GetJobStatus`, `CancelJob`, `StreamJobEvents`) and submissions take
+/// one shard, never a lock every call shares.
 #[derive(Debug)]
-struct Index {
-    shards: [Mutex<HashMap<String, Arc<JobEntry>>>; INDEX_SHARDS],
+struct Sharded<V> {
+    shards: [Mutex<HashMap<String, V>>; SHARDS],
     hasher: std::hash::RandomState,
 }
 
-impl Index {
+impl<V> Sharded<V> {
     fn new() -> Self {
         Self {
             shards: std::array::from_fn(|_| Mutex::default()),
@@ -88,23 +91,12 @@ impl Index {
         }
     }
 
-    fn shard(&self, job_id: &str) -> MutexGuard<'_, HashMap<String, Arc<JobEntry>>> {
+    /// The locked shard of `key`.
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, V>> {
         use std::hash::BuildHasher;
-        // The remainder is below INDEX_SHARDS, so the cast cannot truncate.
-        let i = (self.hasher.hash_one(job_id) % INDEX_SHARDS as u64) as usize;
+        // The remainder is below SHARDS, so the cast cannot truncate.
+        let i = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
         lock(&self.shards[i])
-    }
-
-    fn get(&self, job_id: &str) -> Option<Arc<JobEntry>> {
-        self.shard(job_id).get(job_id).cloned()
-    }
-
-    fn insert(&self, entry: &Arc<JobEntry>) {
-        self.shard(&entry.job_id).insert(entry.job_id.clone(), entry.clone());
-    }
-
-    fn remove(&self, job_id: &str) {
-        self.shard(job_id).remove(job_id);
     }
 }
 
@@ -123,13 +115,40 @@ struct Idempotent {
     created: Instant,
 }
 
-/// The decisions recorded for one run, kept while any job of it is.
+/// A run with retained jobs: how many, and its decisions, kept while any
+/// job of it is.
 #[derive(Debug, Default)]
 struct RunRecord {
     jobs: usize,
+    /// Boxed: most runs record none, and a run's record sits inline in
+    /// the table, which holds one record per retained run.
+    decisions: Option<Box<Decisions>>,
+}
+
+/// The decisions recorded for one run.
+#[derive(Debug, Default)]
+struct Decisions {
     gate_last: Option<pb::GateDecision>,
     gate_by_task: HashMap<String, pb::GateDecision>,
     promotion_last: Option<pb::PromotionDecision>,
+}
+
+impl RunRecord {
+    fn decisions(&mut self) -> &mut Decisions {
+        self.decisions.get_or_insert_default()
+    }
+}
+
+/// A job `SkillExecute` answers with: the new one, or the one its
+/// idempotency key names.
+#[derive(Debug)]
+pub(crate) struct Submitted {
+    /// The job.
+    pub(crate) entry: Arc<JobEntry>,
+    /// The job as the call found or made it, encoded.
+    pub(crate) job: Bytes,
+    /// Whether the call created it.
+    pub(crate) created: bool,
 }
 
 /// What `SkillExecute` asks for, once checked.
@@ -177,6 +196,8 @@ pub(crate) struct JobEntry {
     pub(crate) job_id: String,
     pub(crate) run_id: String,
     pub(crate) kind: SkillKind,
+    /// The key the job was submitted with (empty: none).
+    idempotency_key: String,
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
     /// The sequence of the latest event (every event a stream sends is
@@ -208,10 +229,25 @@ pub(crate) struct LoggedEvent {
     pub(crate) message: Bytes,
 }
 
+/// The job as reads answer it.
+#[derive(Debug)]
+enum Snapshot {
+    /// The message, while the job is live (boxed: it is large, and goes
+    /// when the job ends).
+    Live(Box<pb::Job>),
+    /// The final job, encoded once when the job ended: it never changes
+    /// again, so every later read sends these bytes.
+    Sealed(Bytes),
+}
+
 /// The mutable part of a job.
 #[derive(Debug)]
 pub(crate) struct JobData {
-    pub(crate) job: pb::Job,
+    snapshot: Snapshot,
+    /// The job's state (the live message carries it too).
+    pub(crate) state: JobState,
+    /// The sequence of the latest event (the live message carries it too).
+    pub(crate) last_sequence: u64,
     pub(crate) log: VecDeque<LoggedEvent>,
     /// The sequence of `log[0]` (of the next event when the log is empty).
     pub(crate) first_retained: u64,
@@ -222,6 +258,54 @@ pub(crate) struct JobData {
     /// the job ends, while it is still warm, rather than eviction freeing
     /// it long after.
     input: Option<Value>,
+}
+
+impl JobData {
+    /// The job as it is now, encoded: the sealed bytes of an ended job
+    /// (shared, not copied), a fresh encoding of a live one.
+    pub(crate) fn encoded(&self) -> Bytes {
+        match &self.snapshot {
+            Snapshot::Live(job) => Bytes::from(job.encode_to_vec()),
+            Snapshot::Sealed(sealed) => sealed.clone(),
+        }
+    }
+
+    /// The live message; `None` once the job has ended.
+    fn live(&mut self) -> Option<&mut pb::Job> {
+        match &mut self.snapshot {
+            Snapshot::Live(job) => Some(job),
+            Snapshot::Sealed(_) => None,
+        }
+    }
+
+    /// The correlation id of the call that submitted the job, while the
+    /// job is live (nothing is appended to an ended job).
+    pub(crate) fn correlation_id(&self) -> Option<&str> {
+        match &self.snapshot {
+            Snapshot::Live(job) if !self.terminal => Some(&job.correlation_id),
+            _ => None,
+        }
+    }
+
+    /// Moves the job to `state`.
+    fn set_state(&mut self, state: JobState) {
+        self.state = state;
+        if let Some(job) = self.live() {
+            job.state = state as i32;
+        }
+    }
+
+    /// Encodes the ended job once and frees its message now, while it is
+    /// still in the cache: a retained job then holds one buffer instead of
+    /// a tree of strings and maps, so reads share it, the job takes a
+    /// third of the memory, and eviction, long after, frees a few blocks
+    /// instead of dozens.
+    fn seal(&mut self) {
+        if let Snapshot::Live(job) = &self.snapshot {
+            self.snapshot = Snapshot::Sealed(Bytes::from(job.encode_to_vec()));
+        }
+        self.artifacts = Vec::new();
+    }
 }
 
 /// How a skill ended, as the worker reports it.
@@ -316,7 +400,10 @@ impl JobEntry {
             }
         }
         data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
-        data.job.last_sequence = sequence;
+        data.last_sequence = sequence;
+        if let Some(job) = data.live() {
+            job.last_sequence = sequence;
+        }
         self.head_sequence.store(sequence, Ordering::Release);
         Some(sequence)
     }
@@ -329,7 +416,7 @@ impl JobEntry {
     /// [`JobEntry::append`] under the job's own correlation id (the one
     /// of the call that submitted it), with the job locked.
     fn append_own(&self, data: &mut JobData, payload: Payload) -> Option<u64> {
-        let corr = data.job.correlation_id.clone();
+        let corr = data.correlation_id()?.to_owned();
         self.append(data, &corr, payload)
     }
 
@@ -351,7 +438,14 @@ impl JobEntry {
                 reason_code,
                 message,
                 transient,
-            } => (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient),
+            } => (
+                JobState::Failed,
+                TaskStatus::Fail,
+                String::new(),
+                reason_code,
+                message,
+                transient,
+            ),
             Ending::Cancelled => (
                 JobState::Cancelled,
                 TaskStatus::Blocked,
@@ -373,9 +467,11 @@ impl JobEntry {
         };
         // A job cancelled while queued never ran: its input goes now.
         data.input = None;
-        data.job.state = state as i32;
-        data.job.end_time = Some(now());
-        data.job.outcome = Some(outcome.clone());
+        data.set_state(state);
+        if let Some(job) = data.live() {
+            job.end_time = Some(now());
+            job.outcome = Some(outcome.clone());
+        }
         self.append_own(
             data,
             Payload::StateChanged(pb::JobStateChanged {
@@ -384,12 +480,22 @@ impl JobEntry {
             }),
         );
         data.terminal = true;
+        data.seal();
         true
     }
 
-    /// Records that a step ran, in the provenance.
+    /// Records that a step ran, in the provenance (an ended job's
+    /// provenance is final).
     pub(crate) fn add_command(&self, command: String) {
-        self.lock().job.provenance.get_or_insert_with(Default::default).commands.push(command);
+        let mut data = self.lock();
+        if !data.terminal
+            && let Some(job) = data.live()
+        {
+            job.provenance
+                .get_or_insert_with(Default::default)
+                .commands
+                .push(command);
+        }
     }
 
     /// Records an artifact and emits its event.
@@ -398,11 +504,12 @@ impl JobEntry {
         if data.terminal {
             return;
         }
-        data.job
-            .provenance
-            .get_or_insert_with(Default::default)
-            .artifacts
-            .insert(artifact.name.clone(), artifact.uri.clone());
+        if let Some(job) = data.live() {
+            job.provenance
+                .get_or_insert_with(Default::default)
+                .artifacts
+                .insert(artifact.name.clone(), artifact.uri.clone());
+        }
         data.artifacts.retain(|a| a.name != artifact.name);
         data.artifacts.push(artifact.clone());
         self.append_own(&mut data, Payload::ArtifactProduced(artifact));
@@ -413,9 +520,9 @@ impl JobEntry {
         self.lock().input.take().unwrap_or(Value::Null)
     }
 
-    /// The job as it is now.
-    pub(crate) fn snapshot(&self) -> pb::Job {
-        self.lock().job.clone()
+    /// The job as it is now, encoded.
+    pub(crate) fn encoded(&self) -> Bytes {
+        self.lock().encoded()
     }
 
     /// Waits until the job is terminal.
@@ -430,8 +537,10 @@ impl Store {
         Self {
             limits,
             faults,
-            inner: Mutex::new(Inner::default()),
-            index: Index::new(),
+            order: Mutex::default(),
+            index: Sharded::new(),
+            idempotency: Sharded::new(),
+            runs: Sharded::new(),
             queue: Mutex::new(Queue::default()),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
@@ -452,7 +561,8 @@ impl Store {
 
     /// A retained job.
     pub(crate) fn job(&self, job_id: &str) -> Result<Arc<JobEntry>, ApiError> {
-        self.index.get(job_id).ok_or_else(|| ApiError::job_not_found(job_id))
+        let found = self.index.shard(job_id).get(job_id).cloned();
+        found.ok_or_else(|| ApiError::job_not_found(job_id))
     }
 
     /// Creates a job, or finds the one its idempotency key names. Returns
@@ -461,22 +571,31 @@ impl Store {
     /// The new job is built, and jobs pushed out of retention are freed,
     /// outside the store's lock: under it only the tables change, so
     /// concurrent calls wait on each other as little as possible.
-    pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<(pb::Job, bool), ApiError> {
+    pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<Submitted, ApiError> {
         let canonical_input = canonical_json(&sub.input);
         let fingerprint = sub.fingerprint(&canonical_input);
-        let (entry, snapshot) = self.new_job(sub, fingerprint, &canonical_input);
+        let (entry, job) = self.new_job(sub, fingerprint, &canonical_input);
         let mut evicted = Vec::new();
-        let result = self.admit(&entry, &snapshot.idempotency_key, &mut evicted);
+        let result = self.admit(&entry, &mut evicted);
         for gone in &evicted {
+            self.forget(gone);
             self.note_freed(gone.lock().log.len() as u64);
         }
         // The evicted jobs are freed here, after the store's lock.
         drop(evicted);
         match result? {
-            Some(existing) => Ok((existing.snapshot(), false)),
+            Some(existing) => Ok(Submitted {
+                job: existing.encoded(),
+                entry: existing,
+                created: false,
+            }),
             None => {
-                self.enqueue(entry);
-                Ok((snapshot, true))
+                self.enqueue(entry.clone());
+                Ok(Submitted {
+                    entry,
+                    job,
+                    created: true,
+                })
             }
         }
     }
@@ -503,21 +622,24 @@ impl Store {
         }
     }
 
-    /// Enters a new job into the tables and the queue, under the store's
-    /// lock; the job an idempotency key already names when there is one
-    /// (and `entry` is not entered). Jobs evicted to make room are moved
-    /// to `evicted`, to be freed once the lock is released.
+    /// Enters a new job into the tables, or finds the job its idempotency
+    /// key already names (and `entry` is not entered). Jobs pushed out of
+    /// retention to make room are moved to `evicted`, to leave the other
+    /// tables once the locks are released ([`Store::forget`]).
     fn admit(
         &self,
         entry: &Arc<JobEntry>,
-        idempotency_key: &str,
         evicted: &mut Vec<Arc<JobEntry>>,
     ) -> Result<Option<Arc<JobEntry>>, ApiError> {
-        let mut inner = lock(&self.inner);
-        if !idempotency_key.is_empty() && !self.faults.is(Mutant::DuplicateIdempotentJob) {
+        let idempotency_key = entry.idempotency_key.as_str();
+        // The key's shard stays locked until the job is entered, so two
+        // calls with one key cannot both create a job.
+        let mut keys = (!idempotency_key.is_empty()).then(|| self.idempotency.shard(idempotency_key));
+        if let Some(keys) = &keys
+            && !self.faults.is(Mutant::DuplicateIdempotentJob)
+        {
             let window = self.limits.idempotency_window;
-            let live = inner
-                .idempotency
+            let live = keys
                 .get(idempotency_key)
                 .filter(|e| window.is_zero() || e.created.elapsed() < window)
                 .map(|e| e.job.clone());
@@ -528,24 +650,30 @@ impl Store {
                 return Err(ApiError::idempotency_key_conflict(idempotency_key, &job.job_id));
             }
         }
-        if let Some(cap) = limit(self.limits.queue_capacity)
-            && self.queued.load(Ordering::SeqCst) >= cap
+        // A place in the queue is taken before the job is retained; it is
+        // counted from now on, and a cancel while queued gives it back.
+        let cap = limit(self.limits.queue_capacity).unwrap_or(u64::MAX);
+        if self
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < cap).then_some(q + 1))
+            .is_err()
         {
             return Err(ApiError::queue_full(cap));
         }
-        if let Some(max) = limit(self.limits.max_jobs_retained) {
-            while inner.order.len() as u64 >= max {
-                let Some(gone) = evict_oldest_terminal(&mut inner, &self.index) else {
-                    return Err(ApiError::limit_exceeded("max_jobs_retained", max));
-                };
-                evicted.push(gone);
-            }
+        if let Err(e) = self.retain(entry, evicted) {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
         }
-        self.index.insert(entry);
-        inner.order.push_back(entry.clone());
-        inner.runs.entry(entry.run_id.clone()).or_default().jobs += 1;
-        if !idempotency_key.is_empty() {
-            inner.idempotency.insert(
+        self.index
+            .shard(&entry.job_id)
+            .insert(entry.job_id.clone(), entry.clone());
+        self.runs
+            .shard(&entry.run_id)
+            .entry(entry.run_id.clone())
+            .or_default()
+            .jobs += 1;
+        if let Some(keys) = keys.as_mut() {
+            keys.insert(
                 idempotency_key.to_owned(),
                 Idempotent {
                     job: entry.clone(),
@@ -553,14 +681,53 @@ impl Store {
                 },
             );
         }
-        // Counted before the job can be cancelled (which uncounts it).
-        self.queued.fetch_add(1, Ordering::SeqCst);
         Ok(None)
     }
 
+    /// Appends `entry` to the retention order, first moving the oldest
+    /// ended jobs to `evicted` while the order is full.
+    fn retain(&self, entry: &Arc<JobEntry>, evicted: &mut Vec<Arc<JobEntry>>) -> Result<(), ApiError> {
+        let mut order = lock(&self.order);
+        if let Some(max) = limit(self.limits.max_jobs_retained) {
+            while order.len() as u64 >= max {
+                let Some(pos) = order.iter().position(|j| j.lock().terminal) else {
+                    return Err(ApiError::limit_exceeded("max_jobs_retained", max));
+                };
+                evicted.extend(order.remove(pos));
+            }
+        }
+        order.push_back(entry.clone());
+        Ok(())
+    }
+
+    /// Removes a job pushed out of retention from the index, the keys and
+    /// its run; called with no lock held.
+    fn forget(&self, entry: &Arc<JobEntry>) {
+        self.index.shard(&entry.job_id).remove(&entry.job_id);
+        // Removed by key, not by a scan of every key. A key that names
+        // another job by now (its window passed and it was reused) goes
+        // back.
+        let key = &entry.idempotency_key;
+        if !key.is_empty() {
+            let mut keys = self.idempotency.shard(key);
+            if let Some((key, kept)) = keys.remove_entry(key)
+                && !Arc::ptr_eq(&kept.job, entry)
+            {
+                keys.insert(key, kept);
+            }
+        }
+        let mut runs = self.runs.shard(&entry.run_id);
+        if let Some(run) = runs.get_mut(&entry.run_id) {
+            run.jobs = run.jobs.saturating_sub(1);
+            if run.jobs == 0 {
+                runs.remove(&entry.run_id);
+            }
+        }
+    }
+
     /// A new `QUEUED` job with its first event, not yet entered anywhere,
-    /// and its snapshot as `SkillExecute` answers it.
-    fn new_job(&self, sub: Submission, fingerprint: [u8; 32], canonical_input: &str) -> (Arc<JobEntry>, pb::Job) {
+    /// and its encoding as `SkillExecute` answers it.
+    fn new_job(&self, sub: Submission, fingerprint: [u8; 32], canonical_input: &str) -> (Arc<JobEntry>, Bytes) {
         let job_id = new_id("job-");
         let run_id = if sub.run_id.is_empty() {
             new_id("run-")
@@ -589,10 +756,7 @@ impl Store {
                 input_sha256,
                 commands: Vec::new(),
                 artifacts: HashMap::new(),
-                tool_versions: HashMap::from([(
-                    "domed".to_owned(),
-                    env!("CARGO_PKG_VERSION").to_owned(),
-                )]),
+                tool_versions: HashMap::from([("domed".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]),
                 policy_ref: String::new(),
             }),
             skill_id: sub.skill_id,
@@ -600,15 +764,18 @@ impl Store {
             last_sequence: 0,
             correlation_id: sub.correlation_id,
             labels: sub.labels,
-            idempotency_key: sub.idempotency_key,
+            idempotency_key: sub.idempotency_key.clone(),
         };
         let entry = Arc::new(JobEntry {
             job_id,
             run_id,
             kind: sub.kind,
+            idempotency_key: sub.idempotency_key,
             fingerprint,
             data: Mutex::new(JobData {
-                job,
+                snapshot: Snapshot::Live(Box::new(job)),
+                state: JobState::Queued,
+                last_sequence: 0,
                 // Room for the events of the shortest run (queued, running,
                 // one step, the end) without growing.
                 log: VecDeque::with_capacity(4),
@@ -626,23 +793,23 @@ impl Store {
             faults: self.faults,
             max_events: limit(self.limits.max_events_retained_per_job),
         });
-        let snapshot = {
+        let encoded = {
             let mut data = entry.lock();
             entry.append_own(&mut data, state_changed(JobState::Queued));
-            data.job.clone()
+            data.encoded()
         };
-        (entry, snapshot)
+        (entry, encoded)
     }
 
-    /// Cancels a job: returns it after the call and whether this call's
-    /// cancel took effect.
-    pub(crate) fn cancel(&self, entry: &JobEntry, correlation_id: &str, reason: &str) -> (pb::Job, bool) {
+    /// Cancels a job: returns it after the call, encoded, and whether this
+    /// call's cancel took effect.
+    pub(crate) fn cancel(&self, entry: &JobEntry, correlation_id: &str, reason: &str) -> (Bytes, bool) {
         let mut data = entry.lock();
-        let state = JobState::try_from(data.job.state).unwrap_or(JobState::Unspecified);
+        let state = data.state;
         if !matches!(state, JobState::Queued | JobState::Running) || self.faults.is(Mutant::CancelIgnored) {
-            return (data.job.clone(), self.faults.is(Mutant::CancelIgnored));
+            return (data.encoded(), self.faults.is(Mutant::CancelIgnored));
         }
-        data.job.state = JobState::Cancelling as i32;
+        data.set_state(JobState::Cancelling);
         entry.append(
             &mut data,
             correlation_id,
@@ -658,38 +825,50 @@ impl Store {
             entry.finish(&mut data, Ending::Cancelled);
             self.queued.fetch_sub(1, Ordering::SeqCst);
         }
-        (data.job.clone(), true)
+        (data.encoded(), true)
     }
 
     /// Records a gate decision for its run (and task).
     pub(crate) fn record_gate(&self, decision: pb::GateDecision) {
-        let mut inner = lock(&self.inner);
-        let run = inner.runs.entry(decision.run_id.clone()).or_default();
-        run.gate_by_task.insert(decision.task_id.clone(), decision.clone());
-        run.gate_last = Some(decision);
+        let mut runs = self.runs.shard(&decision.run_id);
+        let decisions = runs.entry(decision.run_id.clone()).or_default().decisions();
+        decisions
+            .gate_by_task
+            .insert(decision.task_id.clone(), decision.clone());
+        decisions.gate_last = Some(decision);
     }
 
     /// Records a promotion decision for its run.
     pub(crate) fn record_promotion(&self, decision: pb::PromotionDecision) {
-        let mut inner = lock(&self.inner);
         let run_id = decision.run_id.clone();
-        inner.runs.entry(run_id).or_default().promotion_last = Some(decision);
+        self.runs
+            .shard(&run_id)
+            .entry(run_id.clone())
+            .or_default()
+            .decisions()
+            .promotion_last = Some(decision);
     }
 
     /// The gate decision of a run (and task, when not empty).
     pub(crate) fn gate_decision(&self, run_id: &str, task_id: &str) -> Option<pb::GateDecision> {
-        let inner = lock(&self.inner);
-        let run = inner.runs.get(run_id)?;
+        let runs = self.runs.shard(run_id);
+        let decisions = runs.get(run_id)?.decisions.as_deref()?;
         if task_id.is_empty() {
-            run.gate_last.clone()
+            decisions.gate_last.clone()
         } else {
-            run.gate_by_task.get(task_id).cloned()
+            decisions.gate_by_task.get(task_id).cloned()
         }
     }
 
     /// The promotion decision recorded last for a run.
     pub(crate) fn promotion_decision(&self, run_id: &str) -> Option<pb::PromotionDecision> {
-        lock(&self.inner).runs.get(run_id)?.promotion_last.clone()
+        self.runs
+            .shard(run_id)
+            .get(run_id)?
+            .decisions
+            .as_deref()?
+            .promotion_last
+            .clone()
     }
 
     /// Takes the next queued job and marks it `RUNNING`; `None` (and the
@@ -708,12 +887,14 @@ impl Store {
                 }
             };
             let mut data = entry.lock();
-            if data.job.state != JobState::Queued as i32 {
+            if data.state != JobState::Queued {
                 // Cancelled while queued: already ended.
                 continue;
             }
-            data.job.state = JobState::Running as i32;
-            data.job.start_time = Some(now());
+            data.set_state(JobState::Running);
+            if let Some(job) = data.live() {
+                job.start_time = Some(now());
+            }
             entry.append_own(&mut data, state_changed(JobState::Running));
             drop(data);
             self.queued.fetch_sub(1, Ordering::SeqCst);
@@ -744,7 +925,7 @@ impl Store {
     /// not yet terminal is cancelled. Returns the jobs to wait for.
     pub(crate) fn begin_shutdown(&self) -> Vec<Arc<JobEntry>> {
         self.shutdown.send_replace(true);
-        let jobs: Vec<Arc<JobEntry>> = lock(&self.inner).order.iter().cloned().collect();
+        let jobs: Vec<Arc<JobEntry>> = lock(&self.order).iter().cloned().collect();
         let corr = new_id("corr-");
         let mut open = Vec::new();
         for job in jobs {
@@ -778,36 +959,6 @@ async fn until(notify: &Notify, holds: impl Fn() -> bool) {
         }
         notified.await;
     }
-}
-
-/// Removes the oldest terminal job from every table and returns it, to be
-/// freed by the caller once the store's lock is released; `None` when
-/// every retained job is live.
-fn evict_oldest_terminal(inner: &mut Inner, index: &Index) -> Option<Arc<JobEntry>> {
-    let pos = inner.order.iter().position(|j| j.lock().terminal)?;
-    let entry = inner.order.remove(pos)?;
-    index.remove(&entry.job_id);
-    {
-        let data = entry.lock();
-        let key = &data.job.idempotency_key;
-        // Removed by key, not by a scan of every key: eviction runs on the
-        // submission path once the retention limit is reached. A key that
-        // names another job by now (its window passed and it was reused)
-        // goes back.
-        if !key.is_empty()
-            && let Some((key, kept)) = inner.idempotency.remove_entry(key)
-            && !Arc::ptr_eq(&kept.job, &entry)
-        {
-            inner.idempotency.insert(key, kept);
-        }
-    }
-    if let Some(run) = inner.runs.get_mut(&entry.run_id) {
-        run.jobs = run.jobs.saturating_sub(1);
-        if run.jobs == 0 {
-            inner.runs.remove(&entry.run_id);
-        }
-    }
-    Some(entry)
 }
 
 /// Events freed by evictions after which the allocator is asked to give
@@ -857,9 +1008,9 @@ mod tests {
     }
 
     async fn submit_and_finish(store: &Arc<Store>, key: &str) -> Result<Arc<JobEntry>, ApiError> {
-        let (job, created) = store.submit(submission(key))?;
-        assert!(created, "a fresh submission creates its job");
-        let entry = store.job(&job.job_id)?;
+        let submitted = store.submit(submission(key))?;
+        assert!(submitted.created, "a fresh submission creates its job");
+        let entry = store.job(&submitted.entry.job_id)?;
         entry.terminal().await;
         Ok(entry)
     }
@@ -876,13 +1027,22 @@ mod tests {
         let store = Arc::new(Store::new(limits, Faults::default()));
         let older = submit_and_finish(&store, "reused-key").await?;
         let newer = submit_and_finish(&store, "reused-key").await?;
-        assert!(!Arc::ptr_eq(&older, &newer), "the window passed, so the key made a new job");
+        assert!(
+            !Arc::ptr_eq(&older, &newer),
+            "the window passed, so the key made a new job"
+        );
         // A third job pushes the oldest, `older`, out of retention.
         submit_and_finish(&store, "").await?;
         assert!(store.job(&older.job_id).is_err(), "the oldest job was evicted");
-        let inner = lock(&store.inner);
-        let named = inner.idempotency.get("reused-key").map(|e| e.job.clone());
-        assert!(named.is_some_and(|job| Arc::ptr_eq(&job, &newer)), "the key still names the newer job");
+        let named = store
+            .idempotency
+            .shard("reused-key")
+            .get("reused-key")
+            .map(|e| e.job.clone());
+        assert!(
+            named.is_some_and(|job| Arc::ptr_eq(&job, &newer)),
+            "the key still names the newer job"
+        );
         Ok(())
     }
 
@@ -896,7 +1056,7 @@ mod tests {
         let store = Arc::new(Store::new(limits, Faults::default()));
         submit_and_finish(&store, "only-key").await?;
         submit_and_finish(&store, "").await?;
-        assert!(!lock(&store.inner).idempotency.contains_key("only-key"));
+        assert!(!store.idempotency.shard("only-key").contains_key("only-key"));
         Ok(())
     }
 }

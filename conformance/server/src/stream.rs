@@ -98,12 +98,16 @@ pub(crate) fn open(
 ) -> Result<EventStream, ApiError> {
     let (baseline, closes_at_once) = {
         let data = job.lock();
-        let last = data.job.last_sequence;
+        let last = data.last_sequence;
         if after_sequence > last {
             return Err(ApiError::cursor_ahead(&job.job_id, after_sequence, last));
         }
         if after_sequence.saturating_add(1) < data.first_retained {
-            return Err(ApiError::cursor_expired(&job.job_id, after_sequence, data.first_retained));
+            return Err(ApiError::cursor_expired(
+                &job.job_id,
+                after_sequence,
+                data.first_retained,
+            ));
         }
         (last, data.terminal && after_sequence == last)
     };
