@@ -2,7 +2,6 @@
 //! digits) and the checks on the ones clients send.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,9 +22,19 @@ pub(crate) fn new_id(prefix: &str) -> String {
     // and a reallocation takes the allocator's lock on the hot path.
     let mut id = String::with_capacity(prefix.len() + 32);
     id.push_str(prefix);
-    // Writing to a String cannot fail.
-    let _ = write!(id, "{process:016x}{:016x}", scramble(n ^ process));
+    push_hex(&mut id, process);
+    push_hex(&mut id, scramble(n ^ process));
     id
+}
+
+/// Appends the 16 lowercase hex digits of `x` (without the formatting
+/// machinery: ids are made several times per job).
+fn push_hex(s: &mut String, x: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        // The mask keeps the index below 16.
+        s.push(char::from(DIGITS[((x >> (shift * 4)) & 0xf) as usize]));
+    }
 }
 
 /// The SplitMix64 finaliser: a bijection on `u64`, so distinct counters
@@ -48,8 +57,7 @@ pub(crate) fn new_hex(digits: usize) -> String {
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
@@ -64,10 +72,7 @@ pub(crate) fn correlation_id(requested: &str) -> Result<String, (String, ApiErro
     } else {
         Err((
             new_id("corr-"),
-            ApiError::invalid_argument(
-                "correlation_id",
-                "must be at most 128 characters of [A-Za-z0-9._:-]",
-            ),
+            ApiError::invalid_argument("correlation_id", "must be at most 128 characters of [A-Za-z0-9._:-]"),
         ))
     }
 }
@@ -145,17 +150,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hex_digits_are_formats_own() {
+        for x in [0, 1, 0xf, 0x10, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef, 1 << 63] {
+            let mut s = String::new();
+            push_hex(&mut s, x);
+            assert_eq!(s, format!("{x:016x}"));
+        }
+    }
+
+    #[test]
     fn server_ids_have_the_documented_form() {
         let id = new_id("job-");
         assert_eq!(id.len(), 36);
-        assert!(id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         assert_eq!(new_hex(16).len(), 16);
     }
 
     #[test]
     fn server_ids_never_repeat_across_threads() {
-        let threads: Vec<_> =
-            (0..4).map(|_| std::thread::spawn(|| (0..25_000).map(|_| new_id("evt-")).collect::<Vec<_>>())).collect();
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..25_000).map(|_| new_id("evt-")).collect::<Vec<_>>()))
+            .collect();
         let mut all = std::collections::HashSet::new();
         for t in threads {
             for id in t.join().unwrap() {

@@ -28,6 +28,7 @@ use crate::config::{Limits, limit};
 use crate::errors::ApiError;
 use crate::ids::new_id;
 use crate::mutants::{Faults, Mutant};
+use crate::reply::EventFields;
 use crate::skills::{SkillKind, canonical_json};
 
 /// The policy reason code of a cancelled job.
@@ -378,21 +379,20 @@ impl JobEntry {
         }
         data.next_sequence = sequence + 1;
         let terminal = matches!(&payload, Payload::StateChanged(s) if dome_sdk::is_terminal_state(s.state));
-        let message = pb::StreamJobEventsResponse {
-            event: Some(pb::JobEvent {
-                event_id: new_id("evt-"),
-                sequence,
-                job_id: self.job_id.clone(),
-                run_id: self.run_id.clone(),
-                time: Some(now()),
-                correlation_id: correlation_id.to_owned(),
-                payload: Some(payload),
-            }),
-        };
+        let message = EventFields {
+            event_id: &new_id("evt-"),
+            sequence,
+            job_id: &self.job_id,
+            run_id: &self.run_id,
+            time: &now(),
+            correlation_id,
+            payload: &payload,
+        }
+        .encode();
         data.log.push_back(LoggedEvent {
             sequence,
             terminal,
-            message: Bytes::from(message.encode_to_vec()),
+            message,
         });
         if let Some(max) = self.max_events {
             while data.log.len() as u64 > max {
