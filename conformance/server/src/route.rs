@@ -10,7 +10,9 @@
 //! tonic's own gRPC machinery and a codec whose encoder writes those bytes
 //! unchanged ([`crate::reply`]). Each request is decoded, checked and
 //! answered by the same [`Gateway`] method the generated trait calls;
-//! every other method goes to the generated server.
+//! every other method goes to the generated server. Every response, on
+//! either way, leaves through [`retype`], so the errors tonic raises on its
+//! own are typed too.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -24,6 +26,7 @@ use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
 
+use crate::guard::retype;
 use crate::reply::{Encoded, JobReply};
 use crate::service::Gateway;
 use crate::stream::EventStream;
@@ -100,24 +103,32 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let (max_request_bytes, faults) = (self.gateway.store.limits.max_request_bytes, self.gateway.store.faults);
+        let typed = move |response| retype(response, max_request_bytes, faults);
         let gateway = self.gateway.clone();
         match method(request.uri().path()) {
-            None => Box::pin(self.inner.call(request)),
+            None => {
+                let answered = self.inner.call(request);
+                Box::pin(async move {
+                    let Ok(response) = answered.await;
+                    Ok(typed(response))
+                })
+            }
             Some(Method::StreamJobEvents) => {
                 let mut grpc = self.grpc();
-                Box::pin(async move { Ok(grpc.server_streaming(StreamJobEvents(gateway), request).await) })
+                Box::pin(async move { Ok(typed(grpc.server_streaming(StreamJobEvents(gateway), request).await)) })
             }
             Some(Method::SkillExecute) => {
                 let mut grpc = self.grpc();
-                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::execute), request).await) })
+                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::execute), request).await)) })
             }
             Some(Method::GetJobStatus) => {
                 let mut grpc = self.grpc();
-                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::job_status), request).await) })
+                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::job_status), request).await)) })
             }
             Some(Method::CancelJob) => {
                 let mut grpc = self.grpc();
-                Box::pin(async move { Ok(grpc.unary(Unary(gateway, Gateway::cancel), request).await) })
+                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::cancel), request).await)) })
             }
         }
     }

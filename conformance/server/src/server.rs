@@ -15,7 +15,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::Config;
-use crate::guard::Typed;
 use crate::mutants::Faults;
 use crate::route::Routes;
 use crate::service::Gateway;
@@ -154,7 +153,6 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     };
     let gateway_service = GatewayServiceServer::new(gateway.clone()).max_decoding_message_size(decoding_limit);
     let gateway_service = Routes::new(gateway_service, gateway, decoding_limit);
-    let gateway_service = Typed::new(gateway_service, max_request_bytes, faults);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
