@@ -73,8 +73,8 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
             "gate_decision" => {
                 let decision = pb::GateDecision {
                     version: dome_ssot::schema_version(Family::GateDecision).to_owned(),
-                    run_id: job.run_id.clone(),
-                    task_id: job.job_id.clone(),
+                    run_id: job.run_id.to_string(),
+                    task_id: job.job_id.to_string(),
                     status: decision_status(body.get("status")) as i32,
                     reason_codes: strings(body, "reason_codes"),
                     telemetry_ref: Some(telemetry_ref(body.get("telemetry_ref"))),
@@ -105,14 +105,14 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                 };
                 let decision = pb::PromotionDecision {
                     version: dome_ssot::schema_version(Family::PromotionDecision).to_owned(),
-                    run_id: job.run_id.clone(),
+                    run_id: job.run_id.to_string(),
                     decision: decision_status(body.get("decision")) as i32,
                     reason_codes: strings(body, "reason_codes"),
                     confidence: body.get("confidence").and_then(Value::as_f64).unwrap_or(0.0),
                     risk_score: uint(body, "risk_score").min(100) as u32,
                     notes: strings(body, "notes"),
                     gate_decision_ref: Some(pb::GateDecisionRef {
-                        task_id: job.job_id.clone(),
+                        task_id: job.job_id.to_string(),
                         telemetry_ref: Some(gate_ref),
                     }),
                     record_time: Some(now()),

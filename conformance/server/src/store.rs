@@ -79,8 +79,12 @@ const SHARDS: usize = 16;
 /// (`GetJobStatus`, `CancelJob`, `StreamJobEvents`) and submissions take
 /// one shard, never a lock every call shares.
 #[derive(Debug)]
+///
+/// Keys are shared with the job they came from (`Arc<str>`): entering a job
+/// copies no string, and a lookup compares against the job's own, already
+/// in the cache from hashing it.
 struct Sharded<V> {
-    shards: [Mutex<HashMap<String, V>>; SHARDS],
+    shards: [Mutex<HashMap<Arc<str>, V>>; SHARDS],
     hasher: std::hash::RandomState,
 }
 
@@ -93,7 +97,7 @@ impl<V> Sharded<V> {
     }
 
     /// The locked shard of `key`.
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, V>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Arc<str>, V>> {
         use std::hash::BuildHasher;
         // The remainder is below SHARDS, so the cast cannot truncate.
         let i = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
@@ -194,11 +198,14 @@ impl Submission {
 /// One job and its event log.
 #[derive(Debug)]
 pub(crate) struct JobEntry {
-    pub(crate) job_id: String,
-    pub(crate) run_id: String,
+    /// The job's id; shared with the index, whose key it is.
+    pub(crate) job_id: Arc<str>,
+    /// The job's run; shared with the table of runs.
+    pub(crate) run_id: Arc<str>,
     pub(crate) kind: SkillKind,
-    /// The key the job was submitted with (empty: none).
-    idempotency_key: String,
+    /// The key the job was submitted with (empty: none); shared with the
+    /// table of keys.
+    idempotency_key: Arc<str>,
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
     /// The sequence of the latest event (every event a stream sends is
@@ -456,7 +463,7 @@ impl JobEntry {
             ),
         };
         let outcome = pb::JobOutcome {
-            task_id: self.job_id.clone(),
+            task_id: self.job_id.to_string(),
             status: status as i32,
             output_json,
             reason_code,
@@ -631,7 +638,7 @@ impl Store {
         entry: &Arc<JobEntry>,
         evicted: &mut Vec<Arc<JobEntry>>,
     ) -> Result<Option<Arc<JobEntry>>, ApiError> {
-        let idempotency_key = entry.idempotency_key.as_str();
+        let idempotency_key: &str = &entry.idempotency_key;
         // The key's shard stays locked until the job is entered, so two
         // calls with one key cannot both create a job.
         let mut keys = (!idempotency_key.is_empty()).then(|| self.idempotency.shard(idempotency_key));
@@ -666,15 +673,15 @@ impl Store {
         }
         self.index
             .shard(&entry.job_id)
-            .insert(entry.job_id.clone(), entry.clone());
+            .insert(Arc::clone(&entry.job_id), entry.clone());
         self.runs
             .shard(&entry.run_id)
-            .entry(entry.run_id.clone())
+            .entry(Arc::clone(&entry.run_id))
             .or_default()
             .jobs += 1;
         if let Some(keys) = keys.as_mut() {
             keys.insert(
-                idempotency_key.to_owned(),
+                Arc::clone(&entry.idempotency_key),
                 Idempotent {
                     job: entry.clone(),
                     created: Instant::now(),
@@ -707,7 +714,7 @@ impl Store {
         // Removed by key, not by a scan of every key. A key that names
         // another job by now (its window passed and it was reused) goes
         // back.
-        let key = &entry.idempotency_key;
+        let key: &str = &entry.idempotency_key;
         if !key.is_empty() {
             let mut keys = self.idempotency.shard(key);
             if let Some((key, kept)) = keys.remove_entry(key)
@@ -740,10 +747,15 @@ impl Store {
             sub.base_ref
         };
         let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
+        // The entry's own copies, which the tables share as their keys.
+        let (entry_job_id, entry_run_id, entry_key): (Arc<str>, Arc<str>, Arc<str>) = (
+            Arc::from(job_id.as_str()),
+            Arc::from(run_id.as_str()),
+            Arc::from(sub.idempotency_key.as_str()),
+        );
         let job = pb::Job {
-            job_id: job_id.clone(),
-            run_id: run_id.clone(),
             task_id: job_id.clone(),
+            job_id,
             state: JobState::Queued as i32,
             create_time: Some(now()),
             start_time: None,
@@ -764,13 +776,14 @@ impl Store {
             last_sequence: 0,
             correlation_id: sub.correlation_id,
             labels: sub.labels,
-            idempotency_key: sub.idempotency_key.clone(),
+            idempotency_key: sub.idempotency_key,
+            run_id,
         };
         let entry = Arc::new(JobEntry {
-            job_id,
-            run_id,
+            job_id: entry_job_id,
+            run_id: entry_run_id,
             kind: sub.kind,
-            idempotency_key: sub.idempotency_key,
+            idempotency_key: entry_key,
             fingerprint,
             data: Mutex::new(JobData {
                 snapshot: Snapshot::Live(Box::new(job)),
@@ -831,7 +844,7 @@ impl Store {
     /// Records a gate decision for its run (and task).
     pub(crate) fn record_gate(&self, decision: pb::GateDecision) {
         let mut runs = self.runs.shard(&decision.run_id);
-        let decisions = runs.entry(decision.run_id.clone()).or_default().decisions();
+        let decisions = runs.entry(Arc::from(decision.run_id.as_str())).or_default().decisions();
         decisions
             .gate_by_task
             .insert(decision.task_id.clone(), decision.clone());
@@ -840,7 +853,7 @@ impl Store {
 
     /// Records a promotion decision for its run.
     pub(crate) fn record_promotion(&self, decision: pb::PromotionDecision) {
-        let run_id = decision.run_id.clone();
+        let run_id: Arc<str> = Arc::from(decision.run_id.as_str());
         self.runs
             .shard(&run_id)
             .entry(run_id.clone())
