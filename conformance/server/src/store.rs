@@ -83,21 +83,28 @@ const SHARDS: usize = 16;
 /// Keys are shared with the job they came from (`Arc<str>`): entering a job
 /// copies no string, and a lookup compares against the job's own, already
 /// in the cache from hashing it.
+///
+/// Hashing is foldhash's (randomly seeded, as resistant to chosen keys as
+/// hashbrown's own default) rather than SipHash: a submission hashes a
+/// dozen keys, and SipHash was a measurable part of it.
 struct Sharded<V> {
-    shards: [Mutex<HashMap<Arc<str>, V>>; SHARDS],
-    hasher: std::hash::RandomState,
+    shards: [Mutex<HashMap<Arc<str>, V, Hasher>>; SHARDS],
+    hasher: Hasher,
 }
+
+/// The hasher of the tables and of choosing their shards.
+type Hasher = foldhash::quality::RandomState;
 
 impl<V> Sharded<V> {
     fn new() -> Self {
         Self {
             shards: std::array::from_fn(|_| Mutex::default()),
-            hasher: std::hash::RandomState::new(),
+            hasher: Hasher::default(),
         }
     }
 
     /// The locked shard of `key`.
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Arc<str>, V>> {
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Arc<str>, V, Hasher>> {
         use std::hash::BuildHasher;
         // The remainder is below SHARDS, so the cast cannot truncate.
         let i = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
