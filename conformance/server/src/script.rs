@@ -156,7 +156,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                     job.append_unannounced(
                         &mut data,
                         &corr,
-                        Payload::Progress(pb::JobProgress {
+                        &Payload::Progress(pb::JobProgress {
                             percent: (i * 100 / count) as u32,
                             message: String::new(),
                         }),

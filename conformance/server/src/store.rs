@@ -367,7 +367,7 @@ impl JobEntry {
 
     /// Appends an event caused by the call `correlation_id`; nothing is
     /// appended after the terminal event.
-    pub(crate) fn append(&self, data: &mut JobData, correlation_id: &str, payload: Payload) -> Option<u64> {
+    pub(crate) fn append(&self, data: &mut JobData, correlation_id: &str, payload: &Payload) -> Option<u64> {
         let sequence = self.append_unannounced(data, correlation_id, payload)?;
         self.announce(data);
         Some(sequence)
@@ -383,7 +383,7 @@ impl JobEntry {
 
     /// [`JobEntry::append`] without waking anyone: the caller calls
     /// [`JobEntry::announce`] before it releases the job's lock.
-    pub(crate) fn append_unannounced(&self, data: &mut JobData, correlation_id: &str, payload: Payload) -> Option<u64> {
+    pub(crate) fn append_unannounced(&self, data: &mut JobData, correlation_id: &str, payload: &Payload) -> Option<u64> {
         if data.terminal {
             return None;
         }
@@ -392,7 +392,7 @@ impl JobEntry {
             sequence = 4;
         }
         data.next_sequence = sequence + 1;
-        let terminal = matches!(&payload, Payload::StateChanged(s) if dome_sdk::is_terminal_state(s.state));
+        let terminal = matches!(payload, Payload::StateChanged(s) if dome_sdk::is_terminal_state(s.state));
         let message = EventFields {
             event_id: &new_id("evt-"),
             sequence,
@@ -400,7 +400,7 @@ impl JobEntry {
             run_id: &self.run_id,
             time: &now(),
             correlation_id,
-            payload: &payload,
+            payload,
         }
         .encode();
         data.log.push_back(LoggedEvent {
@@ -424,12 +424,12 @@ impl JobEntry {
 
     /// Appends one event under the job's own correlation id.
     pub(crate) fn emit(&self, payload: Payload) -> Option<u64> {
-        self.append_own(&mut self.lock(), payload)
+        self.append_own(&mut self.lock(), &payload)
     }
 
     /// [`JobEntry::append`] under the job's own correlation id (the one
     /// of the call that submitted it), with the job locked.
-    fn append_own(&self, data: &mut JobData, payload: Payload) -> Option<u64> {
+    fn append_own(&self, data: &mut JobData, payload: &Payload) -> Option<u64> {
         let corr = data.correlation_id()?.to_owned();
         self.append(data, &corr, payload)
     }
@@ -477,22 +477,24 @@ impl JobEntry {
             message,
             transient,
             attempt: 1,
-            artifacts: data.artifacts.clone(),
+            artifacts: std::mem::take(&mut data.artifacts),
         };
         // A job cancelled while queued never ran: its input goes now.
         data.input = None;
         data.set_state(state);
         if let Some(job) = data.live() {
             job.end_time = Some(now());
-            job.outcome = Some(outcome.clone());
         }
-        self.append_own(
-            data,
-            Payload::StateChanged(pb::JobStateChanged {
-                state: state as i32,
-                outcome: Some(outcome),
-            }),
-        );
+        // The event is written from the outcome, which then moves into the
+        // job: it is built once, never copied.
+        let changed = Payload::StateChanged(pb::JobStateChanged {
+            state: state as i32,
+            outcome: Some(outcome),
+        });
+        self.append_own(data, &changed);
+        if let (Some(job), Payload::StateChanged(changed)) = (data.live(), changed) {
+            job.outcome = changed.outcome;
+        }
         data.terminal = true;
         data.seal();
         true
@@ -526,7 +528,7 @@ impl JobEntry {
         }
         data.artifacts.retain(|a| a.name != artifact.name);
         data.artifacts.push(artifact.clone());
-        self.append_own(&mut data, Payload::ArtifactProduced(artifact));
+        self.append_own(&mut data, &Payload::ArtifactProduced(artifact));
     }
 
     /// Takes the job's input to run it (`null` once taken).
@@ -815,7 +817,7 @@ impl Store {
         });
         let encoded = {
             let mut data = entry.lock();
-            entry.append_own(&mut data, state_changed(JobState::Queued));
+            entry.append_own(&mut data, &state_changed(JobState::Queued));
             data.encoded()
         };
         (entry, encoded)
@@ -833,7 +835,7 @@ impl Store {
         entry.append(
             &mut data,
             correlation_id,
-            Payload::CancelRequested(pb::JobCancelRequested {
+            &Payload::CancelRequested(pb::JobCancelRequested {
                 reason: reason.to_owned(),
                 previous_state: state as i32,
             }),
@@ -915,7 +917,7 @@ impl Store {
             if let Some(job) = data.live() {
                 job.start_time = Some(now());
             }
-            entry.append_own(&mut data, state_changed(JobState::Running));
+            entry.append_own(&mut data, &state_changed(JobState::Running));
             drop(data);
             self.queued.fetch_sub(1, Ordering::SeqCst);
             return Some(entry);
