@@ -314,14 +314,38 @@ impl JobData {
     /// still in the cache: a retained job then holds one buffer instead of
     /// a tree of strings and maps, so reads share it, the job takes a
     /// third of the memory, and eviction, long after, frees a few blocks
-    /// instead of dozens.
+    /// instead of dozens. A short log moves into the same buffer, after
+    /// the job (streams still reading the old copies keep them alive).
     fn seal(&mut self) {
-        if let Snapshot::Live(job) = &self.snapshot {
-            self.snapshot = Snapshot::Sealed(Bytes::from(job.encode_to_vec()));
-        }
         self.artifacts = Vec::new();
+        let Snapshot::Live(job) = &self.snapshot else {
+            return;
+        };
+        if self.log.len() > SEALED_WITH_LOG {
+            self.snapshot = Snapshot::Sealed(Bytes::from(job.encode_to_vec()));
+            return;
+        }
+        let job_len = job.encoded_len();
+        let mut buf = Vec::with_capacity(job_len + self.log.iter().map(|e| e.message.len()).sum::<usize>());
+        job.encode_raw(&mut buf);
+        for event in &self.log {
+            buf.extend_from_slice(&event.message);
+        }
+        let all = Bytes::from(buf);
+        let mut at = job_len;
+        for event in &mut self.log {
+            let len = event.message.len();
+            event.message = all.slice(at..at + len);
+            at += len;
+        }
+        self.snapshot = Snapshot::Sealed(all.slice(..job_len));
     }
 }
+
+/// The longest log sealed into one buffer with its job: the short logs of
+/// most jobs, whose events would otherwise each be a block of their own to
+/// free on eviction; a long log is left as it is rather than copied.
+const SEALED_WITH_LOG: usize = 16;
 
 /// How a skill ended, as the worker reports it.
 #[derive(Debug)]
@@ -1035,6 +1059,41 @@ mod tests {
         let entry = store.job(&submitted.entry.job_id)?;
         entry.terminal().await;
         Ok(entry)
+    }
+
+    /// Ending a job seals it: the job encoded once, and its short log
+    /// moved into the same buffer right after it, every event's bytes
+    /// unchanged.
+    #[tokio::test]
+    async fn an_ended_job_is_sealed_with_its_log_in_one_buffer() -> Result<(), ApiError> {
+        let store = Arc::new(Store::new(Limits::default(), Faults::default()));
+        let parked = Submission {
+            skill_id: "dome.conformance.script".to_owned(),
+            kind: SkillKind::Script,
+            input: serde_json::json!({ "steps": [{ "log": { "message": "one" } }, { "park": {} }] }),
+            ..submission("")
+        };
+        let entry = store.submit(parked)?.entry;
+        entry.appended_after(2).await;
+        let live: Vec<Bytes> = entry.lock().log.iter().map(|e| e.message.clone()).collect();
+        store.cancel(&entry, "corr-test", "done");
+        entry.terminal().await;
+        let data = entry.lock();
+        let Snapshot::Sealed(sealed) = &data.snapshot else {
+            panic!("an ended job is sealed");
+        };
+        let job = pb::Job::decode(sealed.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        assert_eq!(job.state, JobState::Cancelled as i32);
+        assert_eq!(job.last_sequence, data.last_sequence);
+        let after: Vec<&Bytes> = data.log.iter().map(|e| &e.message).collect();
+        assert_eq!(after[..live.len()], live.iter().collect::<Vec<_>>()[..], "the events are the same bytes");
+        // One buffer: the job, then each event right after the one before.
+        let mut next = sealed.as_ptr_range().end;
+        for message in after {
+            assert_eq!(message.as_ptr(), next, "the log follows the job in its buffer");
+            next = message.as_ptr_range().end;
+        }
+        Ok(())
     }
 
     /// Evicting a job whose idempotency key has since been reused (its
