@@ -146,10 +146,7 @@ fn machine() -> Value {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
+            s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned())
         })
         .unwrap_or_default();
     json!({ "cpus": cpus, "cpu": model, "os": std::env::consts::OS })
@@ -255,7 +252,14 @@ fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result<Vec<GateRo
     sh.write_file(&buf_yaml, "version: v2\nlint:\n  use: [STANDARD, COMMENTS]\nbreaking:\n  use: [FILE]\n")?;
     let proto = root.join("proto");
     // One field deleted: FIELD_NO_DELETE under buf's FILE rules.
-    let deleted = edited_copy(sh, root, &temp.path().join("deleted"), "jobs.proto", "  string reason = 3;\n", "")?;
+    let deleted = edited_copy(
+        sh,
+        root,
+        &temp.path().join("deleted"),
+        "jobs.proto",
+        "  string reason = 3;\n",
+        "",
+    )?;
     // One field misnamed: FIELD_LOWER_SNAKE_CASE.
     let misnamed = edited_copy(
         sh,
@@ -269,7 +273,12 @@ fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result<Vec<GateRo
     let xtask = bins.xtask.clone();
     let root = root.to_path_buf();
     let mut rows = Vec::new();
-    let mut measure = |gate: &str, input: &str, expected: bool, ours: MakeCmd, theirs: Option<MakeCmd>| -> Result<()> {
+    let mut measure = |gate: &str,
+                       input: &str,
+                       expected: bool,
+                       ours: MakeCmd,
+                       theirs: Option<MakeCmd>|
+     -> Result<()> {
         let (ours_ms, ours_ok) = time_runs(sh, runs, &ours)?;
         let (buf_ms, buf_ok) = match theirs {
             Some(theirs) => {
@@ -449,9 +458,7 @@ impl Drop for Server {
 fn read_memory(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok())
+        status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok())
     };
     Some((field("VmRSS")?, field("VmHWM")?))
 }
@@ -619,8 +626,11 @@ fn conformance(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mut Vec<Strin
             out_dir.join("conformance.txt").display()
         ));
     }
-    let report: Value =
-        sh.read_file(&json_path).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null);
+    let report: Value = sh
+        .read_file(&json_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
     let cases = report["cases"].as_array().cloned().unwrap_or_default();
     let count = |status: &str| cases.iter().filter(|c| c["status"] == status).count();
     let ran = cases.len() - count("skip");
@@ -734,10 +744,7 @@ fn render(report: &Value) -> String {
     let m = &report["machine"];
     out += &format!(
         "Machine: {} CPUs ({}), {}. Gates: median of {} runs of the release binary.\n\n",
-        m["cpus"],
-        m["cpu"].as_str().unwrap_or("?"),
-        m["os"].as_str().unwrap_or("?"),
-        report["gate_runs"]
+        m["cpus"], m["cpu"].as_str().unwrap_or("?"), m["os"].as_str().unwrap_or("?"), report["gate_runs"]
     );
     out += "| gate | input | ours | buf | verdict (ours / buf) | agree |\n| --- | --- | --: | --: | --- | --- |\n";
     for g in report["gates"].as_array().into_iter().flatten() {
@@ -830,7 +837,10 @@ fn render(report: &Value) -> String {
         );
     }
     out += &row(
-        format!("events/s, 1 job x {} subscribers x {} events", plan["fanout_subscribers"], plan["fanout_events"]),
+        format!(
+            "events/s, 1 job x {} subscribers x {} events",
+            plan["fanout_subscribers"], plan["fanout_events"]
+        ),
         "events_per_s",
         rate,
         "fanout",
@@ -1040,10 +1050,7 @@ mod tests {
         };
         let good = report(10.0, true, 80.0);
         assert!(good.contains("- every gate < 200 ms: met (slowest 10.0 ms)"), "{good}");
-        assert!(
-            good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"),
-            "{good}"
-        );
+        assert!(good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"), "{good}");
         assert!(good.contains("unary 0.80x met"), "{good}");
         let bad = report(250.0, false, 50.0);
         assert!(bad.contains("- every gate < 200 ms: NOT met (slowest 250.0 ms)"), "{bad}");

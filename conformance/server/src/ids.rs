@@ -57,7 +57,8 @@ pub(crate) fn new_hex(digits: usize) -> String {
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes()
+        && s
+            .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
@@ -72,7 +73,10 @@ pub(crate) fn correlation_id(requested: &str) -> Result<String, (String, ApiErro
     } else {
         Err((
             new_id("corr-"),
-            ApiError::invalid_argument("correlation_id", "must be at most 128 characters of [A-Za-z0-9._:-]"),
+            ApiError::invalid_argument(
+                "correlation_id",
+                "must be at most 128 characters of [A-Za-z0-9._:-]",
+            ),
         ))
     }
 }
@@ -162,19 +166,14 @@ mod tests {
     fn server_ids_have_the_documented_form() {
         let id = new_id("job-");
         assert_eq!(id.len(), 36);
-        assert!(
-            id[4..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        );
+        assert!(id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert_eq!(new_hex(16).len(), 16);
     }
 
     #[test]
     fn server_ids_never_repeat_across_threads() {
-        let threads: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..25_000).map(|_| new_id("evt-")).collect::<Vec<_>>()))
-            .collect();
+        let threads: Vec<_> =
+            (0..4).map(|_| std::thread::spawn(|| (0..25_000).map(|_| new_id("evt-")).collect::<Vec<_>>())).collect();
         let mut all = std::collections::HashSet::new();
         for t in threads {
             for id in t.join().unwrap() {

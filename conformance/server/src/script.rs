@@ -85,10 +85,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                         _ => SubstrateStatus::Unspecified,
                     } as i32,
                     confidence: body.get("confidence").and_then(Value::as_f64),
-                    risk_score: body
-                        .get("risk_score")
-                        .and_then(Value::as_u64)
-                        .map(|r| r.min(100) as u32),
+                    risk_score: body.get("risk_score").and_then(Value::as_u64).map(|r| r.min(100) as u32),
                     notes: strings(body, "notes"),
                     record_time: Some(now()),
                 };

@@ -155,7 +155,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let gateway_service = Routes::new(gateway_service, gateway, decoding_limit);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
+    health_reporter
+        .set_serving::<GatewayServiceServer<Gateway>>()
+        .await;
     // Both reflection versions: v1, and v1alpha, which many clients
     // (grpcio-reflection, older grpcurl) still speak only.
     let reflection_builder = || {
@@ -163,12 +165,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .register_encoded_file_descriptor_set(dome_sdk::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection = reflection_builder()
-        .build_v1()
-        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
-    let reflection_v1alpha = reflection_builder()
-        .build_v1alpha()
-        .map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection = reflection_builder().build_v1().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection_v1alpha =
+        reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
     let mut builder = Server::builder().max_concurrent_streams(config.max_concurrent_streams);
     if let Some(tls) = &config.tls {

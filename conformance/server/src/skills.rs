@@ -51,9 +51,7 @@ pub(crate) struct SkillDef {
 
 impl std::fmt::Debug for SkillDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SkillDef")
-            .field("proto", &self.proto)
-            .finish_non_exhaustive()
+        f.debug_struct("SkillDef").field("proto", &self.proto).finish_non_exhaustive()
     }
 }
 
@@ -95,7 +93,10 @@ impl Catalogue {
             (a.proto.skill_id.as_str(), a.proto.version.as_str())
                 .cmp(&(b.proto.skill_id.as_str(), b.proto.version.as_str()))
         });
-        Ok(Self { skills, conformance })
+        Ok(Self {
+            skills,
+            conformance,
+        })
     }
 
     /// The feature flags this catalogue enables.
@@ -181,8 +182,8 @@ fn skill(
     features: &[&str],
     kind: SkillKind,
 ) -> Result<SkillDef, CatalogueError> {
-    let schema_value: Value =
-        serde_json::from_str(schema).map_err(|e| CatalogueError(format!("schema of skill `{id}` is not JSON: {e}")))?;
+    let schema_value: Value = serde_json::from_str(schema)
+        .map_err(|e| CatalogueError(format!("schema of skill `{id}` is not JSON: {e}")))?;
     let validator = jsonschema::validator_for(&schema_value)
         .map_err(|e| CatalogueError(format!("schema of skill `{id}` does not compile: {e}")))?;
     Ok(SkillDef {
@@ -226,7 +227,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_drops_whitespace() {
-        let value: Value = serde_json::from_str(r#"{ "b": [1, {"d": 2, "c": 3}], "a": null }"#).unwrap_or(Value::Null);
+        let value: Value = serde_json::from_str(r#"{ "b": [1, {"d": 2, "c": 3}], "a": null }"#)
+            .unwrap_or(Value::Null);
         assert_eq!(canonical_json(&value), r#"{"a":null,"b":[1,{"c":3,"d":2}]}"#);
     }
 
@@ -235,8 +237,7 @@ mod tests {
         let on = Catalogue::new(true).ok();
         let off = Catalogue::new(false).ok();
         let ids = |c: Option<Catalogue>| -> Vec<String> {
-            c.map(|c| c.listed().into_iter().map(|s| s.skill_id).collect())
-                .unwrap_or_default()
+            c.map(|c| c.listed().into_iter().map(|s| s.skill_id).collect()).unwrap_or_default()
         };
         assert_eq!(ids(on), vec![CONFORMANCE_SKILL_ID.to_owned(), ECHO_SKILL_ID.to_owned()]);
         assert_eq!(ids(off), vec![ECHO_SKILL_ID.to_owned()]);

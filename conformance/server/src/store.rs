@@ -476,14 +476,7 @@ impl JobEntry {
                 reason_code,
                 message,
                 transient,
-            } => (
-                JobState::Failed,
-                TaskStatus::Fail,
-                String::new(),
-                reason_code,
-                message,
-                transient,
-            ),
+            } => (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient),
             Ending::Cancelled => (
                 JobState::Cancelled,
                 TaskStatus::Blocked,
@@ -801,7 +794,10 @@ impl Store {
                 input_sha256,
                 commands: Vec::new(),
                 artifacts: HashMap::new(),
-                tool_versions: HashMap::from([("domed".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]),
+                tool_versions: HashMap::from([(
+                    "domed".to_owned(),
+                    env!("CARGO_PKG_VERSION").to_owned(),
+                )]),
                 policy_ref: String::new(),
             }),
             skill_id: sub.skill_id,

@@ -103,11 +103,7 @@ pub(crate) fn open(
             return Err(ApiError::cursor_ahead(&job.job_id, after_sequence, last));
         }
         if after_sequence.saturating_add(1) < data.first_retained {
-            return Err(ApiError::cursor_expired(
-                &job.job_id,
-                after_sequence,
-                data.first_retained,
-            ));
+            return Err(ApiError::cursor_expired(&job.job_id, after_sequence, data.first_retained));
         }
         (last, data.terminal && after_sequence == last)
     };
