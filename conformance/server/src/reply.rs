@@ -25,6 +25,28 @@ use crate::mutants::Faults;
 pub(crate) trait Encoded: Send + 'static {
     /// Writes the message's encoding to `buf`.
     fn write(&self, buf: &mut impl BufMut);
+
+    /// The message's encoding, as the client receives it.
+    #[cfg(test)]
+    fn to_vec(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.write(&mut buf);
+        buf
+    }
+}
+
+/// Decodes a message the server stored encoded; one that does not decode
+/// (which the server never stores) is a typed `INTERNAL` under the call's
+/// correlation id.
+pub(crate) fn decode_stored<M: Message + Default>(
+    bytes: Bytes,
+    what: &str,
+    correlation_id: &str,
+    faults: Faults,
+) -> Result<M, Status> {
+    M::decode(bytes).map_err(|e| {
+        ApiError::internal(format!("a stored {what} does not decode: {e}")).into_status(correlation_id, faults)
+    })
 }
 
 impl Encoded for Bytes {
@@ -53,12 +75,8 @@ impl Encoded for JobReply {
     /// Writes the fields in number order, leaving out those at their
     /// default, as prost does: the bytes are the generated message's.
     fn write(&self, buf: &mut impl BufMut) {
-        if !self.correlation_id.is_empty() {
-            encoding::string::encode(CORRELATION_ID, &self.correlation_id, buf);
-        }
-        encoding::encode_key(JOB, WireType::LengthDelimited, buf);
-        encoding::encode_varint(self.job.len() as u64, buf);
-        buf.put_slice(&self.job);
+        put_str(CORRELATION_ID, &self.correlation_id, buf);
+        put_delimited(JOB, &self.job, buf);
         if self.flag {
             encoding::bool::encode(FLAG, &self.flag, buf);
         }
@@ -78,10 +96,15 @@ fn str_len(tag: u32, value: &str) -> usize {
 /// Writes a string field unless it is empty.
 fn put_str(tag: u32, value: &str, buf: &mut impl BufMut) {
     if !value.is_empty() {
-        encoding::encode_key(tag, WireType::LengthDelimited, buf);
-        encoding::encode_varint(value.len() as u64, buf);
-        buf.put_slice(value.as_bytes());
+        put_delimited(tag, value.as_bytes(), buf);
     }
+}
+
+/// Writes a length-delimited field: a string, or a message encoded already.
+fn put_delimited(tag: u32, bytes: &[u8], buf: &mut impl BufMut) {
+    encoding::encode_key(tag, WireType::LengthDelimited, buf);
+    encoding::encode_varint(bytes.len() as u64, buf);
+    buf.put_slice(bytes);
 }
 
 /// One event of a job, as borrowed fields of a `JobEvent`.
@@ -147,10 +170,7 @@ impl JobReply {
     /// The job, decoded, for the generated trait; a job that does not
     /// decode (which the store never makes) is a typed `INTERNAL`.
     pub(crate) fn decode_job(&self, faults: Faults) -> Result<pb::Job, Status> {
-        pb::Job::decode(self.job.clone()).map_err(|e| {
-            ApiError::internal(format!("a stored job does not decode: {e}"))
-                .into_status(&self.correlation_id, faults)
-        })
+        decode_stored(self.job.clone(), "job", &self.correlation_id, faults)
     }
 }
 
@@ -159,12 +179,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    fn written(reply: &JobReply) -> Vec<u8> {
-        let mut buf = Vec::new();
-        reply.write(&mut buf);
-        buf
-    }
 
     fn job(job_id: String, state: i32, last_sequence: u64) -> pb::Job {
         pb::Job {
@@ -286,12 +300,12 @@ mod tests {
             let job = job(job_id, state, last_sequence);
             let reply = JobReply { correlation_id: correlation_id.clone(), job: Bytes::from(job.encode_to_vec()), flag };
             let created = pb::SkillExecuteResponse { correlation_id: correlation_id.clone(), job: Some(job.clone()), created: flag };
-            prop_assert_eq!(written(&reply), created.encode_to_vec());
+            prop_assert_eq!(reply.to_vec(), created.encode_to_vec());
             let cancelled = pb::CancelJobResponse { correlation_id: correlation_id.clone(), job: Some(job.clone()), cancel_requested: flag };
-            prop_assert_eq!(written(&reply), cancelled.encode_to_vec());
+            prop_assert_eq!(reply.to_vec(), cancelled.encode_to_vec());
             let read = JobReply { flag: false, ..reply };
             let status = pb::GetJobStatusResponse { correlation_id, job: Some(job.clone()) };
-            prop_assert_eq!(written(&read), status.encode_to_vec());
+            prop_assert_eq!(read.to_vec(), status.encode_to_vec());
             prop_assert_eq!(read.decode_job(Faults::default()).ok(), Some(job));
         }
     }

@@ -103,9 +103,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (max_request_bytes, faults) = (self.gateway.store.limits.max_request_bytes, self.gateway.store.faults);
-        let typed = move |response| retype(response, max_request_bytes, faults);
-        let gateway = self.gateway.clone();
+        let typed = self.typed();
         match method(request.uri().path()) {
             None => {
                 let answered = self.inner.call(request);
@@ -115,22 +113,36 @@ where
                 })
             }
             Some(Method::StreamJobEvents) => {
-                let mut grpc = self.grpc();
-                Box::pin(async move { Ok(typed(grpc.server_streaming(StreamJobEvents(gateway), request).await)) })
+                let (mut grpc, method) = (self.grpc(), StreamJobEvents(self.gateway.clone()));
+                Box::pin(async move { Ok(typed(grpc.server_streaming(method, request).await)) })
             }
-            Some(Method::SkillExecute) => {
-                let mut grpc = self.grpc();
-                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::execute), request).await)) })
-            }
-            Some(Method::GetJobStatus) => {
-                let mut grpc = self.grpc();
-                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::job_status), request).await)) })
-            }
-            Some(Method::CancelJob) => {
-                let mut grpc = self.grpc();
-                Box::pin(async move { Ok(typed(grpc.unary(Unary(gateway, Gateway::cancel), request).await)) })
-            }
+            Some(Method::SkillExecute) => self.unary(Gateway::execute, request),
+            Some(Method::GetJobStatus) => self.unary(Gateway::job_status, request),
+            Some(Method::CancelJob) => self.unary(Gateway::cancel, request),
         }
+    }
+}
+
+impl<S> Routes<S> {
+    /// Types the errors tonic raises on its own in a response.
+    fn typed(&self) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Send + 'static {
+        let (max_request_bytes, faults) = (self.gateway.store.limits.max_request_bytes, self.gateway.store.faults);
+        move |response| retype(response, max_request_bytes, faults)
+    }
+
+    /// Answers a unary method that replies with a job through `handler`.
+    fn unary<Req, B>(
+        &self,
+        handler: fn(&Gateway, Request<Req>) -> Result<JobReply, Status>,
+        request: http::Request<B>,
+    ) -> BoxFuture<http::Response<tonic::body::Body>, Infallible>
+    where
+        Req: prost::Message + Default + Send + 'static,
+        B: Body + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
+        let (typed, mut grpc, method) = (self.typed(), self.grpc(), Unary(self.gateway.clone(), handler));
+        Box::pin(async move { Ok(typed(grpc.unary(method, request).await)) })
     }
 }
 
@@ -152,11 +164,10 @@ struct StreamJobEvents(Gateway);
 impl ServerStreamingService<pb::StreamJobEventsRequest> for StreamJobEvents {
     type Response = Bytes;
     type ResponseStream = EventStream;
-    type Future = BoxFuture<Response<EventStream>, Status>;
+    type Future = Ready<Result<Response<EventStream>, Status>>;
 
     fn call(&mut self, request: Request<pb::StreamJobEventsRequest>) -> Self::Future {
-        let gateway = self.0.clone();
-        Box::pin(async move { gateway.open_events(request).map(Response::new) })
+        ready(self.0.open_events(request).map(Response::new))
     }
 }
 

@@ -333,6 +333,7 @@ mod tests {
 
     use super::*;
     use crate::config::Limits;
+    use crate::reply::Encoded as _;
     use crate::mutants::Faults;
 
     fn request<T>(message: T) -> Request<T> {
@@ -386,13 +387,6 @@ mod tests {
         Ok(())
     }
 
-    /// The encoded reply of a route, as the bytes the client receives.
-    fn wire(reply: &JobReply) -> Vec<u8> {
-        let mut buf = Vec::new();
-        crate::reply::Encoded::write(reply, &mut buf);
-        buf
-    }
-
     /// The three methods that answer with a job send the same bytes on
     /// both paths: for a live job (encoded when read) and for an ended
     /// one (sealed once, with its whole outcome and provenance).
@@ -426,7 +420,7 @@ mod tests {
         let routed = gateway.job_status(read())?;
         let decoded = gateway.get_job_status(read()).await?.into_inner();
         assert_eq!(
-            wire(&routed),
+            routed.to_vec(),
             decoded.encode_to_vec(),
             "a live job reads the same both ways"
         );
@@ -443,11 +437,11 @@ mod tests {
         entry.terminal().await;
         let decoded = gateway.cancel_job(cancel()).await?.into_inner();
         assert!(!decoded.cancel_requested, "the job had ended");
-        assert_eq!(wire(&gateway.cancel(cancel())?), decoded.encode_to_vec());
+        assert_eq!(gateway.cancel(cancel())?.to_vec(), decoded.encode_to_vec());
 
         let ended = gateway.get_job_status(read()).await?.into_inner();
         assert_eq!(
-            wire(&gateway.job_status(read())?),
+            gateway.job_status(read())?.to_vec(),
             ended.encode_to_vec(),
             "a sealed job reads the same both ways"
         );
@@ -466,7 +460,7 @@ mod tests {
 
         let retried = gateway.skill_execute(submit()).await?.into_inner();
         assert!(!retried.created, "the retry names the same job");
-        assert_eq!(wire(&gateway.execute(submit())?), retried.encode_to_vec());
+        assert_eq!(gateway.execute(submit())?.to_vec(), retried.encode_to_vec());
         assert_eq!(retried.job, Some(sealed));
         Ok(())
     }

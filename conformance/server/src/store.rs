@@ -78,7 +78,6 @@ const SHARDS: usize = 16;
 /// fall in different shards never wait on each other. Lookups by job id
 /// (`GetJobStatus`, `CancelJob`, `StreamJobEvents`) and submissions take
 /// one shard, never a lock every call shares.
-#[derive(Debug)]
 ///
 /// Keys are shared with the job they came from (`Arc<str>`): entering a job
 /// copies no string, and a lookup compares against the job's own, already
@@ -87,6 +86,7 @@ const SHARDS: usize = 16;
 /// Hashing is foldhash's (randomly seeded, as resistant to chosen keys as
 /// hashbrown's own default) rather than SipHash: a submission hashes a
 /// dozen keys, and SipHash was a measurable part of it.
+#[derive(Debug)]
 struct Sharded<V> {
     shards: [Mutex<HashMap<Arc<str>, V, Hasher>>; SHARDS],
     hasher: Hasher,
@@ -216,7 +216,8 @@ pub(crate) struct JobEntry {
     fingerprint: [u8; 32],
     data: Mutex<JobData>,
     /// The sequence of the latest event (every event a stream sends is
-    /// checked against it for lag).
+    /// checked against it for lag). Stored under the job's lock, so under
+    /// that lock it is the log's last sequence.
     head_sequence: AtomicU64,
     /// Notified after appends, once the new head is stored.
     appended: Notify,
@@ -261,8 +262,6 @@ pub(crate) struct JobData {
     snapshot: Snapshot,
     /// The job's state (the live message carries it too).
     pub(crate) state: JobState,
-    /// The sequence of the latest event (the live message carries it too).
-    pub(crate) last_sequence: u64,
     pub(crate) log: VecDeque<LoggedEvent>,
     /// The sequence of `log[0]` (of the next event when the log is empty).
     pub(crate) first_retained: u64,
@@ -297,8 +296,8 @@ impl JobData {
     /// job is live (nothing is appended to an ended job).
     pub(crate) fn correlation_id(&self) -> Option<&str> {
         match &self.snapshot {
-            Snapshot::Live(job) if !self.terminal => Some(&job.correlation_id),
-            _ => None,
+            Snapshot::Live(job) => Some(&job.correlation_id),
+            Snapshot::Sealed(_) => None,
         }
     }
 
@@ -438,7 +437,6 @@ impl JobEntry {
             }
         }
         data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
-        data.last_sequence = sequence;
         if let Some(job) = data.live() {
             job.last_sequence = sequence;
         }
@@ -601,8 +599,8 @@ impl Store {
     /// Creates a job, or finds the one its idempotency key names. Returns
     /// the job and whether it was created.
     ///
-    /// The new job is built, and jobs pushed out of retention are freed,
-    /// outside the store's lock: under it only the tables change, so
+    /// The new job is built, and jobs pushed out of retention leave the
+    /// tables and are freed, outside the locks the admission holds, so
     /// concurrent calls wait on each other as little as possible.
     pub(crate) fn submit(self: &Arc<Self>, sub: Submission) -> Result<Submitted, ApiError> {
         let canonical_input = canonical_json(&sub.input);
@@ -614,7 +612,7 @@ impl Store {
             self.forget(gone);
             self.note_freed(gone.lock().log.len() as u64);
         }
-        // The evicted jobs are freed here, after the store's lock.
+        // The evicted jobs are freed here, with no lock held.
         drop(evicted);
         match result? {
             Some(existing) => Ok(Submitted {
@@ -817,7 +815,6 @@ impl Store {
             data: Mutex::new(JobData {
                 snapshot: Snapshot::Live(Box::new(job)),
                 state: JobState::Queued,
-                last_sequence: 0,
                 // Room for the events of the shortest run (queued, running,
                 // one step, the end) without growing.
                 log: VecDeque::with_capacity(4),
@@ -1080,7 +1077,7 @@ mod tests {
         };
         let job = pb::Job::decode(sealed.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
         assert_eq!(job.state, JobState::Cancelled as i32);
-        assert_eq!(job.last_sequence, data.last_sequence);
+        assert_eq!(job.last_sequence, entry.head());
         let after: Vec<&Bytes> = data.log.iter().map(|e| &e.message).collect();
         assert_eq!(after[..live.len()], live.iter().collect::<Vec<_>>()[..], "the events are the same bytes");
         // One buffer: the job, then each event right after the one before.

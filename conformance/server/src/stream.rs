@@ -24,7 +24,6 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use dome_sdk::pb;
-use prost::Message;
 use prost::bytes::Bytes;
 use tokio::sync::watch;
 use tonic::Status;
@@ -32,6 +31,7 @@ use tonic::Status;
 use crate::config::limit;
 use crate::errors::ApiError;
 use crate::mutants::{Faults, Mutant};
+use crate::reply::decode_stored;
 use crate::store::{JobEntry, LoggedEvent, Store};
 
 /// One message of the stream: an encoded `StreamJobEventsResponse`, or
@@ -98,7 +98,7 @@ pub(crate) fn open(
 ) -> Result<EventStream, ApiError> {
     let (baseline, closes_at_once) = {
         let data = job.lock();
-        let last = data.last_sequence;
+        let last = job.head();
         if after_sequence > last {
             return Err(ApiError::cursor_ahead(&job.job_id, after_sequence, last));
         }
@@ -301,12 +301,7 @@ impl futures_core::Stream for Decoded {
         let this = self.get_mut();
         let next = ready!(Pin::new(&mut this.inner).poll_next(cx));
         Poll::Ready(next.map(|item| {
-            item.and_then(|bytes| {
-                pb::StreamJobEventsResponse::decode(bytes).map_err(|e| {
-                    ApiError::internal(format!("a logged event does not decode: {e}"))
-                        .into_status(&this.inner.correlation_id, this.faults)
-                })
-            })
+            item.and_then(|bytes| decode_stored(bytes, "event", &this.inner.correlation_id, this.faults))
         }))
     }
 }
