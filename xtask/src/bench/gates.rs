@@ -1,0 +1,167 @@
+//! The gates: the release `xtask` timed on the tree and on edited copies,
+//! each beside `buf` on the same input where buf has the same check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use super::process::{Bins, MakeCmd, PathOrStr, time_runs};
+use super::report::{GateRow, verdict};
+
+/// The subcommands the built xtask offers (gates land independently).
+fn xtask_commands(sh: &Shell, xtask: &Path) -> Result<Vec<String>> {
+    let help = cmd!(sh, "{xtask} --help").quiet().read()?;
+    Ok(help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+/// `buf` from `$BUF` or `PATH`.
+pub(super) fn find_buf() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("BUF").map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join("buf")).find(|p| p.is_file())
+}
+
+/// Copies `root/proto` into `dir/proto` and applies one textual edit to
+/// `file` (relative to `proto/dome/gateway/v1/`).
+fn edited_copy(sh: &Shell, root: &Path, dir: &Path, file: &str, from: &str, to: &str) -> Result<PathBuf> {
+    let source = root.join("proto");
+    let target = dir.join("proto");
+    copy_tree(sh, &source, &target)?;
+    let path = target.join("dome/gateway/v1").join(file);
+    let text = sh.read_file(&path)?;
+    if !text.contains(from) {
+        bail!("`{}` no longer contains `{from}`; update the bench's edited inputs", path.display());
+    }
+    sh.write_file(&path, text.replacen(from, to, 1))?;
+    Ok(target)
+}
+
+fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+    sh.create_dir(to)?;
+    for entry in sh.read_dir(from)? {
+        let name = entry.file_name().context("a directory entry without a name")?;
+        if entry.is_dir() {
+            copy_tree(sh, &entry, &to.join(name))?;
+        } else {
+            sh.copy_file(&entry, to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every gate the built xtask has, on each of its inputs, `runs` times.
+pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result<Vec<GateRow>> {
+    let commands = xtask_commands(sh, &bins.xtask)?;
+    let has = |c: &str| commands.iter().any(|x| x == c);
+    let buf = find_buf();
+    let temp = sh.create_temp_dir()?;
+    let buf_yaml = temp.path().join("buf.yaml");
+    sh.write_file(&buf_yaml, "version: v2\nlint:\n  use: [STANDARD, COMMENTS]\nbreaking:\n  use: [FILE]\n")?;
+    let proto = root.join("proto");
+    // One field deleted: FIELD_NO_DELETE under buf's FILE rules.
+    let deleted = edited_copy(
+        sh,
+        root,
+        &temp.path().join("deleted"),
+        "jobs.proto",
+        "  string reason = 3;\n",
+        "",
+    )?;
+    // One field misnamed: FIELD_LOWER_SNAKE_CASE.
+    let misnamed = edited_copy(
+        sh,
+        root,
+        &temp.path().join("misnamed"),
+        "jobs.proto",
+        "  string reason = 3;\n",
+        "  string cancelReason = 3;\n",
+    )?;
+
+    let xtask = bins.xtask.clone();
+    let root = root.to_path_buf();
+    let mut rows = Vec::new();
+    let mut measure = |gate: &str,
+                       input: &str,
+                       expected: bool,
+                       ours: MakeCmd,
+                       theirs: Option<MakeCmd>|
+     -> Result<()> {
+        let (ours_ms, ours_ok) = time_runs(sh, runs, &ours)?;
+        let (buf_ms, buf_ok) = match theirs {
+            Some(theirs) => {
+                let (ms, ok) = time_runs(sh, runs, &theirs)?;
+                (Some(ms), Some(ok))
+            }
+            None => (None, None),
+        };
+        rows.push(GateRow {
+            gate: gate.to_owned(),
+            input: input.to_owned(),
+            expected: verdict(expected),
+            ours_ms,
+            ours_verdict: verdict(ours_ok),
+            buf_ms,
+            buf_verdict: buf_ok.map(verdict),
+            agree: buf_ok.map(|b| b == ours_ok),
+        });
+        Ok(())
+    };
+    let x = |args: Vec<PathOrStr>| -> MakeCmd {
+        let (xtask, root) = (xtask.clone(), root.clone());
+        Box::new(move |sh| cmd!(sh, "{xtask} --root {root}").args(args.iter().map(PathOrStr::os)))
+    };
+    let b = |args: Vec<PathOrStr>| -> Option<MakeCmd> {
+        let buf = buf.clone()?;
+        Some(Box::new(move |sh| cmd!(sh, "{buf}").args(args.iter().map(PathOrStr::os))))
+    };
+    use PathOrStr::{P, S};
+    let yaml = P(buf_yaml.clone());
+    if has("codegen") {
+        measure("codegen --check", "proto/", true, x(vec![S("codegen"), S("--check")]), None)?;
+    }
+    if has("breaking") {
+        measure(
+            "breaking",
+            "v1 vs itself",
+            true,
+            x(vec![S("breaking"), S("--against"), P(proto.clone())]),
+            b(vec![S("breaking"), S("--config"), yaml.clone(), P(proto.clone()), S("--against"), P(proto.clone())]),
+        )?;
+        measure(
+            "breaking",
+            "one field deleted vs v1",
+            false,
+            x(vec![S("breaking"), S("--proto-root"), P(deleted.clone()), S("--against"), P(proto.clone())]),
+            b(vec![S("breaking"), S("--config"), yaml.clone(), P(deleted.clone()), S("--against"), P(proto.clone())]),
+        )?;
+    }
+    if has("lint") {
+        measure(
+            "lint",
+            "proto/",
+            true,
+            x(vec![S("lint")]),
+            b(vec![S("lint"), S("--config"), yaml.clone(), P(proto.clone())]),
+        )?;
+        measure(
+            "lint",
+            "one field misnamed",
+            false,
+            x(vec![S("lint"), S("--proto-root"), P(misnamed.clone())]),
+            b(vec![S("lint"), S("--config"), yaml.clone(), P(misnamed.clone())]),
+        )?;
+    }
+    if has("ssot") {
+        measure("ssot", "proto/", true, x(vec![S("ssot")]), None)?;
+    }
+    drop(temp);
+    Ok(rows)
+}

@@ -1,0 +1,158 @@
+//! `cargo xtask bench`: how fast the gates and the reference server are,
+//! measured on release builds, each beside something to compare it with.
+//!
+//! 1. One `cargo build --release` of the binaries needed (never timed).
+//! 2. Gates: the built `target/release/xtask` run directly (with `--root`)
+//!    several times per input, the median wall time reported; beside it
+//!    `buf` (from `$BUF` or `PATH`) on the same input, and whether the two
+//!    agree on pass or fail. The inputs: the tree as it is, a copy with one
+//!    field deleted (breaking) and a copy with one field misnamed (lint).
+//! 3. Servers: the release `domed` and the bare tonic baseline
+//!    (`dome-loadgen baseline-server`) as separate processes on loopback,
+//!    one after the other, each driven by `dome-loadgen bench`; the
+//!    server's resident memory is sampled from `/proc/PID/status`. This
+//!    runs in rounds (both servers per round, in alternating order); every
+//!    figure reported is the median over rounds, and each throughput
+//!    ratio the median of the rounds' own ratios, so one disturbed run on
+//!    a shared machine decides nothing.
+//! 4. Conformance: the suite's binary against the reference server, cases
+//!    per second, when the suite has a binary.
+//! 5. With `--load`: the fault scenarios (`dome-loadgen faults`) and the
+//!    retention scenario against `domed` with small limits.
+//!
+//! The table goes to stdout and the whole report to
+//! `target/bench/report.json`. The goals (server ≥ 0.7x the baseline,
+//! gates < 200 ms and faster than buf) are reported, never asserted: only a
+//! broken invariant (a lost event, a crashed server, a gate that cannot
+//! run) fails the command.
+//!
+//! # The rooms
+//!
+//! - `process`: timing a command over runs, starting and stopping a
+//!   server, reading its memory, running `dome-loadgen` (whose JSON is the
+//!   one untyped value, kept as it came).
+//! - `gates`, `servers`: the measurements, each returning a typed part
+//!   of the report.
+//! - `report`: the typed report (`Serialize` structs) and the medians
+//!   over runs and rounds.
+//! - `render`: the Markdown tables and the goals.
+//!
+//! # Adding a measurement
+//!
+//! 1. A struct for its figures in `report.rs` (`Serialize`; `Option` for a
+//!    figure that may not be measured) and a field for it in `Report`
+//!    (`Option` if it runs only under a flag, like `load`).
+//! 2. A function in its own module (or beside its kin in `servers.rs` or
+//!    `gates.rs`) that runs it with the helpers of `process`, returns the
+//!    struct, and pushes a broken invariant onto `failures` rather than
+//!    failing the run; called from `main`.
+//! 3. A section in `render.rs`: a `render::Table` with its columns and
+//!    one `row` per line, figures through the unit formatters; a goal
+//!    goes into `render::goals`, judged from the same numbers.
+//! 4. A test in `render.rs` that renders a report with the new figures
+//!    and reads the row and the goal back.
+//!
+//! A new row of an existing table is one `table.row([...])` call.
+
+mod gates;
+mod process;
+mod render;
+mod report;
+mod servers;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+use process::Bins;
+use report::{Machine, Report};
+
+/// Flags of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Also run the load and fault scenarios (10,000 jobs, 1,000
+    /// subscribers, slow and disconnecting readers, cancels, retention).
+    #[arg(long)]
+    pub load: bool,
+    /// Smaller sizes and fewer gate runs, for a first look.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs per gate and input; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// Rounds of the server phases (both servers each round); the medians
+    /// are reported. `--quick` runs one.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Use the release binaries as they are instead of building them.
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// Runs the bench; see the module docs.
+pub fn main(root: &Path, args: &Args) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let conformance_bin = package_has_bin(&sh, "dome-conformance")?;
+    if !args.no_build {
+        let mut packages = vec!["-p", "xtask", "-p", "domed", "-p", "dome-loadgen"];
+        if conformance_bin.is_some() {
+            packages.extend(["-p", "dome-conformance"]);
+        }
+        cmd!(sh, "cargo build --release {packages...}").run().context("building the release binaries")?;
+    }
+    let release = root.join("target").join("release");
+    let bins = Bins {
+        xtask: release.join("xtask"),
+        domed: release.join("domed"),
+        loadgen: release.join("dome-loadgen"),
+        conformance: conformance_bin.map(|name| release.join(name)),
+    };
+    for bin in [&bins.xtask, &bins.domed, &bins.loadgen] {
+        if !bin.exists() {
+            bail!("`{}` is missing; run without `--no-build`", bin.display());
+        }
+    }
+    let out_dir = root.join("target").join("bench");
+    sh.create_dir(&out_dir)?;
+    let runs = if args.quick { args.runs.min(3) } else { args.runs }.max(1);
+
+    let mut failures = Vec::new();
+    let gates = gates::gates(&sh, root, &bins, runs)?;
+    failures.extend(
+        gates
+            .iter()
+            .filter(|g| g.ours_verdict != g.expected)
+            .map(|g| format!("gate `{}` on {} gave {} (expected {})", g.gate, g.input, g.ours_verdict, g.expected)),
+    );
+    let quick = args.quick.then_some("--quick");
+    let rounds = if args.quick { 1 } else { args.rounds.max(1) };
+    let servers = servers::servers(&sh, &bins, &out_dir, quick, rounds, &mut failures)?;
+    let conformance = servers::conformance(&sh, &bins, &out_dir, &mut failures)?;
+    let load = if args.load { Some(servers::load(&sh, &bins, &out_dir, &mut failures)?) } else { None };
+
+    let report = Report { machine: Machine::this(), gate_runs: runs, gates, servers, conformance, load, failures };
+    println!("{}", render::render(&report));
+    let path = out_dir.join("report.json");
+    sh.write_file(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("report: {}", path.display());
+    if !report.failures.is_empty() {
+        bail!("the bench found broken invariants:\n  {}", report.failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// The name of `package`'s binary target, if it has one.
+fn package_has_bin(sh: &Shell, package: &str) -> Result<Option<String>> {
+    let metadata = cmd!(sh, "cargo metadata --no-deps --format-version 1").quiet().read()?;
+    let metadata: Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    Ok(packages.iter().filter(|p| p["name"] == package).find_map(|p| {
+        p["targets"].as_array()?.iter().find_map(|t| {
+            let is_bin = t["kind"].as_array()?.iter().any(|k| k == "bin");
+            is_bin.then(|| t["name"].as_str().map(str::to_owned)).flatten()
+        })
+    }))
+}

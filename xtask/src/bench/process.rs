@@ -1,0 +1,182 @@
+//! Processes the bench starts and measures: commands timed over several
+//! runs, servers started on loopback and stopped, their memory read from
+//! `/proc`, and `dome-loadgen` run against them.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+/// The release binaries the bench runs.
+pub(super) struct Bins {
+    pub(super) xtask: PathBuf,
+    pub(super) domed: PathBuf,
+    pub(super) loadgen: PathBuf,
+    pub(super) conformance: Option<PathBuf>,
+}
+
+/// Builds one command to run on a shell.
+pub(super) type MakeCmd = Box<dyn for<'a> Fn(&'a Shell) -> xshell::Cmd<'a>>;
+
+/// Runs `make(sh)` `runs` times; the median wall time in milliseconds and
+/// whether every run exited 0 (a command that flips between runs is an
+/// error).
+pub(super) fn time_runs(sh: &Shell, runs: usize, make: &MakeCmd) -> Result<(f64, bool)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut verdicts = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let command = make(sh).quiet().ignore_status();
+        let started = Instant::now();
+        let output = command.output()?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        verdicts.push(output.status.success());
+    }
+    if verdicts.iter().any(|v| *v != verdicts[0]) {
+        bail!("a command gave different exit statuses over {runs} runs");
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], verdicts[0]))
+}
+
+/// An argument: a path or a plain word.
+#[derive(Clone)]
+pub(super) enum PathOrStr {
+    P(PathBuf),
+    S(&'static str),
+}
+
+impl PathOrStr {
+    pub(super) fn os(&self) -> &OsStr {
+        match self {
+            PathOrStr::P(p) => p.as_os_str(),
+            PathOrStr::S(s) => OsStr::new(s),
+        }
+    }
+}
+
+/// A server process started by the bench, stopped when dropped.
+pub(super) struct Server {
+    child: Child,
+    pub(super) addr: String,
+    pub(super) name: &'static str,
+}
+
+impl Server {
+    /// Starts `command` and waits (at most 30 s) for the stdout line
+    /// `<banner> ADDR`; stderr goes to `log`.
+    pub(super) fn start(name: &'static str, command: xshell::Cmd<'_>, banner: &str, log: &Path) -> Result<Server> {
+        let mut command: Command = command.into();
+        let log_file = std::fs::File::create(log).with_context(|| format!("creating `{}`", log.display()))?;
+        command.stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
+        let mut child = command.spawn().with_context(|| format!("starting {name}"))?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let (tx, rx) = mpsc::channel();
+        let banner = banner.to_owned();
+        // The thread reads the banner, then keeps draining stdout until the
+        // server exits, so that it can never block on a full pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent && let Some(addr) = line.strip_prefix(&banner) {
+                    sent = tx.send(addr.trim().to_owned()).is_ok();
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                // The process is ours; a kill of an exited child is fine.
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{name} did not print `{}ADDR` within 30 s (see {})", "listening on ", log.display());
+            }
+        };
+        Ok(Server { child, addr, name })
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `(VmRSS, VmHWM)` now, in KiB.
+    pub(super) fn memory(&mut self) -> Option<(u64, u64)> {
+        read_memory(self.pid())
+    }
+
+    /// Whether the process is still running (a panic would have ended it).
+    pub(super) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown) and reports
+    /// whether it exited cleanly within 15 s; SIGKILL after that.
+    pub(super) fn stop(mut self, sh: &Shell) -> Result<bool> {
+        let pid = self.pid().to_string();
+        cmd!(sh, "kill -TERM {pid}").quiet().ignore_status().run()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop within 15 s of SIGTERM; killing it", self.name);
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(false)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Stopping an already stopped child fails harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `(VmRSS, VmHWM)` of `pid`, in KiB.
+fn read_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS")?, field("VmHWM")?))
+}
+
+/// Starts the release `domed` on an ephemeral loopback port with `extra`
+/// flags, its log in `out_dir/log`.
+pub(super) fn start_domed(sh: &Shell, bins: &Bins, out_dir: &Path, extra: &[&str], log: &str) -> Result<Server> {
+    let domed = &bins.domed;
+    let command = cmd!(sh, "{domed} --listen 127.0.0.1:0 {extra...}").env("RUST_LOG", "warn");
+    Server::start("domed", command, "domed listening on ", &out_dir.join(log))
+}
+
+/// Starts the bare tonic baseline (`dome-loadgen baseline-server`).
+pub(super) fn start_baseline(sh: &Shell, bins: &Bins, out_dir: &Path) -> Result<Server> {
+    let loadgen = &bins.loadgen;
+    let command = cmd!(sh, "{loadgen} baseline-server --listen 127.0.0.1:0");
+    Server::start("the baseline", command, "baseline listening on ", &out_dir.join("baseline.log"))
+}
+
+/// Runs a `dome-loadgen` subcommand against `server` and parses its JSON:
+/// the boundary where the load generator's untyped report enters.
+pub(super) fn loadgen(sh: &Shell, bins: &Bins, server: &Server, args: &[&str]) -> Result<Value> {
+    let loadgen = &bins.loadgen;
+    let (url, pid) = (server.url(), server.pid().to_string());
+    let out = cmd!(sh, "{loadgen} {args...} --target {url} --pid {pid}")
+        .read()
+        .with_context(|| format!("`dome-loadgen {}` against {}", args.join(" "), server.name))?;
+    serde_json::from_str(&out).context("reading dome-loadgen's report")
+}

@@ -1,0 +1,540 @@
+//! The report as Markdown tables (what the README's Performance section
+//! shows), and the goals, each judged from the numbers in the tables.
+//!
+//! A table is a [`Table`]: its columns once, then one `row` per line, an
+//! empty cell written as an empty string. Figures go through the unit
+//! formatters ([`ms`], [`mib`], [`rate`], ...), which take a typed number
+//! or a value of the load generator's report alike and print `—` for one
+//! that was not measured.
+
+use serde_json::Value;
+
+use super::gates::find_buf;
+use super::report::{Report, THROUGHPUTS};
+
+/// A Markdown table built row by row.
+pub(super) struct Table {
+    out: String,
+}
+
+/// How a column's cells are aligned.
+#[derive(Clone, Copy)]
+pub(super) enum Align {
+    Left,
+    Right,
+}
+
+impl Table {
+    /// A table with these columns (header, alignment).
+    pub(super) fn new(columns: &[(&str, Align)]) -> Table {
+        let mut table = Table { out: String::new() };
+        table.row(columns.iter().map(|(name, _)| *name));
+        table.row(columns.iter().map(|(_, align)| match align {
+            Align::Left => "---",
+            Align::Right => "--:",
+        }));
+        table
+    }
+
+    /// One line; an empty cell stays empty.
+    pub(super) fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.out.push('|');
+        for cell in cells {
+            match cell.as_ref() {
+                "" => self.out.push_str(" |"),
+                cell => {
+                    self.out.push(' ');
+                    self.out.push_str(cell);
+                    self.out.push_str(" |");
+                }
+            }
+        }
+        self.out.push('\n');
+    }
+
+    /// The table's text.
+    pub(super) fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// A number as measured: typed in the report, or a value of the load
+/// generator's report; `None` when it was not measured.
+pub(super) trait Figure {
+    fn figure(&self) -> Option<f64>;
+}
+
+impl Figure for Value {
+    fn figure(&self) -> Option<f64> {
+        self.as_f64()
+    }
+}
+
+impl Figure for f64 {
+    fn figure(&self) -> Option<f64> {
+        Some(*self)
+    }
+}
+
+impl Figure for Option<f64> {
+    fn figure(&self) -> Option<f64> {
+        *self
+    }
+}
+
+impl Figure for Option<u64> {
+    fn figure(&self) -> Option<f64> {
+        self.map(|v| v as f64)
+    }
+}
+
+impl<T: Figure + ?Sized> Figure for &T {
+    fn figure(&self) -> Option<f64> {
+        (**self).figure()
+    }
+}
+
+const NONE: &str = "—";
+
+pub(super) fn ms(v: impl Figure) -> String {
+    v.figure().map_or(NONE.to_owned(), |v| format!("{v:.1} ms"))
+}
+
+pub(super) fn bytes(v: impl Figure) -> String {
+    v.figure().map_or(NONE.to_owned(), |b| format!("{b:.0} B"))
+}
+
+pub(super) fn mib(v: impl Figure) -> String {
+    v.figure().map_or(NONE.to_owned(), |kib| format!("{:.1} MiB", kib / 1024.0))
+}
+
+pub(super) fn rate(v: impl Figure) -> String {
+    v.figure()
+        .map_or(NONE.to_owned(), |r| if r >= 10_000.0 { format!("{:.0}k/s", r / 1000.0) } else { format!("{r:.0}/s") })
+}
+
+/// Microseconds shown as milliseconds.
+pub(super) fn us(v: impl Figure) -> String {
+    v.figure().map_or(NONE.to_owned(), |us| format!("{:.2} ms", us / 1000.0))
+}
+
+pub(super) fn ratio(ours: impl Figure, base: impl Figure) -> String {
+    match (ours.figure(), base.figure()) {
+        (Some(o), Some(b)) if b > 0.0 => format!("{:.2}x", o / b),
+        _ => NONE.to_owned(),
+    }
+}
+
+/// The whole report: the tables, then the goals, then any broken
+/// invariant.
+pub(super) fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    out += &format!(
+        "Machine: {} CPUs ({}), {}. Gates: median of {} runs of the release binary.\n\n",
+        m.cpus, m.cpu, m.os, report.gate_runs
+    );
+    out += &gates(report);
+    out += &servers(report);
+    out += &conformance(report);
+    out += &load(report);
+    out += &goals(report);
+    if !report.failures.is_empty() {
+        out += "\nBroken invariants:\n";
+        for f in &report.failures {
+            out += &format!("- {f}\n");
+        }
+    }
+    out
+}
+
+fn gates(report: &Report) -> String {
+    use Align::{Left, Right};
+    let mut table = Table::new(&[
+        ("gate", Left),
+        ("input", Left),
+        ("ours", Right),
+        ("buf", Right),
+        ("verdict (ours / buf)", Left),
+        ("agree", Left),
+    ]);
+    for g in &report.gates {
+        let agree = match g.agree {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => NONE,
+        };
+        table.row([
+            g.gate.clone(),
+            g.input.clone(),
+            ms(g.ours_ms),
+            ms(g.buf_ms),
+            format!("{} / {}", g.ours_verdict, g.buf_verdict.unwrap_or(NONE)),
+            agree.to_owned(),
+        ]);
+    }
+    let mut out = table.finish();
+    if find_buf().is_none() {
+        out += "\n(no `buf` on PATH or in $BUF: the buf columns are empty)\n";
+    }
+    out
+}
+
+fn servers(report: &Report) -> String {
+    use Align::{Left, Right};
+    let servers = &report.servers;
+    let (dr, br) = (&servers.domed.report, &servers.baseline.report);
+    let plan = &dr["plan"];
+    let rounds = servers.rounds.max(1);
+    let mut out = format!(
+        "\nServers on loopback, {} connections; domed vs the bare tonic baseline (same messages, same events); {}:\n\n",
+        plan["connections"],
+        if rounds > 1 {
+            format!("medians of {rounds} rounds, each ratio the median of the rounds' ratios (their range in brackets)")
+        } else {
+            "one round".to_owned()
+        }
+    );
+    let mut table = Table::new(&[
+        ("phase", Left),
+        ("domed", Right),
+        ("baseline", Right),
+        ("ratio", Right),
+        ("domed peak RSS", Right),
+        ("baseline peak RSS", Right),
+    ]);
+    // A throughput row: the figure of `key` in `phase` for both servers,
+    // and the median ratio over the rounds (with their range when they
+    // differ).
+    let throughput = |table: &mut Table, name: String, key: &str, phase: &str| {
+        let (o, t) = (&dr[phase][key], &br[phase][key]);
+        let r = match servers.ratios.get(phase).and_then(|r| r.spread()) {
+            Some((median, low, high)) if low < high => format!("{median:.2}x ({low:.2}–{high:.2})"),
+            Some((median, _, _)) => format!("{median:.2}x"),
+            None => ratio(o, t),
+        };
+        table.row([name, rate(o), rate(t), r, mib(&dr[phase]["peak_rss_kib"]), mib(&br[phase]["peak_rss_kib"])]);
+    };
+    throughput(
+        &mut table,
+        format!("unary calls/s (SkillExecute then GetJobStatus, {} workers)", plan["unary_concurrency"]),
+        "calls_per_s",
+        "unary",
+    );
+    table.row([
+        "mean unary response".to_owned(),
+        bytes(&dr["unary"]["mean_response_bytes"]),
+        bytes(&br["unary"]["mean_response_bytes"]),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    throughput(
+        &mut table,
+        format!("read-only calls/s (GetJobStatus, {} workers)", plan["unary_concurrency"]),
+        "calls_per_s",
+        "reads",
+    );
+    for (phase, rpc, label) in [
+        ("unary", "skill_execute", "SkillExecute"),
+        ("unary", "get_job_status", "GetJobStatus"),
+        ("reads", "get_job_status", "GetJobStatus (read-only)"),
+    ] {
+        let (o, t) = (&dr[phase][rpc], &br[phase][rpc]);
+        table.row([
+            format!("{label} p50 / p99"),
+            format!("{} / {}", us(&o["p50_us"]), us(&o["p99_us"])),
+            format!("{} / {}", us(&t["p50_us"]), us(&t["p99_us"])),
+            // Latencies: baseline / domed, so above 1x domed is faster.
+            format!("{} / {}", ratio(&t["p50_us"], &o["p50_us"]), ratio(&t["p99_us"], &o["p99_us"])),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    throughput(
+        &mut table,
+        format!("events/s, 1 job x {} subscribers x {} events", plan["fanout_subscribers"], plan["fanout_events"]),
+        "events_per_s",
+        "fanout",
+    );
+    throughput(
+        &mut table,
+        format!("events/s, {} jobs x {} events, 1 subscriber each", plan["many_jobs"], plan["many_jobs_events"]),
+        "events_per_s",
+        "many_jobs",
+    );
+    let (d, b) = (&servers.domed.memory, &servers.baseline.memory);
+    table.row([
+        "idle RSS / high-water mark".to_owned(),
+        format!("{} / {}", mib(d.idle_rss_kib), mib(d.hwm_kib)),
+        format!("{} / {}", mib(b.idle_rss_kib), mib(b.hwm_kib)),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    out += &table.finish();
+    out += "\n(ratio: domed relative to the baseline; above 1x domed is faster; for latencies, baseline / domed.)\n";
+    out
+}
+
+fn conformance(report: &Report) -> String {
+    let c = &report.conformance;
+    let mut out = "\nConformance: ".to_owned();
+    if c.measured {
+        out += &format!(
+            "{} cases ({} ran, {} passed, {} skipped) in {:.2} s = {:.1} cases/s against domed, {}; domed peak RSS {}\n",
+            c.cases,
+            c.ran,
+            c.pass,
+            c.skip,
+            c.elapsed_s,
+            c.cases_per_s,
+            if c.passed { "suite passed" } else { "suite FAILED" },
+            mib(c.server_peak_rss_kib),
+        );
+    } else {
+        out += &format!("not measured: {}\n", c.note);
+    }
+    out
+}
+
+fn load(report: &Report) -> String {
+    use Align::{Left, Right};
+    let Some(l) = &report.load else { return String::new() };
+    let (f, r) = (&l.faults, &l.retention);
+    let mut out = "\nLoad and faults (`--load`), against domed --queue-capacity 64 --max-running-jobs 8 --max-subscriber-lag-events 1024:\n\n".to_owned();
+    let mut table = Table::new(&[("scenario", Left), ("result", Left), ("peak RSS", Right)]);
+    table.row([
+        format!("{} jobs through the queue", f["flood"]["jobs"]),
+        format!(
+            "{} QUEUE_FULL retried after RetryInfo; all created once and SUCCEEDED; {}",
+            f["flood"]["queue_full"],
+            rate(&f["flood"]["jobs_per_s"]).replace("/s", " jobs/s")
+        ),
+        mib(&f["flood"]["peak_rss_kib"]),
+    ]);
+    table.row([
+        format!("1 job x {} subscribers x {} events", f["fanout"]["subscribers"], f["plan"]["fanout_events"]),
+        format!(
+            "every subscriber saw all {} in order; {} lag resumes; {}",
+            f["fanout"]["events_per_subscriber"],
+            f["fanout"]["lagged"],
+            rate(&f["fanout"]["events_per_s"]).replace("/s", " events/s")
+        ),
+        mib(&f["fanout"]["peak_rss_kib"]),
+    ]);
+    table.row([
+        format!(
+            "{} slow + {} disconnecting (+ {} plain) subscribers, {} events",
+            f["plan"]["slow_subscribers"],
+            f["plan"]["disconnecting_subscribers"],
+            f["plan"]["slow_subscribers"],
+            f["plan"]["slow_events"]
+        ),
+        format!(
+            "all complete after {} SUBSCRIBER_LAGGED and {} dropped-stream resumes",
+            f["slow"]["lagged"], f["slow"]["disconnects"]
+        ),
+        mib(&f["slow"]["peak_rss_kib"]),
+    ]);
+    table.row([
+        format!("{} jobs cancelled mid-burst by two clients at once", f["cancel"]["jobs"]),
+        format!(
+            "one cancel took effect each; {} CANCELLED, {} finished first",
+            f["cancel"]["cancelled"], f["cancel"]["finished_first"]
+        ),
+        String::new(),
+    ]);
+    let waves = r["waves"].as_array().cloned().unwrap_or_default();
+    let wave_text = waves
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("wave {}: {} peak, {} after", i + 1, mib(&w["peak_kib"]), mib(&w["after_kib"])))
+        .collect::<Vec<_>>()
+        .join("; ");
+    table.row([
+        format!(
+            "retention: {} waves of {} jobs x {} events, each pushed out (--max-jobs-retained {})",
+            waves.len(),
+            r["jobs"],
+            r["events_per_job"],
+            r["max_jobs_retained"]
+        ),
+        format!(
+            "RSS {} before; {wave_text}; {}, {}",
+            mib(&r["rss_before_kib"]),
+            match r["rss_bounded"].as_bool() {
+                Some(true) => "bounded",
+                Some(false) => "GREW between waves",
+                None => "not read",
+            },
+            match r["rss_returned"].as_bool() {
+                Some(true) => "returned near the baseline",
+                Some(false) => "not returned to the system",
+                None => "not read",
+            }
+        ),
+        String::new(),
+    ]);
+    out += &table.finish();
+    out
+}
+
+/// The goals, each with whether this run met it. Reported, never
+/// asserted: times vary with the machine.
+fn goals(report: &Report) -> String {
+    let mut out = String::from("\nGoals:\n");
+    let yes = |ok: bool| if ok { "met" } else { "NOT met" };
+    let gates = &report.gates;
+    if !gates.is_empty() {
+        let slowest = gates.iter().map(|g| g.ours_ms).fold(0.0, f64::max);
+        out += &format!("- every gate < 200 ms: {} (slowest {slowest:.1} ms)\n", yes(slowest < 200.0));
+        let beside: Vec<_> = gates.iter().filter_map(|g| Some((g, g.buf_ms?))).collect();
+        if !beside.is_empty() {
+            let faster = beside.iter().all(|(g, buf)| g.ours_ms < *buf);
+            let agree = beside.iter().all(|(g, _)| g.agree == Some(true));
+            let least = beside.iter().map(|(g, buf)| buf / g.ours_ms).fold(f64::INFINITY, f64::min);
+            out += &format!(
+                "- faster than buf where measured: {} (at least {least:.1}x); same verdicts as buf: {}\n",
+                yes(faster),
+                yes(agree)
+            );
+        }
+    }
+    let servers = &report.servers;
+    let (d, b) = (&servers.domed.report, &servers.baseline.report);
+    let ratios: Vec<(&str, Option<f64>)> = THROUGHPUTS
+        .into_iter()
+        .map(|(phase, key, label)| {
+            let r = match servers.ratios.get(phase).and_then(|r| r.median) {
+                Some(median) => Some(median),
+                None => match (d[phase][key].as_f64(), b[phase][key].as_f64()) {
+                    (Some(o), Some(t)) if t > 0.0 => Some(o / t),
+                    _ => None,
+                },
+            };
+            (label, r)
+        })
+        .collect();
+    if ratios.iter().any(|(_, r)| r.is_some()) {
+        let text = ratios
+            .iter()
+            .map(|(label, r)| match r {
+                Some(r) => format!("{label} {r:.2}x {}", yes(*r >= 0.7)),
+                None => format!("{label} not measured"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        out += &format!("- server throughput ≥ 0.7x the baseline: {text}\n");
+    }
+    let load = report.load.as_ref();
+    out += &format!(
+        "- zero loss, reorder or duplication{}: {}\n",
+        if load.is_some() { " (every phase, --load included)" } else { " (every phase; run --load for the fault scenarios)" },
+        yes(report.failures.is_empty())
+    );
+    if let Some(load) = load {
+        let retention = &load.retention;
+        out += &format!(
+            "- bounded memory: {}; RSS back near its baseline after retention: {}\n",
+            yes(retention["rss_bounded"] == Value::Bool(true)),
+            yes(retention["rss_returned"] == Value::Bool(true))
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::report::{Conformance, GateRow, Machine, Ratios, ServerRun, Servers, median};
+    use super::*;
+
+    fn report(gates: Vec<GateRow>, servers: Servers) -> Report {
+        Report {
+            machine: Machine::this(),
+            gate_runs: 7,
+            gates,
+            servers,
+            conformance: Conformance::not_measured("none"),
+            load: None,
+            failures: Vec::new(),
+        }
+    }
+
+    fn server(rate: f64) -> ServerRun {
+        let phase = json!({ "calls_per_s": rate, "events_per_s": rate, "peak_rss_kib": 1024 });
+        ServerRun {
+            report: json!({ "plan": { "connections": 4 }, "unary": phase, "reads": phase, "fanout": phase, "many_jobs": phase }),
+            ..ServerRun::default()
+        }
+    }
+
+    #[test]
+    fn goals_are_judged_from_the_numbers() {
+        let gate = |ours: f64, buf: f64, agree: bool| GateRow {
+            gate: "lint".to_owned(),
+            input: "proto/".to_owned(),
+            expected: "pass",
+            ours_ms: ours,
+            ours_verdict: "pass",
+            buf_ms: Some(buf),
+            buf_verdict: Some("pass"),
+            agree: Some(agree),
+        };
+        let run = |ours: f64, agree: bool, domed: f64| {
+            let servers = Servers { domed: server(domed), baseline: server(100.0), ..Servers::default() };
+            render(&report(vec![gate(ours, 150.0, agree)], servers))
+        };
+        let good = run(10.0, true, 80.0);
+        assert!(good.contains("- every gate < 200 ms: met (slowest 10.0 ms)"), "{good}");
+        assert!(good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"), "{good}");
+        assert!(good.contains("unary 0.80x met"), "{good}");
+        assert!(good.contains("| lint | proto/ | 10.0 ms | 150.0 ms | pass / pass | yes |\n"), "{good}");
+        let bad = run(250.0, false, 50.0);
+        assert!(bad.contains("- every gate < 200 ms: NOT met (slowest 250.0 ms)"), "{bad}");
+        assert!(bad.contains("faster than buf where measured: NOT met"), "{bad}");
+        assert!(bad.contains("same verdicts as buf: NOT met"), "{bad}");
+        assert!(bad.contains("unary 0.50x NOT met"), "{bad}");
+    }
+
+    /// The goal is judged on the median of the rounds' ratios, and one
+    /// slow round neither decides it nor hides in the table.
+    #[test]
+    fn rounds_are_reported_as_medians() {
+        let ratios = |rounds: [f64; 3]| Ratios { median: median(rounds), rounds: rounds.to_vec() };
+        let run = |unary: [f64; 3]| {
+            let servers = Servers {
+                rounds: 3,
+                domed: server(70.0),
+                baseline: server(100.0),
+                ratios: [
+                    ("unary", ratios(unary)),
+                    ("reads", ratios([1.0, 1.1, 1.2])),
+                    ("fanout", ratios([1.0, 1.0, 1.0])),
+                    ("many_jobs", ratios([0.8, 0.9, 0.85])),
+                ]
+                .into(),
+                per_round: Vec::new(),
+            };
+            render(&report(Vec::new(), servers))
+        };
+        let one_slow_round = run([0.72, 0.55, 0.74]);
+        assert!(one_slow_round.contains("unary 0.72x met"), "{one_slow_round}");
+        assert!(one_slow_round.contains("| 0.72x (0.55–0.74) |"), "{one_slow_round}");
+        assert!(one_slow_round.contains("medians of 3 rounds"), "{one_slow_round}");
+        assert!(one_slow_round.contains("| 1.00x |"), "equal rounds show no range: {one_slow_round}");
+        let mostly_slow = run([0.72, 0.55, 0.65]);
+        assert!(mostly_slow.contains("unary 0.65x NOT met"), "{mostly_slow}");
+    }
+
+    #[test]
+    fn renders_an_empty_report_without_panicking() {
+        let mut empty = report(Vec::new(), Servers::default());
+        empty.failures.push("x broke".to_owned());
+        let text = render(&empty);
+        assert!(text.contains("| gate | input |") && text.contains("not measured: none") && text.contains("- x broke"), "{text}");
+        assert!(text.contains("| idle RSS / high-water mark | — / — | — / — | | | |\n"), "{text}");
+    }
+}
