@@ -29,6 +29,12 @@ pub struct Config {
     /// The HTTP/2 limit on concurrent streams per connection (the
     /// transport's own limit; calls beyond it wait for a free stream).
     pub max_concurrent_streams: u32,
+    /// Returns the allocator's free memory to the system; called on a
+    /// blocking thread after evictions have freed many events. `None` (the
+    /// default): never called. The `domed` binary sets it to mimalloc's
+    /// collection; a program embedding the server chooses its own for the
+    /// allocator it uses.
+    pub memory_trim: Option<fn()>,
     /// The deliberately broken behaviour to run with, if any.
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::Mutant>,
@@ -44,6 +50,7 @@ impl Default for Config {
             conformance: true,
             shutdown_grace: Duration::from_secs(5),
             max_concurrent_streams: 1024,
+            memory_trim: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

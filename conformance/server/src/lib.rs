@@ -32,6 +32,7 @@ mod service;
 mod skills;
 mod store;
 mod stream;
+mod worker;
 
 pub use config::{Config, Limits, TlsFiles};
 #[cfg(feature = "mutants")]

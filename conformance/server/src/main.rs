@@ -14,9 +14,23 @@ use clap::Parser;
 /// whichever call evicts the job) it avoids the lock contention of glibc's
 /// arenas, worth 10-15% of throughput in `cargo xtask bench`; without huge
 /// pages it does not zero 2 MiB per page fault, and it hands memory back
-/// after eviction (see `store::trim_allocator`).
+/// after eviction ([`trim_memory`]). The library never names it: only this
+/// binary chooses the allocator (feature `mimalloc`, on by default).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Returns mimalloc's free memory to the system: the server calls it after
+/// evictions, or the resident size of a server that evicted large jobs
+/// would stay at its high-water mark.
+#[cfg(feature = "mimalloc")]
+fn trim_memory() {
+    // SAFETY: mi_collect only walks mimalloc's own structures, and takes
+    // no pointer from the caller.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+}
 
 /// The reference dome gateway server (`dome.gateway.v1`).
 #[derive(Debug, Parser)]
@@ -113,6 +127,10 @@ async fn main() -> anyhow::Result<()> {
         conformance: !args.no_conformance,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         max_concurrent_streams: args.max_concurrent_streams,
+        #[cfg(feature = "mimalloc")]
+        memory_trim: Some(trim_memory),
+        #[cfg(not(feature = "mimalloc"))]
+        memory_trim: None,
         #[cfg(feature = "mutants")]
         mutant: args.mutant,
     };

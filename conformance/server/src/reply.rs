@@ -6,7 +6,7 @@
 //! share one layout: `correlation_id = 1`, `job = 2` and, but for the
 //! read, a flag `= 3` (`created`, `cancel_requested`). The store hands out
 //! a job already encoded (an ended job is encoded once and shared, see
-//! [`crate::store::JobData::encoded`]), so a reply is written around those
+//! [`crate::store::JobEntry::encoded`]), so a reply is written around those
 //! bytes: no copy of the job into a message, no second encoding. The
 //! generated trait gets the same reply decoded. An event is written once,
 //! when it is appended, without copying the job's ids into a message

@@ -16,10 +16,10 @@ use crate::skills::SkillKind;
 use crate::store::{Ending, JobEntry, Store, now};
 
 /// Runs a started job to its end and records that end.
-pub(crate) async fn execute(store: Arc<Store>, job: Arc<JobEntry>) {
+pub(crate) async fn execute(store: &Store, job: Arc<JobEntry>) {
     let input = job.take_input();
     let ending = match job.kind {
-        SkillKind::Script => run_script(&store, &job, &input).await,
+        SkillKind::Script => run_script(store, &job, &input).await,
         SkillKind::Echo => {
             job.add_command("echo".to_owned());
             if job.cancel_requested() {

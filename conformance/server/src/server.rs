@@ -20,6 +20,7 @@ use crate::route::Routes;
 use crate::service::Gateway;
 use crate::skills::Catalogue;
 use crate::store::Store;
+use crate::worker::Workers;
 
 /// Why a server could not start or stop cleanly.
 #[derive(Debug)]
@@ -131,7 +132,7 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, Error> {
     let faults = Faults::from_config(&config);
     let catalogue = Arc::new(Catalogue::new(config.conformance).map_err(|e| Error::new(ErrorKind::Catalogue(e.0)))?);
-    let store = Arc::new(Store::new(config.limits.clone(), faults));
+    let store = Arc::new(Store::new(config.limits.clone(), faults, config.memory_trim));
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -141,6 +142,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
 
     let gateway = Gateway {
+        workers: Workers::new(store.clone()),
         store: store.clone(),
         catalogue,
         auth_token: config.auth_token.clone(),

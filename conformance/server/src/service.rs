@@ -21,6 +21,7 @@ use crate::reply::JobReply;
 use crate::skills::Catalogue;
 use crate::store::{Store, Submission};
 use crate::stream::{self, Decoded, EventStream};
+use crate::worker::Workers;
 
 /// The request header in which a client states its API version.
 pub(crate) const API_VERSION_HEADER: &str = "dome-api-version";
@@ -33,6 +34,7 @@ const API_VERSIONS: &[&str] = &[API_VERSION];
 #[derive(Debug, Clone)]
 pub(crate) struct Gateway {
     pub(crate) store: Arc<Store>,
+    pub(crate) workers: Arc<Workers>,
     pub(crate) catalogue: Arc<Catalogue>,
     pub(crate) auth_token: Option<String>,
 }
@@ -122,7 +124,7 @@ impl Gateway {
             }
             let skill = self.catalogue.resolve(&req.skill_id, &req.skill_version)?;
             let input = skill.check_input(&req.input_json)?;
-            self.store.submit(Submission {
+            self.workers.submit(Submission {
                 correlation_id: call.corr.clone(),
                 skill_id: skill.proto.skill_id.clone(),
                 skill_version: skill.proto.version.clone(),
@@ -341,8 +343,10 @@ mod tests {
     }
 
     fn gateway(conformance: bool) -> Result<Gateway, String> {
+        let store = Arc::new(Store::new(Limits::default(), Faults::default(), None));
         Ok(Gateway {
-            store: Arc::new(Store::new(Limits::default(), Faults::default())),
+            workers: Workers::new(store.clone()),
+            store,
             catalogue: Arc::new(Catalogue::new(conformance).map_err(|e| e.0)?),
             auth_token: None,
         })

@@ -1,0 +1,446 @@
+//! One job: its state, its event log, and the only ways to change them.
+//!
+//! Every change of a job (state, outcome, events) happens under its own
+//! lock through [`JobEntry::append`] and [`JobEntry::finish`], so a job
+//! reaches exactly one terminal state whatever races with it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
+use prost::bytes::Bytes;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::seal::Snapshot;
+use super::{CANCELLED_REASON_CODE, Submission, lock, now};
+use crate::config::{Limits, limit};
+use crate::ids::new_id;
+use crate::mutants::{Faults, Mutant};
+use crate::reply::EventFields;
+use crate::skills::{SkillKind, canonical_json};
+
+
+/// One job and its event log.
+#[derive(Debug)]
+pub(crate) struct JobEntry {
+    /// The job's id; shared with the index, whose key it is.
+    pub(crate) job_id: Arc<str>,
+    /// The job's run; shared with the table of runs.
+    pub(crate) run_id: Arc<str>,
+    pub(crate) kind: SkillKind,
+    /// The key the job was submitted with (empty: none); shared with the
+    /// table of keys.
+    pub(super) idempotency_key: Arc<str>,
+    pub(super) fingerprint: [u8; 32],
+    data: Mutex<JobData>,
+    /// The sequence of the latest event (every event a stream sends is
+    /// checked against it for lag). Stored under the job's lock, so under
+    /// that lock it is the log's last sequence.
+    head_sequence: AtomicU64,
+    /// Notified after appends, once the new head is stored.
+    appended: Notify,
+    /// Set by the effective cancel.
+    cancel_flag: AtomicBool,
+    /// Notified once the cancel flag is set: wakes parked and sleeping
+    /// steps.
+    cancelled: Notify,
+    /// Open streams of this job.
+    pub(crate) subscribers: AtomicU64,
+    faults: Faults,
+    max_events: Option<u64>,
+}
+
+/// One event of a job's log, kept as the encoded `StreamJobEventsResponse`
+/// every stream of the job sends: encoded once when it is appended, then
+/// shared by reference, however many subscribers read it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedEvent {
+    /// The event's sequence.
+    pub(crate) sequence: u64,
+    /// Whether it is the job's terminal state change.
+    pub(crate) terminal: bool,
+    /// The encoded `StreamJobEventsResponse` carrying it.
+    pub(crate) message: Bytes,
+}
+
+/// The mutable part of a job.
+#[derive(Debug)]
+pub(crate) struct JobData {
+    pub(super) snapshot: Snapshot,
+    /// The job's state (the live message carries it too).
+    pub(crate) state: JobState,
+    pub(crate) log: VecDeque<LoggedEvent>,
+    /// The sequence of `log[0]` (of the next event when the log is empty).
+    pub(crate) first_retained: u64,
+    next_sequence: u64,
+    pub(crate) terminal: bool,
+    pub(super) artifacts: Vec<pb::Artifact>,
+    /// The checked input, until the job starts: the worker frees it when
+    /// the job ends, while it is still warm, rather than eviction freeing
+    /// it long after.
+    input: Option<Value>,
+}
+
+impl JobData {
+    /// Moves the job to `state`.
+    pub(super) fn set_state(&mut self, state: JobState) {
+        self.state = state;
+        if let Some(job) = self.live() {
+            job.state = state as i32;
+        }
+    }
+}
+
+/// How a skill ended, as the worker reports it.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// `SUCCEEDED` with this output.
+    Succeeded(Value),
+    /// `FAILED` with a policy reason code.
+    Failed {
+        reason_code: String,
+        message: String,
+        transient: bool,
+    },
+    /// `CANCELLED`.
+    Cancelled,
+}
+
+
+impl JobEntry {
+    /// Locks the job.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, JobData> {
+        lock(&self.data)
+    }
+
+    /// The sequence of the latest event.
+    pub(crate) fn head(&self) -> u64 {
+        self.head_sequence.load(Ordering::Acquire)
+    }
+
+    /// Waits until the head is past `sequence` (an event after it was
+    /// appended).
+    pub(crate) async fn appended_after(&self, sequence: u64) {
+        until(&self.appended, || self.head() > sequence).await;
+    }
+
+    /// Whether an effective cancel has been requested.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel_flag.load(Ordering::Acquire)
+    }
+
+    /// Waits until an effective cancel has been requested.
+    pub(crate) async fn cancel_requested_wait(&self) {
+        until(&self.cancelled, || self.cancel_requested()).await;
+    }
+
+    /// Appends an event caused by the call `correlation_id`; nothing is
+    /// appended after the terminal event.
+    pub(crate) fn append(&self, data: &mut JobData, correlation_id: &str, payload: &Payload) -> Option<u64> {
+        let sequence = self.append_unannounced(data, correlation_id, payload)?;
+        self.announce(data);
+        Some(sequence)
+    }
+
+    /// Wakes those waiting for the job's events. Called with the job
+    /// locked (the guard's data is the proof): nobody can read the events
+    /// before the lock is released, so announcing a run of appends once is
+    /// the same to them as announcing each.
+    pub(crate) fn announce(&self, _locked: &JobData) {
+        self.appended.notify_waiters();
+    }
+
+    /// [`JobEntry::append`] without waking anyone: the caller calls
+    /// [`JobEntry::announce`] before it releases the job's lock.
+    pub(crate) fn append_unannounced(&self, data: &mut JobData, correlation_id: &str, payload: &Payload) -> Option<u64> {
+        if data.terminal {
+            return None;
+        }
+        let mut sequence = data.next_sequence;
+        if self.faults.is(Mutant::SkippedSequence) && sequence == 3 {
+            sequence = 4;
+        }
+        data.next_sequence = sequence + 1;
+        let terminal = matches!(payload, Payload::StateChanged(s) if dome_sdk::is_terminal_state(s.state));
+        let message = EventFields {
+            event_id: &new_id("evt-"),
+            sequence,
+            job_id: &self.job_id,
+            run_id: &self.run_id,
+            time: &now(),
+            correlation_id,
+            payload,
+        }
+        .encode();
+        data.log.push_back(LoggedEvent {
+            sequence,
+            terminal,
+            message,
+        });
+        if let Some(max) = self.max_events {
+            while data.log.len() as u64 > max {
+                data.log.pop_front();
+            }
+        }
+        data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
+        if let Some(job) = data.live() {
+            job.last_sequence = sequence;
+        }
+        self.head_sequence.store(sequence, Ordering::Release);
+        Some(sequence)
+    }
+
+    /// Appends one event under the job's own correlation id.
+    pub(crate) fn emit(&self, payload: Payload) -> Option<u64> {
+        self.append_own(&mut self.lock(), &payload)
+    }
+
+    /// [`JobEntry::append`] under the job's own correlation id (the one
+    /// of the call that submitted it), with the job locked.
+    pub(super) fn append_own(&self, data: &mut JobData, payload: &Payload) -> Option<u64> {
+        let corr = data.correlation_id()?.to_owned();
+        self.append(data, &corr, payload)
+    }
+
+    /// Ends the job; false (and nothing changes) when it had ended already.
+    pub(crate) fn finish(&self, data: &mut JobData, ending: Ending) -> bool {
+        if data.terminal {
+            return false;
+        }
+        let (state, status, output_json, reason_code, message, transient) = match ending {
+            Ending::Succeeded(output) => (
+                JobState::Succeeded,
+                TaskStatus::Pass,
+                canonical_json(&output),
+                String::new(),
+                String::new(),
+                false,
+            ),
+            Ending::Failed {
+                reason_code,
+                message,
+                transient,
+            } => (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient),
+            Ending::Cancelled => (
+                JobState::Cancelled,
+                TaskStatus::Blocked,
+                String::new(),
+                CANCELLED_REASON_CODE.to_owned(),
+                "the job was cancelled".to_owned(),
+                false,
+            ),
+        };
+        let outcome = pb::JobOutcome {
+            task_id: self.job_id.to_string(),
+            status: status as i32,
+            output_json,
+            reason_code,
+            message,
+            transient,
+            attempt: 1,
+            artifacts: std::mem::take(&mut data.artifacts),
+        };
+        // A job cancelled while queued never ran: its input goes now.
+        data.input = None;
+        data.set_state(state);
+        if let Some(job) = data.live() {
+            job.end_time = Some(now());
+        }
+        // The event is written from the outcome, which then moves into the
+        // job: it is built once, never copied.
+        let changed = Payload::StateChanged(pb::JobStateChanged {
+            state: state as i32,
+            outcome: Some(outcome),
+        });
+        self.append_own(data, &changed);
+        if let (Some(job), Payload::StateChanged(changed)) = (data.live(), changed) {
+            job.outcome = changed.outcome;
+        }
+        data.terminal = true;
+        data.seal();
+        true
+    }
+
+    /// Records that a step ran, in the provenance (an ended job's
+    /// provenance is final).
+    pub(crate) fn add_command(&self, command: String) {
+        let mut data = self.lock();
+        if !data.terminal
+            && let Some(job) = data.live()
+        {
+            job.provenance
+                .get_or_insert_with(Default::default)
+                .commands
+                .push(command);
+        }
+    }
+
+    /// Records an artifact and emits its event.
+    pub(crate) fn add_artifact(&self, artifact: pb::Artifact) {
+        let mut data = self.lock();
+        if data.terminal {
+            return;
+        }
+        if let Some(job) = data.live() {
+            job.provenance
+                .get_or_insert_with(Default::default)
+                .artifacts
+                .insert(artifact.name.clone(), artifact.uri.clone());
+        }
+        data.artifacts.retain(|a| a.name != artifact.name);
+        data.artifacts.push(artifact.clone());
+        self.append_own(&mut data, &Payload::ArtifactProduced(artifact));
+    }
+
+    /// Takes the job's input to run it (`null` once taken).
+    pub(crate) fn take_input(&self) -> Value {
+        self.lock().input.take().unwrap_or(Value::Null)
+    }
+
+    /// The job as it is now, encoded.
+    pub(crate) fn encoded(&self) -> Bytes {
+        self.lock().encoded()
+    }
+
+    /// Waits until the job is terminal.
+    pub(crate) async fn terminal(&self) {
+        until(&self.appended, || self.lock().terminal).await;
+    }
+
+    /// Marks a queued job `RUNNING` and appends the change; false when it
+    /// is no longer queued (cancelled while queued: already ended).
+    pub(crate) fn start(&self) -> bool {
+        let mut data = self.lock();
+        if data.state != JobState::Queued {
+            return false;
+        }
+        data.set_state(JobState::Running);
+        if let Some(job) = data.live() {
+            job.start_time = Some(now());
+        }
+        self.append_own(&mut data, &state_changed(JobState::Running));
+        true
+    }
+
+    /// Sets the cancel flag and wakes the steps waiting on it.
+    pub(super) fn flag_cancel(&self) {
+        self.cancel_flag.store(true, Ordering::Release);
+        self.cancelled.notify_waiters();
+    }
+
+    /// A new `QUEUED` job with its first event, not yet entered anywhere,
+    /// and its encoding as `SkillExecute` answers it.
+    pub(super) fn create(
+        sub: Submission,
+        fingerprint: [u8; 32],
+        canonical_input: &str,
+        limits: &Limits,
+        faults: Faults,
+    ) -> (Arc<JobEntry>, Bytes) {
+        let job_id = new_id("job-");
+        let run_id = if sub.run_id.is_empty() {
+            new_id("run-")
+        } else {
+            sub.run_id
+        };
+        let base_ref = if sub.base_ref.is_empty() {
+            "HEAD".to_owned()
+        } else {
+            sub.base_ref
+        };
+        let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
+        // The entry's own copies, which the tables share as their keys.
+        let (entry_job_id, entry_run_id, entry_key): (Arc<str>, Arc<str>, Arc<str>) = (
+            Arc::from(job_id.as_str()),
+            Arc::from(run_id.as_str()),
+            Arc::from(sub.idempotency_key.as_str()),
+        );
+        let job = pb::Job {
+            task_id: job_id.clone(),
+            job_id,
+            state: JobState::Queued as i32,
+            create_time: Some(now()),
+            start_time: None,
+            end_time: None,
+            outcome: None,
+            provenance: Some(pb::Provenance {
+                run_id: run_id.clone(),
+                base_ref,
+                input_contract: ["skill:", &sub.skill_id, "@", &sub.skill_version].concat(),
+                input_sha256,
+                commands: Vec::new(),
+                artifacts: HashMap::new(),
+                tool_versions: HashMap::from([(
+                    "domed".to_owned(),
+                    env!("CARGO_PKG_VERSION").to_owned(),
+                )]),
+                policy_ref: String::new(),
+            }),
+            skill_id: sub.skill_id,
+            skill_version: sub.skill_version,
+            last_sequence: 0,
+            correlation_id: sub.correlation_id,
+            labels: sub.labels,
+            idempotency_key: sub.idempotency_key,
+            run_id,
+        };
+        let entry = Arc::new(JobEntry {
+            job_id: entry_job_id,
+            run_id: entry_run_id,
+            kind: sub.kind,
+            idempotency_key: entry_key,
+            fingerprint,
+            data: Mutex::new(JobData {
+                snapshot: Snapshot::Live(Box::new(job)),
+                state: JobState::Queued,
+                // Room for the events of the shortest run (queued, running,
+                // one step, the end) without growing.
+                log: VecDeque::with_capacity(4),
+                first_retained: 1,
+                next_sequence: 1,
+                terminal: false,
+                artifacts: Vec::new(),
+                input: Some(sub.input),
+            }),
+            head_sequence: AtomicU64::new(0),
+            appended: Notify::new(),
+            cancel_flag: AtomicBool::new(false),
+            cancelled: Notify::new(),
+            subscribers: AtomicU64::new(0),
+            faults,
+            max_events: limit(limits.max_events_retained_per_job),
+        });
+        let encoded = {
+            let mut data = entry.lock();
+            entry.append_own(&mut data, &state_changed(JobState::Queued));
+            data.encoded()
+        };
+        (entry, encoded)
+    }
+}
+
+/// The event of a change to a non-terminal `state`.
+pub(super) fn state_changed(state: JobState) -> Payload {
+    Payload::StateChanged(pb::JobStateChanged {
+        state: state as i32,
+        outcome: None,
+    })
+}
+
+/// Waits until `holds()`, checked again after each notification of
+/// `notify`. The waiter registers before it checks, so a notification
+/// between the check and the wait is never missed.
+async fn until(notify: &Notify, holds: impl Fn() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if holds() {
+            return;
+        }
+        notified.await;
+    }
+}
