@@ -378,3 +378,34 @@ pub fn job_event() -> impl Strategy<Value = JobEvent> {
             })
     })
 }
+
+/// A generated message and its projection, with the message's type erased
+/// so that [`crate::SUBJECTS`] can hold every subject's strategy in one
+/// table. Its `Debug` is the message's.
+#[derive(Clone)]
+pub struct Projected {
+    /// The generated message.
+    pub instance: std::rc::Rc<dyn std::fmt::Debug>,
+    /// Its projection onto family JSON.
+    pub json: Value,
+}
+
+impl std::fmt::Debug for Projected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.instance.fmt(f)
+    }
+}
+
+/// Instances from `strategy`, each with its projection by `project`;
+/// shrinking shrinks the message and projects it again.
+pub fn projected<M: std::fmt::Debug + 'static>(
+    strategy: impl Strategy<Value = M> + 'static,
+    project: fn(&M) -> Value,
+) -> BoxedStrategy<Projected> {
+    strategy
+        .prop_map(move |message| {
+            let json = project(&message);
+            Projected { instance: std::rc::Rc::new(message), json }
+        })
+        .boxed()
+}

@@ -8,10 +8,8 @@
 //! - [`validate`] and [`validate_object`], backed by `jsonschema`
 //!   validators compiled once per process;
 //! - [`project`], the one place where a gateway message becomes family
-//!   JSON (`Job` -> `work.queue`, `JobOutcome` -> `task.result`,
-//!   `GateDecision` -> `gate.decision`, `PromotionDecision` ->
-//!   `promotion.decision`, `Provenance` -> `run.manifest`, `JobEvent` ->
-//!   `event.envelope`);
+//!   JSON, and [`SUBJECTS`], the one table of the messages it projects
+//!   (which family each fills is the proto's `(ssot)` option);
 //! - behind the `proptest` feature, `arbitrary`: strategies for
 //!   contract-valid messages, used by `cargo xtask ssot` to check that every
 //!   projection fits its family.
@@ -33,6 +31,7 @@
 pub mod arbitrary;
 pub mod project;
 mod schema;
+mod subjects;
 
 pub use project::{
     format_timestamp, project_artifact, project_gate_decision, project_gate_decision_ref, project_job,
@@ -40,3 +39,4 @@ pub use project::{
     project_telemetry_ref,
 };
 pub use schema::{Family, Violation, schema_text, schema_version, validate, validate_object};
+pub use subjects::{SUBJECTS, Subject, subject};

@@ -2,18 +2,8 @@
 //!
 //! Each function turns one generated message of `dome.gateway.v1` into the
 //! JSON object of the family its `(ssot)` option names, following the
-//! meanings the proto comments give the fields:
-//!
-//! | message | family | function |
-//! | --- | --- | --- |
-//! | `Job` | `work.queue` | [`project_job`] |
-//! | `JobOutcome` | `task.result` | [`project_job_outcome`] |
-//! | `GateDecision` | `gate.decision` | [`project_gate_decision`] |
-//! | `TelemetryRef` | `gate.decision` `telemetry_ref` | [`project_telemetry_ref`] |
-//! | `PromotionDecision` | `promotion.decision` | [`project_promotion_decision`] |
-//! | `GateDecisionRef` | `promotion.decision` `gate_decision_ref` | [`project_gate_decision_ref`] |
-//! | `Provenance` | `run.manifest` | [`project_provenance`] |
-//! | `JobEvent` | `event.envelope` | [`project_job_event`] |
+//! meanings the proto comments give the fields. [`crate::SUBJECTS`] lists
+//! them, and `docs/surface-matrix.md` shows each with its family.
 //!
 //! Rules that hold throughout:
 //! - An optional family field is omitted when its message field is unset

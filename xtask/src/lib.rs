@@ -10,6 +10,8 @@ pub mod ci;
 pub mod codegen;
 pub mod conformance;
 pub mod descriptors;
+pub mod facts;
 pub mod lint;
+pub mod paths;
 pub mod ssot;
 pub mod util;

@@ -18,7 +18,7 @@ use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, Fi
 
 use crate::breaking::report::{self, Finding, Format, Side};
 use crate::breaking::EXIT_ERROR;
-use crate::codegen::PROTO_DIR;
+use crate::paths::PROTO_DIR;
 use crate::descriptors::{compile_tree, locate};
 
 /// Flags of `cargo xtask lint`.

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::util::project_root;
+use xtask::paths::project_root;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "The dome gateway contract toolkit's front door")]

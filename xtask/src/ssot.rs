@@ -22,91 +22,22 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use dome_ssot::{Family, Violation, arbitrary, project};
-use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+use anyhow::{Result, bail};
+use dome_ssot::{Family, SUBJECTS, Subject, Violation, subject};
+use prost_reflect::DescriptorPool;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::codegen::contract::{PACKAGE, SsotRow, ssot_rows};
 use crate::descriptors::{compile_tree, locate};
+use crate::facts::{Element, PACKAGE, Register, SsotRow, read_register, resolve, ssot_rows, surface};
+use crate::paths::{DELTAS, PROTO_DIR};
 
-/// The delta register, relative to the repository root.
-pub const DELTAS: &str = "ssot/deltas.json";
 /// The proptest seed the gate uses unless told otherwise; printed with
 /// every result so that any run can be replayed with `--seed`.
 pub const DEFAULT_SEED: u64 = 0x00d0_3e55_07a1_1905;
 /// How many instances of each mapped message the gate checks by default.
 pub const DEFAULT_CASES: u32 = 256;
-
-/// The delta register, `ssot/deltas.json`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Register {
-    /// What the register is.
-    pub description: String,
-    /// One row per delta id, in the order the register lists them.
-    pub deltas: Vec<DeltaRow>,
-}
-
-/// One delta of the register.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeltaRow {
-    /// The id the `(ssot)` options use, such as `D-CAPABILITIES`.
-    pub id: String,
-    /// A short title.
-    pub title: String,
-    /// `new` (no family covers it) or `extends` (it adds to `families`).
-    pub change: String,
-    /// The dotted names of the families the delta extends.
-    pub families: Vec<String>,
-    /// Why the delta exists.
-    pub rationale: String,
-    /// The contract elements the delta introduces, relative to the
-    /// package: `Message`, `Message.field`, `Message.oneof`, `Enum`,
-    /// `Enum.VALUE`, `Service`, `Service.Method`.
-    pub introduces: Vec<String>,
-}
-
-/// Reads and parses a delta register.
-pub fn read_register(path: &Path) -> Result<Register> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("`{}` is not a valid delta register", path.display()))
-}
-
-/// A message that projects onto a family, and how: the one projection
-/// function of `dome_ssot` for it, and the family object it fills when it
-/// is only part of a family's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subject {
-    /// The message's name within the package.
-    pub message: &'static str,
-    /// The projection function, as `dome_ssot::<name>`.
-    pub projection: &'static str,
-    /// The `$defs` object of the family the message projects onto; `None`
-    /// when it projects onto the family's whole record.
-    pub object: Option<&'static str>,
-}
-
-/// Every message `dome_ssot` can project, with its projection.
-pub const SUBJECTS: &[Subject] = &[
-    Subject { message: "Job", projection: "project_job", object: None },
-    Subject { message: "JobOutcome", projection: "project_job_outcome", object: None },
-    Subject { message: "GateDecision", projection: "project_gate_decision", object: None },
-    Subject { message: "TelemetryRef", projection: "project_telemetry_ref", object: Some("telemetry_ref") },
-    Subject { message: "PromotionDecision", projection: "project_promotion_decision", object: None },
-    Subject { message: "GateDecisionRef", projection: "project_gate_decision_ref", object: Some("gate_decision_ref") },
-    Subject { message: "Provenance", projection: "project_provenance", object: None },
-    Subject { message: "JobEvent", projection: "project_job_event", object: None },
-];
-
-/// The subject of a message (by its name within the package).
-pub fn subject(message: &str) -> Option<&'static Subject> {
-    SUBJECTS.iter().find(|s| s.message == message)
-}
 
 /// How hard and from where the projection checks search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,37 +161,6 @@ pub struct Report {
     pub fits: Vec<Fit>,
     /// Why the gate fails; empty when it passes.
     pub problems: Vec<Problem>,
-}
-
-/// Every message of the contract's package reachable from a request or
-/// response of a service of the package, in breadth-first discovery
-/// order (RPCs in declaration order, fields in number order). Map entries
-/// are walked through but not listed; messages of other packages
-/// (`google.protobuf.Timestamp`) are not listed.
-pub fn surface(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
-    let mut queue = std::collections::VecDeque::new();
-    for service in pool.services().filter(|s| s.package_name() == PACKAGE) {
-        for method in service.methods() {
-            queue.push_back(method.input());
-            queue.push_back(method.output());
-        }
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    while let Some(message) = queue.pop_front() {
-        if message.package_name() != PACKAGE || !seen.insert(message.full_name().to_string()) {
-            continue;
-        }
-        if !message.is_map_entry() {
-            out.push(message.clone());
-        }
-        for field in message.fields() {
-            if let Kind::Message(child) = field.kind() {
-                queue.push_back(child);
-            }
-        }
-    }
-    out
 }
 
 /// Runs the gate on the proto tree at `proto_root` with the register at
@@ -436,7 +336,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                 detail: format!(
                     "is mapped onto `{family}` but `dome-ssot` has no projection for it; fix: add \
                      `project_...` to `ssot/src/project.rs`, a strategy to `ssot/src/arbitrary.rs` and a row to \
-                     `xtask::ssot::SUBJECTS`"
+                     `dome_ssot::SUBJECTS`"
                 ),
             });
             continue;
@@ -471,7 +371,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                 subject: name,
                 detail: format!(
                     "`dome_ssot::{}` projects it, but the proto maps it onto no family; fix: restore its `(ssot)` \
-                     family, or remove the projection, its strategy and its row of `xtask::ssot::SUBJECTS`",
+                     family, or remove the projection, its strategy and its row of `dome_ssot::SUBJECTS`",
                     sub.projection
                 ),
             });
@@ -491,74 +391,11 @@ fn target_name(family: Family, object: Option<&str>) -> String {
     object.map_or_else(|| family.name().to_string(), |o| format!("{family} `{o}`"))
 }
 
-/// What a register element names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Element {
-    /// A message, by full name.
-    Message(String),
-    /// A field or oneof of a message.
-    Field,
-    /// An enum.
-    Enum,
-    /// A value of an enum.
-    EnumValue,
-    /// A service.
-    Service,
-    /// A method of a service.
-    Method,
-}
-
-/// Resolves a register element (relative to the package) in the pool.
-pub fn resolve(pool: &DescriptorPool, element: &str) -> Option<Element> {
-    let full = format!("{PACKAGE}.{element}");
-    if pool.get_message_by_name(&full).is_some() {
-        return Some(Element::Message(full));
-    }
-    if pool.get_enum_by_name(&full).is_some() {
-        return Some(Element::Enum);
-    }
-    if pool.get_service_by_name(&full).is_some() {
-        return Some(Element::Service);
-    }
-    let (parent, member) = full.rsplit_once('.')?;
-    if let Some(message) = pool.get_message_by_name(parent) {
-        let oneof = message.oneofs().any(|o| o.name() == member);
-        return (message.get_field_by_name(member).is_some() || oneof).then_some(Element::Field);
-    }
-    if let Some(e) = pool.get_enum_by_name(parent) {
-        return e.get_value_by_name(member).map(|_| Element::EnumValue);
-    }
-    if let Some(service) = pool.get_service_by_name(parent) {
-        return service.methods().any(|m| m.name() == member).then_some(Element::Method);
-    }
-    None
-}
-
 /// Checks one subject against `family` with its `dome_ssot` strategy and
 /// projection. Returns the number of cases checked.
 pub fn fit_subject(subject: &Subject, family: Family, options: &Options) -> Result<u32, Misfit> {
     let target = Target { family, object: subject.object };
-    match subject.message {
-        "Job" => fit(&arbitrary::job(), project::project_job, target, options),
-        "JobOutcome" => fit(&arbitrary::job_outcome(), project::project_job_outcome, target, options),
-        "GateDecision" => fit(&arbitrary::gate_decision(), project::project_gate_decision, target, options),
-        "TelemetryRef" => fit(&arbitrary::telemetry_ref(), project::project_telemetry_ref, target, options),
-        "PromotionDecision" => {
-            fit(&arbitrary::promotion_decision(), project::project_promotion_decision, target, options)
-        }
-        "GateDecisionRef" => {
-            fit(&arbitrary::gate_decision_ref(), project::project_gate_decision_ref, target, options)
-        }
-        "Provenance" => fit(&arbitrary::provenance(), project::project_provenance, target, options),
-        "JobEvent" => fit(&arbitrary::job_event(), project::project_job_event, target, options),
-        other => Err(Misfit {
-            seed: options.seed,
-            instance: String::new(),
-            json: String::new(),
-            violations: Vec::new(),
-            aborted: Some(format!("no strategy for `{other}`")),
-        }),
-    }
+    fit(&(subject.arbitrary)(), |projected| projected.json.clone(), target, options)
 }
 
 /// What a projection is validated against: a family's record, or one of
@@ -662,7 +499,7 @@ pub fn render(report: &Report, options: &Options) -> String {
 
 /// The `cargo xtask ssot` entry point, on the repository at `root`.
 pub fn main(root: &Path, options: &Options) -> Result<()> {
-    let report = check(&root.join(crate::codegen::PROTO_DIR), &root.join(DELTAS), options)?;
+    let report = check(&root.join(PROTO_DIR), &root.join(DELTAS), options)?;
     eprint!("{}", render(&report, options));
     if report.problems.is_empty() {
         eprintln!("ssot: every surface message is mapped or a registered delta, and every projection fits");

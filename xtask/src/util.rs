@@ -1,23 +1,11 @@
-//! Small helpers shared by every subcommand: where the repository is, and
-//! the one function through which every generated file is written or
-//! checked.
+//! Small helpers shared by every subcommand: the one function through
+//! which every generated file is written or checked, and file listing.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-
-/// The root of the workspace this xtask was built from.
-///
-/// Taken from the compile-time manifest directory, so `cargo xtask` works
-/// from any working directory of the checkout.
-pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
-}
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -74,7 +74,7 @@ fn categories_hold_buf_s_rule_counts() {
 
 #[test]
 fn the_contract_is_compatible_with_its_frozen_descriptor_set() {
-    let root = xtask::util::project_root();
+    let root = xtask::paths::project_root();
     let outcome = breaking::run(&root, &Args::default()).expect("the contract compiles");
     assert!(outcome.findings.is_empty(), "{}", outcome.render(breaking::Format::Text));
     assert_eq!(outcome.category, Category::File);
@@ -90,7 +90,7 @@ impl Repo {
     fn new() -> Repo {
         let dir = tempfile::tempdir().expect("tempdir");
         let sh = Shell::new().expect("shell");
-        copy_tree(&xtask::util::project_root().join("proto"), &dir.path().join("proto"));
+        copy_tree(&xtask::paths::project_root().join("proto"), &dir.path().join("proto"));
         sh.change_dir(dir.path());
         cmd!(sh, "git init -q").run().expect("git init");
         cmd!(sh, "git add proto").run().expect("git add");
@@ -114,7 +114,7 @@ impl Repo {
     /// Runs the built `cargo xtask breaking` and returns (exit code, stdout, stderr).
     fn xtask(&self, args: &[&str]) -> (i32, String, String) {
         let bin = env!("CARGO_BIN_EXE_xtask");
-        let root = xtask::util::project_root();
+        let root = xtask::paths::project_root();
         let out = cmd!(self.sh, "{bin} --root {root} breaking {args...}").ignore_status().quiet().output().expect("xtask runs");
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
@@ -141,8 +141,8 @@ fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
     repo.edit("jobs.proto", BASE_REF, "");
     let proto = repo.proto();
     let proto = proto.to_str().expect("utf-8 path");
-    let pristine = xtask::util::project_root().join("proto");
-    let golden = xtask::util::project_root().join("golden/dome.gateway.v1.binpb");
+    let pristine = xtask::paths::project_root().join("proto");
+    let golden = xtask::paths::project_root().join("golden/dome.gateway.v1.binpb");
     for against in [
         vec!["--against-git", "HEAD"],
         vec!["--against", pristine.to_str().expect("utf-8")],

@@ -2,8 +2,9 @@
 
 mod common;
 
-use xtask::codegen::{self, MANIFEST};
-use xtask::util::{Mode, project_root};
+use xtask::codegen;
+use xtask::paths::{MANIFEST, project_root};
+use xtask::util::Mode;
 
 use common::{edit, repo_copy};
 

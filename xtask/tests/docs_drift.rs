@@ -4,9 +4,9 @@
 
 mod common;
 
-use xtask::codegen::docs::{API, DELTA_REGISTER, SURFACE_MATRIX, anchor};
-use xtask::codegen::{self, MANIFEST};
-use xtask::util::{Mode, project_root};
+use xtask::codegen::{self, docs::anchor};
+use xtask::paths::{API, DELTA_REGISTER, DELTAS, MANIFEST, SURFACE_MATRIX, project_root};
+use xtask::util::Mode;
 
 use common::{edit, repo_copy};
 
@@ -29,7 +29,7 @@ fn minimal_copy() -> tempfile::TempDir {
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    for rel in ["proto", "golden", "sdk/src/generated", "docs", "Cargo.lock", xtask::ssot::DELTAS] {
+    for rel in ["proto", "golden", "sdk/src/generated", "docs", "Cargo.lock", DELTAS] {
         copy(&project_root().join(rel), &tmp.path().join(rel));
     }
     tmp
@@ -58,7 +58,7 @@ fn committed_docs_are_current_and_marked_generated() {
     }
     // The manifest hashes the pages and the register they are built from.
     let manifest = std::fs::read_to_string(root.join(MANIFEST)).unwrap();
-    for path in DOCS.into_iter().chain([xtask::ssot::DELTAS]) {
+    for path in DOCS.into_iter().chain([DELTAS]) {
         assert!(manifest.contains(&format!("\"{path}\"")), "the manifest does not list `{path}`");
     }
 }

@@ -1,7 +1,7 @@
 //! `docs/ci-enforcement.md` stays true: every command it names exists and
 //! is run by the GitHub workflow.
 
-use xtask::util::project_root;
+use xtask::paths::project_root;
 
 /// The commands of the mapping table (the fourth column, in backticks).
 fn commands(doc: &str) -> Vec<String> {

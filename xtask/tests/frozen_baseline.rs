@@ -6,7 +6,8 @@
 mod common;
 
 use xtask::breaking::{self, Args, EXIT_FINDINGS, EXIT_OK};
-use xtask::codegen::{self, FROZEN_DESCRIPTOR_SET};
+use xtask::codegen;
+use xtask::paths::FROZEN_DESCRIPTOR_SET;
 use xtask::util::Mode;
 
 use common::{edit, repo_copy};

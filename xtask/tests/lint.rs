@@ -54,7 +54,7 @@ fn every_rule_has_a_corpus_case() {
 
 #[test]
 fn the_contract_passes_the_lint() {
-    let root = xtask::util::project_root();
+    let root = xtask::paths::project_root();
     let outcome = lint::run(&root, &Args::default()).expect("the contract compiles");
     assert!(outcome.findings.is_empty(), "{}", outcome.render(Format::Text));
     assert!(outcome.files >= 7);
@@ -65,7 +65,7 @@ fn the_contract_passes_the_lint() {
 fn the_command_exits_0_clean_1_findings_2_input_error() {
     let sh = Shell::new().expect("shell");
     let bin = env!("CARGO_BIN_EXE_xtask");
-    let root = xtask::util::project_root();
+    let root = xtask::paths::project_root();
     let run = |proto: &Path, format: &str| {
         let out = cmd!(sh, "{bin} --root {root} lint --proto-root {proto} --format {format}").ignore_status().quiet().output().expect("xtask runs");
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())

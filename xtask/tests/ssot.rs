@@ -9,14 +9,14 @@ use dome_sdk::pb::{JobOutcome, TaskStatus};
 use dome_ssot::{Family, arbitrary, project};
 use serde_json::Value;
 use xtask::descriptors::compile_tree;
+use xtask::paths::project_root;
 use xtask::ssot::{self, Options, ProblemKind, Report, Target};
-use xtask::util::project_root;
 
 /// Few cases: the full count runs in `cargo xtask ssot`.
 const QUICK: Options = Options { cases: 32, seed: ssot::DEFAULT_SEED };
 
 fn deltas() -> PathBuf {
-    project_root().join(ssot::DELTAS)
+    project_root().join(xtask::paths::DELTAS)
 }
 
 /// A copy of `proto/` in a new temporary directory.
@@ -63,7 +63,7 @@ fn the_checkout_passes() {
     // Each mapped message was checked, with the requested number of cases.
     let mut checked: Vec<_> = report.fits.iter().map(|f| f.message.as_str()).collect();
     checked.sort();
-    let mut expected: Vec<_> = ssot::SUBJECTS.iter().map(|s| s.message).collect();
+    let mut expected: Vec<_> = dome_ssot::SUBJECTS.iter().map(|s| s.message).collect();
     expected.sort();
     assert_eq!(checked, expected);
     assert!(report.fits.iter().all(|f| f.cases == QUICK.cases));
@@ -191,7 +191,7 @@ fn a_broken_projection_is_shrunk_and_reported() {
 #[test]
 fn the_register_must_agree_with_the_proto() {
     let pool = compile_tree(&project_root().join("proto")).unwrap().pool;
-    let register = ssot::read_register(&deltas()).unwrap();
+    let register = xtask::facts::read_register(&deltas()).unwrap();
     let none = Options { cases: 1, ..QUICK };
     assert!(ssot::check_pool(&pool, &register, &none).unwrap().problems.is_empty());
 
@@ -230,7 +230,7 @@ fn the_register_must_agree_with_the_proto() {
 #[test]
 fn every_register_element_resolves_to_what_it_names() {
     let pool = compile_tree(&project_root().join("proto")).unwrap().pool;
-    use xtask::ssot::{Element, resolve};
+    use xtask::facts::{Element, resolve};
     assert_eq!(resolve(&pool, "GatewayService.CancelJob"), Some(Element::Method));
     assert_eq!(resolve(&pool, "GatewayService"), Some(Element::Service));
     assert_eq!(resolve(&pool, "JobEvent.payload"), Some(Element::Field));

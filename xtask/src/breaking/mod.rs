@@ -24,7 +24,7 @@ pub use model::Tree;
 pub use report::{Finding, Format, Side};
 pub use rules::{ALL_RULES, Category, Rule};
 
-use crate::codegen::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
+use crate::paths::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
 use crate::descriptors::{compile_tree, decode_set};
 
 /// The category the compatibility policy picks for `dome.gateway.v1`: the

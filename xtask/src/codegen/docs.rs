@@ -16,17 +16,14 @@ use prost_reflect::{
     DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor,
 };
 
-use super::contract::{ErrorRow, PACKAGE, SsotRow, enum_prefix, error_rows, ssot_rows};
-use super::{COMMAND, Output, PROTO_DIR};
-use crate::descriptors::locate;
-use crate::ssot::{DELTAS, Register, read_register, resolve, subject, surface};
+use dome_ssot::subject;
 
-/// The API reference, relative to the repository root.
-pub const API: &str = "docs/api.md";
-/// The proto surface matrix, relative to the repository root.
-pub const SURFACE_MATRIX: &str = "docs/surface-matrix.md";
-/// The contract delta register, relative to the repository root.
-pub const DELTA_REGISTER: &str = "docs/delta-register.md";
+use super::{COMMAND, Output};
+use crate::descriptors::locate;
+use crate::facts::{
+    ErrorRow, PACKAGE, Register, SsotRow, enum_prefix, error_rows, read_register, resolve, ssot_rows, surface,
+};
+use crate::paths::{API, DELTA_REGISTER, DELTAS, PROTO_DIR, SURFACE_MATRIX};
 
 /// The field number of `syntax` in `FileDescriptorProto`: the comment
 /// right above a file's `syntax` line is the file's comment.

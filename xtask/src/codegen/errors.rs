@@ -12,8 +12,9 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use prost_reflect::DescriptorPool;
 
-use super::contract::{ErrorRow, error_rows, pascal};
+use super::contract::pascal;
 use super::rust::format_rust;
+use crate::facts::{ErrorRow, error_rows};
 
 /// Field names every variant (or some variants) carry besides the
 /// metadata keys; a metadata key whose snake_case form is one of them
@@ -247,7 +248,7 @@ mod tests {
     /// Copies the contract's protos into a temporary tree, with `edit`
     /// applied to `errors.proto`, and generates `errors.rs` from it.
     fn generate_edited(edit: impl Fn(String) -> String) -> Result<String> {
-        let root = crate::util::project_root().join(super::super::PROTO_DIR);
+        let root = crate::paths::project_root().join(crate::paths::PROTO_DIR);
         let tmp = tempfile::tempdir()?;
         for rel in crate::util::files_with_suffix(&root, &root, ".proto")? {
             let to = tmp.path().join(&rel);

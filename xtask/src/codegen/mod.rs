@@ -16,7 +16,7 @@
 //! absolute path, timestamp or environment value reaches it, and Rust is
 //! formatted by prettyplease (never the local rustfmt).
 
-pub mod contract;
+mod contract;
 pub mod docs;
 mod errors;
 mod manifest;
@@ -27,26 +27,11 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::descriptors::{Compiled, compile_tree};
+use crate::paths::{CONFORMANCE_SCHEMA, DELTAS, DESCRIPTOR_SET, GENERATED_DIR, MANIFEST, PROTO_DIR};
 use crate::util::{Drift, Mode, diff, ensure_file_contents, files_with_suffix};
 
 /// The command that regenerates everything; quoted in headers and errors.
 pub const COMMAND: &str = "cargo xtask codegen";
-/// The proto tree, relative to the repository root.
-pub const PROTO_DIR: &str = "proto";
-/// The committed descriptor set, relative to the repository root.
-pub const DESCRIPTOR_SET: &str = "golden/dome.gateway.v1.binpb";
-/// The descriptor set of the v1 freeze: the default baseline of the
-/// breaking gate. Codegen never writes it; only `cargo xtask breaking
-/// --freeze` does, and only when the current tree is compatible with it,
-/// so that regenerating can never launder a breaking change.
-pub const FROZEN_DESCRIPTOR_SET: &str = "golden/frozen/dome.gateway.v1.binpb";
-/// The codegen manifest, relative to the repository root.
-pub const MANIFEST: &str = "golden/codegen-manifest.json";
-/// Where the SDK's generated Rust lives, relative to the repository root.
-pub const GENERATED_DIR: &str = "sdk/src/generated";
-/// The conformance skill's input schema, part of the contract.
-pub const CONFORMANCE_SCHEMA: &str = "proto/dome/gateway/v1/conformance_script.schema.json";
-
 /// One generated file: where it goes and what it holds.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -89,7 +74,7 @@ fn generate_from(root: &Path, compiled: &Compiled) -> Result<Vec<Output>> {
         .files
         .iter()
         .map(|f| format!("{PROTO_DIR}/{f}"))
-        .chain([CONFORMANCE_SCHEMA.to_string(), crate::ssot::DELTAS.to_string()])
+        .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
         .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
         .collect::<std::io::Result<Vec<_>>>()?;
     let manifest = manifest::generate(root, &inputs, &outputs)?;

@@ -4,7 +4,8 @@
 use anyhow::{Context, Result, anyhow};
 use prost::Message as _;
 
-use super::{GENERATED_DIR, Output, header};
+use super::{Output, header};
+use crate::paths::GENERATED_DIR;
 use crate::descriptors::Compiled;
 
 /// Generates one Rust file per proto package of the contract.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::util::project_root;
+use xtask::paths::project_root;
 
 /// Copies every file git tracks (plus untracked, non-ignored ones, so that
 /// uncommitted work is tested as it stands) into a new temporary
