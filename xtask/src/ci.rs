@@ -11,7 +11,9 @@ pub fn main(root: &Path) -> Result<()> {
     crate::ssot::main(root, &crate::ssot::Options::default())?;
     crate::lint::gate(root)?;
     crate::breaking::gate(root)?;
-    // Last: the suite against the embedded reference server.
+    // Last: the traceability matrix (every rule has a case or a reason),
+    // then the suite against the embedded reference server.
+    crate::conformance::main(root, &["--check-matrix".into(), "docs/conformance-matrix.md".into()])?;
     crate::conformance::main(root, &[])?;
     Ok(())
 }

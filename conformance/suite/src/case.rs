@@ -68,6 +68,9 @@ pub struct Case {
     pub rule: String,
     /// The proto element the rule comes from.
     pub proto: String,
+    /// The ids of the contract rules the case checks (`[rule: ...]`
+    /// markers of the proto, `dome_sdk::contract::RULES`).
+    pub rules: Vec<String>,
     /// Whether the case needs the conformance profile.
     pub needs_conformance: bool,
     /// Whether the case must run alone (it fills the server's queue or
@@ -96,11 +99,18 @@ impl Case {
             id: id.to_string(),
             rule: rule.to_string(),
             proto: proto.to_string(),
+            rules: Vec::new(),
             needs_conformance: true,
             exclusive: false,
             property: false,
             body: Arc::new(move |ctx| Box::pin(body(ctx))),
         }
+    }
+
+    /// The contract rules the case checks, by id.
+    pub fn checks(mut self, rules: &[&str]) -> Case {
+        self.rules.extend(rules.iter().map(|r| r.to_string()));
+        self
     }
 
     /// The case does not need the conformance profile.

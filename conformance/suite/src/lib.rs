@@ -21,6 +21,7 @@ pub mod case;
 pub mod cases;
 pub mod embedded;
 mod error;
+pub mod matrix;
 pub mod model;
 pub mod report;
 pub mod runner;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dome_conformance::{Options, RunOptions, Target, cases, report, runner};
+use dome_conformance::{Options, RunOptions, Target, cases, matrix, report, runner};
 
 /// The dome gateway v1 conformance suite. With no --target it starts the
 /// bundled reference server in-process and checks that.
@@ -55,6 +55,14 @@ struct Args {
     /// Print the case catalogue and exit.
     #[arg(long)]
     list: bool,
+    /// Write the traceability matrix (every contract rule and the cases
+    /// that check it) to PATH and exit; fails when a rule has neither a
+    /// case nor a reason.
+    #[arg(long, value_name = "PATH", conflicts_with = "check_matrix")]
+    write_matrix: Option<PathBuf>,
+    /// Check that the matrix at PATH is current and complete, and exit.
+    #[arg(long, value_name = "PATH")]
+    check_matrix: Option<PathBuf>,
     /// Print only failures and the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -70,6 +78,15 @@ fn main() -> ExitCode {
         println!("{}", report::catalogue_listing(&all));
         return ExitCode::SUCCESS;
     }
+    if let Some(path) = args.write_matrix.as_deref().or(args.check_matrix.as_deref()) {
+        return match matrix_command(path, args.write_matrix.is_some()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -83,6 +100,26 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes (or checks) the traceability matrix at `path`.
+fn matrix_command(path: &std::path::Path, write: bool) -> Result<(), String> {
+    let all = cases::catalogue();
+    let rules = dome_sdk::contract::RULES;
+    if write {
+        let problems = matrix::problems(&all, rules, matrix::UNCHECKED);
+        let text = matrix::render(&all, rules, matrix::UNCHECKED);
+        std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        println!("wrote the conformance matrix to {}", path.display());
+        if !problems.is_empty() {
+            return Err(format!("the conformance matrix has gaps:\n- {}", problems.join("\n- ")));
+        }
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    matrix::check(&text, &all, rules, matrix::UNCHECKED)?;
+    println!("the conformance matrix {} is current: every rule has a case or a reason", path.display());
+    Ok(())
 }
 
 fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {

@@ -74,7 +74,7 @@ pub fn catalogue_listing(cases: &[Case]) -> String {
             tags.push("any server");
         }
         let tags = if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(", ")) };
-        let _ = writeln!(out, "{}{tags}\n    rule:  {}\n    proto: {}", c.id, c.rule, c.proto);
+        let _ = writeln!(out, "{}{tags}\n    rule:  {}\n    proto: {}\n    rules: {}", c.id, c.rule, c.proto, c.rules.join(", "));
     }
     let _ = write!(out, "{} cases", cases.len());
     out

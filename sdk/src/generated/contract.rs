@@ -664,3 +664,26 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
   }
 }
 "##;
+/// One rule the contract states: a normative sentence of a proto comment
+/// (or of the conformance schema) and the id its `[rule: ...]` marker gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// The stable id, `group.name`.
+    pub id: &'static str,
+    /// The sentence the marker ends, on one line (without the marker).
+    pub text: &'static str,
+    /// The proto element (full name, or the file's name for a file comment),
+    /// or `conformance_script.schema.json#` and a JSON Pointer.
+    pub element: &'static str,
+    /// The file the rule is stated in, relative to `proto/`.
+    pub file: &'static str,
+}
+/// Every rule of the contract, file by file in source order.
+pub const RULES: &[RuleSpec] = &[
+    RuleSpec {
+        id: "correlation.echoed",
+        text: "Every request has an optional `correlation_id`; the server echoes it (or the one it assigned) on the response, on every error (as the `correlationId` ErrorInfo metadata key) and on every event the call causes.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+];

@@ -5,7 +5,8 @@
 //! proto/**/*.proto --protox--> descriptor set (source info, imports)
 //!     +--> golden/dome.gateway.v1.binpb        the frozen baseline
 //!     +--> sdk/src/generated/dome.gateway.v1.rs  prost messages + tonic stubs
-//!     +--> sdk/src/generated/contract.rs        tables read from the options
+//!     +--> sdk/src/generated/contract.rs        tables read from the options, and the
+//!                                               rules the comments mark (`rules`)
 //!     +--> sdk/src/generated/errors.rs          the SDK's typed error enum
 //!     +--> docs/api.md, docs/surface-matrix.md,  the API reference and SSOT tables
 //!          docs/delta-register.md               (with `ssot/deltas.json`)
@@ -20,6 +21,7 @@ mod contract;
 pub mod docs;
 mod errors;
 mod manifest;
+pub mod rules;
 mod rust;
 
 use std::path::Path;

@@ -37,6 +37,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.ListCapabilitiesRequest.correlation_id",
             correlation,
         )
+        .checks(&["correlation.echoed"])
         .anywhere(),
         Case::new(
             "negotiation.served_versions",
