@@ -158,7 +158,7 @@ pub const RPCS: &[RpcSpec] = &["
         "/// The conformance skill's input JSON Schema, as in `conformance_script.schema.json`.\npub const CONFORMANCE_SCRIPT_SCHEMA: &str = {};",
         raw_str(conformance_schema)
     )?;
-    let schema_name = super::CONFORMANCE_SCHEMA.trim_start_matches(super::PROTO_DIR).trim_start_matches('/');
+    let schema_name = crate::paths::CONFORMANCE_SCHEMA.trim_start_matches(crate::paths::PROTO_DIR).trim_start_matches('/');
     s.push_str(&super::rules::render(&super::rules::collect(pool, schema_name, conformance_schema)?)?);
     format_rust(&s)
 }

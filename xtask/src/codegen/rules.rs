@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use prost_reflect::DescriptorPool;
 
-use super::contract::PACKAGE;
+use crate::facts::PACKAGE;
 
 /// The text that opens a marker.
 pub const MARKER: &str = "[rule: ";
