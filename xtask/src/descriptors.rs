@@ -1,11 +1,17 @@
 //! Compiling a proto tree into a descriptor set, the one representation
 //! every gate reads (no gate re-parses proto text on its own).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
+use prost::Message as _;
 use prost_reflect::DescriptorPool;
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
+use crate::config::Section;
+use crate::findings::{self, Finding, Format, Span};
 use crate::util::files_with_suffix;
 
 /// A compiled proto tree.
@@ -15,28 +21,115 @@ pub struct Compiled {
     pub files: Vec<String>,
     /// The descriptor set with source info and every import, encoded.
     pub encoded: Vec<u8>,
-    /// The same descriptor set, decoded for reflection.
+    /// The same descriptor set, decoded as plain descriptors (the one copy
+    /// of the source info the rules read).
+    pub set: prost_types::FileDescriptorSet,
+    /// The same descriptor set, decoded for reflection (custom options).
     pub pool: DescriptorPool,
 }
 
-/// Compiles every `.proto` file under `proto_root` with protox (no
-/// protoc), keeping source info so comments and positions survive.
+/// A proto that does not compile, or cannot be read: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    /// The file, relative to its proto root.
+    pub path: String,
+    /// Where it is, 1-based; unknown (0) when the error has no position.
+    pub at: Span,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.line == 0 {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.path, self.at.line, self.at.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// The 1-based line and column of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    (line, column)
+}
+
+/// Serves the tree's own files from memory (read once, checked for
+/// UTF-8, a byte-order mark dropped), then the well-known imports.
+struct Sources(HashMap<String, String>);
+
+impl FileResolver for Sources {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        let name = path.to_str()?;
+        self.0.contains_key(name).then(|| name.to_string())
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match self.0.get(name) {
+            Some(source) => File::from_source(name, source),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+/// Reads one proto file: UTF-8 (an invalid byte is reported at its line
+/// and column), a leading byte-order mark dropped as buf drops it.
+fn read_source(root: &Path, name: &str) -> Result<String> {
+    let bytes = std::fs::read(root.join(name)).with_context(|| format!("cannot read `{}`", root.join(name).display()))?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    match String::from_utf8(bytes.to_vec()) {
+        Ok(text) => Ok(text),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(&bytes[..valid]);
+            let (line, column) = line_column(&text, valid);
+            let at = Span { line, column, end_line: line, end_column: column + 1 };
+            Err(CompileError { path: name.into(), at, message: "invalid UTF-8 (proto files must be UTF-8)".into() }.into())
+        }
+    }
+}
+
+/// Compiles every `.proto` file under `proto_root` (less the `excludes`
+/// directories) with protox (no protoc), keeping source info so comments
+/// and positions survive.
 ///
-/// A proto that does not compile is an error naming its file and line.
-pub fn compile_tree(proto_root: &Path) -> Result<Compiled> {
-    let files = files_with_suffix(proto_root, proto_root, ".proto")?;
+/// A proto that does not compile is a [`CompileError`] naming its file,
+/// line and column.
+pub fn compile_tree(proto_root: &Path, excludes: &[String]) -> Result<Compiled> {
+    let files: Vec<String> = files_with_suffix(proto_root, proto_root, ".proto")?
+        .into_iter()
+        .filter(|f| !Section::matches(excludes, f))
+        .collect();
     if files.is_empty() {
         return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
     }
-    let mut compiler = protox::Compiler::new([proto_root])
-        .with_context(|| format!("cannot read proto root `{}`", proto_root.display()))?;
+    let mut sources = HashMap::with_capacity(files.len());
+    for f in &files {
+        sources.insert(f.clone(), read_source(proto_root, f)?);
+    }
+    let texts = sources.clone();
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(Sources(sources));
+    resolver.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_source_info(true).include_imports(true);
-    compiler.open_files(&files).map_err(|e| anyhow!("{}", render_protox_error(&e, proto_root)))?;
+    compiler.open_files(&files).map_err(|e| anyhow::Error::new(compile_error(&e, &texts)))?;
     // Encoded from the pool, not through `prost_types`, whose option
     // messages would drop the custom options (unknown fields to prost).
     let encoded = compiler.encode_file_descriptor_set();
+    drop(compiler);
     let pool = DescriptorPool::decode(encoded.as_slice()).context("descriptor set does not decode")?;
-    Ok(Compiled { files, encoded, pool })
+    let set = prost_types::FileDescriptorSet::decode(encoded.as_slice()).context("descriptor set does not decode")?;
+    Ok(Compiled { files, encoded, set, pool })
 }
 
 /// Decodes an encoded descriptor set (a `.binpb` file).
@@ -44,17 +137,81 @@ pub fn decode_set(bytes: &[u8]) -> Result<DescriptorPool> {
     DescriptorPool::decode(bytes).context("not a valid FileDescriptorSet")
 }
 
-/// Renders a protox error as `file:line:column: message`.
-fn render_protox_error(e: &protox::Error, proto_root: &Path) -> String {
-    let Some(file) = e.file() else { return e.to_string() };
+/// A protox error as a [`CompileError`]: its file, and the line and
+/// column of its label (for an import cycle, of the import that closes
+/// it).
+fn compile_error(e: &protox::Error, sources: &HashMap<String, String>) -> CompileError {
+    let message = e.to_string();
+    let Some(file) = e.file() else { return CompileError { path: String::new(), at: Span::default(), message } };
+    let text = sources.get(file).map(String::as_str).unwrap_or_default();
     let label = miette::Diagnostic::labels(e).and_then(|mut labels| labels.next());
-    let Some(span) = label else { return format!("{file}: {e}") };
-    let text = std::fs::read_to_string(proto_root.join(file)).unwrap_or_default();
-    let offset = span.offset().min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{file}:{line}:{column}: {e}")
+    let at = match label {
+        Some(span) => {
+            let (line, column) = line_column(text, span.offset());
+            let (end_line, end_column) = line_column(text, span.offset() + span.len());
+            Span { line, column, end_line, end_column }
+        }
+        None => import_position(&message, text),
+    };
+    CompileError { path: file.to_string(), at, message }
+}
+
+/// For `import cycle detected: a.proto -> b.proto -> a.proto`, the
+/// position of `a.proto`'s import of `b.proto`.
+fn import_position(message: &str, text: &str) -> Span {
+    let Some(cycle) = message.split_once(": ").map(|(_, c)| c) else { return Span::default() };
+    let Some(next) = cycle.split(" -> ").nth(1) else { return Span::default() };
+    let needle = format!("\"{next}\"");
+    let Some(offset) = text.find(&needle) else { return Span::default() };
+    let start = text[..offset].rfind("import").unwrap_or(offset);
+    let (line, column) = line_column(text, start);
+    let (end_line, end_column) = line_column(text, offset + needle.len());
+    Span { line, column, end_line, end_column: end_column + 1 }
+}
+
+/// The same error with a [`CompileError`]'s path prefixed with `prefix`
+/// (where the command's user sees the file) and, when `side` is given,
+/// the side of the comparison named in its message.
+pub fn relabel(e: anyhow::Error, prefix: &str, side: Option<&str>) -> anyhow::Error {
+    match e.downcast::<CompileError>() {
+        Ok(c) => {
+            let message = match side {
+                Some(side) => format!("{} (in the {side})", c.message),
+                None => c.message,
+            };
+            anyhow::Error::new(CompileError { path: format!("{prefix}{}", c.path), at: c.at, message })
+        }
+        Err(e) => match side {
+            Some(side) => e.context(format!("in the {side}")),
+            None => e,
+        },
+    }
+}
+
+/// Reports a command's error: a [`CompileError`] as a `COMPILE` finding
+/// on stdout in `format`, plus the error on stderr; any other error on
+/// stderr only. Returns `code`.
+pub fn report_error(e: &anyhow::Error, format: Format, code: i32) -> i32 {
+    if let Some(c) = e.chain().find_map(|c| c.downcast_ref::<CompileError>()) {
+        let finding = Finding::new(findings::COMPILE, c.path.clone(), c.at, c.message.clone());
+        print!("{}", findings::render(&[finding], format, ""));
+    }
+    eprintln!("error: {e:#}");
+    code
+}
+
+/// A directory given on the command line, as a prefix for the paths
+/// printed under it: relative to the working directory when inside it
+/// (empty for the working directory itself), as given otherwise.
+pub fn display_prefix(dir: &Path) -> String {
+    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let rel: PathBuf = match cwd.as_deref().and_then(|c| canonical.strip_prefix(c).ok()) {
+        Some(rel) => rel.to_path_buf(),
+        None => dir.to_path_buf(),
+    };
+    let shown = rel.to_string_lossy().replace('\\', "/");
+    if shown.is_empty() || shown == "." { String::new() } else { format!("{}/", shown.trim_end_matches('/')) }
 }
 
 /// Where an element of a proto file is, and what its comments say.
@@ -66,6 +223,10 @@ pub struct Located {
     pub line: usize,
     /// 1-based column of the element's start.
     pub column: usize,
+    /// 1-based line of the element's end.
+    pub end_line: usize,
+    /// 1-based column just past the element's end, as buf reports it.
+    pub end_column: usize,
     /// The comment right before the element, trimmed of comment markers
     /// and common indentation; empty when there is none.
     pub leading_comments: String,
@@ -85,10 +246,16 @@ pub fn locate(file: &prost_types::FileDescriptorProto, path: &[i32]) -> Located 
     let Some(loc) = info.location.iter().find(|l| l.path == path) else {
         return Located { file: name, ..Located::default() };
     };
+    // A span is `[line, column, end column]` on one line, or
+    // `[line, column, end line, end column]`; all 0-based.
+    let at = |i: usize| loc.span.get(i).map_or(0, |v| *v as usize + 1);
+    let (end_line, end_column) = if loc.span.len() == 3 { (at(0), at(2)) } else { (at(2), at(3)) };
     Located {
         file: name,
-        line: loc.span.first().map_or(0, |l| *l as usize + 1),
-        column: loc.span.get(1).map_or(0, |c| *c as usize + 1),
+        line: at(0),
+        column: at(1),
+        end_line,
+        end_column,
         leading_comments: clean_comment(loc.leading_comments()),
         trailing_comments: clean_comment(loc.trailing_comments()),
     }

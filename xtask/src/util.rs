@@ -95,8 +95,12 @@ pub fn diff(rel: &str, old: Option<&[u8]>, new: &[u8]) -> String {
 /// paths relative to `base` with `/` separators, sorted.
 pub fn files_with_suffix(base: &Path, dir: &Path, suffix: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
+    // Each directory with the real directories on its way from `dir`, so
+    // that a symlink back to one of them (a loop) is refused, not walked
+    // forever.
+    let start = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut stack = vec![(dir.to_path_buf(), vec![start])];
+    while let Some((d, ancestors)) = stack.pop() {
         let entries = match std::fs::read_dir(&d) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -105,7 +109,17 @@ pub fn files_with_suffix(base: &Path, dir: &Path, suffix: &str) -> Result<Vec<St
         for entry in entries {
             let path = entry?.path();
             if path.is_dir() {
-                stack.push(path);
+                let real = path.canonicalize().with_context(|| format!("cannot resolve `{}`", path.display()))?;
+                if ancestors.contains(&real) {
+                    anyhow::bail!(
+                        "symlink loop: `{}` points to `{}`, which contains it; remove the link or exclude the directory",
+                        path.display(),
+                        real.display()
+                    );
+                }
+                let mut next = ancestors.clone();
+                next.push(real);
+                stack.push((path, next));
             } else if path.to_string_lossy().ends_with(suffix) {
                 let rel = path.strip_prefix(base).unwrap_or(&path);
                 let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();

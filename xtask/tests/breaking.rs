@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use xshell::{Shell, cmd};
 use xtask::breaking::{self, ALL_RULES, Args, Category, Tree};
+use xtask::findings::{self, Format};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/breaking")
@@ -39,10 +40,11 @@ fn corpus_cases_trigger_exactly_their_rules() {
         for category in [Category::File, Category::Package, Category::WireJson, Category::Wire] {
             let outcome = breaking::compare(&after, &before, category);
             text.push_str(&format!("== {category} (exit {})\n", outcome.exit_code()));
-            text.push_str(&outcome.render(breaking::Format::Text));
+            text.push_str(&outcome.render(Format::Text, ""));
+            text.push_str(&format!("{}\n", outcome.summary()));
         }
         insta::assert_snapshot!("text", text);
-        insta::assert_snapshot!("json", breaking::report::render_json(&all));
+        insta::assert_snapshot!("json", findings::render(&all, Format::Json, ""));
     });
 }
 
@@ -76,8 +78,8 @@ fn categories_hold_buf_s_rule_counts() {
 fn the_contract_is_compatible_with_its_frozen_descriptor_set() {
     let root = xtask::paths::project_root();
     let outcome = breaking::run(&root, &Args::default()).expect("the contract compiles");
-    assert!(outcome.findings.is_empty(), "{}", outcome.render(breaking::Format::Text));
-    assert_eq!(outcome.category, Category::File);
+    assert!(outcome.findings.is_empty(), "{}", outcome.render(Format::Text, ""));
+    assert!(outcome.checked.starts_with("FILE from "), "the repository's buf.yaml selects FILE: {}", outcome.checked);
 }
 
 /// A temporary repository holding a committed copy of the contract.
@@ -152,18 +154,20 @@ fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
         args.extend(against.iter().copied());
         let (code, stdout, stderr) = repo.xtask(&args);
         assert_eq!(code, 1, "{against:?}: {stdout}{stderr}");
-        assert!(stdout.contains("FIELD_NO_DELETE"), "{stdout}");
         assert!(stdout.contains("\"base_ref\" on message \"SkillExecuteRequest\""), "{stdout}");
-        assert!(stdout.lines().last().is_some_and(|l| l.starts_with("breaking: 1 finding in 1 file")), "{stdout}");
+        assert!(stderr.lines().last().is_some_and(|l| l.starts_with("breaking: 1 finding in 1 file")), "{stderr}");
+        // One `path:line:col:message` line, then the explanation.
+        let first = stdout.lines().next().unwrap_or_default();
+        assert!(first.starts_with("proto/dome/gateway/v1/jobs.proto:"), "paths are relative to where the command runs: {stdout}");
 
-        args.extend(["--format", "json"]);
+        args.extend(["--error-format", "json"]);
         let (code, stdout, _) = repo.xtask(&args);
         assert_eq!(code, 1);
-        let json: serde_json::Value = serde_json::from_str(&stdout).expect("json output");
-        assert_eq!(json[0]["rule"], "FIELD_NO_DELETE");
-        assert_eq!(json[0]["path"], "dome/gateway/v1/jobs.proto");
-        assert_eq!(json[0]["category"], serde_json::json!(["FILE", "PACKAGE"]));
-        assert!(json[0]["line"].as_u64().is_some_and(|l| l > 0));
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("a JSON line");
+        assert_eq!(json["type"], "FIELD_NO_DELETE");
+        assert!(json["path"].as_str().is_some_and(|p| p.ends_with("proto/dome/gateway/v1/jobs.proto")), "{json}");
+        assert!(json["start_line"].as_u64().is_some_and(|l| l > 0));
+        assert!(json["end_line"].as_u64() >= json["start_line"].as_u64());
     }
     // Reserving the number and name makes the deletion wire- and
     // JSON-compatible, but it still breaks generated code.
@@ -185,7 +189,8 @@ fn adding_a_field_passes_the_gate() {
         args.extend(against.iter().copied());
         let (code, stdout, stderr) = repo.xtask(&args);
         assert_eq!(code, 0, "{against:?}: {stdout}{stderr}");
-        assert!(stdout.starts_with("compatible: no breaking changes against"), "{stdout}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.starts_with("compatible: no breaking changes against"), "{stderr}");
     }
 }
 
@@ -212,9 +217,11 @@ fn input_errors_exit_2_and_name_file_and_line() {
     assert_eq!(code, 2, "a usage error: {stderr}");
 
     repo.edit("jobs.proto", "  string run_id = 7;\n", "  strin run_id = 7;\n");
-    let (code, _, stderr) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD"]);
+    let (code, stdout, stderr) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("dome/gateway/v1/jobs.proto:"), "{stderr}");
+    assert!(stderr.contains("(in the current tree)"), "{stderr}");
+    assert!(stdout.starts_with("proto/dome/gateway/v1/jobs.proto:92:3:"), "the compile error is a finding: {stdout}");
     let line = stderr.split("jobs.proto:").nth(1).and_then(|s| s.split(':').next()).and_then(|n| n.parse::<usize>().ok());
     let text = std::fs::read_to_string(repo.proto().join("dome/gateway/v1/jobs.proto")).expect("read");
     let expected = text.lines().position(|l| l.contains("strin run_id")).map(|i| i + 1);

@@ -5,8 +5,9 @@
 
 mod common;
 
-use xtask::breaking::{self, Args, EXIT_FINDINGS, EXIT_OK};
+use xtask::breaking::{self, Args};
 use xtask::codegen;
+use xtask::findings::{EXIT_FINDINGS, EXIT_OK};
 use xtask::paths::FROZEN_DESCRIPTOR_SET;
 use xtask::util::Mode;
 
@@ -46,7 +47,7 @@ fn freeze_moves_the_baseline_over_a_compatible_change() {
     assert_eq!(breaking::main(root, &Args { freeze: true, ..Args::default() }), EXIT_OK);
     let frozen_after = std::fs::read(root.join(FROZEN_DESCRIPTOR_SET)).unwrap();
     assert_ne!(frozen_after, frozen_before, "the baseline moved");
-    let compiled = xtask::descriptors::compile_tree(&root.join("proto")).unwrap();
+    let compiled = xtask::descriptors::compile_tree(&root.join("proto"), &[]).unwrap();
     assert_eq!(frozen_after, compiled.encoded, "the baseline is the current tree");
 
     // Deleting the field that is now frozen is a break.

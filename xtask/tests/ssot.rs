@@ -190,7 +190,7 @@ fn a_broken_projection_is_shrunk_and_reported() {
 
 #[test]
 fn the_register_must_agree_with_the_proto() {
-    let pool = compile_tree(&project_root().join("proto")).unwrap().pool;
+    let pool = compile_tree(&project_root().join("proto"), &[]).unwrap().pool;
     let register = xtask::facts::read_register(&deltas()).unwrap();
     let none = Options { cases: 1, ..QUICK };
     assert!(ssot::check_pool(&pool, &register, &none).unwrap().problems.is_empty());
@@ -229,7 +229,7 @@ fn the_register_must_agree_with_the_proto() {
 
 #[test]
 fn every_register_element_resolves_to_what_it_names() {
-    let pool = compile_tree(&project_root().join("proto")).unwrap().pool;
+    let pool = compile_tree(&project_root().join("proto"), &[]).unwrap().pool;
     use xtask::facts::{Element, resolve};
     assert_eq!(resolve(&pool, "GatewayService.CancelJob"), Some(Element::Method));
     assert_eq!(resolve(&pool, "GatewayService"), Some(Element::Service));

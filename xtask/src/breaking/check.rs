@@ -6,15 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{FileDescriptorProto, FileOptions};
+use prost_types::FileDescriptorProto;
 
 use super::model::{self, Enum, Field, Index, Msg, Syntax, Tree, oneof_of, real_oneof};
-use super::report::{Finding, Side};
 use super::rules::{self as r, Rule};
-use crate::descriptors::locate;
+use crate::findings::{Finding, Span};
+use crate::toolkit::{FILE_OPTIONS, full_name, num, position, q, sub};
 
 /// Compares `current` against `baseline` and returns every finding of
-/// every rule (unfiltered, sorted).
+/// every rule (unfiltered, sorted as buf sorts them).
 pub(crate) fn compare(current: &Tree, baseline: &Tree) -> Vec<Finding> {
     let cur = Index::new(current);
     let old = Index::new(baseline);
@@ -37,50 +37,45 @@ struct Checker<'i, 'a> {
     out: Vec<Finding>,
 }
 
-/// Where a finding points: a side, a file, and candidate source paths
-/// (the first that has a location wins).
+/// Where a finding points, always into the current tree as buf points:
+/// a file and candidate source paths (the first that has a location
+/// wins; none, or none located, is the whole file at 1:1), or no file at
+/// all when the element's file no longer exists.
 struct Loc<'p> {
-    side: Side,
-    file: &'p FileDescriptorProto,
+    file: Option<&'p FileDescriptorProto>,
     paths: Vec<Vec<i32>>,
 }
 
 fn cur<'p>(file: &'p FileDescriptorProto, paths: Vec<Vec<i32>>) -> Loc<'p> {
-    Loc { side: Side::Current, file, paths }
+    Loc { file: Some(file), paths }
 }
 
-fn old<'p>(file: &'p FileDescriptorProto, paths: Vec<Vec<i32>>) -> Loc<'p> {
-    Loc { side: Side::Baseline, file, paths }
-}
-
-fn sub(path: &[i32], tail: &[i32]) -> Vec<i32> {
-    [path, tail].concat()
-}
-
-fn q(s: impl AsRef<str>) -> String {
-    format!("{:?}", s.as_ref())
+impl<'a> Checker<'_, 'a> {
+    /// Where buf reports an element of the baseline that is gone: at its
+    /// parent message in the current tree when that is still in the same
+    /// file, else at the top of the current file of the same name, else
+    /// (the file is gone too) nowhere.
+    fn gone(&self, file: &str, pkg: &str, nested: &str) -> Loc<'a> {
+        if let Some((parent, _)) = nested.rsplit_once('.')
+            && let Some(m) = self.cur.messages.get(&full_name(pkg, parent))
+            && m.file.name() == file
+        {
+            return cur(m.file, vec![m.path.clone()]);
+        }
+        Loc { file: self.cur.files.get(file).copied(), paths: Vec::new() }
+    }
 }
 
 impl Checker<'_, '_> {
     fn emit(&mut self, rule: &Rule, loc: Loc<'_>, what: String) {
-        let mut found = None;
-        for p in &loc.paths {
-            let l = locate(loc.file, p);
-            if l.line > 0 {
-                found = Some(l);
-                break;
+        let finding = match loc.file {
+            Some(file) => {
+                let paths: Vec<&[i32]> = loc.paths.iter().map(Vec::as_slice).collect();
+                Finding::new(rule.id, file.name(), position(file, &paths), what)
             }
-        }
-        let l = found.unwrap_or_else(|| locate(loc.file, &[]));
-        self.out.push(Finding {
-            path: loc.file.name().to_string(),
-            line: l.line,
-            column: l.column,
-            rule: rule.id,
-            message: format!("{what} {}", rule.why),
-            category: rule.categories.to_vec(),
-            side: loc.side,
-        });
+            None => Finding::new(rule.id, "", Span::default(), what),
+        };
+        self.out.push(finding.explained(rule.why));
     }
 
     // ---------------------------------------------------------------- files
@@ -88,7 +83,7 @@ impl Checker<'_, '_> {
     fn files(&mut self) {
         for (name, prev) in &self.old.files {
             let Some(file) = self.cur.files.get(name).copied() else {
-                self.emit(&r::FILE_NO_DELETE, old(prev, vec![vec![12], vec![2], vec![]]), format!("Previously present file {} was deleted.", q(name)));
+                self.emit(&r::FILE_NO_DELETE, Loc { file: None, paths: Vec::new() }, format!("Previously present file {} was deleted.", q(name)));
                 continue;
             };
             self.file_pair(file, prev);
@@ -108,54 +103,53 @@ impl Checker<'_, '_> {
         let (cm, ce, cs, cx) = nested(file, self.cur);
         let old_msgs: Vec<Msg<'_>> = self.old.messages.values().filter(|m| m.file.name() == prev.name()).cloned().collect();
         for m in old_msgs {
-            if !cm.contains(&m.nested) && !is_map_entry_msg(m.proto) {
-                self.emit(&r::MESSAGE_NO_DELETE, old(prev, vec![m.path.clone()]), format!("Previously present message {} was deleted from file.", q(&m.nested)));
+            if !cm.contains(&m.nested) {
+                self.emit(&r::MESSAGE_NO_DELETE, self.gone(prev.name(), prev.package(), &m.nested), format!("Previously present message {} was deleted from file.", q(&m.nested)));
             }
         }
         let old_enums: Vec<Enum<'_>> = self.old.enums.values().filter(|e| e.file.name() == prev.name()).cloned().collect();
         for e in old_enums {
             if !ce.contains(&e.nested) {
-                self.emit(&r::ENUM_NO_DELETE, old(prev, vec![e.path.clone()]), format!("Previously present enum {} was deleted from file.", q(&e.nested)));
+                self.emit(&r::ENUM_NO_DELETE, self.gone(prev.name(), prev.package(), &e.nested), format!("Previously present enum {} was deleted from file.", q(&e.nested)));
             }
         }
-        for (i, s) in prev.service.iter().enumerate() {
+        for s in &prev.service {
             if !cs.contains(s.name()) {
-                self.emit(&r::SERVICE_NO_DELETE, old(prev, vec![vec![6, i as i32]]), format!("Previously present service {} was deleted from file.", q(s.name())));
+                self.emit(&r::SERVICE_NO_DELETE, self.gone(prev.name(), prev.package(), s.name()), format!("Previously present service {} was deleted from file.", q(s.name())));
             }
         }
         let old_exts: Vec<Field<'_>> = self.old.extensions.values().filter(|x| x.file.name() == prev.name()).cloned().collect();
         for x in old_exts {
             if !cx.contains(&x.nested) {
-                self.emit(&r::EXTENSION_NO_DELETE, old(prev, vec![x.path.clone()]), format!("Previously present extension {} was deleted from file.", q(&x.nested)));
+                self.emit(&r::EXTENSION_NO_DELETE, self.gone(prev.name(), prev.package(), &x.nested), format!("Previously present extension {} was deleted from file.", q(&x.nested)));
             }
         }
 
         // File options.
-        let fo = file.options.clone().unwrap_or_default();
-        let po = prev.options.clone().unwrap_or_default();
-        type Get = fn(&FileOptions) -> String;
-        let options: [(&Rule, &str, i32, Get); 16] = [
-            (&r::FILE_SAME_CC_ENABLE_ARENAS, "cc_enable_arenas", 31, |o| o.cc_enable_arenas().to_string()),
-            (&r::FILE_SAME_CC_GENERIC_SERVICES, "cc_generic_services", 16, |o| o.cc_generic_services().to_string()),
-            (&r::FILE_SAME_CSHARP_NAMESPACE, "csharp_namespace", 37, |o| o.csharp_namespace().to_string()),
-            (&r::FILE_SAME_GO_PACKAGE, "go_package", 11, |o| o.go_package().to_string()),
-            (&r::FILE_SAME_JAVA_GENERIC_SERVICES, "java_generic_services", 17, |o| o.java_generic_services().to_string()),
-            (&r::FILE_SAME_JAVA_MULTIPLE_FILES, "java_multiple_files", 10, |o| o.java_multiple_files().to_string()),
-            (&r::FILE_SAME_JAVA_OUTER_CLASSNAME, "java_outer_classname", 8, |o| o.java_outer_classname().to_string()),
-            (&r::FILE_SAME_JAVA_PACKAGE, "java_package", 1, |o| o.java_package().to_string()),
-            (&r::FILE_SAME_OBJC_CLASS_PREFIX, "objc_class_prefix", 36, |o| o.objc_class_prefix().to_string()),
-            (&r::FILE_SAME_OPTIMIZE_FOR, "optimize_for", 9, |o| o.optimize_for().as_str_name().to_string()),
-            (&r::FILE_SAME_PHP_CLASS_PREFIX, "php_class_prefix", 40, |o| o.php_class_prefix().to_string()),
-            (&r::FILE_SAME_PHP_METADATA_NAMESPACE, "php_metadata_namespace", 44, |o| o.php_metadata_namespace().to_string()),
-            (&r::FILE_SAME_PHP_NAMESPACE, "php_namespace", 41, |o| o.php_namespace().to_string()),
-            (&r::FILE_SAME_PY_GENERIC_SERVICES, "py_generic_services", 18, |o| o.py_generic_services().to_string()),
-            (&r::FILE_SAME_RUBY_PACKAGE, "ruby_package", 45, |o| o.ruby_package().to_string()),
-            (&r::FILE_SAME_SWIFT_PREFIX, "swift_prefix", 39, |o| o.swift_prefix().to_string()),
+        let option_rules: [&Rule; 16] = [
+            &r::FILE_SAME_CC_ENABLE_ARENAS,
+            &r::FILE_SAME_CC_GENERIC_SERVICES,
+            &r::FILE_SAME_CSHARP_NAMESPACE,
+            &r::FILE_SAME_GO_PACKAGE,
+            &r::FILE_SAME_JAVA_GENERIC_SERVICES,
+            &r::FILE_SAME_JAVA_MULTIPLE_FILES,
+            &r::FILE_SAME_JAVA_OUTER_CLASSNAME,
+            &r::FILE_SAME_JAVA_PACKAGE,
+            &r::FILE_SAME_OBJC_CLASS_PREFIX,
+            &r::FILE_SAME_OPTIMIZE_FOR,
+            &r::FILE_SAME_PHP_CLASS_PREFIX,
+            &r::FILE_SAME_PHP_METADATA_NAMESPACE,
+            &r::FILE_SAME_PHP_NAMESPACE,
+            &r::FILE_SAME_PY_GENERIC_SERVICES,
+            &r::FILE_SAME_RUBY_PACKAGE,
+            &r::FILE_SAME_SWIFT_PREFIX,
         ];
-        for (rule, name, number, get) in options {
-            let (before, after) = (get(&po), get(&fo));
+        for (rule, option) in option_rules.into_iter().zip(FILE_OPTIONS) {
+            let (before, after) = (option.effective(prev), option.effective(file));
             if before != after {
-                self.emit(rule, cur(file, vec![vec![8, number], vec![8], vec![2]]), format!("File option {} changed from {} to {}.", q(name), q(before), q(after)));
+                // The option's statement, or (removed) the whole file, as buf.
+                let at = cur(file, vec![vec![num::FILE_OPTIONS, option.number]]);
+                self.emit(rule, at, format!("File option {} changed from {} to {}.", q(option.name), q(before), q(after)));
             }
         }
         let (sb, sa) = (Syntax::of(prev).name(), Syntax::of(file).name());
@@ -175,29 +169,30 @@ impl Checker<'_, '_> {
         for p in old_pkgs.difference(&cur_pkgs) {
             let first = self.old.files.values().find(|f| f.package() == p).copied();
             if let Some(f) = first {
-                self.emit(&r::PACKAGE_NO_DELETE, old(f, vec![vec![2], vec![]]), format!("Previously present package {} was deleted.", q(p)));
+                let _ = f;
+                self.emit(&r::PACKAGE_NO_DELETE, Loc { file: None, paths: Vec::new() }, format!("Previously present package {} was deleted.", q(p)));
             }
         }
         let surviving = |p: &str| cur_pkgs.contains(p);
         let old_msgs: Vec<Msg<'_>> = self.old.messages.values().cloned().collect();
         for m in old_msgs {
             let pkg = m.file.package();
-            if surviving(pkg) && !self.cur.messages.contains_key(&full_name(pkg, &m.nested)) && !is_map_entry_msg(m.proto) {
-                self.emit(&r::PACKAGE_MESSAGE_NO_DELETE, old(m.file, vec![m.path.clone()]), format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)));
+            if surviving(pkg) && !self.cur.messages.contains_key(&full_name(pkg, &m.nested)) {
+                self.emit(&r::PACKAGE_MESSAGE_NO_DELETE, self.gone(m.file.name(), pkg, &m.nested), format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)));
             }
         }
         let old_enums: Vec<Enum<'_>> = self.old.enums.values().cloned().collect();
         for e in old_enums {
             let pkg = e.file.package();
             if surviving(pkg) && !self.cur.enums.contains_key(&full_name(pkg, &e.nested)) {
-                self.emit(&r::PACKAGE_ENUM_NO_DELETE, old(e.file, vec![e.path.clone()]), format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)));
+                self.emit(&r::PACKAGE_ENUM_NO_DELETE, self.gone(e.file.name(), pkg, &e.nested), format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)));
             }
         }
         let old_svcs: Vec<_> = self.old.services.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
         for (full, s) in old_svcs {
             let pkg = s.file.package();
             if surviving(pkg) && !self.cur.services.contains_key(&full) {
-                self.emit(&r::PACKAGE_SERVICE_NO_DELETE, old(s.file, vec![s.path.clone()]), format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)));
+                self.emit(&r::PACKAGE_SERVICE_NO_DELETE, self.gone(s.file.name(), pkg, s.proto.name()), format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)));
             }
         }
         let cur_exts: BTreeSet<String> = self.cur.extensions.values().map(|x| full_name(x.file.package(), &x.nested)).collect();
@@ -205,7 +200,7 @@ impl Checker<'_, '_> {
         for x in old_exts {
             let pkg = x.file.package();
             if surviving(pkg) && !cur_exts.contains(&full_name(pkg, &x.nested)) {
-                self.emit(&r::PACKAGE_EXTENSION_NO_DELETE, old(x.file, vec![x.path.clone()]), format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)));
+                self.emit(&r::PACKAGE_EXTENSION_NO_DELETE, self.gone(x.file.name(), pkg, &x.nested), format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)));
             }
         }
     }
@@ -226,17 +221,16 @@ impl Checker<'_, '_> {
 
     fn enum_pair(&mut self, e: &Enum<'_>, p: &Enum<'_>) {
         let name = e.proto.name();
-        let here = |extra: &[i32]| cur(e.file, vec![sub(&e.path, extra), e.path.clone()]);
         // Open (proto3, editions) versus closed (proto2).
         let closed = |s: Syntax| s == Syntax::Proto2;
         let (pc, cc) = (closed(Syntax::of(p.file)), closed(Syntax::of(e.file)));
         if pc != cc {
             let (a, b) = if cc { ("open", "closed") } else { ("closed", "open") };
-            self.emit(&r::ENUM_SAME_TYPE, here(&[1]), format!("Enum {} changed from {a} to {b}.", q(name)));
+            self.emit(&r::ENUM_SAME_TYPE, cur(e.file, vec![e.path.clone()]), format!("Enum {} changed from {a} to {b}.", q(name)));
         }
         // JSON format: proto2 enums are LEGACY_BEST_EFFORT, the others ALLOW.
         if !closed(Syntax::of(p.file)) && closed(Syntax::of(e.file)) {
-            self.emit(&r::ENUM_SAME_JSON_FORMAT, here(&[1]), format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
+            self.emit(&r::ENUM_SAME_JSON_FORMAT, cur(e.file, vec![e.path.clone()]), format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
         }
 
         let by_number = |en: &Enum<'_>| {
@@ -251,8 +245,7 @@ impl Checker<'_, '_> {
             match cv.get(number) {
                 None => {
                     let what = format!("Previously present enum value \"{number}\" on enum {} was deleted", q(name));
-                    let vpath = sub(&p.path, &[2, prev_names[0].1 as i32]);
-                    let loc = || old(p.file, vec![vpath.clone()]);
+                                        let loc = || cur(e.file, vec![e.path.clone()]);
                     self.emit(&r::ENUM_VALUE_NO_DELETE, loc(), format!("{what}."));
                     if !in_ranges(*number, e.proto.reserved_range.iter().map(|r| (r.start(), r.end()))) {
                         self.emit(&r::ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED, loc(), format!("{what} without reserving the number \"{number}\"."));
@@ -286,14 +279,14 @@ impl Checker<'_, '_> {
         // Reserved ranges (end inclusive in enums) and names.
         let prev_ranges: Vec<(i32, i32)> = p.proto.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
         let ranges: Vec<(i32, i32)> = e.proto.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
-        for (i, (s, t)) in prev_ranges.into_iter().enumerate() {
+        for (s, t) in prev_ranges {
             if !range_covered(s, t, &ranges) {
-                self.emit(&r::RESERVED_ENUM_NO_DELETE, old(p.file, vec![sub(&p.path, &[4, i as i32])]), format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)));
+                self.emit(&r::RESERVED_ENUM_NO_DELETE, cur(e.file, vec![e.path.clone()]), format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)));
             }
         }
-        for (i, n) in p.proto.reserved_name.iter().enumerate() {
+        for n in &p.proto.reserved_name {
             if !e.proto.reserved_name.contains(n) {
-                self.emit(&r::RESERVED_ENUM_NO_DELETE, old(p.file, vec![sub(&p.path, &[5, i as i32])]), format!("Previously present reserved name {} on enum {} was deleted.", q(n), q(name)));
+                self.emit(&r::RESERVED_ENUM_NO_DELETE, cur(e.file, vec![e.path.clone()]), format!("Previously present reserved name {} on enum {} was deleted.", q(n), q(name)));
             }
         }
     }
@@ -323,7 +316,7 @@ impl Checker<'_, '_> {
                 continue;
             }
             let what = format!("Previously present field \"{number}\" with name {} on message {} was deleted", q(pf.proto.name()), q(name));
-            let gone = || old(pf.file, vec![pf.path.clone()]);
+            let gone = || cur(m.file, vec![m.path.clone()]);
             self.emit(&r::FIELD_NO_DELETE, gone(), format!("{what}."));
             if !in_ranges(*number, m.proto.reserved_range.iter().map(|r| (r.start(), r.end() - 1))) {
                 self.emit(&r::FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED, gone(), format!("{what} without reserving the number \"{number}\"."));
@@ -338,30 +331,30 @@ impl Checker<'_, '_> {
             d.oneof_decl.iter().enumerate().filter(|(i, _)| real_oneof(d, *i as i32)).map(|(i, o)| (o.name().to_string(), i)).collect()
         };
         let cur_oneofs = names(m.proto);
-        for (o, i) in names(p.proto) {
+        for o in names(p.proto).into_keys() {
             if !cur_oneofs.contains_key(&o) {
-                self.emit(&r::ONEOF_NO_DELETE, old(p.file, vec![sub(&p.path, &[8, i as i32])]), format!("Previously present oneof {} on message {} was deleted.", q(&o), q(name)));
+                self.emit(&r::ONEOF_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present oneof {} on message {} was deleted.", q(&o), q(name)));
             }
         }
 
         // Reserved ranges (end exclusive in messages) and names.
         let ranges: Vec<(i32, i32)> = m.proto.reserved_range.iter().map(|r| (r.start(), r.end() - 1)).collect();
-        for (i, r) in p.proto.reserved_range.iter().enumerate() {
+        for r in &p.proto.reserved_range {
             let (s, t) = (r.start(), r.end() - 1);
             if !range_covered(s, t, &ranges) {
-                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, old(p.file, vec![sub(&p.path, &[9, i as i32])]), format!("Previously present reserved range \"[{s}, {t}]\" on message {} is missing.", q(name)));
+                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present reserved range \"[{s}, {t}]\" on message {} is missing.", q(name)));
             }
         }
-        for (i, n) in p.proto.reserved_name.iter().enumerate() {
+        for n in &p.proto.reserved_name {
             if !m.proto.reserved_name.contains(n) {
-                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, old(p.file, vec![sub(&p.path, &[10, i as i32])]), format!("Previously present reserved name {} on message {} was deleted.", q(n), q(name)));
+                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present reserved name {} on message {} was deleted.", q(n), q(name)));
             }
         }
         let ext: Vec<(i32, i32)> = m.proto.extension_range.iter().map(|r| (r.start(), r.end() - 1)).collect();
-        for (i, r) in p.proto.extension_range.iter().enumerate() {
+        for r in &p.proto.extension_range {
             let (s, t) = (r.start(), r.end() - 1);
             if !range_covered(s, t, &ext) {
-                self.emit(&r::EXTENSION_MESSAGE_NO_DELETE, old(p.file, vec![sub(&p.path, &[5, i as i32])]), format!("Previously present extension range \"[{s}, {t}]\" on message {} is missing.", q(name)));
+                self.emit(&r::EXTENSION_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present extension range \"[{s}, {t}]\" on message {} is missing.", q(name)));
             }
         }
 
@@ -371,7 +364,7 @@ impl Checker<'_, '_> {
             self.emit(&r::MESSAGE_NO_REMOVE_STANDARD_DESCRIPTOR_ACCESSOR, here(&[7, 2]), "Message option \"no_standard_descriptor_accessor\" changed from \"false\" to \"true\".".to_string());
         }
         if Syntax::of(p.file) != Syntax::Proto2 && Syntax::of(m.file) == Syntax::Proto2 {
-            self.emit(&r::MESSAGE_SAME_JSON_FORMAT, here(&[1]), format!("Message {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
+            self.emit(&r::MESSAGE_SAME_JSON_FORMAT, cur(m.file, vec![m.path.clone()]), format!("Message {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
         }
 
         // Required fields.
@@ -380,12 +373,11 @@ impl Checker<'_, '_> {
         };
         let (rc, rp) = (required(&fields), required(&prev_fields));
         for n in rp.difference(&rc) {
-            let gone = prev_fields.get(n).map_or_else(|| p.path.clone(), |f| f.path.clone());
-            self.emit(&r::MESSAGE_SAME_REQUIRED_FIELDS, old(p.file, vec![gone]), format!("Message {} had required field \"{n}\" deleted.", q(name)));
+            self.emit(&r::MESSAGE_SAME_REQUIRED_FIELDS, cur(m.file, vec![m.path.clone()]), format!("Message {} had required field \"{n}\" deleted. Required fields must always be sent, so if one side does not know about the required field, this will result in a breakage.", q(name)));
         }
         for n in rc.difference(&rp) {
             if let Some(f) = fields.get(n) {
-                self.emit(&r::MESSAGE_SAME_REQUIRED_FIELDS, cur(f.file, vec![f.path.clone()]), format!("Message {} had required field \"{n}\" added.", q(name)));
+                self.emit(&r::MESSAGE_SAME_REQUIRED_FIELDS, cur(f.file, vec![f.path.clone()]), format!("Message {} had required field \"{n}\" added. Required fields must always be sent, so if one side does not know about the required field, this will result in a breakage.", q(name)));
             }
         }
     }
@@ -436,13 +428,13 @@ impl Checker<'_, '_> {
             let (cc, pc) = (self.cur.cardinality(f), self.old.cardinality(p));
             let what = format!("{desc} changed cardinality from {} to {}.", q(pc.name()), q(cc.name()));
             if cc != pc {
-                self.emit(&r::FIELD_SAME_CARDINALITY, at(&[&[4]]), what.clone());
+                self.emit(&r::FIELD_SAME_CARDINALITY, at(&[]), what.clone());
             }
             if cc.wire_group() != pc.wire_group() {
-                self.emit(&r::FIELD_WIRE_COMPATIBLE_CARDINALITY, at(&[&[4]]), what.clone());
+                self.emit(&r::FIELD_WIRE_COMPATIBLE_CARDINALITY, at(&[]), what.clone());
             }
             if cc.wire_json_group() != pc.wire_json_group() {
-                self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY, at(&[&[4]]), what);
+                self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY, at(&[]), what);
             }
         }
 
@@ -461,19 +453,19 @@ impl Checker<'_, '_> {
         if model::wire_group(ct) != model::wire_group(pt) {
             if !(pt == Type::String && ct == Type::Bytes) {
                 let extra = if pt == Type::Bytes && ct == Type::String {
-                    " While string and bytes are compatible if the data is valid UTF-8, nothing enforces that a bytes field holds UTF-8."
+                    " Note that while string and bytes are compatible if the data is valid UTF-8, there is no way to enforce that a bytes field is UTF-8, so these fields may be incompatible."
                 } else {
                     ""
                 };
-                self.emit(&r::FIELD_WIRE_COMPATIBLE_TYPE, type_loc(ct), format!("{changed_kind}{extra}"));
+                self.emit(&r::FIELD_WIRE_COMPATIBLE_TYPE, type_loc(ct), format!("{} See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules.{extra}", changed_kind.trim_end()));
             }
         } else if ctn != ptn && named(ct) && self.named_type_incompatible(ct, ctn, ptn) {
-            self.emit(&r::FIELD_WIRE_COMPATIBLE_TYPE, type_loc(ct), changed_name.clone());
+            self.emit(&r::FIELD_WIRE_COMPATIBLE_TYPE, type_loc(ct), format!("{changed_name} See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules."));
         }
         if model::wire_json_group(ct) != model::wire_json_group(pt) {
-            self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_TYPE, type_loc(ct), changed_kind);
+            self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_TYPE, type_loc(ct), format!("{changed_kind} See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules and https://developers.google.com/protocol-buffers/docs/proto3#json for JSON compatibility rules."));
         } else if ctn != ptn && named(ct) && self.named_type_incompatible(ct, ctn, ptn) {
-            self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_TYPE, type_loc(ct), changed_name);
+            self.emit(&r::FIELD_WIRE_JSON_COMPATIBLE_TYPE, type_loc(ct), format!("{changed_name} See https://developers.google.com/protocol-buffers/docs/proto3#updating for wire compatibility rules and https://developers.google.com/protocol-buffers/docs/proto3#json for JSON compatibility rules."));
         }
 
         // Names.
@@ -523,7 +515,7 @@ impl Checker<'_, '_> {
             };
             let (a, b) = (java(p.file), java(f.file));
             if a != b {
-                self.emit(&r::FIELD_SAME_JAVA_UTF8_VALIDATION, at(&[]), format!("{desc} changed Java string UTF8 validation from {} to {}.", q(a), q(b)));
+                self.emit(&r::FIELD_SAME_JAVA_UTF8_VALIDATION, cur(f.file, vec![vec![num::FILE_OPTIONS, 27], f.path.clone()]), format!("{desc} changed Java string UTF8 validation from {} to {}.", q(a), q(b)));
             }
         }
         let is64 = |t: Type| matches!(t, Type::Int64 | Type::Sint64 | Type::Uint64 | Type::Fixed64 | Type::Sfixed64);
@@ -571,9 +563,9 @@ impl Checker<'_, '_> {
             let sname = s.proto.name();
             let methods: BTreeMap<&str, (usize, &prost_types::MethodDescriptorProto)> =
                 s.proto.method.iter().enumerate().map(|(i, m)| (m.name(), (i, m))).collect();
-            for (pi, pm) in p.proto.method.iter().enumerate() {
+            for pm in &p.proto.method {
                 let Some(&(i, m)) = methods.get(pm.name()) else {
-                    self.emit(&r::RPC_NO_DELETE, old(p.file, vec![sub(&p.path, &[2, pi as i32])]), format!("Previously present RPC {} on service {} was deleted.", q(pm.name()), q(sname)));
+                    self.emit(&r::RPC_NO_DELETE, cur(s.file, vec![s.path.clone()]), format!("Previously present RPC {} on service {} was deleted.", q(pm.name()), q(sname)));
                     continue;
                 };
                 let mpath = sub(&s.path, &[2, i as i32]);
@@ -624,13 +616,6 @@ impl Index<'_> {
     }
 }
 
-fn full_name(pkg: &str, nested: &str) -> String {
-    if pkg.is_empty() { nested.to_string() } else { format!("{pkg}.{nested}") }
-}
-
-fn is_map_entry_msg(m: &prost_types::DescriptorProto) -> bool {
-    m.options.as_ref().is_some_and(|o| o.map_entry())
-}
 
 /// `Field "3" with name "foo" on message "Bar"` (or the extension form).
 fn describe(f: &Field<'_>, with_name: bool) -> String {

@@ -257,7 +257,7 @@ mod tests {
             let text = if rel.ends_with("errors.proto") { edit(text) } else { text };
             std::fs::write(to, text)?;
         }
-        generate(&crate::descriptors::compile_tree(tmp.path())?.pool)
+        generate(&crate::descriptors::compile_tree(tmp.path(), &[])?.pool)
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn header(comment: &str) -> String {
 /// Produces every generated file (the manifest last) from the repository
 /// at `root`, without touching the repository.
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
-    let compiled = compile_tree(&root.join(PROTO_DIR))?;
+    let compiled = compile_tree(&root.join(PROTO_DIR), &[])?;
     generate_from(root, &compiled)
 }
 

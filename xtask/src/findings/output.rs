@@ -1,0 +1,285 @@
+//! The formats a finding is printed in, the same set as buf's
+//! `--error-format`: one line per finding (`path:line:col:message`, which
+//! editors and CI problem matchers parse), JSON lines in buf's shape,
+//! GitHub Actions workflow commands (annotations on the pull request), a
+//! JUnit report and a GitLab Code Quality report.
+//!
+//! Paths are printed as the caller gives them plus a prefix, so that a
+//! command can make them relative to where it runs; a finding without a
+//! file (the file was deleted) prints as `<input>`, as buf's do.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sha2::{Digest, Sha512};
+
+use super::Finding;
+
+/// Output format of the gates (`--error-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `path:line:col:message`, one finding per line; an explanation, when
+    /// the rule has one, follows on its own indented line.
+    #[default]
+    Text,
+    /// One JSON object per line: `path`, `start_line`, `start_column`,
+    /// `end_line`, `end_column`, `type`, `message`.
+    Json,
+    /// `::error file=..,line=..,col=..,endLine=..,endColumn=..::message`.
+    GithubActions,
+    /// A JUnit XML report: a test suite per file, a failed test case per
+    /// finding.
+    Junit,
+    /// A GitLab Code Quality report (a JSON array).
+    GitlabCodeQuality,
+}
+
+/// Renders the findings in `format`, each path prefixed with `prefix`
+/// (empty, or a directory ending in `/`).
+pub fn render(findings: &[Finding], format: Format, prefix: &str) -> String {
+    let path = |f: &Finding| if f.path.is_empty() { String::new() } else { format!("{prefix}{}", f.path) };
+    match format {
+        Format::Text => findings.iter().map(|f| text_line(f, &path(f), true)).collect(),
+        Format::Json => findings.iter().map(|f| json_line(f, &path(f))).collect(),
+        Format::GithubActions => findings.iter().map(|f| github_line(f, &path(f))).collect(),
+        Format::Junit => junit(findings, &path),
+        Format::GitlabCodeQuality => gitlab(findings, &path),
+    }
+}
+
+/// `path:line:col:message` (buf's text form), plus the explanation on its
+/// own line when asked.
+fn text_line(f: &Finding, path: &str, explain: bool) -> String {
+    let shown = if path.is_empty() { "<input>" } else { path };
+    let mut s = format!("{shown}:{}:{}:{}\n", f.line, f.column, f.message);
+    if explain && !f.explanation.is_empty() {
+        let _ = writeln!(s, "    {}", f.explanation);
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    path: &'a str,
+    start_line: usize,
+    start_column: usize,
+    end_line: usize,
+    end_column: usize,
+    #[serde(rename = "type")]
+    rule: &'a str,
+    message: &'a str,
+}
+
+fn json_line(f: &Finding, path: &str) -> String {
+    let line = JsonLine {
+        path,
+        start_line: f.line,
+        start_column: f.column,
+        end_line: f.end_line,
+        end_column: f.end_column,
+        rule: f.rule,
+        message: &f.message,
+    };
+    // Plain strings and numbers: serialization cannot fail.
+    let mut s = serde_json::to_string(&line).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// A workflow command, escaped as GitHub's toolkit escapes them: `%`, CR
+/// and LF everywhere, and also `:` and `,` inside property values.
+fn github_line(f: &Finding, path: &str) -> String {
+    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    if path.is_empty() {
+        return format!("::error file=<input>::{}\n", data(&f.message));
+    }
+    format!(
+        "::error file={},line={},col={},endLine={},endColumn={}::{}\n",
+        property(path),
+        f.line,
+        f.column,
+        f.end_line,
+        f.end_column,
+        data(&f.message)
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("&#xA;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One `<testsuite>` per file (named by its path without `.proto`, in
+/// the order of the findings), one failed `<testcase>` per finding, named
+/// `RULE_LINE_COLUMN` (just `RULE` when there is no file).
+fn junit(findings: &[Finding], path: &dyn Fn(&Finding) -> String) -> String {
+    let mut suites: Vec<(String, Vec<&Finding>)> = Vec::new();
+    for f in findings {
+        let p = path(f);
+        match suites.last_mut() {
+            Some((last, group)) if *last == p => group.push(f),
+            _ => suites.push((p, vec![f])),
+        }
+    }
+    let mut out = String::from("<testsuites>\n");
+    for (p, group) in suites {
+        let name = if p.is_empty() { "<input>".to_string() } else { p.strip_suffix(".proto").unwrap_or(&p).to_string() };
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
+            xml_escape(&name),
+            group.len(),
+            group.len()
+        );
+        for f in group {
+            let case = if p.is_empty() { f.rule.to_string() } else { format!("{}_{}_{}", f.rule, f.line, f.column) };
+            let message = text_line(f, &p, false);
+            let _ = writeln!(out, "    <testcase name=\"{}\">", xml_escape(&case));
+            let _ = writeln!(
+                out,
+                "      <failure message=\"{}\" type=\"{}\"></failure>",
+                xml_escape(message.trim_end()),
+                xml_escape(f.rule)
+            );
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+#[derive(Serialize)]
+struct CodeQuality<'a> {
+    description: &'a str,
+    check_name: &'a str,
+    fingerprint: String,
+    location: CodeQualityLocation<'a>,
+    severity: &'static str,
+}
+
+#[derive(Serialize)]
+struct CodeQualityLocation<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    path: &'a str,
+    positions: CodeQualityPositions,
+}
+
+#[derive(Serialize)]
+struct CodeQualityPositions {
+    begin: CodeQualityPosition,
+    end: CodeQualityPosition,
+}
+
+#[derive(Serialize)]
+struct CodeQualityPosition {
+    line: usize,
+    column: usize,
+}
+
+/// GitLab's Code Quality report: a JSON array, each issue with a
+/// fingerprint that is stable for the same finding at the same place.
+fn gitlab(findings: &[Finding], path: &dyn Fn(&Finding) -> String) -> String {
+    let paths: Vec<String> = findings.iter().map(path).collect();
+    let issues: Vec<CodeQuality<'_>> = findings
+        .iter()
+        .zip(&paths)
+        .map(|(f, p)| CodeQuality {
+            description: &f.message,
+            check_name: f.rule,
+            fingerprint: hex::encode(Sha512::digest(text_line(f, p, false).as_bytes())),
+            location: CodeQualityLocation {
+                path: p,
+                positions: CodeQualityPositions {
+                    begin: CodeQualityPosition { line: f.line, column: f.column },
+                    end: CodeQualityPosition { line: f.end_line, column: f.end_column },
+                },
+            },
+            severity: "minor",
+        })
+        .collect();
+    let mut s = serde_json::to_string(&issues).unwrap_or_else(|_| "[]".to_string());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::Span;
+
+    fn sample() -> Vec<Finding> {
+        let at = Span { line: 7, column: 1, end_line: 10, end_column: 2 };
+        vec![
+            Finding::new("FILE_NO_DELETE", "", Span::default(), "Previously present file \"a/v1/b.proto\" was deleted.".into()),
+            Finding::new("FIELD_NO_DELETE", "a/v1/a.proto", at, "Field \"2\" with name \"x,y\" was deleted: 100%.".into())
+                .explained("Readers break."),
+        ]
+    }
+
+    #[test]
+    fn text_is_one_line_per_finding_then_the_explanation() {
+        assert_eq!(
+            render(&sample(), Format::Text, "proto/"),
+            "<input>:1:1:Previously present file \"a/v1/b.proto\" was deleted.\n\
+             proto/a/v1/a.proto:7:1:Field \"2\" with name \"x,y\" was deleted: 100%.\n    Readers break.\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_have_buf_s_keys_and_end_positions() {
+        let out = render(&sample(), Format::Json, "");
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].get("path").is_none());
+        assert_eq!(lines[1]["path"], "a/v1/a.proto");
+        assert_eq!((lines[1]["start_line"].as_u64(), lines[1]["end_line"].as_u64(), lines[1]["end_column"].as_u64()), (Some(7), Some(10), Some(2)));
+        assert_eq!(lines[1]["type"], "FIELD_NO_DELETE");
+        assert!(!out.contains("Readers break"), "explanations are for text output only");
+    }
+
+    #[test]
+    fn github_commands_escape_properties_and_data() {
+        let out = render(&sample(), Format::GithubActions, "");
+        assert_eq!(
+            out,
+            "::error file=<input>::Previously present file \"a/v1/b.proto\" was deleted.\n\
+             ::error file=a/v1/a.proto,line=7,col=1,endLine=10,endColumn=2::Field \"2\" with name \"x,y\" was deleted: 100%25.\n"
+        );
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_file_and_escapes_xml() {
+        let out = render(&sample(), Format::Junit, "");
+        assert!(out.contains("<testsuite name=\"&lt;input&gt;\" tests=\"1\" failures=\"1\" errors=\"0\">"), "{out}");
+        assert!(out.contains("<testcase name=\"FILE_NO_DELETE\">"), "{out}");
+        assert!(out.contains("<testsuite name=\"a/v1/a\" tests=\"1\""), "{out}");
+        assert!(out.contains("<testcase name=\"FIELD_NO_DELETE_7_1\">"), "{out}");
+        assert!(out.contains("message=\"a/v1/a.proto:7:1:Field &#34;2&#34;"), "{out}");
+        assert_eq!(render(&[], Format::Junit, ""), "<testsuites>\n</testsuites>\n");
+    }
+
+    #[test]
+    fn gitlab_issues_carry_positions_and_distinct_fingerprints() {
+        let out = render(&sample(), Format::GitlabCodeQuality, "");
+        let issues: serde_json::Value = serde_json::from_str(&out).expect("a JSON array");
+        assert_eq!(issues[1]["location"]["positions"]["end"]["line"], 10);
+        assert_eq!(issues[1]["check_name"], "FIELD_NO_DELETE");
+        assert_eq!(issues[1]["severity"], "minor");
+        assert_ne!(issues[0]["fingerprint"], issues[1]["fingerprint"]);
+        assert_eq!(render(&[], Format::GitlabCodeQuality, ""), "[]\n");
+    }
+}
