@@ -13,7 +13,8 @@ pub struct Config {
     /// default.
     pub listen: SocketAddr,
     /// When set, every gateway call must carry `authorization: Bearer
-    /// <token>`; health and reflection stay open.
+    /// <token>` (the scheme in any case); health and reflection stay open.
+    /// An empty token is refused at start: it would let anyone in.
     pub auth_token: Option<String>,
     /// When set, the server speaks TLS with this certificate and key.
     pub tls: Option<TlsFiles>,

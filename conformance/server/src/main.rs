@@ -41,7 +41,9 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// Require `authorization: Bearer TOKEN` on every gateway call (health
-    /// and reflection stay open).
+    /// and reflection stay open). Prefer the environment variable: a flag's
+    /// value is visible to every user in the process list, the
+    /// environment is not. An empty token is refused.
     #[arg(long, env = "DOMED_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
     /// PEM certificate chain; with --tls-key, serve TLS.

@@ -35,6 +35,7 @@ enum ErrorKind {
     Transport(tonic::transport::Error),
     Reflection(tonic_reflection::server::Error),
     Catalogue(String),
+    EmptyToken,
     Serve(tonic::transport::Error),
     Join(tokio::task::JoinError),
 }
@@ -53,6 +54,7 @@ impl fmt::Display for Error {
             ErrorKind::Transport(_) => f.write_str("cannot configure the transport"),
             ErrorKind::Reflection(_) => f.write_str("cannot build server reflection"),
             ErrorKind::Catalogue(why) => write!(f, "cannot build the skill catalogue: {why}"),
+            ErrorKind::EmptyToken => f.write_str("the bearer token is empty: give a token, or none to serve without authentication"),
             ErrorKind::Serve(_) => f.write_str("the server failed while serving"),
             ErrorKind::Join(_) => f.write_str("the server task failed"),
         }
@@ -66,7 +68,7 @@ impl std::error::Error for Error {
             ErrorKind::Transport(e) | ErrorKind::Serve(e) => Some(e),
             ErrorKind::Reflection(e) => Some(e),
             ErrorKind::Join(e) => Some(e),
-            ErrorKind::Catalogue(_) => None,
+            ErrorKind::Catalogue(_) | ErrorKind::EmptyToken => None,
         }
     }
 }
@@ -130,6 +132,9 @@ impl Running {
 
 /// Binds, starts serving in the background, and returns once listening.
 pub async fn start(config: Config) -> Result<Running, Error> {
+    if config.auth_token.as_deref().is_some_and(str::is_empty) {
+        return Err(Error::new(ErrorKind::EmptyToken));
+    }
     let faults = Faults::from_config(&config);
     let catalogue = Arc::new(Catalogue::new(config.conformance).map_err(|e| Error::new(ErrorKind::Catalogue(e.0)))?);
     let store = Arc::new(Store::new(config.limits.clone(), faults, config.memory_trim));
@@ -145,7 +150,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         workers: Workers::new(store.clone()),
         store: store.clone(),
         catalogue,
-        auth_token: config.auth_token.clone(),
+        auth_digest: config.auth_token.as_deref().map(|t| crate::service::token_digest(t.as_bytes())),
     };
     let max_request_bytes = config.limits.max_request_bytes;
     let decoding_limit = if max_request_bytes == 0 {

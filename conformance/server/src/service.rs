@@ -12,6 +12,7 @@ use dome_sdk::contract::{API_VERSION, CONFORMANCE_FEATURE};
 use dome_sdk::pb::{self, DecisionStatus, gateway_service_server::GatewayService};
 use dome_ssot::Family;
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::errors::ApiError;
@@ -36,7 +37,9 @@ pub(crate) struct Gateway {
     pub(crate) store: Arc<Store>,
     pub(crate) workers: Arc<Workers>,
     pub(crate) catalogue: Arc<Catalogue>,
-    pub(crate) auth_token: Option<String>,
+    /// The SHA-256 digest of the bearer token every call must carry, when
+    /// one is required.
+    pub(crate) auth_digest: Option<[u8; 32]>,
 }
 
 /// A checked call: its method and correlation id.
@@ -66,12 +69,9 @@ impl Gateway {
                 return Err(self.fail(&call, ApiError::unsupported_api_version(requested, API_VERSIONS)));
             }
         }
-        if let Some(token) = &self.auth_token {
-            let given = md.get("authorization").and_then(|v| v.to_str().ok());
-            let ok = given
-                .and_then(|g| g.strip_prefix("Bearer "))
-                .is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
-            if !ok {
+        if let Some(digest) = &self.auth_digest {
+            let given = md.get("authorization").and_then(|v| bearer_token(v.as_bytes()));
+            if !given.is_some_and(|g| token_matches(g, digest)) {
                 return Err(self.fail(&call, ApiError::unauthenticated()));
             }
         }
@@ -193,7 +193,7 @@ impl Gateway {
         if self.catalogue.conformance() {
             features.push(CONFORMANCE_FEATURE.to_owned());
         }
-        if self.auth_token.is_some() {
+        if self.auth_digest.is_some() {
             features.push(AUTH_FEATURE.to_owned());
         }
         features.sort();
@@ -201,9 +201,30 @@ impl Gateway {
     }
 }
 
-/// Compares secrets without an early exit.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The token of an `authorization` header value `Bearer TOKEN`: the
+/// scheme in any case (RFC 7235 makes it case-insensitive), one or more
+/// spaces, then a token that is not empty.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The digest a configured token is compared by.
+pub(crate) fn token_digest(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+/// Whether `given` is the token of `digest`. The digests are compared,
+/// byte for byte with no early exit, so neither the time taken nor its
+/// dependence on the length tells a caller how close its guess was.
+fn token_matches(given: &[u8], digest: &[u8; 32]) -> bool {
+    let given = token_digest(given);
+    given.iter().zip(digest).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[tonic::async_trait]
@@ -348,7 +369,7 @@ mod tests {
             workers: Workers::new(store.clone()),
             store,
             catalogue: Arc::new(Catalogue::new(conformance).map_err(|e| e.0)?),
-            auth_token: None,
+            auth_digest: None,
         })
     }
 
@@ -495,5 +516,20 @@ mod tests {
             assert_eq!(info.reason, "JOB_NOT_FOUND");
         }
         Ok(())
+    }
+
+    /// The scheme is matched in any case, the token exactly, and an empty
+    /// token never.
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        let digest = token_digest(b"s3cret");
+        let accepts = |header: &str| bearer_token(header.as_bytes()).is_some_and(|t| token_matches(t, &digest));
+        for good in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret"] {
+            assert!(accepts(good), "{good:?} is accepted");
+        }
+        for bad in ["Bearer S3cret", "Bearer s3cret2", "Bearer ", "Bearer", "Basic s3cret", "s3cret", "Bearers3cret", ""] {
+            assert!(!accepts(bad), "{bad:?} is refused");
+        }
+        assert_eq!(bearer_token(b"Bearer "), None, "an empty token is no token");
     }
 }

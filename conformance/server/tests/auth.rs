@@ -32,8 +32,16 @@ async fn calls_without_the_token_are_unauthenticated() {
     let err = wrong.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.expect_err("wrong token");
     common::assert_typed(&err, "UNAUTHENTICATED");
 
+    let mut empty = GatewayServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer "));
+        Ok(r)
+    });
+    let err = empty.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect_err("empty token");
+    common::assert_typed(&err, "UNAUTHENTICATED");
+
+    // The scheme is case-insensitive (RFC 7235).
     let mut right = GatewayServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer s3cret"));
+        r.metadata_mut().insert("authorization", MetadataValue::from_static("bearer s3cret"));
         Ok(r)
     });
     let caps = right.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("authenticated").into_inner();
@@ -47,4 +55,12 @@ async fn calls_without_the_token_are_unauthenticated() {
         .into_inner();
     assert_eq!(health.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
     h.running.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn an_empty_token_is_refused_at_start() {
+    let err = domed::start(domed::Config { auth_token: Some(String::new()), ..Default::default() })
+        .await
+        .expect_err("an empty token lets anyone in");
+    assert!(err.to_string().contains("bearer token is empty"), "{err}");
 }
