@@ -6,6 +6,7 @@
 //! constructors below take exactly the metadata each reason's comment
 //! lists, so a call site cannot forget a key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -15,6 +16,34 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::mutants::{Faults, Mutant};
+
+/// The most bytes of one client-supplied string an error echoes.
+pub(crate) const MAX_ECHO_BYTES: usize = 96;
+/// The most bytes of an error's message, before its correlation id.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 384;
+/// The most violations a `BadRequest` lists.
+pub(crate) const MAX_VIOLATIONS: usize = 8;
+/// The most bytes of a violation's description.
+const MAX_DESCRIPTION_BYTES: usize = 160;
+
+/// `s`, or its longest prefix (on a character boundary) that leaves room
+/// for a final `…` within `max` bytes.
+pub(crate) fn truncated(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    const MARK: &str = "…";
+    let mut end = max.saturating_sub(MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned([&s[..end], MARK].concat())
+}
+
+/// A client-supplied string as errors echo it.
+fn echo(s: &str) -> Cow<'_, str> {
+    truncated(s, MAX_ECHO_BYTES)
+}
 
 /// A typed RPC error before the call's correlation id is attached.
 #[derive(Debug, Clone)]
@@ -35,8 +64,11 @@ impl ApiError {
         }
     }
 
+    /// Adds a metadata entry; a value longer than [`MAX_ECHO_BYTES`] is
+    /// cut as the message's echo of it is.
     fn meta(mut self, key: &'static str, value: impl ToString) -> Self {
-        self.metadata.push((key, value.to_string()));
+        let value = value.to_string();
+        self.metadata.push((key, echo(&value).into_owned()));
         self
     }
 
@@ -60,7 +92,7 @@ impl ApiError {
         let problem = problem.into();
         let mut e = Self::new(
             ErrorReason::InvalidArgument,
-            format!("invalid argument `{field}`: {problem}"),
+            format!("invalid argument `{}`: {}", echo(field), echo(&problem)),
         )
         .meta("field", field);
         e.violations.push((field.to_owned(), problem));
@@ -68,11 +100,14 @@ impl ApiError {
     }
 
     /// `INVALID_SKILL_INPUT` with one violation per `(field path, problem)`.
-    pub(crate) fn invalid_skill_input(skill_id: &str, violations: Vec<(String, String)>) -> Self {
+    ///
+    /// The caller lists at most [`MAX_VIOLATIONS`]; any beyond are dropped.
+    pub(crate) fn invalid_skill_input(skill_id: &str, mut violations: Vec<(String, String)>) -> Self {
+        violations.truncate(MAX_VIOLATIONS);
         let count = violations.len();
         let mut e = Self::new(
             ErrorReason::InvalidSkillInput,
-            format!("the input of skill `{skill_id}` is invalid: {count} violation(s)"),
+            format!("the input of skill `{}` is invalid: {count} violation(s)", echo(skill_id)),
         )
         .meta("skillId", skill_id)
         .meta("violationCount", count);
@@ -83,9 +118,9 @@ impl ApiError {
     /// `SKILL_NOT_FOUND`.
     pub(crate) fn skill_not_found(skill_id: &str, skill_version: &str) -> Self {
         let message = if skill_version.is_empty() {
-            format!("no skill `{skill_id}` is offered")
+            format!("no skill `{}` is offered", echo(skill_id))
         } else {
-            format!("no skill `{skill_id}` version `{skill_version}` is offered")
+            format!("no skill `{}` version `{}` is offered", echo(skill_id), echo(skill_version))
         };
         Self::new(ErrorReason::SkillNotFound, message)
             .meta("skillId", skill_id)
@@ -94,15 +129,15 @@ impl ApiError {
 
     /// `JOB_NOT_FOUND`.
     pub(crate) fn job_not_found(job_id: &str) -> Self {
-        Self::new(ErrorReason::JobNotFound, format!("no job `{job_id}` is known")).meta("jobId", job_id)
+        Self::new(ErrorReason::JobNotFound, format!("no job `{}` is known", echo(job_id))).meta("jobId", job_id)
     }
 
     /// `DECISION_NOT_FOUND`; `kind` is `gate` or `promotion`.
     pub(crate) fn decision_not_found(run_id: &str, kind: &str, task_id: &str) -> Self {
         let message = if task_id.is_empty() {
-            format!("no {kind} decision is recorded for run `{run_id}`")
+            format!("no {kind} decision is recorded for run `{}`", echo(run_id))
         } else {
-            format!("no {kind} decision is recorded for run `{run_id}` task `{task_id}`")
+            format!("no {kind} decision is recorded for run `{}` task `{}`", echo(run_id), echo(task_id))
         };
         Self::new(ErrorReason::DecisionNotFound, message)
             .meta("runId", run_id)
@@ -114,7 +149,7 @@ impl ApiError {
     pub(crate) fn idempotency_key_conflict(key: &str, job_id: &str) -> Self {
         Self::new(
             ErrorReason::IdempotencyKeyConflict,
-            format!("idempotency key `{key}` belongs to job `{job_id}` with a different request"),
+            format!("idempotency key `{}` belongs to job `{job_id}` with a different request", echo(key)),
         )
         .meta("idempotencyKey", key)
         .meta("jobId", job_id)
@@ -159,7 +194,7 @@ impl ApiError {
         let supported = supported.join(",");
         Self::new(
             ErrorReason::UnsupportedApiVersion,
-            format!("api version `{requested}` is not served (served: {supported})"),
+            format!("api version `{}` is not served (served: {supported})", echo(requested)),
         )
         .meta("requestedVersion", requested)
         .meta("supportedVersions", supported)
@@ -234,7 +269,7 @@ impl ApiError {
         if faults.is(Mutant::WrongStatusCode) && self.reason == ErrorReason::JobNotFound {
             code = Code::InvalidArgument;
         }
-        let mut message = self.message;
+        let mut message = truncated(&self.message, MAX_MESSAGE_BYTES).into_owned();
         message.push_str(&format!(" [correlation id {correlation_id}]"));
         if faults.is(Mutant::MissingErrorInfo) {
             return Status::new(code, message);
@@ -249,8 +284,11 @@ impl ApiError {
         if spec.bad_request {
             let violations: Vec<FieldViolation> = self
                 .violations
-                .into_iter()
-                .map(|(field, description)| FieldViolation::new(field, description))
+                .iter()
+                .take(MAX_VIOLATIONS)
+                .map(|(field, description)| {
+                    FieldViolation::new(echo(field), truncated(description, MAX_DESCRIPTION_BYTES))
+                })
                 .collect();
             details.set_bad_request(violations);
         }
@@ -337,5 +375,64 @@ mod tests {
             assert_eq!(details.bad_request().is_some(), spec.bad_request, "{}", spec.name);
             assert_eq!(details.retry_info().is_some(), spec.retryable, "{}", spec.name);
         }
+    }
+
+    /// One error of every reason with every client string 4 MB long (and
+    /// multibyte, so cutting lands inside characters), and a hundred
+    /// violations of 64 KB each.
+    fn oversized() -> Vec<ApiError> {
+        let huge = "é".repeat(2 * 1024 * 1024);
+        let long = "é".repeat(32 * 1024);
+        let many: Vec<(String, String)> = (0..100).map(|_| (long.clone(), long.clone())).collect();
+        vec![
+            ApiError::invalid_argument(&huge, huge.clone()),
+            ApiError::invalid_skill_input(&huge, many),
+            ApiError::skill_not_found(&huge, &huge),
+            ApiError::job_not_found(&huge),
+            ApiError::decision_not_found(&huge, "gate", &huge),
+            ApiError::idempotency_key_conflict(&huge, &huge),
+            ApiError::unsupported_api_version(&huge, &["v1"]),
+            ApiError::feature_not_enabled(&huge),
+            ApiError::limit_exceeded(&huge, u64::MAX),
+            ApiError::shutting_down(Some((&huge, u64::MAX))),
+            ApiError::internal(huge.clone()),
+        ]
+    }
+
+    /// Whatever the client sent, the trailers of an error fit an 8 KiB
+    /// header list: the details under 8 KiB once base64-encoded, the
+    /// message bounded, and the echoes cut the same way in the message
+    /// and the metadata.
+    #[test]
+    fn an_error_fits_in_eight_kib_whatever_the_request() {
+        for e in oversized() {
+            let reason = e.reason;
+            let status = e.into_status(&"c".repeat(128), Faults::default());
+            let http = status.clone().into_http::<()>();
+            let details = http.headers().get("grpc-status-details-bin").map_or(0, |v| v.len());
+            let all: usize = http.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
+            assert!(details < 8 * 1024, "{reason:?}: details of {details} bytes");
+            assert!(all < 8 * 1024, "{reason:?}: trailers of {all} bytes");
+            assert!(status.message().len() <= MAX_MESSAGE_BYTES + 200, "{reason:?}: message of {} bytes", status.message().len());
+            let details = status.get_error_details();
+            let info = details.error_info().expect("ErrorInfo");
+            for (key, value) in info.metadata.iter().filter(|(k, _)| *k != CORRELATION_ID_KEY) {
+                assert!(value.len() <= MAX_ECHO_BYTES, "{reason:?}: metadata {key} of {} bytes", value.len());
+            }
+            if let Some(bad) = details.bad_request() {
+                assert!(bad.field_violations.len() <= MAX_VIOLATIONS, "{reason:?}: {} violations", bad.field_violations.len());
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_cuts_on_a_character_boundary_and_marks_the_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        assert_eq!(truncated("abcdefghij", 10), "abcdefghij");
+        assert_eq!(truncated("abcdefghijk", 10), "abcdefg…");
+        // "é" is two bytes: the cut never splits one.
+        let cut = truncated("éééééé", 8);
+        assert_eq!(cut, "éé…");
+        assert!(cut.len() <= 8);
     }
 }

@@ -112,6 +112,8 @@ impl Gateway {
             if req.skill_id.is_empty() {
                 return Err(ApiError::invalid_argument("skill_id", "is required"));
             }
+            check_length("skill_id", &req.skill_id)?;
+            check_length("skill_version", &req.skill_version)?;
             check_idempotency_key(&req.idempotency_key)?;
             check_labels(&req.labels)?;
             check_run_id(&req.run_id)?;
@@ -168,7 +170,7 @@ impl Gateway {
         let req = request.get_ref();
         let entry = check_required_id("job_id", &req.job_id)
             .and_then(|()| {
-                if req.reason.chars().count() > 1024 {
+                if req.reason.len() > 4 * 1024 || req.reason.chars().count() > 1024 {
                     Err(ApiError::invalid_argument("reason", "must be at most 1024 characters"))
                 } else {
                     Ok(())
@@ -199,6 +201,19 @@ impl Gateway {
         features.sort();
         features
     }
+}
+
+/// The longest skill id, skill version or API version accepted, in bytes:
+/// the names the server offers are far shorter, and a longer one is
+/// refused before it is looked up or echoed.
+const MAX_NAME_BYTES: usize = 128;
+
+/// Checks that a name field is at most [`MAX_NAME_BYTES`] long.
+fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.len() > MAX_NAME_BYTES {
+        return Err(ApiError::invalid_argument(field, format!("must be at most {MAX_NAME_BYTES} bytes")));
+    }
+    Ok(())
 }
 
 /// The token of an `authorization` header value `Bearer TOKEN`: the
@@ -235,6 +250,7 @@ impl GatewayService for Gateway {
     ) -> Result<Response<pb::ListCapabilitiesResponse>, Status> {
         let call = self.begin("ListCapabilities", &request, &request.get_ref().correlation_id)?;
         let req = request.into_inner();
+        check_length("api_version", &req.api_version).map_err(|e| self.fail(&call, e))?;
         if !req.api_version.is_empty() && !API_VERSIONS.contains(&req.api_version.as_str()) {
             return Err(self.fail(&call, ApiError::unsupported_api_version(&req.api_version, API_VERSIONS)));
         }

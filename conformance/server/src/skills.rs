@@ -12,7 +12,7 @@ use dome_sdk::contract::{
 use dome_sdk::pb;
 use serde_json::Value;
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, MAX_VIOLATIONS};
 
 /// The id of the echo skill.
 pub(crate) const ECHO_SKILL_ID: &str = "dome.echo";
@@ -164,6 +164,7 @@ impl SkillDef {
         let violations: Vec<(String, String)> = self
             .validator
             .iter_errors(&value)
+            .take(MAX_VIOLATIONS)
             .map(|e| (format!("input_json{}", e.instance_path().as_str()), e.to_string()))
             .collect();
         if violations.is_empty() {

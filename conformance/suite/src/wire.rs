@@ -104,17 +104,28 @@ pub struct Target {
 impl Wire {
     /// Connects to the target.
     pub async fn connect(target: &Target, rpc_timeout: Duration) -> Result<Wire, Error> {
-        Wire::connect_with(target, rpc_timeout, None).await
+        Wire::connect_with(target, rpc_timeout, None, None).await
     }
 
     /// A second connection to the same target, of its own (so that a
     /// stream left unread on it cannot hold up other calls), with the given
     /// HTTP/2 stream flow-control window, in bytes.
     pub async fn isolated(&self, stream_window: u32) -> Result<Wire, Error> {
-        Wire::connect_with(&self.target, self.rpc_timeout, Some(stream_window)).await
+        Wire::connect_with(&self.target, self.rpc_timeout, Some(stream_window), None).await
     }
 
-    async fn connect_with(target: &Target, rpc_timeout: Duration, window: Option<u32>) -> Result<Wire, Error> {
+    /// A second connection to the same target that accepts header lists
+    /// (and so trailers) of at most `bytes`, as many default clients do.
+    pub async fn with_header_limit(&self, bytes: u32) -> Result<Wire, Error> {
+        Wire::connect_with(&self.target, self.rpc_timeout, None, Some(bytes)).await
+    }
+
+    async fn connect_with(
+        target: &Target,
+        rpc_timeout: Duration,
+        window: Option<u32>,
+        max_header_list: Option<u32>,
+    ) -> Result<Wire, Error> {
         let url = if target.address.contains("://") {
             target.address.clone()
         } else {
@@ -126,6 +137,9 @@ impl Wire {
             .timeout(rpc_timeout.max(Duration::from_secs(1)) * 4)
             .initial_stream_window_size(window)
             .initial_connection_window_size(window.map(|w| w.saturating_mul(4)));
+        if let Some(bytes) = max_header_list {
+            endpoint = endpoint.http2_max_header_list_size(bytes);
+        }
         if url.starts_with("https://") {
             let mut tls = tonic::transport::ClientTlsConfig::new();
             if let Some(pem) = &target.ca_cert_pem {
@@ -247,9 +261,15 @@ impl Wire {
     /// Opens `StreamJobEvents` after `after_sequence`. The call itself has
     /// a deadline; each read has its own (see [`EventStream::next`]).
     pub async fn stream(&self, job_id: &str, after_sequence: u64) -> Rpc<EventStream> {
+        self.stream_with_correlation(job_id, after_sequence, "").await
+    }
+
+    /// [`Wire::stream`] under a correlation id (empty: the server assigns
+    /// one).
+    pub async fn stream_with_correlation(&self, job_id: &str, after_sequence: u64, correlation_id: &str) -> Rpc<EventStream> {
         let mut c = self.client.clone();
         let req = pb::StreamJobEventsRequest {
-            correlation_id: String::new(),
+            correlation_id: correlation_id.into(),
             job_id: job_id.into(),
             after_sequence,
         };

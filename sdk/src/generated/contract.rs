@@ -55,9 +55,10 @@ Metadata: `field` (the path of the first offending field)."#,
         bad_request: true,
         doc: r#"The skill input is not valid JSON or does not validate against the
 skill's input JSON Schema (as published by `ListCapabilities`). The
-`BadRequest` names each violation, its field path being
-`input_json` followed by the JSON Pointer of the offending value.
-Metadata: `skillId`, `violationCount` (decimal)."#,
+`BadRequest` names the violations found (at most 16), its field path
+being `input_json` followed by the JSON Pointer of the offending value.
+Metadata: `skillId`, `violationCount` (decimal, how many the
+`BadRequest` names)."#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::SkillNotFound,
@@ -680,6 +681,12 @@ pub struct RuleSpec {
 }
 /// Every rule of the contract, file by file in source order.
 pub const RULES: &[RuleSpec] = &[
+    RuleSpec {
+        id: "errors.bounded",
+        text: "Every error fits the trailers of any default client, whatever the size of the request: a server checks the length of every string a client sends before it uses it, and echoes such a string (in the message, the metadata or a field violation) only cut to a bounded length; a `BadRequest` lists at most 16 violations and never quotes unbounded input; and the `grpc-status-details-bin` trailer of any error, base64-encoded as sent, stays under 8 KiB.",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
     RuleSpec {
         id: "correlation.echoed",
         text: "Every request has an optional `correlation_id`; the server echoes it (or the one it assigned) on the response, on every error (as the `correlationId` ErrorInfo metadata key) and on every event the call causes.",

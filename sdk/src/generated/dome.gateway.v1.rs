@@ -550,9 +550,10 @@ pub enum ErrorReason {
     InvalidArgument = 1,
     /// The skill input is not valid JSON or does not validate against the
     /// skill's input JSON Schema (as published by `ListCapabilities`). The
-    /// `BadRequest` names each violation, its field path being
-    /// `input_json` followed by the JSON Pointer of the offending value.
-    /// Metadata: `skillId`, `violationCount` (decimal).
+    /// `BadRequest` names the violations found (at most 16), its field path
+    /// being `input_json` followed by the JSON Pointer of the offending value.
+    /// Metadata: `skillId`, `violationCount` (decimal, how many the
+    /// `BadRequest` names).
     InvalidSkillInput = 2,
     /// No skill with the requested id (and version, when one was requested)
     /// is offered by the server. Metadata: `skillId`, `skillVersion` (empty

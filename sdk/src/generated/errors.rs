@@ -20,9 +20,10 @@ pub enum ApiError {
     },
     /// The skill input is not valid JSON or does not validate against the
     /// skill's input JSON Schema (as published by `ListCapabilities`). The
-    /// `BadRequest` names each violation, its field path being
-    /// `input_json` followed by the JSON Pointer of the offending value.
-    /// Metadata: `skillId`, `violationCount` (decimal).
+    /// `BadRequest` names the violations found (at most 16), its field path
+    /// being `input_json` followed by the JSON Pointer of the offending value.
+    /// Metadata: `skillId`, `violationCount` (decimal, how many the
+    /// `BadRequest` names).
     InvalidSkillInput {
         /// The `correlationId` of the failed call.
         correlation_id: String,

@@ -45,7 +45,115 @@ pub(super) fn cases() -> Vec<Case> {
         "dome.gateway.v1.JobOutcome.reason_code; errors.proto (policy codes are not RPC errors)",
         policy_codes_are_data,
     ));
+    cases.push(
+        Case::new(
+            "errors.bounded",
+            "an error provoked by oversized strings, on every RPC, fits an 8 KiB header list: the client decodes it as a typed error whose grpc-status-details-bin is under 8 KiB",
+            "errors.proto (every error fits the trailers of any default client)",
+            errors_bounded,
+        )
+        .checks(&["errors.bounded"])
+        .anywhere(),
+    );
     cases
+}
+
+/// The header-list limit of the client of `errors.bounded`: what many
+/// default gRPC clients accept.
+const HEADER_LIST_LIMIT: u32 = 8 * 1024;
+
+/// Sends a string as large as the request limit allows (up to 1 MiB, four
+/// to a request) in every string field of every RPC, on a connection that
+/// accepts at most 8 KiB of trailers, and checks each answer is a typed
+/// error of the contract whose details, base64-encoded, are under 8 KiB.
+async fn errors_bounded(ctx: Ctx) -> CaseResult {
+    let max_request = ctx.limits().max_request_bytes;
+    let size = if max_request == 0 { 1 << 20 } else { (max_request / 4).min(1 << 20) } as usize;
+    // Multibyte, so that a server cutting it must cut on a character.
+    let huge = "é".repeat(size / 2);
+    let wire = ctx
+        .wire
+        .with_header_limit(HEADER_LIST_LIMIT)
+        .await
+        .map_err(|e| Stop::Fail(format!("a connection with an 8 KiB header-list limit failed: {e}")))?;
+    let corr = |what: &str| ctx.correlation(what);
+
+    let c = corr("capabilities");
+    let r = wire
+        .capabilities(pb::ListCapabilitiesRequest { correlation_id: c.clone(), api_version: huge.clone() })
+        .await;
+    typed_and_small(r, &c, "ListCapabilities with an oversized api_version")?;
+
+    let c = corr("execute-skill");
+    let req = pb::SkillExecuteRequest { correlation_id: c.clone(), skill_id: huge.clone(), ..Default::default() };
+    typed_and_small(wire.execute(req).await, &c, "SkillExecute with an oversized skill_id")?;
+
+    let c = corr("execute-version");
+    let skill = ctx.caps.skills.first().map(|s| s.skill_id.clone()).unwrap_or_else(|| "dome.echo".into());
+    let req = pb::SkillExecuteRequest {
+        correlation_id: c.clone(),
+        skill_id: skill,
+        skill_version: huge.clone(),
+        ..Default::default()
+    };
+    typed_and_small(wire.execute(req).await, &c, "SkillExecute with an oversized skill_version")?;
+
+    let c = corr("execute-input");
+    let mut req = ctx.request(&Script::default(), &c);
+    let max_input = ctx.limits().max_input_bytes;
+    let input_size = if max_input == 0 { size } else { size.min(max_input as usize / 2) };
+    // A wrong type deep in the script, whose value is the oversized string:
+    // a validator that quotes the value it rejects would echo it all.
+    req.input_json = serde_json::json!({ "steps": [{ "progress": { "percent": "é".repeat(input_size / 4) } }] }).to_string();
+    typed_and_small(wire.execute(req).await, &c, "SkillExecute with an oversized invalid input")?;
+
+    let c = corr("status");
+    typed_and_small(wire.status(&huge, &c).await, &c, "GetJobStatus with an oversized job_id")?;
+
+    let c = corr("cancel");
+    typed_and_small(wire.cancel(&huge, &c, &huge).await, &c, "CancelJob with an oversized job_id and reason")?;
+
+    let c = corr("gate");
+    let req = pb::GetGateDecisionRequest { correlation_id: c.clone(), run_id: huge.clone(), task_id: huge.clone() };
+    typed_and_small(wire.gate(req).await, &c, "GetGateDecision with an oversized run_id and task_id")?;
+
+    let c = corr("promotion");
+    let req = pb::GetPromotionDecisionRequest { correlation_id: c.clone(), run_id: huge.clone() };
+    typed_and_small(wire.promotion(req).await, &c, "GetPromotionDecision with an oversized run_id")?;
+
+    let c = corr("stream");
+    let opened = wire.stream_with_correlation(&huge, 0, &c).await;
+    let first = match opened {
+        Ok(mut stream) => stream.next().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    typed_and_small(first, &c, "StreamJobEvents with an oversized job_id")?;
+    Ok(())
+}
+
+/// Checks that a call failed with a typed error of the contract (any
+/// reason, in its complete wire form) whose details are under 8 KiB once
+/// base64-encoded, as they travel.
+fn typed_and_small<T>(r: crate::wire::Rpc<T>, correlation_id: &str, what: &str) -> Result<(), Stop> {
+    let status = match r {
+        Ok(_) => return Err(Stop::Fail(format!("{what} succeeded; expected a typed error"))),
+        Err(RpcError::Status(s)) => s,
+        Err(e) => return Err(Stop::Fail(format!("{what}: {e}"))),
+    };
+    let Some(info) = tonic_types::StatusExt::get_details_error_info(&*status) else {
+        return Err(Stop::Fail(format!(
+            "{what} got an untyped {:?} ({:?}) through a client accepting 8 KiB of trailers: the typed error did not fit",
+            status.code(),
+            status.message()
+        )));
+    };
+    crate::wire::check_error(&status, &info.reason, Some(correlation_id)).map_err(|e| Stop::Fail(format!("{what}: {e}")))?;
+    let encoded = status.details().len().div_ceil(3) * 4;
+    ensure!(
+        encoded < HEADER_LIST_LIMIT as usize,
+        "{what}: grpc-status-details-bin is {encoded} bytes base64-encoded; the contract bounds it under 8 KiB"
+    );
+    Ok(())
 }
 
 fn skip(why: &str) -> CaseResult {
