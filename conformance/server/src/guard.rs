@@ -5,9 +5,12 @@
 //! those with a bare status; the contract wants every error typed.
 //! [`crate::route::Routes`] passes every response of the gateway service
 //! through [`retype`], which rewrites any error response without details
-//! into the typed error it stands for (`LIMIT_EXCEEDED`, `INVALID_ARGUMENT` or
-//! `INTERNAL`), under a fresh correlation id, since the request's own
-//! could not be read.
+//! into the typed error it stands for (`LIMIT_EXCEEDED` for a request
+//! over the limit, `INVALID_ARGUMENT` for anything else the transport
+//! could not read), under a fresh correlation id, since the request's own
+//! could not be read. `UNIMPLEMENTED` (an unknown method, an encoding not
+//! served) passes as the transport sends it: the contract has no reason
+//! for it.
 
 use tonic::codegen::http;
 use tonic::{Code, Status};
@@ -34,17 +37,56 @@ pub(crate) fn retype(
     let error = match status.code() {
         Code::Ok | Code::Unimplemented => return response,
         Code::OutOfRange | Code::ResourceExhausted
-            if status.message().contains("message length too large") =>
+            if status.message().contains("message length too large") || status.message().contains("size limit") =>
         {
             ApiError::limit_exceeded("max_request_bytes", max_request_bytes)
         }
         Code::Internal if status.message().contains("decod") => {
             ApiError::invalid_argument("request", "the request is not a valid protobuf message")
         }
-        // The transport's own words go to the log, not into the message:
-        // INTERNAL has no metadata to carry them.
-        _ => ApiError::internal("the transport failed the call"),
+        // Every handler answers with a typed error, so an untyped one was
+        // raised by the transport while reading what the client sent: no
+        // message (an empty body), a compressed flag without an encoding,
+        // a frame cut short. The contract keeps INTERNAL for broken
+        // invariants of the server; these are the client's to fix.
+        _ => ApiError::invalid_argument(
+            "request",
+            format!("the request could not be read as a gRPC call: {}", status.message()),
+        ),
     };
     tracing::info!(code = ?status.code(), message = status.message(), "typed an untyped error");
     error.into_status(&new_id("corr-"), faults).into_http()
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    fn retyped(status: Status) -> Status {
+        let response = retype(status.into_http(), 4 * 1024 * 1024, Faults::default());
+        Status::from_header_map(response.headers()).expect("a status")
+    }
+
+    /// What tonic raises while reading a request a client got wrong is
+    /// `INVALID_ARGUMENT`, never `INTERNAL`.
+    #[test]
+    fn client_protocol_errors_are_invalid_arguments() {
+        for raised in [
+            Status::internal("Missing request message."),
+            Status::internal("protocol error: received message with compressed-flag but no grpc-encoding was specified"),
+            Status::internal("failed to decode Protobuf message: buffer underflow"),
+            Status::unknown("h2 protocol error"),
+        ] {
+            let status = retyped(raised.clone());
+            assert_eq!(status.code(), Code::InvalidArgument, "{raised:?} became {status:?}");
+            let info = status.get_details_error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, "INVALID_ARGUMENT");
+        }
+        let too_large = retyped(Status::out_of_range("Error, decoded message length too large: found 9 bytes"));
+        assert_eq!(too_large.get_details_error_info().expect("ErrorInfo").reason, "LIMIT_EXCEEDED");
+        let unimplemented = retyped(Status::unimplemented(""));
+        assert_eq!(unimplemented.code(), Code::Unimplemented, "passed as sent");
+    }
 }

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 
 use dome_sdk::pb::{self, gateway_service_server::SERVICE_NAME};
 use prost::bytes::Bytes;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
@@ -51,13 +51,19 @@ impl<S> Routes<S> {
         }
     }
 
-    /// tonic's gRPC machinery with this server's decoding limit.
+    /// tonic's gRPC machinery with this server's decoding limit (which
+    /// bounds a gzip request once decompressed too), accepting gzip and
+    /// sending it to a client that accepts it, as the generated server
+    /// does.
     fn grpc<Req, Resp>(&self) -> Grpc<EncodedCodec<Req, Resp>>
     where
         Req: prost::Message + Default + Send + 'static,
         Resp: Encoded,
     {
-        Grpc::new(EncodedCodec(PhantomData)).apply_max_message_size_config(Some(self.max_decoding_message_size), None)
+        Grpc::new(EncodedCodec(PhantomData))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .apply_max_message_size_config(Some(self.max_decoding_message_size), None)
     }
 }
 

@@ -11,6 +11,7 @@ use dome_sdk::pb::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -158,7 +159,13 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     } else {
         usize::try_from(max_request_bytes).unwrap_or(usize::MAX)
     };
-    let gateway_service = GatewayServiceServer::new(gateway.clone()).max_decoding_message_size(decoding_limit);
+    // gzip both ways (many gRPC runtimes send it by default); tonic
+    // advertises it in `grpc-accept-encoding` and bounds a compressed
+    // request by the decoding limit once decompressed.
+    let gateway_service = GatewayServiceServer::new(gateway.clone())
+        .max_decoding_message_size(decoding_limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
     let gateway_service = Routes::new(gateway_service, gateway, decoding_limit);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

@@ -134,3 +134,40 @@ async fn reflection_v1alpha_is_served_too() {
     }
     h.running.shutdown().await.expect("clean shutdown");
 }
+
+/// A client that compresses its requests with gzip and accepts gzip
+/// responses (a default in several gRPC runtimes) is served, on the
+/// generated routes and on those answered from encoded bytes alike.
+#[tokio::test]
+async fn a_gzip_client_is_served_both_ways() {
+    use dome_sdk::pb::gateway_service_client::GatewayServiceClient;
+    use tonic::codec::CompressionEncoding;
+
+    let mut h = common::start().await;
+    let mut client = GatewayServiceClient::new(channel(&h).await)
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    let caps = client.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("ListCapabilities");
+    assert_eq!(caps.metadata().get("grpc-encoding").map(|v| v.as_bytes()), Some(&b"gzip"[..]), "the answer is gzip");
+    let message = "x".repeat(64 * 1024);
+    let request = pb::SkillExecuteRequest {
+        skill_id: "dome.echo".into(),
+        input_json: serde_json::json!({ "message": message }).to_string(),
+        ..Default::default()
+    };
+    let job = client.skill_execute(request).await.expect("SkillExecute").into_inner().job.expect("job");
+    let ended = h.finished(&job.job_id).await;
+    assert!(ended.outcome.expect("outcome").output_json.contains(&message));
+    let mut events = client
+        .stream_job_events(pb::StreamJobEventsRequest { job_id: job.job_id.clone(), ..Default::default() })
+        .await
+        .expect("StreamJobEvents")
+        .into_inner();
+    let mut count = 0;
+    while let Some(event) = events.message().await.expect("events") {
+        count += 1;
+        assert_eq!(event.event.expect("event").sequence, count);
+    }
+    assert!(count >= 3);
+    h.running.shutdown().await.expect("clean shutdown");
+}
