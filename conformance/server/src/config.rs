@@ -30,6 +30,16 @@ pub struct Config {
     /// The HTTP/2 limit on concurrent streams per connection (the
     /// transport's own limit; calls beyond it wait for a free stream).
     pub max_concurrent_streams: u32,
+    /// How many connections may be open at once (0: no cap); at the cap
+    /// new ones wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first bytes (the
+    /// HTTP/2 preface, or a TLS handshake) before it is closed.
+    pub handshake_timeout: Duration,
+    /// How often an HTTP/2 PING checks a connection that is open.
+    pub keepalive_interval: Duration,
+    /// How long a PING may go unanswered before its connection is closed.
+    pub keepalive_timeout: Duration,
     /// Returns the allocator's free memory to the system; called on a
     /// blocking thread after evictions have freed many events. `None` (the
     /// default): never called. The `domed` binary sets it to mimalloc's
@@ -51,6 +61,10 @@ impl Default for Config {
             conformance: true,
             shutdown_grace: Duration::from_secs(5),
             max_concurrent_streams: 1024,
+            max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
             memory_trim: None,
             #[cfg(feature = "mutants")]
             mutant: None,

@@ -19,6 +19,7 @@
 //! `grpc.health.v1` and server reflection.
 
 mod config;
+mod conn;
 mod errors;
 mod guard;
 mod ids;

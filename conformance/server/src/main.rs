@@ -61,6 +61,19 @@ struct Args {
     /// HTTP/2 concurrent streams per connection.
     #[arg(long, default_value_t = 1024)]
     max_concurrent_streams: u32,
+    /// Connections open at once; more wait in the kernel's backlog (0: no cap).
+    #[arg(long, default_value_t = domed::Config::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a new connection may take to send its first bytes (HTTP/2
+    /// preface or TLS handshake) before it is closed.
+    #[arg(long, default_value_t = domed::Config::default().handshake_timeout.as_secs())]
+    handshake_timeout_secs: u64,
+    /// Seconds between HTTP/2 keepalive PINGs on an open connection.
+    #[arg(long, default_value_t = domed::Config::default().keepalive_interval.as_secs())]
+    keepalive_interval_secs: u64,
+    /// Seconds a keepalive PING may go unanswered before the connection is closed.
+    #[arg(long, default_value_t = domed::Config::default().keepalive_timeout.as_secs())]
+    keepalive_timeout_secs: u64,
     /// Largest encoded request message, in bytes (0: no limit).
     #[arg(long, default_value_t = domed::Limits::default().max_request_bytes)]
     max_request_bytes: u64,
@@ -129,6 +142,10 @@ async fn main() -> anyhow::Result<()> {
         conformance: !args.no_conformance,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         max_concurrent_streams: args.max_concurrent_streams,
+        max_connections: args.max_connections,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        keepalive_interval: Duration::from_secs(args.keepalive_interval_secs),
+        keepalive_timeout: Duration::from_secs(args.keepalive_timeout_secs),
         #[cfg(feature = "mimalloc")]
         memory_trim: Some(trim_memory),
         #[cfg(not(feature = "mimalloc"))]

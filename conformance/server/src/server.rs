@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::Config;
@@ -183,14 +182,21 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let reflection_v1alpha =
         reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
-    let mut builder = Server::builder().max_concurrent_streams(config.max_concurrent_streams);
+    let mut builder = Server::builder()
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout));
     if let Some(tls) = &config.tls {
         let cert = std::fs::read(&tls.cert_pem_path)
             .map_err(|e| Error::new(ErrorKind::ReadTls(tls.cert_pem_path.clone(), e)))?;
         let key = std::fs::read(&tls.key_pem_path)
             .map_err(|e| Error::new(ErrorKind::ReadTls(tls.key_pem_path.clone(), e)))?;
         builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            .tls_config(
+                ServerTlsConfig::new()
+                    .identity(Identity::from_pem(cert, key))
+                    .timeout(config.handshake_timeout),
+            )
             .map_err(|e| Error::new(ErrorKind::Transport(e)))?;
     }
     let router = builder
@@ -200,7 +206,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .add_service(gateway_service);
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::conn::incoming(listener, config.max_connections, config.handshake_timeout);
     let reporter = health_reporter.clone();
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
         // A dropped sender means the handle is gone: keep serving then.
