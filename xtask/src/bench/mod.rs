@@ -2,7 +2,8 @@
 //! measured on release builds, each beside something to compare it with.
 //!
 //! 1. One `cargo build --release` of the binaries needed (never timed).
-//! 2. Gates: the built `target/release/xtask` run directly (with `--root`)
+//! 2. Gates: the built `release/xtask` of cargo's target directory (which
+//!    honours `CARGO_TARGET_DIR`) run directly (with `--root`)
 //!    several times per input, the median wall time reported; beside it
 //!    `buf` (from `$BUF` or `PATH`) on the same input, and whether the two
 //!    agree on pass or fail. The inputs: the tree as it is, a copy with one
@@ -103,7 +104,8 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         }
         cmd!(sh, "cargo build --release {packages...}").run().context("building the release binaries")?;
     }
-    let release = root.join("target").join("release");
+    let target_dir = target_dir(&sh)?;
+    let release = target_dir.join("release");
     let bins = Bins {
         xtask: release.join("xtask"),
         domed: release.join("domed"),
@@ -115,7 +117,7 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
             bail!("`{}` is missing; run without `--no-build`", bin.display());
         }
     }
-    let out_dir = root.join("target").join("bench");
+    let out_dir = target_dir.join("bench");
     sh.create_dir(&out_dir)?;
     let runs = if args.quick { args.runs.min(3) } else { args.runs }.max(1);
 
@@ -155,4 +157,18 @@ fn package_has_bin(sh: &Shell, package: &str) -> Result<Option<String>> {
             is_bin.then(|| t["name"].as_str().map(str::to_owned)).flatten()
         })
     }))
+}
+
+/// Cargo's target directory, as cargo itself resolves it (so
+/// `CARGO_TARGET_DIR` and `build.target-dir` are honoured, as they are in
+/// many CI caches).
+fn target_dir(sh: &Shell) -> Result<std::path::PathBuf> {
+    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .read()
+        .context("asking cargo for its target directory")?;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
+    metadata["target_directory"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .context("`cargo metadata` names no target_directory")
 }
