@@ -20,9 +20,12 @@ use dome_sdk::pb::{
     JobOutcome, JobProgress, JobState, JobStateChanged, PromotionDecision, Provenance, TaskStatus,
     TelemetryRef, job_event::Payload,
 };
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 use proptest::collection::{hash_map, vec};
 use proptest::option;
 use proptest::prelude::*;
+use proptest::string::string_regex;
 use prost_types::Timestamp;
 use serde_json::Value;
 
@@ -45,35 +48,50 @@ const STEPS: &[&str] = &[
     "bulk",
 ];
 
+/// Strings matching `pattern`, compiled once per pattern. (A bare `&str`
+/// is a strategy too, but proptest parses it again for every value it
+/// generates: that parsing was most of the SSOT gate's time.)
+pub fn matching(pattern: &'static str) -> SBoxedStrategy<String> {
+    static COMPILED: OnceLock<Mutex<HashMap<&'static str, SBoxedStrategy<String>>>> = OnceLock::new();
+    let mut compiled = COMPILED.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    let strategy = compiled.entry(pattern).or_insert_with(|| match string_regex(pattern) {
+        Ok(strategy) => strategy.sboxed(),
+        // The patterns are this module's own constants, and every strategy
+        // here runs in the crate's property tests: a bad one fails there.
+        Err(e) => panic!("the strategy pattern {pattern:?} does not compile: {e}"),
+    });
+    strategy.clone()
+}
+
 /// An id as servers of the contract form them: `prefix`, `-` and 32
 /// lowercase hex digits.
 pub fn id(prefix: &'static str) -> impl Strategy<Value = String> {
-    "[0-9a-f]{32}".prop_map(move |hex| format!("{prefix}-{hex}"))
+    matching("[0-9a-f]{32}").prop_map(move |hex| format!("{prefix}-{hex}"))
 }
 
 /// A policy reason code (`^[A-Z]+(\.[A-Z0-9_]+)+$`).
 pub fn reason_code() -> impl Strategy<Value = String> {
-    "[A-Z]{1,8}(\\.[A-Z0-9_]{1,12}){1,3}"
+    matching("[A-Z]{1,8}(\\.[A-Z0-9_]{1,12}){1,3}")
 }
 
 /// A correlation id: 1 to 128 characters of `[A-Za-z0-9._:-]`.
 pub fn correlation_id() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9._:-]{1,128}"
+    matching("[A-Za-z0-9._:-]{1,128}")
 }
 
 /// A semantic version `MAJOR.MINOR.PATCH`.
 pub fn semver() -> impl Strategy<Value = String> {
-    "(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})"
+    matching("(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})")
 }
 
 /// A skill id: lowercase dotted words.
 pub fn skill_id() -> impl Strategy<Value = String> {
-    "[a-z]{1,8}(\\.[a-z]{1,8}){0,3}"
+    matching("[a-z]{1,8}(\\.[a-z]{1,8}){0,3}")
 }
 
 /// Free human-readable text (no control characters), possibly empty.
 pub fn text() -> impl Strategy<Value = String> {
-    "\\PC{0,40}"
+    matching("\\PC{0,40}")
 }
 
 /// A valid `google.protobuf.Timestamp`.
@@ -84,13 +102,13 @@ pub fn timestamp() -> impl Strategy<Value = Timestamp> {
 /// 32 lowercase hex digits and 16 lowercase hex digits, as W3C trace
 /// context writes trace and span ids.
 pub fn telemetry_ref() -> impl Strategy<Value = TelemetryRef> {
-    ("[0-9a-f]{32}", "[0-9a-f]{16}")
+    (matching("[0-9a-f]{32}"), matching("[0-9a-f]{16}"))
         .prop_map(|(trace_id_hex, span_id_hex)| TelemetryRef { trace_id_hex, span_id_hex })
 }
 
 /// An artifact: a name, a URI, and a SHA-256 when known.
 pub fn artifact() -> impl Strategy<Value = Artifact> {
-    ("[a-z][a-z0-9_.-]{0,15}", "(mem|file|https)://[a-z0-9./_-]{1,40}", option::of("[0-9a-f]{64}")).prop_map(
+    (matching("[a-z][a-z0-9_.-]{0,15}"), matching("(mem|file|https)://[a-z0-9./_-]{1,40}"), option::of(matching("[0-9a-f]{64}"))).prop_map(
         |(name, uri, sha256)| Artifact { name, uri, sha256: sha256.unwrap_or_default() },
     )
 }
@@ -102,12 +120,12 @@ pub fn canonical_json() -> impl Strategy<Value = String> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        "[a-z ]{0,12}".prop_map(Value::from),
+        matching("[a-z ]{0,12}").prop_map(Value::from),
     ];
     let value = leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..3).prop_map(Value::Array),
-            hash_map("[a-z]{1,6}", inner, 0..3)
+            hash_map(matching("[a-z]{1,6}"), inner, 0..3)
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
@@ -173,13 +191,13 @@ pub fn job_state() -> impl Strategy<Value = JobState> {
 /// The provenance of a job of `run_id` running `skill_id@version`.
 pub fn provenance_for(run_id: String, skill_id: String, version: String) -> impl Strategy<Value = Provenance> {
     (
-        prop_oneof![Just("HEAD".to_string()), "refs/heads/[a-z]{1,10}", "[0-9a-f]{40}"],
-        "[0-9a-f]{64}",
+        prop_oneof![Just("HEAD".to_string()), matching("refs/heads/[a-z]{1,10}"), matching("[0-9a-f]{40}")],
+        matching("[0-9a-f]{64}"),
         vec(proptest::sample::select(STEPS), 0..6),
-        hash_map("[a-z][a-z0-9_.-]{0,15}", "(mem|file|https)://[a-z0-9./_-]{1,40}", 0..3),
-        hash_map("[a-z][a-z0-9-]{0,11}", semver(), 0..3),
+        hash_map(matching("[a-z][a-z0-9_.-]{0,15}"), matching("(mem|file|https)://[a-z0-9./_-]{1,40}"), 0..3),
+        hash_map(matching("[a-z][a-z0-9-]{0,11}"), semver(), 0..3),
         semver(),
-        option::of("[a-z]{1,8}/[a-z0-9_-]{1,12}@[0-9]{1,3}"),
+        option::of(matching("[a-z]{1,8}/[a-z0-9_-]{1,12}@[0-9]{1,3}")),
     )
         .prop_map(move |(base_ref, input_sha256, commands, artifacts, mut tool_versions, domed, policy_ref)| {
             tool_versions.insert("domed".into(), domed);
@@ -205,7 +223,7 @@ pub fn provenance() -> impl Strategy<Value = Provenance> {
 /// (1 to 63), values of at most 256 characters, at most 32 of them (kept
 /// to a few here).
 pub fn labels() -> impl Strategy<Value = HashMap<String, String>> {
-    hash_map("[a-z0-9._-]{1,63}", "\\PC{0,24}", 0..4)
+    hash_map(matching("[a-z0-9._-]{1,63}"), matching("\\PC{0,24}"), 0..4)
 }
 
 /// A job in any state, its fields consistent with it: `task_id` equal to
@@ -224,7 +242,7 @@ pub fn job() -> impl Strategy<Value = Job> {
             1..=u64::MAX,
             correlation_id(),
             labels(),
-            option::of("[A-Za-z0-9._:-]{1,128}"),
+            option::of(matching("[A-Za-z0-9._:-]{1,128}")),
         )
             .prop_map(
                 move |(outcome, provenance, (created, nanos, ran, took), started, last_sequence, correlation_id, labels, key)| {

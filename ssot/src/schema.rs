@@ -179,6 +179,11 @@ pub fn validate_object(family: Family, object: &str, instance: &Value) -> Result
 }
 
 fn check(validator: &Validator, instance: &Value) -> Result<(), Vec<Violation>> {
+    // The yes-or-no walk stops at the first mismatch and builds no error;
+    // the full list is gathered only for an instance that fails.
+    if validator.is_valid(instance) {
+        return Ok(());
+    }
     let violations: Vec<Violation> = validator
         .iter_errors(instance)
         .map(|e| Violation {
