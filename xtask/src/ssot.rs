@@ -12,7 +12,9 @@
 //!   contract-valid instances (`dome_ssot::arbitrary`), projects each with
 //!   `dome_ssot::project` and validates it against the family's schema with
 //!   `jsonschema`; the first failure is shrunk and reported with the
-//!   message's `Debug`, its JSON and the schema's complaints.
+//!   message's `Debug`, its JSON and the schema's complaints. How many
+//!   instances: a floor (`--cases`), then on while the projections keep
+//!   showing shapes not seen before, within a ceiling ([`fit`]).
 //!
 //! The gate is a library function over a proto root and a register path,
 //! so tests run it on mutated copies.
@@ -25,7 +27,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use dome_ssot::{Family, SUBJECTS, Subject, Violation, subject};
 use prost_reflect::DescriptorPool;
-use proptest::strategy::Strategy;
+use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use serde_json::Value;
 
@@ -36,13 +38,14 @@ use crate::paths::{DELTAS, PROTO_DIR};
 /// The proptest seed the gate uses unless told otherwise; printed with
 /// every result so that any run can be replayed with `--seed`.
 pub const DEFAULT_SEED: u64 = 0x00d0_3e55_07a1_1905;
-/// How many instances of each mapped message the gate checks by default.
+/// How many instances of each mapped message the gate checks at least by
+/// default (it goes on while it finds new shapes; see [`fit`]).
 pub const DEFAULT_CASES: u32 = 256;
 
 /// How hard and from where the projection checks search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
-    /// Instances generated per mapped message.
+    /// Instances generated per mapped message, at least (see [`fit`]).
     pub cases: u32,
     /// The proptest seed.
     pub seed: u64,
@@ -146,6 +149,8 @@ pub struct Fit {
     pub target: String,
     /// Instances checked.
     pub cases: u32,
+    /// Distinct shapes among their projections.
+    pub shapes: usize,
     /// How long the check took, in milliseconds.
     pub millis: u128,
 }
@@ -343,10 +348,11 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         };
         let started = Instant::now();
         match fit_subject(subject, family, options) {
-            Ok(cases) => report.fits.push(Fit {
+            Ok(search) => report.fits.push(Fit {
                 message: short.to_string(),
                 target: target_name(family, subject.object),
-                cases,
+                cases: search.cases,
+                shapes: search.shapes,
                 millis: started.elapsed().as_millis(),
             }),
             Err(misfit) => report.problems.push(Problem {
@@ -392,8 +398,8 @@ fn target_name(family: Family, object: Option<&str>) -> String {
 }
 
 /// Checks one subject against `family` with its `dome_ssot` strategy and
-/// projection. Returns the number of cases checked.
-pub fn fit_subject(subject: &Subject, family: Family, options: &Options) -> Result<u32, Misfit> {
+/// projection. Returns what the search checked.
+pub fn fit_subject(subject: &Subject, family: Family, options: &Options) -> Result<Search, Misfit> {
     let target = Target { family, object: subject.object };
     fit(&(subject.arbitrary)(), |projected| projected.json.clone(), target, options)
 }
@@ -418,8 +424,8 @@ impl Target {
     }
 }
 
-/// The proptest configuration of the gate: explicit case count, no
-/// persistence files, bounded shrinking.
+/// The proptest configuration of the gate: no persistence files, bounded
+/// shrinking. (The case count is the gate's own; see [`fit`].)
 pub fn config(options: &Options) -> Config {
     Config {
         cases: options.cases,
@@ -430,23 +436,84 @@ pub fn config(options: &Options) -> Config {
     }
 }
 
-/// Generates `options.cases` instances with `strategy` from `options.seed`,
-/// projects each with `project` and validates it against `target`. On the
-/// first failure, shrinks it and returns the minimal instance with its
+/// How far past its floor a search may go while it keeps finding new
+/// shapes: at most this many times `Options::cases` instances.
+pub const CEILING_FACTOR: u32 = 4;
+
+/// What one search checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Search {
+    /// Instances generated, projected and validated.
+    pub cases: u32,
+    /// Distinct shapes among their projections (see [`Shapes`]).
+    pub shapes: usize,
+}
+
+/// Generates instances with `strategy` from `options.seed`, projects each
+/// with `project` and validates it against `target`; on the first
+/// failure, shrinks it and returns the minimal instance with its
 /// projection and the schema's complaints.
+///
+/// How many: `options.cases` at least; after that the search goes on while
+/// the projections keep showing shapes it has not seen (a key of the
+/// family's schema present or absent, an `enum` word of the schema, an
+/// empty or a full array, ...: [`Shapes`]), and stops once the latter half
+/// of the instances so far showed none (it has searched as long without
+/// news as it took to find the last), or at [`CEILING_FACTOR`] times the
+/// floor. So a message whose projections vary little costs its floor, and
+/// one with rare branches is searched until they stop turning up.
 ///
 /// Generic in the projection so that tests can hand it a deliberately
 /// broken one.
-pub fn fit<S>(strategy: &S, project: impl Fn(&S::Value) -> Value, target: Target, options: &Options) -> Result<u32, Misfit>
+pub fn fit<S>(strategy: &S, project: impl Fn(&S::Value) -> Value, target: Target, options: &Options) -> Result<Search, Misfit>
 where
     S: Strategy,
     S::Value: fmt::Debug,
 {
-    let mut seed = [0u8; 32];
+    // XorShift rather than proptest's default ChaCha: the generator's own
+    // randomness was the largest cost of the search, and nothing here
+    // needs cryptographic quality. The seed still replays the run.
+    let mut seed = [0u8; 16];
     seed[..8].copy_from_slice(&options.seed.to_le_bytes());
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+    let rng = TestRng::from_seed(RngAlgorithm::XorShift, &seed);
     let mut runner = TestRunner::new_with_rng(config(options), rng);
-    let result = runner.run(strategy, |instance| match target.validate(&project(&instance)) {
+    let aborted = |reason: String| Misfit {
+        seed: options.seed,
+        instance: String::new(),
+        json: String::new(),
+        violations: Vec::new(),
+        aborted: Some(reason),
+    };
+    let floor = options.cases.max(1);
+    let ceiling = floor.saturating_mul(CEILING_FACTOR);
+    let mut shapes = Shapes::of(target);
+    let mut quiet = 0;
+    let mut cases = 0;
+    while cases < ceiling && (cases < floor || quiet * 2 < cases) {
+        let tree = strategy.new_tree(&mut runner).map_err(|reason| aborted(reason.to_string()))?;
+        let json = project(&tree.current());
+        cases += 1;
+        if target.validate(&json).is_err() {
+            return Err(shrink(&mut runner, tree, &project, target, options).unwrap_or_else(aborted));
+        }
+        if shapes.add(&json) { quiet = 0 } else { quiet += 1 }
+    }
+    Ok(Search { cases, shapes: shapes.len() })
+}
+
+/// Shrinks a failing instance with proptest's shrinker; the minimal one,
+/// or why shrinking gave up.
+fn shrink<T: ValueTree>(
+    runner: &mut TestRunner,
+    tree: T,
+    project: &impl Fn(&T::Value) -> Value,
+    target: Target,
+    options: &Options,
+) -> Result<Misfit, String>
+where
+    T::Value: fmt::Debug,
+{
+    let result = runner.run_one(tree, |instance| match target.validate(&project(&instance)) {
         Ok(()) => Ok(()),
         Err(violations) => {
             let text: Vec<String> = violations.iter().map(ToString::to_string).collect();
@@ -454,10 +521,9 @@ where
         }
     });
     match result {
-        Ok(()) => Ok(options.cases),
         Err(TestError::Fail(_, instance)) => {
             let json = project(&instance);
-            Err(Misfit {
+            Ok(Misfit {
                 seed: options.seed,
                 instance: format!("{instance:#?}"),
                 json: serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("<not printable: {e}>")),
@@ -465,13 +531,119 @@ where
                 aborted: None,
             })
         }
-        Err(TestError::Abort(reason)) => Err(Misfit {
-            seed: options.seed,
-            instance: String::new(),
-            json: String::new(),
-            violations: Vec::new(),
-            aborted: Some(reason.to_string()),
-        }),
+        Err(TestError::Abort(reason)) => Err(reason.to_string()),
+        Ok(_) => Err("an instance failed once and passed when run again".to_string()),
+    }
+}
+
+/// The shapes a search has seen, in the words of the target's schema: for
+/// each place in a projection (a path of the schema's property names,
+/// `*` for any other key and `[]` for any array element), what was there:
+/// null, true or false, a negative, zero, positive or fractional number,
+/// an empty string, one of the schema's `enum` or `const` words, some
+/// other string, an empty, one-element or longer array, an object.
+#[derive(Debug)]
+pub struct Shapes {
+    keys: BTreeSet<String>,
+    words: BTreeSet<String>,
+    seen: BTreeSet<String>,
+}
+
+impl Shapes {
+    /// No shape seen yet; the vocabulary of `target`'s family schema.
+    pub fn of(target: Target) -> Shapes {
+        fn vocabulary(schema: &Value, keys: &mut BTreeSet<String>, words: &mut BTreeSet<String>) {
+            match schema {
+                Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value) {
+                            ("properties", Value::Object(properties)) => keys.extend(properties.keys().cloned()),
+                            ("enum", Value::Array(values)) => {
+                                words.extend(values.iter().filter_map(Value::as_str).map(str::to_string));
+                            }
+                            ("const", Value::String(word)) => {
+                                words.insert(word.clone());
+                            }
+                            _ => {}
+                        }
+                        vocabulary(value, keys, words);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| vocabulary(item, keys, words)),
+                _ => {}
+            }
+        }
+        let (mut keys, mut words) = (BTreeSet::new(), BTreeSet::new());
+        if let Ok(schema) = serde_json::from_str::<Value>(dome_ssot::schema_text(target.family)) {
+            vocabulary(&schema, &mut keys, &mut words);
+        }
+        Shapes { keys, words, seen: BTreeSet::new() }
+    }
+
+    /// Records the shapes of `value`; whether any was new.
+    pub fn add(&mut self, value: &Value) -> bool {
+        let mut path = String::new();
+        let mut new = false;
+        self.walk(value, &mut path, &mut new);
+        new
+    }
+
+    /// How many distinct shapes were seen.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    fn walk(&mut self, value: &Value, path: &mut String, new: &mut bool) {
+        let what = match value {
+            Value::Null => "null",
+            Value::Bool(true) => "true",
+            Value::Bool(false) => "false",
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if i < 0 => "negative",
+                Some(0) => "zero",
+                Some(_) => "positive",
+                None if n.is_u64() => "positive",
+                None => "fraction",
+            },
+            Value::String(s) if s.is_empty() => "empty",
+            Value::String(s) if self.words.contains(s) => s.as_str(),
+            Value::String(_) => "text",
+            Value::Array(items) => match items.len() {
+                0 => "[0]",
+                1 => "[1]",
+                _ => "[n]",
+            },
+            Value::Object(_) => "{}",
+        };
+        let shape = format!("{path}={what}");
+        if !self.seen.contains(&shape) {
+            self.seen.insert(shape);
+            *new = true;
+        }
+        let len = path.len();
+        match value {
+            Value::Array(items) => {
+                path.push_str("/[]");
+                for item in items {
+                    self.walk(item, path, new);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    path.push('/');
+                    path.push_str(if self.keys.contains(key) { key } else { "*" });
+                    self.walk(item, path, new);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        path.truncate(len);
     }
 }
 
@@ -489,8 +661,8 @@ pub fn render(report: &Report, options: &Options) -> String {
     for fit in &report.fits {
         let _ = writeln!(
             s,
-            "ssot: {} -> {}: {} instances fit ({} ms)",
-            fit.message, fit.target, fit.cases, fit.millis
+            "ssot: {} -> {}: {} instances fit, {} shapes ({} ms)",
+            fit.message, fit.target, fit.cases, fit.shapes, fit.millis
         );
     }
     let _ = writeln!(s, "ssot: proptest seed {:#018x} (replay with `--seed {:#x}`)", options.seed, options.seed);
@@ -514,7 +686,8 @@ pub fn main(root: &Path, options: &Options) -> Result<()> {
 /// The flags of `cargo xtask ssot`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Instances generated per mapped message.
+    /// Instances generated per mapped message, at least; the gate goes on
+    /// while they show new shapes, up to 4 times as many.
     #[arg(long, default_value_t = DEFAULT_CASES)]
     pub cases: u32,
     /// The proptest seed (decimal or 0x hex); printed by every run.
