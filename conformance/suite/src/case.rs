@@ -151,6 +151,9 @@ pub struct Ctx {
     /// Set when the case was abandoned (timed out), so that property
     /// runs on a blocking thread stop early.
     pub abandoned: Arc<AtomicBool>,
+    /// Generated inputs a property has run against the server (shrinking
+    /// steps included); zero for a case that is no property.
+    pub scenarios: Arc<AtomicU64>,
     counter: Arc<AtomicU64>,
 }
 
@@ -196,6 +199,7 @@ impl Ctx {
             cases,
             jobs: Arc::default(),
             abandoned: Arc::default(),
+            scenarios: Arc::default(),
             counter: Arc::default(),
         }
     }
@@ -376,6 +380,7 @@ impl Ctx {
                 if ctx.abandoned.load(Ordering::Relaxed) {
                     return Err(TestCaseError::fail("abandoned: the case timed out"));
                 }
+                ctx.scenarios.fetch_add(1, Ordering::Relaxed);
                 match handle.block_on(body(ctx.clone(), value)) {
                     Ok(()) => Ok(()),
                     Err(Stop::Fail(m)) => Err(TestCaseError::fail(m)),

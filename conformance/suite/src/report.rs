@@ -13,7 +13,11 @@ use crate::runner::{CaseReport, Report, Status};
 pub fn progress_line(case: &CaseReport, done: usize, total: usize) -> String {
     let width = total.to_string().len();
     // The status word first, so that line tools (`grep ^FAIL`) see it.
-    let mut line = format!("{:<5} [{done:>width$}/{total}] {} ({} ms)", case.status.label(), case.id, case.millis);
+    let mut line = format!("{:<5} [{done:>width$}/{total}] {} ({} ms", case.status.label(), case.id, case.millis);
+    if let Some(n) = case.scenarios {
+        let _ = write!(line, ", {n} scenarios");
+    }
+    line.push(')');
     if case.status == Status::Skip
         && let Some(m) = &case.message
     {
@@ -23,7 +27,8 @@ pub fn progress_line(case: &CaseReport, done: usize, total: usize) -> String {
 }
 
 /// The summary printed at the end: every failure in full, then counts,
-/// the seed and the timing.
+/// the seed, the generated scenarios (in total and per property) and the
+/// timing.
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     for c in report.cases.iter().filter(|c| c.status.fails_run()) {
@@ -48,12 +53,18 @@ pub fn summary(report: &Report) -> String {
         report.count(Status::ExpectedFail),
         report.count(Status::UnexpectedPass),
     );
+    let per_second = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
+    let properties: Vec<String> = report.properties().map(|(id, n)| format!("{id} {n}")).collect();
     let _ = writeln!(
         out,
-        "seed {} ({} proptest cases per property); {secs:.1} s, {:.1} cases/s",
+        "seed {} ({} proptest cases per property); {} scenarios over {} properties ({}); {secs:.1} s, {:.1} cases/s, {:.1} scenarios/s",
         report.seed,
         report.cases_per_property,
-        if secs > 0.0 { ran as f64 / secs } else { 0.0 }
+        report.scenarios,
+        properties.len(),
+        if properties.is_empty() { "none ran".to_string() } else { properties.join(", ") },
+        per_second(ran as f64),
+        per_second(report.scenarios as f64),
     );
     let _ = write!(out, "{}", if report.success() { "conformance: OK" } else { "conformance: FAILED" });
     out
@@ -125,8 +136,9 @@ pub fn to_junit(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"target\" value=\"{}\"/><property name=\"server_version\" value=\"{}\"/></properties>",
+        "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"scenarios\" value=\"{}\"/><property name=\"target\" value=\"{}\"/><property name=\"server_version\" value=\"{}\"/></properties>",
         report.seed,
+        report.scenarios,
         xml_escape(&report.target),
         xml_escape(&report.server_version)
     );
@@ -141,12 +153,21 @@ pub fn to_junit(report: &Report) -> String {
         );
         let message = c.message.as_deref().unwrap_or("");
         let first = message.lines().next().unwrap_or("");
+        // A property says how many scenarios it ran, as a property of its
+        // testcase.
+        let scenarios = c
+            .scenarios
+            .map(|n| format!("\n      <properties><property name=\"scenarios\" value=\"{n}\"/></properties>"))
+            .unwrap_or_default();
         match c.status {
-            Status::Pass => out.push_str("/>\n"),
+            Status::Pass if scenarios.is_empty() => out.push_str("/>\n"),
+            Status::Pass => {
+                let _ = writeln!(out, ">{scenarios}\n    </testcase>");
+            }
             Status::Fail | Status::UnexpectedPass => {
                 let _ = writeln!(
                     out,
-                    ">\n      <failure message=\"{}\" type=\"{}\">{}\nrule: {}\nproto: {}</failure>\n    </testcase>",
+                    ">{scenarios}\n      <failure message=\"{}\" type=\"{}\">{}\nrule: {}\nproto: {}</failure>\n    </testcase>",
                     xml_escape(first),
                     c.status.label(),
                     xml_escape(message),
@@ -155,7 +176,7 @@ pub fn to_junit(report: &Report) -> String {
                 );
             }
             Status::Skip | Status::ExpectedFail => {
-                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(first));
+                let _ = writeln!(out, ">{scenarios}\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(first));
             }
         }
     }
@@ -185,7 +206,9 @@ mod tests {
             status,
             message: message.map(String::from),
             millis: 12,
+            scenarios: None,
         };
+        let property = |id: &str, status, n: u64| CaseReport { scenarios: Some(n), ..case(id, status, None) };
         Report {
             target: "127.0.0.1:1".into(),
             server_version: "0.1.0".into(),
@@ -196,7 +219,10 @@ mod tests {
                 case("a.fail", Status::Fail, Some("expected <1> & got 'two'\x01\nsecond line")),
                 case("b.skip", Status::Skip, Some("no feature")),
                 case("b.xfail", Status::ExpectedFail, Some("known")),
+                property("c.property", Status::Pass, 40),
+                property("c.other", Status::Pass, 20),
             ],
+            scenarios: 60,
             millis: 1500,
         }
     }
@@ -204,14 +230,19 @@ mod tests {
     #[test]
     fn junit_escapes_and_counts() {
         let xml = to_junit(&report());
-        assert!(xml.contains("tests=\"4\" failures=\"1\" skipped=\"2\""), "{xml}");
+        assert!(xml.contains("tests=\"6\" failures=\"1\" skipped=\"2\""), "{xml}");
+        assert!(xml.contains("<property name=\"scenarios\" value=\"60\"/>"), "the run's total: {xml}");
+        assert!(
+            xml.contains("name=\"c.property\" time=\"0.012\">\n      <properties><property name=\"scenarios\" value=\"40\"/></properties>\n    </testcase>"),
+            "a property's own count: {xml}"
+        );
         assert!(xml.contains("message=\"expected &lt;1&gt; &amp; got &apos;two&apos;\u{FFFD}\""), "{xml}");
         assert!(xml.contains("rule: a rule with &lt;angle&gt; &amp; &quot;quotes&quot;"), "{xml}");
         assert!(xml.contains("<testcase classname=\"a\" name=\"a.pass\" time=\"0.012\"/>"), "{xml}");
         assert!(!xml.contains('\x01'));
         // Every opened element is closed.
-        assert_eq!(xml.matches("<testcase ").count(), 4);
-        assert_eq!(xml.matches("</testcase>").count(), 3, "the three non-passing cases have bodies");
+        assert_eq!(xml.matches("<testcase ").count(), 6);
+        assert_eq!(xml.matches("</testcase>").count(), 5, "the three non-passing cases and the properties have bodies");
     }
 
     #[test]
@@ -222,12 +253,20 @@ mod tests {
         assert!(s.contains("==> FAIL a.fail"), "{s}");
         let line = progress_line(&r.cases[2], 3, 4);
         assert_eq!(line, "SKIP  [3/4] b.skip (12 ms): no feature");
-        assert!(s.contains("1 passed, 1 failed, 1 skipped, 1 expected failures"), "{s}");
+        assert_eq!(progress_line(&r.cases[4], 5, 6), "PASS  [5/6] c.property (12 ms, 40 scenarios)");
+        assert!(
+            s.contains("60 scenarios over 2 properties (c.property 40, c.other 20); 1.5 s, 3.3 cases/s, 40.0 scenarios/s"),
+            "{s}"
+        );
+        assert!(s.contains("3 passed, 1 failed, 1 skipped, 1 expected failures"), "{s}");
         assert!(s.ends_with("conformance: FAILED"));
         let mut ok = r.clone();
         ok.cases.retain(|c| c.status != Status::Fail);
         assert!(ok.success());
         let json: serde_json::Value = serde_json::from_str(&to_json(&ok)).expect("json report parses");
         assert_eq!(json["cases"][1]["status"], "skip");
+        assert_eq!(json["scenarios"], 60);
+        assert_eq!(json["cases"][3]["scenarios"], 40);
+        assert_eq!(json["cases"][0]["scenarios"], serde_json::Value::Null, "no property, no count");
     }
 }

@@ -96,6 +96,9 @@ pub struct CaseReport {
     pub message: Option<String>,
     /// How long it took, in milliseconds.
     pub millis: u64,
+    /// For a property: the generated inputs it ran against the server
+    /// (shrinking steps included); `None` for a case that is no property.
+    pub scenarios: Option<u64>,
 }
 
 /// The whole run.
@@ -111,6 +114,8 @@ pub struct Report {
     pub cases_per_property: u32,
     /// Every selected case, in catalogue order.
     pub cases: Vec<CaseReport>,
+    /// Generated inputs run against the server, over every property.
+    pub scenarios: u64,
     /// Wall time of the run, in milliseconds.
     pub millis: u64,
 }
@@ -125,6 +130,11 @@ impl Report {
     /// How many cases ended with `status`.
     pub fn count(&self, status: Status) -> usize {
         self.cases.iter().filter(|c| c.status == status).count()
+    }
+
+    /// The properties that ran, with the generated inputs each ran.
+    pub fn properties(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.cases.iter().filter_map(|c| Some((c.id.as_str(), c.scenarios?)))
     }
 }
 
@@ -231,12 +241,13 @@ pub async fn run(
                 ))),
                 other => other,
             };
-            (i, case, outcome, t0.elapsed())
+            let scenarios = case.property.then(|| ctx.scenarios.load(Ordering::Relaxed));
+            (i, case, outcome, t0.elapsed(), scenarios)
         }
     };
     let shared_runs: Vec<_> = shared.into_iter().map(run_one).collect();
     let exclusive_runs: Vec<_> = exclusive.into_iter().map(run_one).collect();
-    let mut record = |(i, case, outcome, elapsed): (usize, Case, Result<(), Stop>, Duration)| {
+    let mut record = |(i, case, outcome, elapsed, scenarios): (usize, Case, Result<(), Stop>, Duration, Option<u64>)| {
         let known = opts.expected_failures.get(&case.id);
         let (status, message) = match (outcome, known) {
             (Ok(()), None) => (Status::Pass, None),
@@ -258,6 +269,7 @@ pub async fn run(
             status,
             message,
             millis: elapsed.as_millis() as u64,
+            scenarios,
         };
         done += 1;
         progress(&report, done, total);
@@ -271,12 +283,14 @@ pub async fn run(
     for run in exclusive_runs {
         record(run.await);
     }
+    let cases: Vec<CaseReport> = results.into_iter().flatten().collect();
     Ok(Report {
         target: target.to_string(),
         server_version: caps.server_version.clone(),
         seed: opts.seed,
         cases_per_property: opts.cases,
-        cases: results.into_iter().flatten().collect(),
+        scenarios: cases.iter().filter_map(|c| c.scenarios).sum(),
+        cases,
         millis: started.elapsed().as_millis() as u64,
     })
 }
