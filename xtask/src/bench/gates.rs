@@ -57,6 +57,63 @@ fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The projection bug the bench plants in a copy of the workspace: a
+/// cancelled job's `work.queue` status written as a word the family does
+/// not have. Only cancelled jobs show it, so the SSOT gate must search far
+/// enough to meet one.
+pub(super) const PLANTED_BUG: (&str, &str, &str) =
+    ("ssot/src/project.rs", "Ok(JobState::Cancelled) => \"BLOCKED\".into(),", "Ok(JobState::Cancelled) => \"CANCELLED\".into(),");
+
+/// The copy with the planted bug, under `target/bench/planted/`, and its
+/// release `xtask` (built into a target directory of its own, so that the
+/// real `target/release/xtask` stays as it is). Files are written only when
+/// they changed, so a second bench rebuilds nothing.
+pub(super) fn planted_xtask(sh: &Shell, root: &Path, build: bool) -> Result<(PathBuf, PathBuf)> {
+    let copy = root.join("target/bench/planted");
+    for entry in sh.read_dir(root)? {
+        let name = entry.file_name().context("a directory entry without a name")?;
+        if name != "target" && name != ".git" {
+            sync_tree(sh, &entry, &copy.join(name))?;
+        }
+    }
+    let (file, from, to) = PLANTED_BUG;
+    let path = copy.join(file);
+    let text = sh.read_file(root.join(file))?;
+    if !text.contains(from) {
+        bail!("`{file}` no longer contains `{from}`; update the bench's planted bug");
+    }
+    sync_file(sh, &path, &text.replacen(from, to, 1))?;
+    let target_dir = root.join("target/bench/planted-target");
+    if build {
+        let manifest = copy.join("Cargo.toml");
+        cmd!(sh, "cargo build --release --locked -p xtask --manifest-path {manifest}")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .run()
+            .context("building the xtask of the copy with the planted bug")?;
+    }
+    Ok((copy, target_dir.join("release/xtask")))
+}
+
+/// Mirrors the file or directory `from` at `to`, writing only what differs.
+fn sync_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return sync_file(sh, to, &sh.read_file(from)?);
+    }
+    sh.create_dir(to)?;
+    for entry in sh.read_dir(from)? {
+        let name = entry.file_name().context("a directory entry without a name")?;
+        sync_tree(sh, &entry, &to.join(name))?;
+    }
+    Ok(())
+}
+
+fn sync_file(sh: &Shell, path: &Path, text: &str) -> Result<()> {
+    if sh.read_file(path).ok().as_deref() != Some(text) {
+        sh.write_file(path, text)?;
+    }
+    Ok(())
+}
+
 /// Every gate the built xtask has, on each of its inputs, `runs` times.
 pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result<Vec<GateRow>> {
     let commands = xtask_commands(sh, &bins.xtask)?;
@@ -161,6 +218,11 @@ pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result
     }
     if has("ssot") {
         measure("ssot", "proto/", true, x(vec![S("ssot")]), None)?;
+        if let Some((copy, planted)) = &bins.planted {
+            let (copy, planted) = (copy.clone(), planted.clone());
+            let make: MakeCmd = Box::new(move |sh| cmd!(sh, "{planted} --root {copy} ssot"));
+            measure("ssot", "projection bug planted in a copy", false, make, None)?;
+        }
     }
     drop(temp);
     Ok(rows)

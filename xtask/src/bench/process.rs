@@ -19,6 +19,9 @@ pub(super) struct Bins {
     pub(super) domed: PathBuf,
     pub(super) loadgen: PathBuf,
     pub(super) conformance: Option<PathBuf>,
+    /// A copy of the workspace with a projection bug planted, and its
+    /// xtask (see `gates::planted_xtask`).
+    pub(super) planted: Option<(PathBuf, PathBuf)>,
 }
 
 /// Builds one command to run on a shell.

@@ -19,6 +19,7 @@ pub(super) struct Report {
     pub(super) gates: Vec<GateRow>,
     pub(super) servers: Servers,
     pub(super) conformance: Conformance,
+    pub(super) scenarios: Scenarios,
     /// Present with `--load`.
     pub(super) load: Option<Load>,
     /// Broken invariants; any of them fails the command.
@@ -160,6 +161,9 @@ pub(super) struct Conformance {
     pub(super) skip: usize,
     pub(super) elapsed_s: f64,
     pub(super) cases_per_s: f64,
+    /// Generated inputs the properties ran against the server.
+    pub(super) scenarios: u64,
+    pub(super) scenarios_per_s: f64,
     pub(super) server_peak_rss_kib: Option<u64>,
 }
 
@@ -169,6 +173,30 @@ impl Conformance {
         Conformance { note: note.to_owned(), ..Conformance::default() }
     }
 }
+
+/// The suite's properties alone, with enough cases each for
+/// [`SCENARIO_GOAL`] generated scenarios in all.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Scenarios {
+    pub(super) measured: bool,
+    /// Why it was not measured (empty when it was).
+    pub(super) note: String,
+    pub(super) passed: bool,
+    /// The scenarios asked for (the goal, or a tenth of it with `--quick`).
+    pub(super) asked: u64,
+    pub(super) cases_per_property: u64,
+    /// Scenarios each property ran, by case id.
+    pub(super) properties: BTreeMap<String, u64>,
+    pub(super) scenarios: u64,
+    pub(super) elapsed_s: f64,
+    pub(super) scenarios_per_s: f64,
+}
+
+/// Generated scenarios the suite should run against the reference server
+/// within [`SCENARIO_SECONDS`] on two cores.
+pub(super) const SCENARIO_GOAL: u64 = 10_000;
+/// See [`SCENARIO_GOAL`].
+pub(super) const SCENARIO_SECONDS: f64 = 60.0;
 
 /// The fault and retention scenarios (`--load`).
 #[derive(Debug, Serialize)]

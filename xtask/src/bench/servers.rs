@@ -10,7 +10,9 @@ use serde_json::Value;
 use xshell::{Shell, cmd};
 
 use super::process::{Bins, loadgen, start_baseline, start_domed};
-use super::report::{Conformance, Load, Ratios, Round, ServerMemory, ServerRun, Servers, THROUGHPUTS, median};
+use super::report::{
+    Conformance, Load, Ratios, Round, Scenarios, ServerMemory, ServerRun, Servers, THROUGHPUTS, median,
+};
 
 /// Which server a run loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,7 @@ pub(super) fn conformance(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mu
     }
     let count = |status: &str| cases.iter().filter(|c| c["status"] == status).count();
     let ran = cases.len() - count("skip");
+    let scenarios = report["scenarios"].as_u64().unwrap_or(0);
     Ok(Conformance {
         measured: true,
         note: String::new(),
@@ -160,7 +163,81 @@ pub(super) fn conformance(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mu
         skip: count("skip"),
         elapsed_s: elapsed,
         cases_per_s: ran as f64 / elapsed.max(1e-9),
+        scenarios,
+        scenarios_per_s: scenarios as f64 / elapsed.max(1e-9),
         server_peak_rss_kib: peak,
+    })
+}
+
+/// The suite's properties alone against `domed`, with enough cases each
+/// for `asked` generated scenarios in all: scenarios per second.
+pub(super) fn scenarios(
+    sh: &Shell,
+    bins: &Bins,
+    out_dir: &Path,
+    asked: u64,
+    failures: &mut Vec<String>,
+) -> Result<Scenarios> {
+    let Some(bin) = bins.conformance.as_ref().filter(|b| b.exists()) else {
+        return Ok(Scenarios { note: "the conformance suite has no binary yet".into(), ..Scenarios::default() });
+    };
+    // The catalogue marks properties with a `[property, ...]` tag.
+    let listing = cmd!(sh, "{bin} --list").quiet().read()?;
+    let properties: Vec<&str> = listing
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.contains("  [property"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if properties.is_empty() {
+        return Ok(Scenarios { note: "the suite lists no property".into(), ..Scenarios::default() });
+    }
+    let per_property = asked.div_ceil(properties.len() as u64);
+    let (filter, cases) = (properties.join(","), per_property.to_string());
+    let mut server = start_domed(sh, bins, out_dir, &[], "domed-scenarios.log")?;
+    let url = server.url();
+    let json_path = out_dir.join("scenarios.json");
+    eprintln!("bench: {asked} scenarios ({cases} per property) against domed (pid {})", server.pid());
+    let started = Instant::now();
+    // A case's time limit well above what its scenarios need: the bench
+    // measures the rate, the suite's default limit is for its default size.
+    let output = cmd!(sh, "{bin} --target {url} --filter {filter} --cases {cases} --timeout-secs 600 --quiet --report json {json_path}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    sh.write_file(out_dir.join("scenarios.txt"), &output.stdout)?;
+    if !server.alive() {
+        failures.push("domed exited during the scenarios run".to_owned());
+    }
+    server.stop(sh)?;
+    if !output.status.success() {
+        failures.push(format!(
+            "the suite's properties failed against domed (see {})",
+            out_dir.join("scenarios.txt").display()
+        ));
+    }
+    let report: Value = sh
+        .read_file(&json_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let properties = report["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["id"].as_str()?.to_owned(), c["scenarios"].as_u64()?)))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let scenarios = report["scenarios"].as_u64().unwrap_or(0);
+    Ok(Scenarios {
+        measured: !properties.is_empty(),
+        note: if properties.is_empty() { "the suite wrote no JSON report with scenario counts".into() } else { String::new() },
+        passed: output.status.success(),
+        asked,
+        cases_per_property: per_property,
+        properties,
+        scenarios,
+        elapsed_s: elapsed,
+        scenarios_per_s: scenarios as f64 / elapsed.max(1e-9),
     })
 }
 
