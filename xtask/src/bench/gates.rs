@@ -64,12 +64,12 @@ fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
 pub(super) const PLANTED_BUG: (&str, &str, &str) =
     ("ssot/src/project.rs", "Ok(JobState::Cancelled) => \"BLOCKED\".into(),", "Ok(JobState::Cancelled) => \"CANCELLED\".into(),");
 
-/// The copy with the planted bug, under `target/bench/planted/`, and its
+/// The copy with the planted bug, under `<target>/bench/planted/`, and its
 /// release `xtask` (built into a target directory of its own, so that the
 /// real `target/release/xtask` stays as it is). Files are written only when
 /// they changed, so a second bench rebuilds nothing.
-pub(super) fn planted_xtask(sh: &Shell, root: &Path, build: bool) -> Result<(PathBuf, PathBuf)> {
-    let copy = root.join("target/bench/planted");
+pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool) -> Result<(PathBuf, PathBuf)> {
+    let copy = target.join("bench/planted");
     for entry in sh.read_dir(root)? {
         let name = entry.file_name().context("a directory entry without a name")?;
         if name != "target" && name != ".git" {
@@ -83,7 +83,7 @@ pub(super) fn planted_xtask(sh: &Shell, root: &Path, build: bool) -> Result<(Pat
         bail!("`{file}` no longer contains `{from}`; update the bench's planted bug");
     }
     sync_file(sh, &path, &text.replacen(from, to, 1))?;
-    let target_dir = root.join("target/bench/planted-target");
+    let target_dir = target.join("bench/planted-target");
     if build {
         let manifest = copy.join("Cargo.toml");
         cmd!(sh, "cargo build --release --locked -p xtask --manifest-path {manifest}")

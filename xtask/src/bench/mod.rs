@@ -9,7 +9,8 @@
 //!    agree on pass or fail. The inputs: the tree as it is, a copy with one
 //!    field deleted (breaking), a copy with one field misnamed (lint), and
 //!    a copy of the workspace with a projection bug planted in `dome-ssot`
-//!    (ssot; its own xtask, built into `target/bench/planted-target`).
+//!    (ssot; its own xtask, built into `bench/planted-target` of the target
+//!    directory).
 //! 3. Servers: the release `domed` and the bare tonic baseline
 //!    (`dome-loadgen baseline-server`) as separate processes on loopback,
 //!    one after the other, each driven by `dome-loadgen bench`; the
@@ -115,7 +116,7 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         domed: release.join("domed"),
         loadgen: release.join("dome-loadgen"),
         conformance: conformance_bin.map(|name| release.join(name)),
-        planted: Some(gates::planted_xtask(&sh, root, !args.no_build)?).filter(|(_, xtask)| xtask.exists()),
+        planted: Some(gates::planted_xtask(&sh, root, &target_dir, !args.no_build)?).filter(|(_, xtask)| xtask.exists()),
     };
     for bin in [&bins.xtask, &bins.domed, &bins.loadgen] {
         if !bin.exists() {
