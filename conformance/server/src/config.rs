@@ -46,6 +46,10 @@ pub struct Config {
     /// collection; a program embedding the server chooses its own for the
     /// allocator it uses.
     pub memory_trim: Option<fn()>,
+    /// A delay a worker waits before it starts each job and before each
+    /// step of a script: zero (the default) for a real server; tests set it
+    /// to run the conformance suite against a slow but correct server.
+    pub step_delay: Duration,
     /// The deliberately broken behaviour to run with, if any.
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::Mutant>,
@@ -66,6 +70,7 @@ impl Default for Config {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             memory_trim: None,
+            step_delay: Duration::ZERO,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

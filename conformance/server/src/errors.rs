@@ -279,7 +279,9 @@ impl ApiError {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        metadata.insert(CORRELATION_ID_KEY.to_owned(), correlation_id.to_owned());
+        if !(faults.is(Mutant::AssignedCorrelationOmitted) && correlation_id.starts_with("corr-")) {
+            metadata.insert(CORRELATION_ID_KEY.to_owned(), correlation_id.to_owned());
+        }
         let mut details = ErrorDetails::with_error_info(spec.name, ERROR_DOMAIN, metadata);
         if spec.bad_request {
             let violations: Vec<FieldViolation> = self

@@ -150,6 +150,8 @@ async fn main() -> anyhow::Result<()> {
         memory_trim: Some(trim_memory),
         #[cfg(not(feature = "mimalloc"))]
         memory_trim: None,
+        // A test knob only; the binary never slows itself down.
+        step_delay: Duration::ZERO,
         #[cfg(feature = "mutants")]
         mutant: args.mutant,
     };

@@ -35,6 +35,15 @@ pub enum Mutant {
     ResumeReturnsWholeLog,
     /// The stream stays open after the terminal event.
     StreamNeverCloses,
+    /// An error of a call that set no correlation id carries no
+    /// `correlationId`.
+    AssignedCorrelationOmitted,
+    /// A stream opened at the head of a job that has not ended closes at
+    /// once, as if the job had ended.
+    LiveHeadCloses,
+    /// `GetGateDecision` ignores `task_id` and answers the run's last
+    /// decision.
+    GateDecisionIgnoresTask,
 }
 
 impl Mutant {
@@ -52,6 +61,9 @@ impl Mutant {
         Mutant::RejectAsError,
         Mutant::ResumeReturnsWholeLog,
         Mutant::StreamNeverCloses,
+        Mutant::AssignedCorrelationOmitted,
+        Mutant::LiveHeadCloses,
+        Mutant::GateDecisionIgnoresTask,
     ];
 
     /// The mutant's stable snake_case id.
@@ -69,6 +81,9 @@ impl Mutant {
             Mutant::RejectAsError => "reject_as_error",
             Mutant::ResumeReturnsWholeLog => "resume_returns_whole_log",
             Mutant::StreamNeverCloses => "stream_never_closes",
+            Mutant::AssignedCorrelationOmitted => "assigned_correlation_omitted",
+            Mutant::LiveHeadCloses => "live_head_closes",
+            Mutant::GateDecisionIgnoresTask => "gate_decision_ignores_task",
         }
     }
 
@@ -99,6 +114,15 @@ impl Mutant {
                 "StreamJobEvents starts with the event after after_sequence"
             }
             Mutant::StreamNeverCloses => "the stream closes with OK right after the terminal event",
+            Mutant::AssignedCorrelationOmitted => {
+                "every error carries correlationId, the assigned one when the request set none"
+            }
+            Mutant::LiveHeadCloses => {
+                "a cursor at the head of a job that has not ended waits for the next event"
+            }
+            Mutant::GateDecisionIgnoresTask => {
+                "GetGateDecision with a task_id answers the decision recorded last for that task"
+            }
         }
     }
 }
@@ -140,6 +164,9 @@ impl FromStr for Mutant {
 pub(crate) struct Faults {
     #[cfg(feature = "mutants")]
     mutant: Option<Mutant>,
+    /// How long a worker waits before it starts a job, and before each
+    /// step ([`crate::Config::step_delay`]).
+    step_delay: std::time::Duration,
 }
 
 impl Faults {
@@ -149,12 +176,20 @@ impl Faults {
         {
             Self {
                 mutant: config.mutant,
+                step_delay: config.step_delay,
             }
         }
         #[cfg(not(feature = "mutants"))]
         {
-            let _ = config;
-            Self {}
+            Self { step_delay: config.step_delay }
+        }
+    }
+
+    /// Waits out the configured step delay, if any: a slow but correct
+    /// server, for the tests that show no conformance case relies on speed.
+    pub(crate) async fn step_delay(&self) {
+        if !self.step_delay.is_zero() {
+            tokio::time::sleep(self.step_delay).await;
         }
     }
 

@@ -56,6 +56,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
         // step spends a unit of the task's budget, and an empty budget
         // yields to the runtime.
         tokio::task::consume_budget().await;
+        store.faults.step_delay().await;
         if job.cancel_requested() {
             return Ending::Cancelled;
         }

@@ -331,8 +331,9 @@ impl GatewayService for Gateway {
                 }
             })
             .and_then(|()| {
+                let task = if self.store.faults.is(Mutant::GateDecisionIgnoresTask) { "" } else { req.task_id.as_str() };
                 self.store
-                    .gate_decision(&req.run_id, &req.task_id)
+                    .gate_decision(&req.run_id, task)
                     .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "gate", &req.task_id))
             })
             .map_err(|e| self.fail(&call, e))?;

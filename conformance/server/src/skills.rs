@@ -215,11 +215,57 @@ fn semver_key(version: &str) -> Vec<u64> {
 /// off in this workspace), so every object of a parsed value already
 /// iterates in key order and its compact text is canonical; the unit test
 /// below fails should that feature ever be switched on.
+///
+/// A number is compared by value: a float with an integer value (`1.0`,
+/// `1e2`) is written as that integer (`1`, `100`) when it fits 64 bits;
+/// other floats in the shortest form that reads back as the same double.
 pub(crate) fn canonical_json(value: &Value) -> String {
     // Written straight into a string rather than through `Display`'s
     // formatter; writing a `Value` to memory cannot fail, and should it
-    // ever, `Display` gives the same text.
+    // ever, `Display` gives the same text. Most inputs hold no integral
+    // float, and are written without a copy.
+    let integral_floats = has_integral_float(value);
+    let normalized;
+    let value = if integral_floats {
+        normalized = integral_floats_as_integers(value);
+        &normalized
+    } else {
+        value
+    };
     serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// A float whose value is an integer that fits `i64` or `u64`, as that integer.
+fn as_integer(n: &serde_json::Number) -> Option<Value> {
+    let f = n.as_f64().filter(|_| n.is_f64())?;
+    if f.fract() != 0.0 || !f.is_finite() {
+        return None;
+    }
+    if f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
+        Some(Value::from(f as i64))
+    } else if f >= 0.0 && f < 2f64.powi(64) {
+        Some(Value::from(f as u64))
+    } else {
+        None
+    }
+}
+
+fn has_integral_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => as_integer(n).is_some(),
+        Value::Array(items) => items.iter().any(has_integral_float),
+        Value::Object(map) => map.values().any(has_integral_float),
+        _ => false,
+    }
+}
+
+fn integral_floats_as_integers(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => as_integer(n).unwrap_or_else(|| value.clone()),
+        Value::Array(items) => Value::Array(items.iter().map(integral_floats_as_integers).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), integral_floats_as_integers(v))).collect()),
+        _ => value.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +277,17 @@ mod tests {
         let value: Value = serde_json::from_str(r#"{ "b": [1, {"d": 2, "c": 3}], "a": null }"#)
             .unwrap_or(Value::Null);
         assert_eq!(canonical_json(&value), r#"{"a":null,"b":[1,{"c":3,"d":2}]}"#);
+    }
+
+    #[test]
+    fn canonical_json_writes_numbers_by_value() {
+        let canon = |text: &str| canonical_json(&serde_json::from_str(text).unwrap_or(Value::Null));
+        for (a, b) in [("1", "1.0"), ("1", "1e0"), ("1", "10e-1"), ("100", "1e2"), ("-3", "-3.0"), ("[1.5]", "[15e-1]")] {
+            assert_eq!(canon(a), canon(b), "{a} and {b} have one value");
+        }
+        assert_eq!(canon(r#"{"x":[1.0,1e2,0.25]}"#), r#"{"x":[1,100,0.25]}"#);
+        assert_ne!(canon("1"), canon("1.5"));
+        assert_eq!(canon("9007199254740993"), "9007199254740993");
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub(crate) fn open(
         if after_sequence.saturating_add(1) < data.first_retained {
             return Err(ApiError::cursor_expired(&job.job_id, after_sequence, data.first_retained));
         }
-        (last, data.terminal && after_sequence == last)
+        let live_head_closes = store.faults.is(Mutant::LiveHeadCloses);
+        (last, (data.terminal || live_head_closes) && after_sequence == last)
     };
     let slots = job.subscribers.fetch_add(1, Ordering::SeqCst) + 1;
     let slot = Slot(job.clone());

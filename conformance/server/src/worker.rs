@@ -64,7 +64,10 @@ impl Workers {
 
     /// One worker: runs queued jobs until there are none left to start.
     async fn work(self: Arc<Self>) {
-        while let Some(job) = self.next_to_start() {
+        loop {
+            // A slow server (a test knob): the job stays queued a while.
+            self.store.faults.step_delay().await;
+            let Some(job) = self.next_to_start() else { break };
             crate::script::execute(&self.store, job).await;
         }
     }

@@ -28,7 +28,54 @@ pub const WRITE_COMMAND: &str = "cargo xtask conformance --write-matrix docs/con
 /// The rules no case can check from outside a server, each with the reason.
 /// A rule belongs here only when no observation a client can make could
 /// tell a server that keeps it from one that breaks it.
-pub const UNCHECKED: &[(&str, &str)] = &[];
+pub const UNCHECKED: &[(&str, &str)] = &[
+    ("client.retry_needs_key", CLIENT),
+    ("client.retry_sets_key", CLIENT),
+    ("client.dedupe_by_sequence", CLIENT),
+    ("client.decide_by_reason", CLIENT),
+    ("client.unknown_reason_by_code", CLIENT),
+    ("client.no_branch_on_server_version", CLIENT),
+    ("client.ignore_unknown_flags", CLIENT),
+    ("client.retry_only_retryable", CLIENT),
+    (
+        "options.no_caller_codes",
+        "a rule of the proto's own options, not of a server: `cargo xtask codegen` refuses an `ErrorReason` with such a code, and the error cases check the code each reason travels with",
+    ),
+    (
+        "options.ssot_mapping_required",
+        "a rule of the proto's own options, not of a server: `cargo xtask ssot` fails on a surface message without exactly one of the two",
+    ),
+    (
+        "limits.zero_is_none",
+        "no finite run can show that a limit is absent; a case only ever observes a limit that exists (and the limit cases skip on a zero, as advertised)",
+    ),
+    (
+        "limits.idempotency_window",
+        "seeing a key forgotten means waiting out the window in wall-clock time (seconds at least), and no case of this suite waits on a clock; the key's effect within the window is checked by the idempotency cases",
+    ),
+    (
+        "limits.jobs_retained",
+        "pushing a job out of retention takes `max_jobs_retained` jobs of the whole server, which every client of the server shares, so a case cannot tell which jobs left first",
+    ),
+    (
+        "limits.max_request_bytes",
+        "a request over `max_request_bytes` is also over the transport's own decoding limit on most servers, which fail it with RESOURCE_EXHAUSTED before the contract's check can name the limit; `max_input_bytes`, the limit a request can reach, is checked",
+    ),
+    (
+        "errors.message_values_in_metadata",
+        "the status message is free text; which of its words are dynamic values cannot be told from outside",
+    ),
+    (
+        "errors.optional_metadata_keys",
+        "the only optional keys are those of SHUTTING_DOWN on a stream, which needs the server to shut down while the suite runs",
+    ),
+    ("errors.permission_denied", "no call of the contract provokes it on purpose: it depends on the server's authorization policy, which the contract leaves open"),
+    ("errors.shutting_down", "it needs the server to shut down while the suite runs; the reference server's own tests check it"),
+    ("errors.internal", "a conforming server breaks no invariant on request"),
+];
+
+/// The reason shared by the rules that bind clients rather than servers.
+const CLIENT: &str = "an obligation of clients: no observation of a server can check it";
 
 /// Everything wrong with the catalogue's coverage of `rules`: a rule with
 /// neither a case nor a reason, a case naming an unknown rule, a reason for

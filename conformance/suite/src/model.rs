@@ -37,8 +37,8 @@ macro_rules! violated {
 /// cancel-requested event).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Emission {
-    /// A progress event; `percent` is `None` for a `bulk` step, whose
-    /// percentages the contract leaves open.
+    /// A progress event; `percent` and `message` are `None` where nothing
+    /// is fixed.
     Progress {
         /// The percent, when the script fixes it.
         percent: Option<u32>,
@@ -116,8 +116,11 @@ pub fn predict(script: &Script) -> Prediction {
             }),
             Step::Sleep { .. } => {}
             Step::Bulk { count } => {
-                for _ in 0..*count {
-                    emissions.push(Emission::Progress { percent: None, message: None });
+                // Event i (from 1) of a bulk of n: percent i * 100 / n,
+                // rounded down, and no message.
+                let n = u64::from(*count);
+                for i in 1..=n {
+                    emissions.push(Emission::Progress { percent: Some((i * 100 / n) as u32), message: Some(String::new()) });
                 }
             }
             Step::Park => return Prediction { emissions, ending: Ending::Parks },
@@ -433,8 +436,8 @@ fn check_outcome(
     if o.task_id != facts.job_id {
         violated!("{what}: outcome.task_id {:?} is not the job id {:?}", o.task_id, facts.job_id);
     }
-    if o.attempt < 1 {
-        violated!("{what}: outcome.attempt is {}, expected at least 1", o.attempt);
+    if o.attempt != 1 {
+        violated!("{what}: outcome.attempt is {}; a v1 server runs a job once, so it is 1", o.attempt);
     }
     if o.artifacts != artifacts {
         violated!("{what}: outcome.artifacts {:?}, the job produced {:?}", o.artifacts, artifacts);
@@ -503,6 +506,7 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
     let mut artifacts = Vec::new();
     let mut cancel_requested_at = None;
     let mut cancelling_state_seen = false;
+    let mut cancel_correlation: Option<String> = None;
     let mut ids = HashSet::new();
     for (i, event) in events.iter().enumerate() {
         let want_seq = i as u64 + 1;
@@ -525,7 +529,11 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
         if event.time.is_none() {
             violated!("{what}: time is unset");
         }
-        let is_cancel = matches!(event.payload, Some(Payload::CancelRequested(_)));
+        // The cancel-requested event, and a state change to CANCELLING
+        // right after it, carry the CancelJob call's correlation id (checked
+        // below); every other event the SkillExecute call's.
+        let is_cancel = matches!(&event.payload, Some(Payload::CancelRequested(_)))
+            || matches!(&event.payload, Some(Payload::StateChanged(sc)) if sc.state == JobState::Cancelling as i32);
         if !is_cancel && !facts.correlation_id.is_empty() && event.correlation_id != facts.correlation_id {
             violated!(
                 "{what}: correlation_id {:?}, expected the SkillExecute call's {:?}",
@@ -540,8 +548,18 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                     (Phase::Unborn, JobState::Queued) => true,
                     (Phase::Unborn, _) => violated!("{what}: the first event must be state_changed to QUEUED"),
                     (Phase::Queued, JobState::Running) => true,
-                    (Phase::Queued | Phase::Running | Phase::Cancelling, JobState::Cancelling) => {
-                        !cancelling_state_seen
+                    // Only immediately after the cancel-requested event,
+                    // with its correlation id.
+                    (Phase::Cancelling, JobState::Cancelling) => {
+                        let right_after = !cancelling_state_seen && cancel_requested_at == Some(event.sequence - 1);
+                        if right_after && Some(&event.correlation_id) != cancel_correlation.as_ref() {
+                            violated!(
+                                "{what}: correlation_id {:?}; a state change to CANCELLING carries the cancel-requested event's {:?}",
+                                event.correlation_id,
+                                cancel_correlation.clone().unwrap_or_default()
+                            );
+                        }
+                        right_after
                     }
                     (Phase::Running | Phase::Cancelling, JobState::Succeeded | JobState::Failed) => true,
                     (Phase::Cancelling, JobState::Cancelled) => true,
@@ -575,7 +593,6 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                 let before = match phase {
                     Phase::Queued => JobState::Queued,
                     Phase::Running => JobState::Running,
-                    Phase::Cancelling if cancelling_state_seen => JobState::Unspecified,
                     _ => violated!("{what}: a cancel cannot take effect on a {} job", phase.state().as_str_name()),
                 };
                 let prev = JobState::try_from(c.previous_state).unwrap_or(JobState::Unspecified);
@@ -597,6 +614,7 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                     );
                 }
                 cancel_requested_at = Some(event.sequence);
+                cancel_correlation = Some(event.correlation_id.clone());
                 phase = Phase::Cancelling;
             }
             Some(_) => {

@@ -81,6 +81,7 @@ pub fn describe_status(status: &tonic::Status) -> String {
 /// A connected client with the suite's deadlines.
 #[derive(Clone, Debug)]
 pub struct Wire {
+    channel: Channel,
     client: Client,
     anonymous: Client,
     /// The deadline of each unary call and each stream read.
@@ -159,14 +160,21 @@ impl Wire {
         };
         let client = GatewayServiceClient::with_interceptor(channel.clone(), Auth { header })
             .max_decoding_message_size(64 * 1024 * 1024);
-        let anonymous = GatewayServiceClient::with_interceptor(channel, Auth::default());
+        let anonymous = GatewayServiceClient::with_interceptor(channel.clone(), Auth::default());
         Ok(Wire {
+            channel,
             client,
             anonymous,
             rpc_timeout,
             close_grace: rpc_timeout.min(Duration::from_secs(3)),
             target: target.clone(),
         })
+    }
+
+    /// The connection itself, without credentials: for the services beside
+    /// the gateway (health, reflection), which stay open.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     async fn deadline<T>(
@@ -279,6 +287,44 @@ impl Wire {
             .deadline("StreamJobEvents", c.stream_job_events(tonic::Request::new(req)))
             .await?;
         Ok(EventStream { inner, read_timeout: self.rpc_timeout, job_id: job_id.to_string() })
+    }
+
+    /// The bound of a wait on something the contract promises but does not
+    /// time (a parked job's next event, a job's end): the whole budget of
+    /// a case, ten times the deadline of one call.
+    pub fn patience(&self) -> Duration {
+        self.rpc_timeout * 10
+    }
+
+    /// Opens `StreamJobEvents` after `after_sequence` and waits for its
+    /// first event (`None` when it closes first) as long as a case may
+    /// last: for a cursor at the head of a job that has not ended, where
+    /// the next event comes only when something makes it happen, and a
+    /// server may send the stream's headers only with it.
+    pub async fn first_event_after(&self, job_id: &str, after_sequence: u64) -> Rpc<Option<pb::JobEvent>> {
+        let mut c = self.client.clone();
+        let req = pb::StreamJobEventsRequest { correlation_id: String::new(), job_id: job_id.into(), after_sequence };
+        let wait = async {
+            let mut inner = c.stream_job_events(tonic::Request::new(req)).await?.into_inner();
+            inner.message().await
+        };
+        match tokio::time::timeout(self.patience(), wait).await {
+            Ok(Ok(m)) => Ok(m.map(|m| m.event.unwrap_or_default())),
+            Ok(Err(s)) => Err(RpcError::Status(Box::new(s))),
+            Err(_) => Err(RpcError::Timeout {
+                what: format!("the first event of StreamJobEvents({job_id}) after {after_sequence}"),
+                after: self.patience(),
+            }),
+        }
+    }
+
+    /// Follows a job from `after_sequence` to its end, waiting for each
+    /// event as long as a case may last (a follower of a parked job waits
+    /// until the job is cancelled, however long that takes); checks that
+    /// the stream closes promptly after the terminal event.
+    pub async fn follow(&self, job_id: &str, after_sequence: u64) -> Rpc<Vec<pb::JobEvent>> {
+        let wire = Wire { rpc_timeout: self.patience(), ..self.clone() };
+        wire.collect(job_id, after_sequence).await
     }
 
     /// Streams after `after_sequence` until the stream closes, checking

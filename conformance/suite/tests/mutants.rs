@@ -21,6 +21,9 @@ const EXPECTED: &[(&str, &str)] = &[
     ("reject_as_error", "decisions.reject_is_ok"),
     ("resume_returns_whole_log", "events.resume_every_cursor"),
     ("stream_never_closes", "events.closes_after_terminal"),
+    ("assigned_correlation_omitted", "errors.correlation_assigned"),
+    ("live_head_closes", "cursors.every_position"),
+    ("gate_decision_ignores_task", "jobs.shared_run"),
 ];
 
 async fn run_against(mutant: Option<domed::Mutant>, filter: Option<&str>, seed: u64, cases: u32) -> Report {

@@ -43,7 +43,7 @@ pub const ERROR_REASONS: &[ErrorReasonSpec] = &[
         bad_request: true,
         doc: r#"A request field is malformed (empty where required, too long, not of
 the documented form). Fix the request; never retried.
-Metadata: `field` (the path of the first offending field)."#,
+Metadata: `field` (the path of the first offending field). [rule: errors.invalid_argument]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::InvalidSkillInput,
@@ -58,7 +58,7 @@ skill's input JSON Schema (as published by `ListCapabilities`). The
 `BadRequest` names the violations found (at most 16), its field path
 being `input_json` followed by the JSON Pointer of the offending value.
 Metadata: `skillId`, `violationCount` (decimal, how many the
-`BadRequest` names)."#,
+`BadRequest` names). [rule: errors.invalid_skill_input]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::SkillNotFound,
@@ -70,7 +70,7 @@ Metadata: `skillId`, `violationCount` (decimal, how many the
         bad_request: false,
         doc: r#"No skill with the requested id (and version, when one was requested)
 is offered by the server. Metadata: `skillId`, `skillVersion` (empty
-when none was requested)."#,
+when none was requested). [rule: errors.skill_not_found]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::JobNotFound,
@@ -81,7 +81,7 @@ when none was requested)."#,
         optional_metadata_keys: &[],
         bad_request: false,
         doc: r#"No job with the requested id is known: it never existed or has been
-dropped from retention. Metadata: `jobId`."#,
+dropped from retention. Metadata: `jobId`. [rule: errors.job_not_found]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::DecisionNotFound,
@@ -93,7 +93,7 @@ dropped from retention. Metadata: `jobId`."#,
         bad_request: false,
         doc: r#"No decision of the requested kind has been recorded for the run (and
 task, when one was named) yet. Metadata: `runId`, `decisionKind`
-(`gate` or `promotion`), `taskId` (empty when none was named)."#,
+(`gate` or `promotion`), `taskId` (empty when none was named). [rule: errors.decision_not_found]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::IdempotencyKeyConflict,
@@ -105,7 +105,7 @@ task, when one was named) yet. Metadata: `runId`, `decisionKind`
         bad_request: false,
         doc: r#"The idempotency key was used within the idempotency window with a
 different request. Metadata: `idempotencyKey`, `jobId` (the job the key
-belongs to)."#,
+belongs to). [rule: errors.idempotency_key_conflict]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::CursorAheadOfHead,
@@ -117,7 +117,7 @@ belongs to)."#,
         bad_request: false,
         doc: r#"The `after_sequence` cursor of `StreamJobEvents` is greater than the
 sequence of the job's latest event. Metadata: `jobId`, `afterSequence`,
-`lastSequence`."#,
+`lastSequence`. [rule: errors.cursor_ahead_of_head]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::CursorExpired,
@@ -132,7 +132,7 @@ oldest event the server still retains for the job, so the events
 right after it are gone. Resuming from it would leave a gap; the client
 must decide what to do (for example read the job with `GetJobStatus`
 and stream from `firstRetainedSequence - 1`). Metadata: `jobId`,
-`afterSequence`, `firstRetainedSequence`."#,
+`afterSequence`, `firstRetainedSequence`. [rule: errors.cursor_expired]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::SubscriberLagged,
@@ -149,7 +149,7 @@ never lags) and the server ended its stream rather than let it block
 the job or silently skip events. Retry `StreamJobEvents` with
 `after_sequence` = `resumeAfterSequence`, the sequence of the last
 event sent on the ended stream. Metadata: `jobId`,
-`resumeAfterSequence`."#,
+`resumeAfterSequence`. [rule: errors.subscriber_lagged]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::UnsupportedApiVersion,
@@ -162,7 +162,7 @@ event sent on the ended stream. Metadata: `jobId`,
         doc: r#"The API version the client stated (the `api_version` field of
 `ListCapabilitiesRequest` or the `dome-api-version` request header) is
 not served. Metadata: `requestedVersion`, `supportedVersions`
-(comma-separated, ascending)."#,
+(comma-separated, ascending). [rule: errors.unsupported_api_version]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::FeatureNotEnabled,
@@ -174,7 +174,7 @@ not served. Metadata: `requestedVersion`, `supportedVersions`
         bad_request: false,
         doc: r#"The request needs a feature flag the server does not enable (for
 example a conformance skill on a server run without the conformance
-profile). Metadata: `feature`."#,
+profile). Metadata: `feature`. [rule: errors.feature_not_enabled]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::QueueFull,
@@ -185,7 +185,7 @@ profile). Metadata: `feature`."#,
         optional_metadata_keys: &[],
         bad_request: false,
         doc: r#"The job queue is full; the job was not created. Retry after the
-`RetryInfo` delay. Metadata: `queueCapacity`."#,
+`RetryInfo` delay. Metadata: `queueCapacity`. [rule: errors.queue_full]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::LimitExceeded,
@@ -199,7 +199,7 @@ profile). Metadata: `feature`."#,
 too many concurrent streams, too many subscribers of one job, too
 many retained jobs. Retrying the same request hits it again.
 Metadata: `limit` (the limit's name as in `ServerLimits`, for example
-`max_input_bytes`), `limitValue`."#,
+`max_input_bytes`), `limitValue`. [rule: errors.limit_exceeded]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::Unauthenticated,
@@ -211,7 +211,7 @@ Metadata: `limit` (the limit's name as in `ServerLimits`, for example
         bad_request: false,
         doc: r#"The call carries no valid credentials (the server requires a bearer
 token in the `authorization` header). No metadata beyond
-`correlationId`."#,
+`correlationId`. [rule: errors.unauthenticated]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::PermissionDenied,
@@ -222,7 +222,7 @@ token in the `authorization` header). No metadata beyond
         optional_metadata_keys: &[],
         bad_request: false,
         doc: r#"The caller is authenticated but not allowed to make the call.
-Metadata: `permission` (what was missing)."#,
+Metadata: `permission` (what was missing). [rule: errors.permission_denied]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::ShuttingDown,
@@ -235,7 +235,7 @@ Metadata: `permission` (what was missing)."#,
         doc: r#"The server is shutting down and takes no new work; an open event
 stream is ended with it. Retry against the same address (after a
 restart) or another replica. On a stream, `resumeAfterSequence` is the
-sequence of the last event sent on it."#,
+sequence of the last event sent on it. [rule: errors.shutting_down]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::Internal,
@@ -246,7 +246,7 @@ sequence of the last event sent on it."#,
         optional_metadata_keys: &[],
         bad_request: false,
         doc: r#"An invariant of the server broke. Not retryable: report it with the
-correlation id. Metadata: none beyond `correlationId`."#,
+correlation id. Metadata: none beyond `correlationId`. [rule: errors.internal]"#,
     },
 ];
 /// The SSOT standing of one message, read from its `(ssot)` option.
@@ -559,7 +559,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
       "additionalProperties": false,
       "properties": {
         "progress": {
-          "description": "Emit one progress event.",
+          "description": "Emit one progress event with the step's percent and message (empty when absent). [rule: script.progress]",
           "type": "object",
           "additionalProperties": false,
           "required": ["percent"],
@@ -569,7 +569,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "log": {
-          "description": "Emit one log event.",
+          "description": "Emit one log event with the step's level (INFO when absent) and message. [rule: script.log]",
           "type": "object",
           "additionalProperties": false,
           "required": ["message"],
@@ -579,7 +579,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "gate_decision": {
-          "description": "Record a gate decision for the job's run and task (task_id is the job id), and emit it as an event. Absent optional fields stay unset in the GateDecision; an absent telemetry_ref is generated (random trace and span ids).",
+          "description": "Record a gate decision for the job's run and task (task_id is the job id), and emit it as an event. Absent optional fields stay unset in the GateDecision; an absent telemetry_ref is generated (random trace and span ids). [rule: script.gate_decision]",
           "type": "object",
           "additionalProperties": false,
           "required": ["status"],
@@ -594,7 +594,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "promotion_decision": {
-          "description": "Record a promotion decision for the job's run, resting on the job's task (gate_decision_ref.task_id is the job id), and emit it as an event. gate_decision_ref.telemetry_ref is the step's telemetry_ref when given, else the telemetry_ref of the gate decision recorded last for this task, else generated. confidence and risk_score default to 0.",
+          "description": "Record a promotion decision for the job's run, resting on the job's task (gate_decision_ref.task_id is the job id), and emit it as an event. gate_decision_ref.telemetry_ref is the step's telemetry_ref when given, else the telemetry_ref of the gate decision recorded last for this task, else generated. confidence and risk_score default to 0. [rule: script.promotion_decision]",
           "type": "object",
           "additionalProperties": false,
           "required": ["decision"],
@@ -608,7 +608,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "artifact": {
-          "description": "Produce an artifact and emit it as an event.",
+          "description": "Produce an artifact and emit it as an event; it is added to the outcome's artifacts and the provenance. [rule: script.artifact]",
           "type": "object",
           "additionalProperties": false,
           "required": ["name", "uri"],
@@ -619,7 +619,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "sleep": {
-          "description": "Sleep, woken at once by a cancel.",
+          "description": "Sleep for millis milliseconds (at most 10000), woken at once by a cancel. [rule: script.sleep]",
           "type": "object",
           "additionalProperties": false,
           "required": ["millis"],
@@ -652,7 +652,7 @@ pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
           }
         },
         "bulk": {
-          "description": "Emit count progress events at once.",
+          "description": "Emit count progress events at once. Event i (from 1) has percent i * 100 / count, rounded down, and an empty message. [rule: script.bulk_progress]",
           "type": "object",
           "additionalProperties": false,
           "required": ["count"],
@@ -682,15 +682,1209 @@ pub struct RuleSpec {
 /// Every rule of the contract, file by file in source order.
 pub const RULES: &[RuleSpec] = &[
     RuleSpec {
+        id: "correlation.echoed_on_response",
+        text: "Optional. The client's correlation id, echoed on the response and on every error.",
+        element: "dome.gateway.v1.ListCapabilitiesRequest.correlation_id",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "correlation.form",
+        text: "At most 128 characters of `[A-Za-z0-9._:-]`; any other is `INVALID_ARGUMENT` (whose `correlationId` is then one the server assigned).",
+        element: "dome.gateway.v1.ListCapabilitiesRequest.correlation_id",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "correlation.assigned",
+        text: "When empty the server assigns one (`corr-` and 32 lowercase hex digits), a new one for every call.",
+        element: "dome.gateway.v1.ListCapabilitiesRequest.correlation_id",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.served_versions_accepted",
+        text: "Optional. The API version the client speaks, such as `v1`. When set and not one of the versions the server serves, the call fails with `UNSUPPORTED_API_VERSION`; when empty, no check is made. Every version the server lists in `api_versions` is accepted, here and in the `dome-api-version` header.",
+        element: "dome.gateway.v1.ListCapabilitiesRequest.api_version",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.stable",
+        text: "Response of `ListCapabilities`: everything a client needs to know before its first job. The response is identical for every call to one server process, apart from `correlation_id`.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.server_version",
+        text: "The server implementation's version (semantic versioning).",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.server_version",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "client.no_branch_on_server_version",
+        text: "For diagnostics only; clients never branch on it.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.server_version",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.api_versions",
+        text: "The API versions served, ascending (for example `[\"v1\"]`). Never empty; a server of this contract includes `v1`.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.api_versions",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.ssot_versions",
+        text: "The SSOT schema version of each family the server speaks, one entry per family, in `SsotFamily` number order. In v1 every family's version is `1.0.0`: the versions of dome's SSOT schemas this contract aligns with.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.ssot_schema_versions",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.features_sorted",
+        text: "The feature flags enabled on this server, ascending, each once.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.features",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "client.ignore_unknown_flags",
+        text: "The flags this contract defines are `dome.conformance.v1` (the conformance profile, described in `service.proto`) and `dome.auth.bearer` (the server requires a bearer token). Unknown flags are ignored by clients.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.features",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "capabilities.skills_sorted",
+        text: "The skills offered, ascending by `skill_id`, then by `version`.",
+        element: "dome.gateway.v1.ListCapabilitiesResponse.skills",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "skill.id",
+        text: "Required. The skill's id: lowercase dotted words, such as `dome.conformance.script`; unique per server together with `version`.",
+        element: "dome.gateway.v1.Skill.skill_id",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "skill.version",
+        text: "Required. The skill's version (semantic versioning).",
+        element: "dome.gateway.v1.Skill.version",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "skill.description",
+        text: "Required. What the skill does, in one or more sentences.",
+        element: "dome.gateway.v1.Skill.description",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "skill.input_schema",
+        text: "Required. The JSON Schema (draft 2020-12) that `input_json` of `SkillExecuteRequest` must satisfy, as canonical JSON text.",
+        element: "dome.gateway.v1.Skill.input_schema_json",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.zero_is_none",
+        text: "The limits a server enforces. A zero value means the server sets no such limit.",
+        element: "dome.gateway.v1.ServerLimits",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.exceeded_named",
+        text: "Exceeding one is `LIMIT_EXCEEDED` (or `QUEUE_FULL` for the queue), naming the limit by its field name.",
+        element: "dome.gateway.v1.ServerLimits",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.max_request_bytes",
+        text: "The largest encoded request message accepted, in bytes; a larger one is `LIMIT_EXCEEDED` naming `max_request_bytes`.",
+        element: "dome.gateway.v1.ServerLimits.max_request_bytes",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.queue_capacity",
+        text: "How many jobs may wait in the queue before `SkillExecute` fails with `QUEUE_FULL`. A job counts from its acceptance until a worker starts it, even when a worker is free at once: `SkillExecute` fails with `QUEUE_FULL` exactly when `queue_capacity` jobs are `QUEUED`, and never while fewer are.",
+        element: "dome.gateway.v1.ServerLimits.queue_capacity",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.max_running_jobs",
+        text: "How many jobs run at once: with that many `RUNNING`, more jobs stay `QUEUED` until one ends.",
+        element: "dome.gateway.v1.ServerLimits.max_running_jobs",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.events_retained",
+        text: "How many events are retained per job; older ones are dropped and a cursor before them is `CURSOR_EXPIRED`.",
+        element: "dome.gateway.v1.ServerLimits.max_events_retained_per_job",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.jobs_retained",
+        text: "How many jobs are retained; the oldest terminal jobs are dropped first, after which they are `JOB_NOT_FOUND`.",
+        element: "dome.gateway.v1.ServerLimits.max_jobs_retained",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.subscribers_per_job",
+        text: "How many `StreamJobEvents` calls may be open on one job at once.",
+        element: "dome.gateway.v1.ServerLimits.max_subscribers_per_job",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.idempotency_window",
+        text: "How long an idempotency key is remembered, in seconds, counted from the creation of the job it names (and never longer than the job is retained).",
+        element: "dome.gateway.v1.ServerLimits.idempotency_window_seconds",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.subscriber_lag",
+        text: "How many events a subscriber may fall behind the job's latest event before its stream is ended with `SUBSCRIBER_LAGGED`.",
+        element: "dome.gateway.v1.ServerLimits.max_subscriber_lag_events",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.replay_never_lags",
+        text: "Lag is counted over the events appended after the `StreamJobEvents` call began: replaying events already retained when it began never lags, however many there are.",
+        element: "dome.gateway.v1.ServerLimits.max_subscriber_lag_events",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.lag_never_skips",
+        text: "A server never drops or skips events of a subscriber: it delivers every event gapless and in order, or ends the stream with `SUBSCRIBER_LAGGED`.",
+        element: "dome.gateway.v1.ServerLimits.max_subscriber_lag_events",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "decisions.as_recorded",
+        text: "Policy-plane decisions recorded for a run, as dome's `gate.decision` and `promotion.decision`. A decision is data: a REJECT is a successful read of a decision, never an RPC error. Every decision a job records is read back exactly as its event carried it, and projects onto its SSOT family.",
+        element: "dome/gateway/v1/decisions.proto",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "decisions.gate_record_time",
+        text: "When the gateway recorded the decision; always set. Not part of the SSOT family.",
+        element: "dome.gateway.v1.GateDecision.record_time",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "decisions.promotion_record_time",
+        text: "When the gateway recorded the decision; always set. Not part of the SSOT family.",
+        element: "dome.gateway.v1.PromotionDecision.record_time",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "decisions.gate_by_task",
+        text: "Optional. The task whose decision to read: the decision recorded last for that task.",
+        element: "dome.gateway.v1.GetGateDecisionRequest.task_id",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "decisions.gate_last_in_run",
+        text: "Empty reads the decision recorded last in the run.",
+        element: "dome.gateway.v1.GetGateDecisionRequest.task_id",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "errors.policy_codes_are_data",
+        text: "An RPC error is a transport-level failure of a call. It is distinct from, and never mixed with, the POLICY reason codes of dome (such as `EXEC.NONZERO_EXIT`): those are data about a decision or a task outcome and travel inside successful responses and events.",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.status_details",
+        text: "Every error a server returns travels as a `google.rpc.Status` in the `grpc-status-details-bin` trailer",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.code",
+        text: "the gRPC status code of its `ErrorReason` value's `(error).code`;",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.error_info",
+        text: "exactly one `google.rpc.ErrorInfo` whose `reason` is the value's name without the `ERROR_REASON_` prefix (for example `JOB_NOT_FOUND`)",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.domain",
+        text: ", whose `domain` is the enum's `(error_domain)`",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.correlation_id",
+        text: ", and whose `metadata` holds `correlationId` (always: the request's correlation id, or the one the server assigned when the request set none, or set one it rejected)",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.metadata_keys",
+        text: ", every key of `(error).metadata_keys`",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.optional_metadata_keys",
+        text: ", and any key of `(error).optional_metadata_keys` in the situation its comment names;",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.message_values_in_metadata",
+        text: "every dynamic value in the status message is also in the metadata;",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.bad_request",
+        text: "a `google.rpc.BadRequest` when `(error).bad_request` is set, with one field violation per problem (the field path and what is wrong);",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.retry_info",
+        text: "a `google.rpc.RetryInfo` exactly when `(error).retryable` is set, with the delay the client should wait before retrying.",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "client.decide_by_reason",
+        text: "Clients decide by `ErrorInfo.reason`, never by parsing the message.",
+        element: "dome/gateway/v1/errors.proto",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
         id: "errors.bounded",
         text: "Every error fits the trailers of any default client, whatever the size of the request: a server checks the length of every string a client sends before it uses it, and echoes such a string (in the message, the metadata or a field violation) only cut to a bounded length; a `BadRequest` lists at most 16 violations and never quotes unbounded input; and the `grpc-status-details-bin` trailer of any error, base64-encoded as sent, stays under 8 KiB.",
         element: "dome/gateway/v1/errors.proto",
         file: "dome/gateway/v1/errors.proto",
     },
     RuleSpec {
+        id: "client.unknown_reason_by_code",
+        text: "The reason of an RPC error, sent as `google.rpc.ErrorInfo.reason` (the value name without the `ERROR_REASON_` prefix). New values may be added in v1; clients treat an unknown reason by its gRPC code.",
+        element: "dome.gateway.v1.ErrorReason",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.invalid_argument",
+        text: "A request field is malformed (empty where required, too long, not of the documented form). Fix the request; never retried. Metadata: `field` (the path of the first offending field).",
+        element: "dome.gateway.v1.ERROR_REASON_INVALID_ARGUMENT",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.invalid_skill_input",
+        text: "The skill input is not valid JSON or does not validate against the skill's input JSON Schema (as published by `ListCapabilities`). The `BadRequest` names the violations found (at most 16), its field path being `input_json` followed by the JSON Pointer of the offending value. Metadata: `skillId`, `violationCount` (decimal, how many the `BadRequest` names).",
+        element: "dome.gateway.v1.ERROR_REASON_INVALID_SKILL_INPUT",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.skill_not_found",
+        text: "No skill with the requested id (and version, when one was requested) is offered by the server. Metadata: `skillId`, `skillVersion` (empty when none was requested).",
+        element: "dome.gateway.v1.ERROR_REASON_SKILL_NOT_FOUND",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.job_not_found",
+        text: "No job with the requested id is known: it never existed or has been dropped from retention. Metadata: `jobId`.",
+        element: "dome.gateway.v1.ERROR_REASON_JOB_NOT_FOUND",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.decision_not_found",
+        text: "No decision of the requested kind has been recorded for the run (and task, when one was named) yet. Metadata: `runId`, `decisionKind` (`gate` or `promotion`), `taskId` (empty when none was named).",
+        element: "dome.gateway.v1.ERROR_REASON_DECISION_NOT_FOUND",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.idempotency_key_conflict",
+        text: "The idempotency key was used within the idempotency window with a different request. Metadata: `idempotencyKey`, `jobId` (the job the key belongs to).",
+        element: "dome.gateway.v1.ERROR_REASON_IDEMPOTENCY_KEY_CONFLICT",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.cursor_ahead_of_head",
+        text: "The `after_sequence` cursor of `StreamJobEvents` is greater than the sequence of the job's latest event. Metadata: `jobId`, `afterSequence`, `lastSequence`.",
+        element: "dome.gateway.v1.ERROR_REASON_CURSOR_AHEAD_OF_HEAD",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.cursor_expired",
+        text: "The `after_sequence` cursor of `StreamJobEvents` points before the oldest event the server still retains for the job, so the events right after it are gone. Resuming from it would leave a gap; the client must decide what to do (for example read the job with `GetJobStatus` and stream from `firstRetainedSequence - 1`). Metadata: `jobId`, `afterSequence`, `firstRetainedSequence`.",
+        element: "dome.gateway.v1.ERROR_REASON_CURSOR_EXPIRED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.subscriber_lagged",
+        text: "The subscriber of `StreamJobEvents` fell too far behind the job's events appended since the call began (more than `ServerLimits.max_subscriber_lag_events`; a replay of retained events never lags) and the server ended its stream rather than let it block the job or silently skip events. Retry `StreamJobEvents` with `after_sequence` = `resumeAfterSequence`, the sequence of the last event sent on the ended stream. Metadata: `jobId`, `resumeAfterSequence`.",
+        element: "dome.gateway.v1.ERROR_REASON_SUBSCRIBER_LAGGED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.unsupported_api_version",
+        text: "The API version the client stated (the `api_version` field of `ListCapabilitiesRequest` or the `dome-api-version` request header) is not served. Metadata: `requestedVersion`, `supportedVersions` (comma-separated, ascending).",
+        element: "dome.gateway.v1.ERROR_REASON_UNSUPPORTED_API_VERSION",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.feature_not_enabled",
+        text: "The request needs a feature flag the server does not enable (for example a conformance skill on a server run without the conformance profile). Metadata: `feature`.",
+        element: "dome.gateway.v1.ERROR_REASON_FEATURE_NOT_ENABLED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.queue_full",
+        text: "The job queue is full; the job was not created. Retry after the `RetryInfo` delay. Metadata: `queueCapacity`.",
+        element: "dome.gateway.v1.ERROR_REASON_QUEUE_FULL",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.limit_exceeded",
+        text: "A fixed server limit was hit: the request or skill input is too large, too many concurrent streams, too many subscribers of one job, too many retained jobs. Retrying the same request hits it again. Metadata: `limit` (the limit's name as in `ServerLimits`, for example `max_input_bytes`), `limitValue`.",
+        element: "dome.gateway.v1.ERROR_REASON_LIMIT_EXCEEDED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.unauthenticated",
+        text: "The call carries no valid credentials (the server requires a bearer token in the `authorization` header). No metadata beyond `correlationId`.",
+        element: "dome.gateway.v1.ERROR_REASON_UNAUTHENTICATED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.permission_denied",
+        text: "The caller is authenticated but not allowed to make the call. Metadata: `permission` (what was missing).",
+        element: "dome.gateway.v1.ERROR_REASON_PERMISSION_DENIED",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.shutting_down",
+        text: "The server is shutting down and takes no new work; an open event stream is ended with it. Retry against the same address (after a restart) or another replica. On a stream, `resumeAfterSequence` is the sequence of the last event sent on it.",
+        element: "dome.gateway.v1.ERROR_REASON_SHUTTING_DOWN",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.internal",
+        text: "An invariant of the server broke. Not retryable: report it with the correlation id. Metadata: none beyond `correlationId`.",
+        element: "dome.gateway.v1.ERROR_REASON_INTERNAL",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "log.gapless",
+        text: "Every job has one append-only event log. Its events have sequence numbers starting at 1, gapless and strictly increasing.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "log.first_queued",
+        text: "The first event of every job is a `state_changed` to `QUEUED`.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "log.terminal_last",
+        text: "The last is the single terminal event, a `state_changed` to `SUCCEEDED`, `FAILED` or `CANCELLED`, after which nothing is appended.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "log.per_job",
+        text: "A job's log holds only its own events: two jobs, of one run or of two, never share an event, a sequence or a log.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "log.one_cancel_requested",
+        text: "The first effective `CancelJob` appends exactly one `cancel_requested` event (the job is then `CANCELLING`) and no other call appends another.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "log.cancelling_state_optional",
+        text: "That event marks the move to `CANCELLING`; a server may also append one `state_changed` to `CANCELLING` immediately after it (the very next sequence), carrying the same correlation id as the `cancel_requested` event, and clients accept either form.",
+        element: "dome/gateway/v1/events.proto",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "stream.correlation_on_errors",
+        text: "Optional. Correlation id, echoed on errors of the call.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.correlation_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cursor.exclusive",
+        text: "Optional. The exclusive cursor: the stream starts with the event whose sequence is `after_sequence + 1`; 0 (the default) streams from the first event.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cursor.ahead_of_head",
+        text: "Greater than the job's `last_sequence` is `CURSOR_AHEAD_OF_HEAD`.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cursor.expired",
+        text: "Lower than the first retained sequence minus one is `CURSOR_EXPIRED`; equal to it is valid and streams from the first retained event.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cursor.at_terminal_head",
+        text: "Equal to the `last_sequence` of a terminal job closes the stream at once with OK and no event.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cursor.at_live_head",
+        text: "Equal to the `last_sequence` of a job that has not ended keeps the stream open, with no event, until the next event is appended.",
+        element: "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "stream.event_set",
+        text: "The event; always set.",
+        element: "dome.gateway.v1.StreamJobEventsResponse.event",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.id_unique",
+        text: "The event's id: `evt-` and 32 lowercase hex digits; unique per server.",
+        element: "dome.gateway.v1.JobEvent.event_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.id_stable",
+        text: "The same event keeps its id across every stream that delivers it.",
+        element: "dome.gateway.v1.JobEvent.event_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.job_id",
+        text: "The job the event belongs to.",
+        element: "dome.gateway.v1.JobEvent.job_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.run_id",
+        text: "The run of that job.",
+        element: "dome.gateway.v1.JobEvent.run_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.time",
+        text: "When the event was appended; always set.",
+        element: "dome.gateway.v1.JobEvent.time",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.correlation_id",
+        text: "The correlation id of the call that caused the event: the `SkillExecute` call for the job's own events (its terminal event included, even when a cancel ended it), the `CancelJob` call for the cancel-requested event and for the optional `state_changed` to `CANCELLING` right after it.",
+        element: "dome.gateway.v1.JobEvent.correlation_id",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.payload_set",
+        text: "Required. What happened.",
+        element: "dome.gateway.v1.JobEvent.payload",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "event.terminal_outcome",
+        text: "Set exactly when `state` is terminal: the job's outcome, equal to `Job.outcome`.",
+        element: "dome.gateway.v1.JobStateChanged.outcome",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "progress.percent_range",
+        text: "Completion in percent, 0 to 100; not necessarily increasing.",
+        element: "dome.gateway.v1.JobProgress.percent",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "cancel_event.previous_state",
+        text: "The state the job was in when the cancel took effect (`QUEUED` or `RUNNING`).",
+        element: "dome.gateway.v1.JobCancelRequested.previous_state",
+        file: "dome/gateway/v1/events.proto",
+    },
+    RuleSpec {
+        id: "ids.task_is_job",
+        text: "Identity. A run (`run_id`) is one unit of dome's work; a job is one task of a run, so a job's `task_id` is, by this contract, always equal to its `job_id`.",
+        element: "dome/gateway/v1/jobs.proto",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "ids.form",
+        text: "Ids are opaque to clients; servers of this contract form them as a prefix and 32 lowercase hex digits (`run-...`, `job-...`, `evt-...`).",
+        element: "dome/gateway/v1/jobs.proto",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.forward_only",
+        text: "The lifecycle state of a job. A job moves only forward: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLING; QUEUED | RUNNING -> CANCELLING -> CANCELLED | SUCCEEDED | FAILED.",
+        element: "dome.gateway.v1.JobState",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.one_terminal",
+        text: "SUCCEEDED, FAILED and CANCELLED are terminal: a job reaches exactly one of them, once, and never leaves it.",
+        element: "dome.gateway.v1.JobState",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.unspecified_never_sent",
+        text: "Never sent. The zero value.",
+        element: "dome.gateway.v1.JOB_STATE_UNSPECIFIED",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.cancelling_stops_at_boundary",
+        text: "A cancel was requested; the job stops at its next step boundary (a parked or sleeping step is woken at once): no step starts after the cancel took effect.",
+        element: "dome.gateway.v1.JOB_STATE_CANCELLING",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.succeeded_pass",
+        text: "Terminal. The skill finished; `Job.outcome.status` is `PASS`.",
+        element: "dome.gateway.v1.JOB_STATE_SUCCEEDED",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.failed_data",
+        text: "Terminal. The skill failed; `Job.outcome` carries the policy reason code and message as data (never as an RPC error).",
+        element: "dome.gateway.v1.JOB_STATE_FAILED",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "state.cancelled_blocked",
+        text: "Terminal. The job stopped because of a cancel; `Job.outcome.status` is `BLOCKED` with reason code `EXEC.CANCELLED`.",
+        element: "dome.gateway.v1.JOB_STATE_CANCELLED",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.correlation_stored",
+        text: "Optional. Correlation id, as in `ListCapabilitiesRequest`; echoed on the response, stored on the job and on every event the job emits (but the cancel events, see `JobEvent.correlation_id`).",
+        element: "dome.gateway.v1.SkillExecuteRequest.correlation_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.skill_id_required",
+        text: "Required: empty is `INVALID_ARGUMENT`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.skill_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.unknown_skill",
+        text: "The id of a skill listed by `ListCapabilities`; any other id is `SKILL_NOT_FOUND`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.skill_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.highest_version",
+        text: "Optional. The skill version to run; empty selects the highest version offered.",
+        element: "dome.gateway.v1.SkillExecuteRequest.skill_version",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.unknown_version",
+        text: "An unknown version is `SKILL_NOT_FOUND`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.skill_version",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.input_validated",
+        text: "Required. The skill input as JSON text (RFC 8259), which must validate against the skill's `input_schema_json`; otherwise `INVALID_SKILL_INPUT` with one `BadRequest` violation per problem.",
+        element: "dome.gateway.v1.SkillExecuteRequest.input_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.empty_input",
+        text: "An empty `input_json` is not JSON text, so it is `INVALID_SKILL_INPUT` too (never `INVALID_ARGUMENT`).",
+        element: "dome.gateway.v1.SkillExecuteRequest.input_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "json.canonical_form",
+        text: "JSON text rather than `google.protobuf.Struct`, because Struct holds every number as a double and so silently corrupts integers beyond 2^53 and cannot carry a non-object top level. Two inputs are the same when their canonical forms (keys sorted, no insignificant whitespace) are equal.",
+        element: "dome.gateway.v1.SkillExecuteRequest.input_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "json.canonical_numbers",
+        text: "In the canonical form a number is compared by value: one whose value is an integer is written as that integer (`1`, `1.0`, `1e0` and `10e-1` are all `1`; `1e2` is `100`), exactly up to 64 bits; any other number is written in the shortest form that reads back as the same IEEE 754 double (`1.5`, `0.25`).",
+        element: "dome.gateway.v1.SkillExecuteRequest.input_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.max_input_bytes",
+        text: "At most `ServerLimits.max_input_bytes` bytes (`LIMIT_EXCEEDED` otherwise).",
+        element: "dome.gateway.v1.SkillExecuteRequest.input_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "idempotency.same_request_same_job",
+        text: "Optional. Makes the call idempotent. Within the idempotency window (`ServerLimits.idempotency_window_seconds`, counted from the job's creation) a request with the same key and the same `skill_id`, `skill_version`, canonical input, `run_id`, `base_ref` and `labels` returns the original job (in its current state) and creates nothing.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "idempotency.conflict",
+        text: "The same key with any of them different is `IDEMPOTENCY_KEY_CONFLICT`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "idempotency.fields_as_sent",
+        text: "The fields are compared as sent, not as resolved: an empty `skill_version` differs from `1.0.0` even when that is the version it selects, and an empty `base_ref` differs from `HEAD`; only the input is compared by its canonical form.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "idempotency.concurrent_one_job",
+        text: "Concurrent duplicates create exactly one job.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "idempotency.key_form",
+        text: "1 to 128 characters of `[A-Za-z0-9._:-]`; any other key is `INVALID_ARGUMENT`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "client.retry_sets_key",
+        text: "Clients that retry `SkillExecute` must set it.",
+        element: "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.labels_stored",
+        text: "Optional. Labels stored on the job.",
+        element: "dome.gateway.v1.SkillExecuteRequest.labels",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.labels_form",
+        text: "At most 32, keys 1 to 63 characters of `[a-z0-9._-]`, values at most 256 characters; other labels are `INVALID_ARGUMENT`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.labels",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.run_joined",
+        text: "Optional. The run the job joins as a task: the job's `run_id` and every event and decision of the job carry it.",
+        element: "dome.gateway.v1.SkillExecuteRequest.run_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.new_run",
+        text: "Empty starts a new run whose id the server assigns, a different one for every job.",
+        element: "dome.gateway.v1.SkillExecuteRequest.run_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.base_ref_recorded",
+        text: "Optional. The source reference the skill runs against, recorded in the provenance (`run.manifest`) and the job's work-queue projection.",
+        element: "dome.gateway.v1.SkillExecuteRequest.base_ref",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.base_ref_head",
+        text: "Empty means `HEAD`.",
+        element: "dome.gateway.v1.SkillExecuteRequest.base_ref",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "execute.created_flag",
+        text: "True when this call created the job; false when an idempotency key matched an existing job.",
+        element: "dome.gateway.v1.SkillExecuteResponse.created",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "status.last_sequence_covers_streamed",
+        text: "The job as it is now. Its `last_sequence` is never less than the sequence of any event already streamed for it.",
+        element: "dome.gateway.v1.GetJobStatusResponse.job",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "cancel.event_correlation",
+        text: "Optional. Correlation id, echoed on the response and carried by the cancel-requested event this call may emit (and by the optional `state_changed` to `CANCELLING` right after it).",
+        element: "dome.gateway.v1.CancelJobRequest.correlation_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "cancel.reason_recorded",
+        text: "Optional. Why the job is cancelled, recorded in the cancel-requested event.",
+        element: "dome.gateway.v1.CancelJobRequest.reason",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "cancel.reason_length",
+        text: "At most 1024 characters; a longer one is `INVALID_ARGUMENT`.",
+        element: "dome.gateway.v1.CancelJobRequest.reason",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "cancel.answer_state",
+        text: "The job after the call. `CANCELLED` when the cancel took effect on a `QUEUED` job, `CANCELLING` or `CANCELLED` when it took effect on a `RUNNING` one; unchanged when it was already cancelling or terminal.",
+        element: "dome.gateway.v1.CancelJobResponse.job",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "cancel.requested_once",
+        text: "True for the one call whose cancel took effect (the job was `QUEUED` or `RUNNING`); false for every other call on the same job.",
+        element: "dome.gateway.v1.CancelJobResponse.cancel_requested",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.id_unique",
+        text: "The job's id, assigned by the server; unique per server.",
+        element: "dome.gateway.v1.Job.job_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.version_resolved",
+        text: "The skill version the job runs (resolved when the request left it empty).",
+        element: "dome.gateway.v1.Job.skill_version",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.create_time",
+        text: "When the server accepted the job; always set.",
+        element: "dome.gateway.v1.Job.create_time",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.start_time",
+        text: "When a worker started the job; unset while `QUEUED` (and for a job cancelled before it started).",
+        element: "dome.gateway.v1.Job.start_time",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.end_time",
+        text: "When the job reached its terminal state; unset before.",
+        element: "dome.gateway.v1.Job.end_time",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.outcome_iff_terminal",
+        text: "The outcome; set exactly when `state` is terminal.",
+        element: "dome.gateway.v1.Job.outcome",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.provenance_set",
+        text: "Where the job came from; always set.",
+        element: "dome.gateway.v1.Job.provenance",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.last_sequence",
+        text: "The sequence of the job's latest event (every job has at least the event of its creation, so this is at least 1).",
+        element: "dome.gateway.v1.Job.last_sequence",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.correlation_id",
+        text: "The correlation id of the `SkillExecute` call that created the job.",
+        element: "dome.gateway.v1.Job.correlation_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.labels",
+        text: "The labels given at submission.",
+        element: "dome.gateway.v1.Job.labels",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "job.idempotency_key",
+        text: "The idempotency key given at submission; empty when none was.",
+        element: "dome.gateway.v1.Job.idempotency_key",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.task_id",
+        text: "The task id (equal to the job id).",
+        element: "dome.gateway.v1.JobOutcome.task_id",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.status",
+        text: "`PASS`, `FAIL` or `BLOCKED`; never unspecified.",
+        element: "dome.gateway.v1.JobOutcome.status",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.output_json",
+        text: "On `PASS`: the skill's output as canonical JSON text (see `SkillExecuteRequest.input_json`); empty otherwise.",
+        element: "dome.gateway.v1.JobOutcome.output_json",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.reason_code",
+        text: "On `FAIL` and `BLOCKED`: the POLICY reason code (pattern `^[A-Z]+(\\.[A-Z0-9_]+)+$`, such as `EXEC.NONZERO_EXIT`); `EXEC.CANCELLED` for a cancelled job. Empty on `PASS`. Data, never an RPC error.",
+        element: "dome.gateway.v1.JobOutcome.reason_code",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.message",
+        text: "A human-readable account of the outcome; may be empty. For a job ended by a `fail` step, the step's message.",
+        element: "dome.gateway.v1.JobOutcome.message",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.transient",
+        text: "On `FAIL`: whether the failure is transient (re-running may succeed); false otherwise.",
+        element: "dome.gateway.v1.JobOutcome.transient",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.attempt",
+        text: "The attempt that produced the outcome, from 1; a server of v1 runs a job at most once, so it is 1, also for a job cancelled while `QUEUED`.",
+        element: "dome.gateway.v1.JobOutcome.attempt",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "outcome.artifacts",
+        text: "The artifacts the job produced, in production order.",
+        element: "dome.gateway.v1.JobOutcome.artifacts",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "provenance.input_contract",
+        text: "The input contract: `skill:<skill_id>@<version>`.",
+        element: "dome.gateway.v1.Provenance.input_contract",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "provenance.input_sha256",
+        text: "SHA-256 of the canonical input JSON, 64 lowercase hex digits: equal for inputs with equal canonical forms.",
+        element: "dome.gateway.v1.Provenance.input_sha256",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "provenance.commands",
+        text: "The commands the job ran, in order; one entry per executed step.",
+        element: "dome.gateway.v1.Provenance.commands",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "provenance.artifacts",
+        text: "The artifacts produced so far: name to URI.",
+        element: "dome.gateway.v1.Provenance.artifacts",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "provenance.tool_versions",
+        text: "The versions of the tools the job ran with: name to version. Always holds `domed`.",
+        element: "dome.gateway.v1.Provenance.tool_versions",
+        file: "dome/gateway/v1/jobs.proto",
+    },
+    RuleSpec {
+        id: "options.no_caller_codes",
+        text: "`OK` (0) has no entry: the zero value is `GRPC_CODE_UNSPECIFIED`, which an error reason must never use. `CANCELLED` and `DEADLINE_EXCEEDED` are listed for completeness only; they belong to the caller and the transport, and no `ErrorReason` may use them.",
+        element: "dome.gateway.v1.GrpcCode",
+        file: "dome/gateway/v1/options.proto",
+    },
+    RuleSpec {
+        id: "client.retry_only_retryable",
+        text: "Whether a client may retry the identical request (after backoff, and honouring `google.rpc.RetryInfo`).",
+        element: "dome.gateway.v1.ErrorSpec.retryable",
+        file: "dome/gateway/v1/options.proto",
+    },
+    RuleSpec {
+        id: "options.ssot_mapping_required",
+        text: "Where a message of the service surface stands against dome's SSOT families: either it projects onto one family, or it is a delta the gateway introduces. Exactly one of the two is set.",
+        element: "dome.gateway.v1.SsotMapping",
+        file: "dome/gateway/v1/options.proto",
+    },
+    RuleSpec {
+        id: "ssot.projections_validate",
+        text: "The family the message projects onto; the projection is defined in the `dome-ssot` crate and checked by `cargo xtask ssot`. What a server sends of such a message projects onto a valid instance of the family.",
+        element: "dome.gateway.v1.SsotMapping.family",
+        file: "dome/gateway/v1/options.proto",
+    },
+    RuleSpec {
         id: "correlation.echoed",
         text: "Every request has an optional `correlation_id`; the server echoes it (or the one it assigned) on the response, on every error (as the `correlationId` ErrorInfo metadata key) and on every event the call causes.",
         element: "dome/gateway/v1/service.proto",
         file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "version.header_checked",
+        text: "A client may state the API version it speaks in the `dome-api-version` request header on any call (and in `ListCapabilitiesRequest`); a version the server does not serve fails the call with `UNSUPPORTED_API_VERSION`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "version.checked_first",
+        text: "The header is checked before anything else, authentication included: a call with an unserved version and no credentials fails with `UNSUPPORTED_API_VERSION`, which reveals nothing `ListCapabilities` does not.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "auth.bearer_required",
+        text: "A server run with authentication requires `authorization: Bearer <token>` on every call (`UNAUTHENTICATED` otherwise) and advertises the feature flag `dome.auth.bearer`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "auth.health_reflection_open",
+        text: "`grpc.health.v1` and server reflection (v1 and v1alpha) stay open: they answer without credentials.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "health.serving",
+        text: "Every server serves `grpc.health.v1.Health`: `Check` of the empty service name and of `dome.gateway.v1.GatewayService` answers `SERVING` while the server takes calls.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "health.unknown_service",
+        text: "`Check` of any other service name fails with `NOT_FOUND`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "reflection.lists_service",
+        text: "Every server serves gRPC server reflection in both versions, `grpc.reflection.v1` and `grpc.reflection.v1alpha`, and lists `dome.gateway.v1.GatewayService` among its services.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "reflection.service_files",
+        text: "Reflection returns each of the contract's files asked for by its name (`dome/gateway/v1/service.proto` and each file it imports), and the file declaring a symbol asked for by the symbol (`dome.gateway.v1.GatewayService`).",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "reflection.errors_file",
+        text: "`errors.proto` is not imported by this file (errors travel in trailers, not in messages), yet reflection returns it too: by its name `dome/gateway/v1/errors.proto`, and for the symbol `dome.gateway.v1.ErrorReason`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "profile.skill_offered",
+        text: "Conformance profile: a server that advertises the feature flag `dome.conformance.v1` offers the skill `dome.conformance.script` (version `1.0.0`)",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.steps_in_order",
+        text: ", whose input is a script of steps executed in order",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "profile.schema_published",
+        text: "(see `conformance_script.schema.json` beside this file, published as the skill's `input_schema_json`).",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.step_events",
+        text: "Its steps: `progress`, `log`, `gate_decision`, `promotion_decision`, `artifact` (each emits the matching event, with the step's values; decisions are recorded for the job's run)",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.park",
+        text: ", `sleep` (bounded, at most 10000 ms; woken at once by a cancel), `park` (waits until the job is cancelled, then ends it `CANCELLED`)",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.fail",
+        text: ", `fail` (ends the job `FAILED` with the given policy reason code)",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.succeed",
+        text: ", `succeed` (ends it `SUCCEEDED` with the given output)",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.bulk",
+        text: ", and `bulk` (emits `count` progress events at once).",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.default_success",
+        text: "A script that ends without `fail` or `succeed` succeeds with output `null`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "profile.off_feature_not_enabled",
+        text: "A server that does not advertise the flag neither lists the skill nor runs it: `SkillExecute` of `dome.conformance.script` there fails with `FEATURE_NOT_ENABLED` (`feature` = `dome.conformance.v1`), never `SKILL_NOT_FOUND`.",
+        element: "dome/gateway/v1/service.proto",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "capabilities.api_version_checked",
+        text: "Lists the server's versions, feature flags, limits and skills. Read-only and idempotent. Clients call it once when they connect, to negotiate the API version and learn the skills' input schemas. Errors: `UNSUPPORTED_API_VERSION` when `api_version` is set and not served.",
+        element: "dome.gateway.v1.GatewayService.ListCapabilities",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "execute.queued_on_return",
+        text: "Submits one skill run as a new job, `QUEUED` on return.",
+        element: "dome.gateway.v1.GatewayService.SkillExecute",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "execute.no_key_new_job",
+        text: "Idempotent exactly when `idempotency_key` is set (see `SkillExecuteRequest`): without a key, every call creates a job of its own.",
+        element: "dome.gateway.v1.GatewayService.SkillExecute",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "client.retry_needs_key",
+        text: "A client must not retry it without one.",
+        element: "dome.gateway.v1.GatewayService.SkillExecute",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "status.read_only",
+        text: "Reads a job as it is now. Read-only and idempotent: reading changes nothing.",
+        element: "dome.gateway.v1.GatewayService.GetJobStatus",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "cancel.takes_effect",
+        text: "Requests cancellation of a job. Idempotent and deterministic under retries: a `QUEUED` or `RUNNING` job becomes `CANCELLING`, emits exactly one `cancel_requested` event, and then ends `CANCELLED`",
+        element: "dome.gateway.v1.GatewayService.CancelJob",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "cancel.best_effort",
+        text: "(best effort: a job that finishes first ends `SUCCEEDED` or `FAILED`, and still ends in exactly one terminal state).",
+        element: "dome.gateway.v1.GatewayService.CancelJob",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "cancel.queued_never_starts",
+        text: "A `QUEUED` job is already `CANCELLED` in the response (it never starts; its outcome's `attempt` is 1).",
+        element: "dome.gateway.v1.GatewayService.CancelJob",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "cancel.wakes_parked",
+        text: "A parked or sleeping one ends `CANCELLED` without waiting for its step to finish.",
+        element: "dome.gateway.v1.GatewayService.CancelJob",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "cancel.repeat_changes_nothing",
+        text: "Cancelling a job that is `CANCELLING` or terminal is OK and changes nothing.",
+        element: "dome.gateway.v1.GatewayService.CancelJob",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.replay_then_live",
+        text: "Streams a job's events: first every retained event after `after_sequence`, in order, then each new event as it is appended.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.closes_after_terminal",
+        text: "The stream closes with OK right after the terminal event.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.exactly_once_in_order",
+        text: "Within one call each event arrives exactly once and in sequence order.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "client.dedupe_by_sequence",
+        text: "Across reconnects delivery is at-least-once, and clients dedupe by `sequence`.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.identical_subscribers",
+        text: "Every concurrent subscriber of a job sees the identical sequence.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.drop_keeps_job",
+        text: "Dropping the stream never cancels the job.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "decisions.gate_reject_is_ok",
+        text: "Reads the gate decision recorded for a run (and task). Read-only and idempotent. A `REJECT` decision is a successful response.",
+        element: "dome.gateway.v1.GatewayService.GetGateDecision",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "decisions.gate_not_found",
+        text: "Errors: `DECISION_NOT_FOUND` when none is recorded yet.",
+        element: "dome.gateway.v1.GatewayService.GetGateDecision",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "decisions.promotion_last",
+        text: "Reads the promotion decision recorded last for a run.",
+        element: "dome.gateway.v1.GatewayService.GetPromotionDecision",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "decisions.promotion_reject_is_ok",
+        text: "Read-only and idempotent. A `REJECT` decision is a successful response.",
+        element: "dome.gateway.v1.GatewayService.GetPromotionDecision",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "decisions.promotion_not_found",
+        text: "Errors: `DECISION_NOT_FOUND` when none is recorded yet.",
+        element: "dome.gateway.v1.GatewayService.GetPromotionDecision",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "script.artifact",
+        text: "Produce an artifact and emit it as an event; it is added to the outcome's artifacts and the provenance.",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/artifact",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.bulk_progress",
+        text: "Emit count progress events at once. Event i (from 1) has percent i * 100 / count, rounded down, and an empty message.",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/bulk",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.gate_decision",
+        text: "Record a gate decision for the job's run and task (task_id is the job id), and emit it as an event. Absent optional fields stay unset in the GateDecision; an absent telemetry_ref is generated (random trace and span ids).",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/gate_decision",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.log",
+        text: "Emit one log event with the step's level (INFO when absent) and message.",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/log",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.progress",
+        text: "Emit one progress event with the step's percent and message (empty when absent).",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/progress",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.promotion_decision",
+        text: "Record a promotion decision for the job's run, resting on the job's task (gate_decision_ref.task_id is the job id), and emit it as an event. gate_decision_ref.telemetry_ref is the step's telemetry_ref when given, else the telemetry_ref of the gate decision recorded last for this task, else generated. confidence and risk_score default to 0.",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/promotion_decision",
+        file: "dome/gateway/v1/conformance_script.schema.json",
+    },
+    RuleSpec {
+        id: "script.sleep",
+        text: "Sleep for millis milliseconds (at most 10000), woken at once by a cancel.",
+        element: "dome/gateway/v1/conformance_script.schema.json#/$defs/step/properties/sleep",
+        file: "dome/gateway/v1/conformance_script.schema.json",
     },
 ];

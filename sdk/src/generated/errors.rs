@@ -7,7 +7,7 @@
 pub enum ApiError {
     /// A request field is malformed (empty where required, too long, not of
     /// the documented form). Fix the request; never retried.
-    /// Metadata: `field` (the path of the first offending field).
+    /// Metadata: `field` (the path of the first offending field). [rule: errors.invalid_argument]
     InvalidArgument {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -23,7 +23,7 @@ pub enum ApiError {
     /// `BadRequest` names the violations found (at most 16), its field path
     /// being `input_json` followed by the JSON Pointer of the offending value.
     /// Metadata: `skillId`, `violationCount` (decimal, how many the
-    /// `BadRequest` names).
+    /// `BadRequest` names). [rule: errors.invalid_skill_input]
     InvalidSkillInput {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -38,7 +38,7 @@ pub enum ApiError {
     },
     /// No skill with the requested id (and version, when one was requested)
     /// is offered by the server. Metadata: `skillId`, `skillVersion` (empty
-    /// when none was requested).
+    /// when none was requested). [rule: errors.skill_not_found]
     SkillNotFound {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -50,7 +50,7 @@ pub enum ApiError {
         message: String,
     },
     /// No job with the requested id is known: it never existed or has been
-    /// dropped from retention. Metadata: `jobId`.
+    /// dropped from retention. Metadata: `jobId`. [rule: errors.job_not_found]
     JobNotFound {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -61,7 +61,7 @@ pub enum ApiError {
     },
     /// No decision of the requested kind has been recorded for the run (and
     /// task, when one was named) yet. Metadata: `runId`, `decisionKind`
-    /// (`gate` or `promotion`), `taskId` (empty when none was named).
+    /// (`gate` or `promotion`), `taskId` (empty when none was named). [rule: errors.decision_not_found]
     DecisionNotFound {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -76,7 +76,7 @@ pub enum ApiError {
     },
     /// The idempotency key was used within the idempotency window with a
     /// different request. Metadata: `idempotencyKey`, `jobId` (the job the key
-    /// belongs to).
+    /// belongs to). [rule: errors.idempotency_key_conflict]
     IdempotencyKeyConflict {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -89,7 +89,7 @@ pub enum ApiError {
     },
     /// The `after_sequence` cursor of `StreamJobEvents` is greater than the
     /// sequence of the job's latest event. Metadata: `jobId`, `afterSequence`,
-    /// `lastSequence`.
+    /// `lastSequence`. [rule: errors.cursor_ahead_of_head]
     CursorAheadOfHead {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -107,7 +107,7 @@ pub enum ApiError {
     /// right after it are gone. Resuming from it would leave a gap; the client
     /// must decide what to do (for example read the job with `GetJobStatus`
     /// and stream from `firstRetainedSequence - 1`). Metadata: `jobId`,
-    /// `afterSequence`, `firstRetainedSequence`.
+    /// `afterSequence`, `firstRetainedSequence`. [rule: errors.cursor_expired]
     CursorExpired {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -127,7 +127,7 @@ pub enum ApiError {
     /// the job or silently skip events. Retry `StreamJobEvents` with
     /// `after_sequence` = `resumeAfterSequence`, the sequence of the last
     /// event sent on the ended stream. Metadata: `jobId`,
-    /// `resumeAfterSequence`.
+    /// `resumeAfterSequence`. [rule: errors.subscriber_lagged]
     SubscriberLagged {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -143,7 +143,7 @@ pub enum ApiError {
     /// The API version the client stated (the `api_version` field of
     /// `ListCapabilitiesRequest` or the `dome-api-version` request header) is
     /// not served. Metadata: `requestedVersion`, `supportedVersions`
-    /// (comma-separated, ascending).
+    /// (comma-separated, ascending). [rule: errors.unsupported_api_version]
     UnsupportedApiVersion {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -156,7 +156,7 @@ pub enum ApiError {
     },
     /// The request needs a feature flag the server does not enable (for
     /// example a conformance skill on a server run without the conformance
-    /// profile). Metadata: `feature`.
+    /// profile). Metadata: `feature`. [rule: errors.feature_not_enabled]
     FeatureNotEnabled {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -166,7 +166,7 @@ pub enum ApiError {
         message: String,
     },
     /// The job queue is full; the job was not created. Retry after the
-    /// `RetryInfo` delay. Metadata: `queueCapacity`.
+    /// `RetryInfo` delay. Metadata: `queueCapacity`. [rule: errors.queue_full]
     QueueFull {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -181,7 +181,7 @@ pub enum ApiError {
     /// too many concurrent streams, too many subscribers of one job, too
     /// many retained jobs. Retrying the same request hits it again.
     /// Metadata: `limit` (the limit's name as in `ServerLimits`, for example
-    /// `max_input_bytes`), `limitValue`.
+    /// `max_input_bytes`), `limitValue`. [rule: errors.limit_exceeded]
     LimitExceeded {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -194,7 +194,7 @@ pub enum ApiError {
     },
     /// The call carries no valid credentials (the server requires a bearer
     /// token in the `authorization` header). No metadata beyond
-    /// `correlationId`.
+    /// `correlationId`. [rule: errors.unauthenticated]
     Unauthenticated {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -202,7 +202,7 @@ pub enum ApiError {
         message: String,
     },
     /// The caller is authenticated but not allowed to make the call.
-    /// Metadata: `permission` (what was missing).
+    /// Metadata: `permission` (what was missing). [rule: errors.permission_denied]
     PermissionDenied {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -214,7 +214,7 @@ pub enum ApiError {
     /// The server is shutting down and takes no new work; an open event
     /// stream is ended with it. Retry against the same address (after a
     /// restart) or another replica. On a stream, `resumeAfterSequence` is the
-    /// sequence of the last event sent on it.
+    /// sequence of the last event sent on it. [rule: errors.shutting_down]
     ShuttingDown {
         /// The `correlationId` of the failed call.
         correlation_id: String,
@@ -228,7 +228,7 @@ pub enum ApiError {
         message: String,
     },
     /// An invariant of the server broke. Not retryable: report it with the
-    /// correlation id. Metadata: none beyond `correlationId`.
+    /// correlation id. Metadata: none beyond `correlationId`. [rule: errors.internal]
     Internal {
         /// The `correlationId` of the failed call.
         correlation_id: String,

@@ -21,43 +21,50 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.GatewayService.CancelJob",
             queued_job,
         )
+        .checks(&["cancel.queued_never_starts", "cancel.takes_effect", "cancel_event.previous_state", "job.start_time", "outcome.attempt"])
         .exclusive(),
         Case::new(
             "cancel.running_job",
             "cancelling a RUNNING (sleeping) job wakes it at once and ends it CANCELLED, after one cancel_requested with previous_state RUNNING",
             "dome.gateway.v1.GatewayService.CancelJob",
             running_job,
-        ),
+        )
+        .checks(&["cancel.wakes_parked", "cancel.takes_effect", "state.cancelling_stops_at_boundary", "cancel_event.previous_state", "script.sleep"]),
         Case::new(
             "cancel.parked_job",
             "cancelling a parked job takes effect once and its stream ends with the CANCELLED terminal event (outcome BLOCKED, EXEC.CANCELLED)",
             "dome.gateway.v1.GatewayService.CancelJob; dome.gateway.v1.JobState.JOB_STATE_CANCELLED",
             parked_job,
-        ),
+        )
+        .checks(&["script.park", "state.cancelled_blocked", "cancel.reason_recorded"]),
         Case::new(
             "cancel.finished_job",
             "cancelling a terminal job is OK, answers cancel_requested false and changes nothing (state, last_sequence, log)",
             "dome.gateway.v1.GatewayService.CancelJob",
             finished_job,
-        ),
+        )
+        .checks(&["cancel.repeat_changes_nothing", "cancel.answer_state"]),
         Case::new(
             "cancel.repeated",
             "repeated cancels of one job: only the first answers cancel_requested true; exactly one cancel_requested event",
             "dome.gateway.v1.CancelJobResponse.cancel_requested",
             repeated,
-        ),
+        )
+        .checks(&["cancel.requested_once", "log.one_cancel_requested", "cancel.repeat_changes_nothing"]),
         Case::new(
             "cancel.concurrent",
             "concurrent cancels of one job: exactly one answers cancel_requested true and its correlation id is on the one cancel_requested event",
             "dome.gateway.v1.CancelJobResponse.cancel_requested; dome.gateway.v1.JobEvent.correlation_id",
             concurrent,
-        ),
+        )
+        .checks(&["cancel.requested_once", "cancel.event_correlation", "log.one_cancel_requested"]),
         Case::new(
             "cancel.random_point",
             "a cancel at any point of any script leaves a log the model accepts: one terminal state, the script's events as a prefix, CANCELLED only after cancel_requested",
             "dome.gateway.v1.JobState; dome.gateway.v1.GatewayService.CancelJob",
             random_point,
         )
+        .checks(&["cancel.best_effort", "cancel.answer_state", "state.one_terminal", "log.cancelling_state_optional", "event.correlation_id"])
         .property(),
     ]
 }
@@ -142,6 +149,15 @@ async fn parked_job(ctx: Ctx) -> CaseResult {
     let resp = ctx.cancel(&mut job.facts, Some(JobState::Running)).await?;
     ensure!(resp.cancel_requested, "cancelling a parked job answered cancel_requested: false");
     let events = finish_cancelled(&ctx, &job).await?;
+    // `Ctx::cancel` gives the reason "conformance"; the event records it.
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(pb::job_event::Payload::CancelRequested(c)) => Some(c.reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    ensure!(reasons == ["conformance"], "the cancel-requested event records the reason {reasons:?}; CancelJob gave \"conformance\"");
     let last = events.last().cloned().unwrap_or_default();
     let status = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
     ensure!(

@@ -16,13 +16,15 @@ pub(super) fn cases() -> Vec<Case> {
             "a server advertising dome.conformance.v1 offers dome.conformance.script 1.0.0 with the published script schema as its input schema",
             "dome.gateway.v1.GatewayService (conformance profile); conformance_script.schema.json",
             conformance_profile,
-        ),
+        )
+        .checks(&["profile.skill_offered", "profile.schema_published"]),
         Case::new(
             "capabilities.shape",
             "ListCapabilities lists api versions (ascending, with v1), features ascending, skills by id then version, one SSOT schema version per family in number order, and limits",
             "dome.gateway.v1.ListCapabilitiesResponse",
             shape,
         )
+        .checks(&["capabilities.api_versions", "capabilities.features_sorted", "capabilities.skills_sorted", "capabilities.ssot_versions", "capabilities.server_version", "skill.id", "skill.version", "skill.description", "skill.input_schema"])
         .anywhere(),
         Case::new(
             "capabilities.stable",
@@ -30,6 +32,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.ListCapabilitiesResponse",
             stable,
         )
+        .checks(&["capabilities.stable"])
         .anywhere(),
         Case::new(
             "capabilities.correlation_id",
@@ -37,7 +40,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.ListCapabilitiesRequest.correlation_id",
             correlation,
         )
-        .checks(&["correlation.echoed"])
+        .checks(&["correlation.echoed", "correlation.echoed_on_response", "correlation.assigned", "correlation.form"])
         .anywhere(),
         Case::new(
             "negotiation.served_versions",
@@ -45,6 +48,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.ListCapabilitiesRequest.api_version",
             served_versions,
         )
+        .checks(&["capabilities.served_versions_accepted"])
         .anywhere(),
         Case::new(
             "negotiation.unsupported_header",
@@ -52,6 +56,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.GatewayService (dome-api-version header)",
             unsupported_header,
         )
+        .checks(&["version.header_checked", "version.checked_first"])
         .anywhere(),
     ]
 }
@@ -109,22 +114,37 @@ async fn shape(ctx: Ctx) -> CaseResult {
             "skill {:?} lacks a required id, version or description",
             s.skill_id
         );
+        let schema = serde_json::from_str::<serde_json::Value>(&s.input_schema_json);
+        let Ok(schema) = schema else { return Err(crate::case::Stop::Fail(format!("skill {}'s input_schema_json is not JSON", s.skill_id))) };
+        // Canonical: keys sorted (serde_json's map is ordered), no
+        // insignificant whitespace.
         ensure!(
-            serde_json::from_str::<serde_json::Value>(&s.input_schema_json).is_ok(),
-            "skill {}'s input_schema_json is not JSON",
+            serde_json::to_string(&schema).ok().as_deref() == Some(s.input_schema_json.as_str()),
+            "skill {}'s input_schema_json is not canonical JSON text (keys sorted, no insignificant whitespace)",
             s.skill_id
         );
+        let dotted = s.skill_id.split('.').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        ensure!(dotted, "skill id {:?} is not lowercase dotted words", s.skill_id);
+        ensure!(is_semver(&s.version), "skill {}'s version {:?} is not a semantic version", s.skill_id, s.version);
     }
     let families: Vec<i32> = caps.ssot_schema_versions.iter().map(|v| v.family).collect();
     let want: Vec<i32> = (1..=6).collect();
     ensure!(families == want, "ssot_schema_versions families {families:?}, expected one per family in number order {want:?}");
     ensure!(
-        caps.ssot_schema_versions.iter().all(|v| !v.version.is_empty()),
-        "an SSOT schema version is empty"
+        caps.ssot_schema_versions.iter().all(|v| v.version == "1.0.0"),
+        "ssot_schema_versions {:?}: in v1 every family's version is 1.0.0",
+        caps.ssot_schema_versions.iter().map(|v| v.version.as_str()).collect::<Vec<_>>()
     );
     ensure!(caps.limits.is_some(), "limits is unset");
-    ensure!(!caps.server_version.is_empty(), "server_version is empty");
+    ensure!(is_semver(&caps.server_version), "server_version {:?} is not a semantic version", caps.server_version);
     Ok(())
+}
+
+/// `MAJOR.MINOR.PATCH`, each decimal, with an optional `-pre` or `+build`.
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 async fn stable(ctx: Ctx) -> CaseResult {
@@ -155,6 +175,15 @@ async fn correlation(ctx: Ctx) -> CaseResult {
         "the assigned correlation_id {:?} is not `corr-` and 32 lowercase hex digits",
         r.correlation_id
     );
+    let again = ctx.wire.capabilities(pb::ListCapabilitiesRequest::default()).await?;
+    ensure!(again.correlation_id != r.correlation_id, "two calls without a correlation id were both assigned {:?}", r.correlation_id);
+    // A malformed one is INVALID_ARGUMENT, echoing an assigned id instead.
+    for bad in ["has space".to_string(), "x".repeat(129)] {
+        let result = ctx.wire.capabilities(pb::ListCapabilitiesRequest { correlation_id: bad.clone(), api_version: String::new() }).await;
+        let seen = expect_error(result, "INVALID_ARGUMENT", None, &format!("ListCapabilities with correlation_id {bad:.20?}"))?;
+        let echoed = seen.metadata.get("correlationId").map(String::as_str).unwrap_or("");
+        ensure!(is_prefixed_id(echoed, "corr-"), "the error for a malformed correlation_id carries correlationId {echoed:?}, expected an assigned `corr-` id");
+    }
     Ok(())
 }
 
@@ -186,6 +215,18 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
         "requestedVersion is {:?}, the header said v0-unserved",
         seen.metadata.get("requestedVersion")
     );
+    // Before authentication: a call without credentials learns only that
+    // the version is not served.
+    let corr = ctx.correlation("version");
+    let result = ctx
+        .wire
+        .capabilities_with_headers(
+            pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() },
+            &[("dome-api-version", "v0-unserved")],
+            true,
+        )
+        .await;
+    expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), "ListCapabilities without credentials and with dome-api-version: v0-unserved")?;
     // Before anything else: an unknown job would be JOB_NOT_FOUND, and an
     // empty id INVALID_ARGUMENT, but the version is checked first.
     for job_id in ["job-00000000000000000000000000000000", ""] {

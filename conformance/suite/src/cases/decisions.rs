@@ -18,13 +18,15 @@ pub(super) fn cases() -> Vec<Case> {
             "a recorded REJECT gate or promotion decision is read with OK, its reason codes as data",
             "dome.gateway.v1.GatewayService.GetGateDecision; dome.gateway.v1.GatewayService.GetPromotionDecision",
             reject_is_ok,
-        ),
+        )
+        .checks(&["decisions.gate_reject_is_ok", "decisions.promotion_reject_is_ok", "errors.policy_codes_are_data"]),
         Case::new(
             "decisions.returned_as_recorded",
             "the gate decision of a run's task, the run's last gate decision and its last promotion decision are returned exactly as the job recorded them",
             "dome.gateway.v1.GetGateDecisionRequest.task_id; dome.gateway.v1.GetPromotionDecisionResponse.decision",
             returned_as_recorded,
         )
+        .checks(&["decisions.as_recorded", "decisions.gate_by_task", "decisions.gate_last_in_run", "decisions.promotion_last", "script.gate_decision", "script.promotion_decision"])
         .property(),
     ]
 }

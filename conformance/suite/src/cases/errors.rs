@@ -29,7 +29,7 @@ pub(super) fn cases() -> Vec<Case> {
                 if spec.retryable { "a" } else { "no" },
             );
             let proto = format!("dome.gateway.v1.ErrorReason.ERROR_REASON_{}", spec.name);
-            let case = Case::new(&id, &rule, &proto, move |ctx| provoke(ctx, spec));
+            let case = Case::new(&id, &rule, &proto, move |ctx| provoke(ctx, spec)).checks(&rules_of(spec.name));
             match spec.name {
                 // These need no conformance skill, or must run where it is off.
                 "INVALID_ARGUMENT" | "JOB_NOT_FOUND" | "UNSUPPORTED_API_VERSION" | "FEATURE_NOT_ENABLED"
@@ -39,12 +39,22 @@ pub(super) fn cases() -> Vec<Case> {
             }
         })
         .collect();
+    cases.push(
+        Case::new(
+            "errors.correlation_assigned",
+            "every error carries correlationId: the request's, or one the server assigned (`corr-` and 32 lowercase hex digits) when the request set none",
+            "dome.gateway.v1.ErrorReason; errors.proto (correlationId on every error)",
+            correlation_assigned,
+        )
+        .checks(&["errors.correlation_id", "correlation.assigned"])
+        .anywhere(),
+    );
     cases.push(Case::new(
         "errors.policy_codes_are_data",
         "a job that fails with a policy reason code is read with OK: the code is data in the outcome and events, never an RPC error",
         "dome.gateway.v1.JobOutcome.reason_code; errors.proto (policy codes are not RPC errors)",
         policy_codes_are_data,
-    ));
+    ).checks(&["errors.policy_codes_are_data", "state.failed_data"]));
     cases.push(
         Case::new(
             "errors.bounded",
@@ -156,6 +166,61 @@ fn typed_and_small<T>(r: crate::wire::Rpc<T>, correlation_id: &str, what: &str) 
     Ok(())
 }
 
+/// The rules the case of one error reason checks: the wire form every
+/// error shares, its own comment, and the rules of the requests that
+/// provoke it. Reasons no client can provoke check nothing (their cases
+/// skip, and the matrix gives the reason).
+fn rules_of(name: &str) -> Vec<&'static str> {
+    let own: &[&'static str] = match name {
+        "INVALID_ARGUMENT" => &["errors.invalid_argument", "execute.skill_id_required", "idempotency.key_form", "execute.labels_form", "cancel.reason_length"],
+        "INVALID_SKILL_INPUT" => &["errors.invalid_skill_input", "execute.input_validated", "execute.empty_input"],
+        "SKILL_NOT_FOUND" => &["errors.skill_not_found", "execute.unknown_skill", "execute.unknown_version"],
+        "JOB_NOT_FOUND" => &["errors.job_not_found", "stream.correlation_on_errors"],
+        "DECISION_NOT_FOUND" => &["errors.decision_not_found", "decisions.gate_not_found", "decisions.promotion_not_found"],
+        "IDEMPOTENCY_KEY_CONFLICT" => &["errors.idempotency_key_conflict", "idempotency.conflict", "idempotency.fields_as_sent"],
+        "CURSOR_AHEAD_OF_HEAD" => &["errors.cursor_ahead_of_head", "cursor.ahead_of_head"],
+        "CURSOR_EXPIRED" => &["errors.cursor_expired", "cursor.expired", "limits.events_retained"],
+        "SUBSCRIBER_LAGGED" => &["errors.subscriber_lagged", "limits.subscriber_lag", "limits.lag_never_skips"],
+        "UNSUPPORTED_API_VERSION" => &["errors.unsupported_api_version", "capabilities.api_version_checked"],
+        "FEATURE_NOT_ENABLED" => &["errors.feature_not_enabled", "profile.off_feature_not_enabled"],
+        "QUEUE_FULL" => &["errors.queue_full", "limits.queue_capacity", "limits.max_running_jobs"],
+        "LIMIT_EXCEEDED" => &["errors.limit_exceeded", "limits.exceeded_named", "execute.max_input_bytes", "limits.subscribers_per_job"],
+        "UNAUTHENTICATED" => &["errors.unauthenticated", "auth.bearer_required"],
+        _ => return Vec::new(),
+    };
+    let shared = [
+        "errors.status_details",
+        "errors.code",
+        "errors.error_info",
+        "errors.domain",
+        "errors.correlation_id",
+        "errors.metadata_keys",
+        "errors.bad_request",
+        "errors.retry_info",
+    ];
+    shared.iter().chain(own).copied().collect()
+}
+
+/// An error of a call that set no correlation id still carries
+/// `correlationId`: the one the server assigned to the call.
+async fn correlation_assigned(ctx: Ctx) -> CaseResult {
+    let unknown_job = format!("job-{}", hex32(ctx.seed ^ 0x5a5a));
+    let seen = expect_error(ctx.wire.status(&unknown_job, "").await, "JOB_NOT_FOUND", None, "GetJobStatus of an unknown job without a correlation id")?;
+    let assigned = md(&seen, contract::CORRELATION_ID_KEY).to_string();
+    ensure!(
+        crate::model::is_prefixed_id(&assigned, "corr-"),
+        "the error of a call without a correlation id carries correlationId {assigned:?}, expected the one the server assigned (`corr-` and 32 lowercase hex digits)"
+    );
+    let e = stream_error(&ctx, &unknown_job, 0).await?;
+    let seen = expect_error::<()>(Err(e), "JOB_NOT_FOUND", None, "StreamJobEvents of an unknown job without a correlation id")?;
+    let again = md(&seen, contract::CORRELATION_ID_KEY);
+    ensure!(
+        crate::model::is_prefixed_id(again, "corr-") && again != assigned,
+        "the stream's error carries correlationId {again:?}; expected a fresh assigned one (`corr-` and 32 lowercase hex digits), not {assigned:?}"
+    );
+    Ok(())
+}
+
 fn skip(why: &str) -> CaseResult {
     Err(Stop::Skip(why.to_string()))
 }
@@ -172,6 +237,27 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let r = ctx.wire.status("", &corr).await;
             let seen = expect_error(r, spec.name, Some(&corr), "GetJobStatus with an empty job_id")?;
             ensure!(md(&seen, "field").contains("job_id"), "metadata field is {:?}, expected the path job_id", md(&seen, "field"));
+            // Each malformed field of SkillExecute and CancelJob, one at a
+            // time, named in `field`.
+            let base = || pb::SkillExecuteRequest {
+                correlation_id: corr.clone(),
+                skill_id: contract::CONFORMANCE_SKILL_ID.into(),
+                input_json: Script::default().to_input(),
+                ..Default::default()
+            };
+            let bad: [(&str, pb::SkillExecuteRequest); 4] = [
+                ("skill_id", pb::SkillExecuteRequest { skill_id: String::new(), ..base() }),
+                ("idempotency_key", pb::SkillExecuteRequest { idempotency_key: "not a key!".into(), ..base() }),
+                ("idempotency_key", pb::SkillExecuteRequest { idempotency_key: "k".repeat(129), ..base() }),
+                ("labels", pb::SkillExecuteRequest { labels: [("Not-Lowercase".to_string(), "v".to_string())].into(), ..base() }),
+            ];
+            for (field, req) in bad {
+                let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), &format!("SkillExecute with a malformed {field}"))?;
+                ensure!(md(&seen, "field").contains(field), "metadata field is {:?}, expected the path {field}", md(&seen, "field"));
+            }
+            let long = "r".repeat(1025);
+            let seen = expect_error(ctx.wire.cancel(&unknown_job, &corr, &long).await, spec.name, Some(&corr), "CancelJob with a 1025-character reason")?;
+            ensure!(md(&seen, "field").contains("reason"), "metadata field is {:?}, expected the path reason", md(&seen, "field"));
             Ok(())
         }
         "INVALID_SKILL_INPUT" => {
@@ -202,7 +288,9 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
                 );
             }
             req.input_json = "{\"steps\": [".into();
-            expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with input that is not JSON")?;
+            expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute with input that is not JSON")?;
+            req.input_json = String::new();
+            expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with an empty input_json")?;
             Ok(())
         }
         "SKILL_NOT_FOUND" => {
@@ -271,9 +359,17 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let mut other_labels = first.clone();
             other_labels.labels.insert("variant".into(), "b".into());
             expect_error(ctx.wire.execute(other_labels).await, spec.name, None, "SkillExecute reusing a key with other labels")?;
-            let mut other_ref = first;
+            let mut other_ref = first.clone();
             other_ref.base_ref = "refs/heads/other".into();
             expect_error(ctx.wire.execute(other_ref).await, spec.name, None, "SkillExecute reusing a key with another base_ref")?;
+            // Fields are compared as sent: the values an empty field
+            // resolves to are still different requests.
+            let mut head = first.clone();
+            head.base_ref = "HEAD".into();
+            expect_error(ctx.wire.execute(head).await, spec.name, None, "SkillExecute reusing a key with base_ref HEAD where the first sent none")?;
+            let mut version = first;
+            version.skill_version = contract::CONFORMANCE_SKILL_VERSION.into();
+            expect_error(ctx.wire.execute(version).await, spec.name, None, "SkillExecute reusing a key with skill_version 1.0.0 where the first sent none")?;
             Ok(())
         }
         "CURSOR_AHEAD_OF_HEAD" => {
@@ -396,7 +492,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
 /// Waits for a job's end by following its log from a cursor near the head
 /// (retrying when retention moves past the cursor); returns its
 /// `last_sequence`.
-async fn await_end(ctx: &Ctx, job_id: &str) -> Result<u64, Stop> {
+pub(super) async fn await_end(ctx: &Ctx, job_id: &str) -> Result<u64, Stop> {
     loop {
         let j = ctx.wire.status(job_id, "").await?.job.unwrap_or_default();
         if crate::model::is_terminal(pb::JobState::try_from(j.state).unwrap_or_default()) {
@@ -433,20 +529,34 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
     let mut got: Vec<pb::JobEvent> = Vec::new();
     let status = loop {
         match stalled.next().await {
-            Ok(Some(e)) => got.push(e),
+            Ok(Some(e)) => {
+                // Whatever the server decides, what it sent is gapless and
+                // in order: it ends a lagging stream, never skips events.
+                let want = got.len() as u64 + 1;
+                ensure!(
+                    e.sequence == want,
+                    "the stalled subscriber received event {} after {} events (sequence {want} was due): the server skipped events instead of ending the stream with SUBSCRIBER_LAGGED",
+                    e.sequence,
+                    got.len()
+                );
+                got.push(e);
+            }
             Ok(None) => {
-                return skip(&format!(
-                    "the server buffered all {last} events for a subscriber that stopped reading, so it never fell behind"
-                ));
+                // The server kept up with the subscriber (the bulk may have
+                // become replay backlog, which never lags): then every
+                // event came, in order, the terminal one last.
+                ensure!(
+                    got.len() as u64 == last && got.last().is_some_and(dome_sdk::is_terminal_event),
+                    "the stalled subscriber's stream closed with OK after {} events; the log holds {last}, ending with the terminal event",
+                    got.len()
+                );
+                return Ok(());
             }
             Err(RpcError::Status(s)) => break s,
             Err(e) => return Err(e.into()),
         }
     };
     let seen = expect_error::<()>(Err(RpcError::Status(status)), "SUBSCRIBER_LAGGED", None, "the stalled StreamJobEvents")?;
-    for (i, e) in got.iter().enumerate() {
-        ensure!(e.sequence == i as u64 + 1, "the lagged stream's event {} has sequence {}", i + 1, e.sequence);
-    }
     let resume = got.last().map(|e| e.sequence).unwrap_or(0);
     ensure!(
         md(&seen, "resumeAfterSequence") == resume.to_string() && md(&seen, "jobId") == job.facts.job_id,

@@ -21,43 +21,50 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.JobEvent.sequence; dome.gateway.v1.GatewayService.StreamJobEvents",
             gapless,
         )
+        .checks(&["log.gapless", "log.first_queued", "log.terminal_last", "stream.exactly_once_in_order", "stream.event_set", "event.id_unique", "event.job_id", "event.run_id", "event.time", "event.correlation_id", "event.payload_set", "event.terminal_outcome", "progress.percent_range", "ids.form", "state.forward_only", "state.unspecified_never_sent", "state.succeeded_pass", "state.failed_data", "script.steps_in_order", "script.step_events", "script.progress", "script.log", "script.artifact", "script.fail", "script.succeed", "script.default_success", "script.bulk", "outcome.task_id", "outcome.status", "outcome.output_json", "outcome.reason_code", "outcome.message", "outcome.transient", "outcome.artifacts", "outcome.attempt", "execute.correlation_stored", "ids.task_is_job", "job.create_time", "job.provenance_set", "provenance.input_contract", "provenance.tool_versions", "job.correlation_id", "execute.base_ref_head", "execute.highest_version", "job.version_resolved", "execute.no_key_new_job", "script.bulk_progress"])
         .property(),
         Case::new(
             "events.closes_after_terminal",
             "the stream closes with OK right after the terminal event, and at once, with no event, from a cursor at a terminal job's last_sequence",
             "dome.gateway.v1.GatewayService.StreamJobEvents; dome.gateway.v1.StreamJobEventsRequest.after_sequence",
             closes_after_terminal,
-        ),
+        )
+        .checks(&["stream.closes_after_terminal", "cursor.at_terminal_head"]),
         Case::new(
             "events.concurrent_subscribers",
             "every concurrent subscriber of a job sees the identical sequence of events",
             "dome.gateway.v1.GatewayService.StreamJobEvents",
             concurrent_subscribers,
-        ),
+        )
+        .checks(&["stream.identical_subscribers"]),
         Case::new(
             "events.resume_every_cursor",
             "StreamJobEvents after any cursor k yields exactly the events k+1..last; after the last of a terminal job it closes at once with no event",
             "dome.gateway.v1.StreamJobEventsRequest.after_sequence",
             resume_every_cursor,
-        ),
+        )
+        .checks(&["cursor.exclusive", "stream.replay_then_live"]),
         Case::new(
             "events.live_follow_equals_replay",
             "the events a subscriber follows live are exactly those a replay from 0 returns after the job ended (same ids, sequences, payloads)",
             "dome.gateway.v1.GatewayService.StreamJobEvents; dome.gateway.v1.JobEvent.event_id",
             live_equals_replay,
-        ),
+        )
+        .checks(&["event.id_stable", "stream.replay_then_live"]),
         Case::new(
             "events.drop_keeps_job",
             "dropping a stream never cancels the job; a resumed stream continues right after the last event seen",
             "dome.gateway.v1.GatewayService.StreamJobEvents",
             drop_keeps_job,
-        ),
+        )
+        .checks(&["stream.drop_keeps_job"]),
         Case::new(
             "events.status_matches_log",
             "GetJobStatus of an ended job reads the terminal state, the terminal event's outcome and last_sequence equal to the log's length",
             "dome.gateway.v1.Job.last_sequence; dome.gateway.v1.Job.outcome",
             status_matches_log,
-        ),
+        )
+        .checks(&["job.outcome_iff_terminal", "job.end_time", "job.last_sequence", "provenance.commands", "provenance.artifacts", "status.read_only"]),
     ]
 }
 

@@ -16,19 +16,22 @@ pub(super) fn cases() -> Vec<Case> {
             "a repeated SkillExecute with the same idempotency key and request returns the original job (created false) and creates nothing",
             "dome.gateway.v1.SkillExecuteRequest.idempotency_key; dome.gateway.v1.SkillExecuteResponse.created",
             duplicate,
-        ),
+        )
+        .checks(&["idempotency.same_request_same_job", "execute.created_flag"]),
         Case::new(
             "idempotency.concurrent_duplicates",
             "concurrent duplicates of one idempotent SkillExecute create exactly one job, which every call returns",
             "dome.gateway.v1.SkillExecuteRequest.idempotency_key",
             concurrent,
-        ),
+        )
+        .checks(&["idempotency.concurrent_one_job"]),
         Case::new(
             "idempotency.canonical_input",
             "two inputs with the same canonical JSON (key order, whitespace) are the same request for an idempotency key",
             "dome.gateway.v1.SkillExecuteRequest.input_json",
             canonical,
-        ),
+        )
+        .checks(&["json.canonical_form"]),
     ]
 }
 

@@ -4,10 +4,13 @@
 
 mod cancel;
 mod capabilities;
+mod cursors;
 mod decisions;
 mod errors;
 mod events;
+mod health;
 mod idempotency;
+mod jobs;
 mod scenario;
 mod ssot;
 
@@ -24,9 +27,12 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(errors::cases());
     all.extend(cancel::cases());
     all.extend(events::cases());
+    all.extend(cursors::cases());
     all.extend(idempotency::cases());
     all.extend(decisions::cases());
     all.extend(ssot::cases());
+    all.extend(jobs::cases());
+    all.extend(health::cases());
     all.extend(scenario::cases());
     all
 }
@@ -62,6 +68,13 @@ pub(crate) async fn stream_error(ctx: &Ctx, job_id: &str, after: u64) -> Result<
             Ok(None) => Err(Stop::Fail(format!("StreamJobEvents(after_sequence {after}) closed with OK instead of failing"))),
         },
     }
+}
+
+/// Follows a job to its end (its stream from 0 closes only after the
+/// terminal event), then reads it.
+pub(crate) async fn await_end(ctx: &Ctx, job_id: &str) -> Result<pb::Job, Stop> {
+    ctx.wire.collect(job_id, 0).await?;
+    Ok(ctx.wire.status(job_id, "").await?.job.unwrap_or_default())
 }
 
 /// A script that logs once and parks.

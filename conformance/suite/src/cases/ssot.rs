@@ -16,6 +16,7 @@ pub(super) fn cases() -> Vec<Case> {
             "dome.gateway.v1.SsotMapping (the (ssot) option of each mapped message)",
             payloads_validate,
         )
+        .checks(&["ssot.projections_validate"])
         .property(),
     ]
 }
