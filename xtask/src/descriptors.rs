@@ -112,9 +112,18 @@ pub fn compile_tree(proto_root: &Path, excludes: &[String]) -> Result<Compiled> 
     if files.is_empty() {
         return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
     }
-    let mut sources = HashMap::with_capacity(files.len());
-    for f in &files {
-        sources.insert(f.clone(), read_source(proto_root, f)?);
+    compile_files(proto_root, files.clone(), &files)
+}
+
+/// Compiles `files` (relative to `proto_root`) and what they import, as
+/// [`compile_tree`] does; `available` are the files imports may resolve
+/// to (besides Google's well-known types).
+pub fn compile_files(proto_root: &Path, files: Vec<String>, available: &[String]) -> Result<Compiled> {
+    let mut sources = HashMap::with_capacity(available.len());
+    for f in available.iter().chain(&files) {
+        if !sources.contains_key(f) {
+            sources.insert(f.clone(), read_source(proto_root, f)?);
+        }
     }
     let texts = sources.clone();
     let mut resolver = ChainFileResolver::new();

@@ -35,6 +35,16 @@ pub const MANIFEST: &str = "golden/codegen-manifest.json";
 /// Where the SDK's generated Rust lives.
 pub const GENERATED_DIR: &str = "sdk/src/generated";
 
+/// The proto directory of the testee protocol (relative to [`PROTO_DIR`]):
+/// compiled apart from the gateway contract, so that it is neither in the
+/// contract's descriptor set nor in the SDK.
+pub const TESTEE_PROTO_DIR: &str = "dome/conformance/testee/";
+/// The testee protocol's descriptor set (with its imports), which the
+/// suite reads for the proto3 JSON mapping.
+pub const TESTEE_DESCRIPTOR_SET: &str = "golden/dome.conformance.testee.v1.binpb";
+/// Where the testee protocol's generated Rust lives.
+pub const TESTEE_GENERATED_DIR: &str = "conformance/suite/src/generated";
+
 /// The generated API reference.
 pub const API: &str = "docs/api.md";
 /// The generated proto surface matrix.

@@ -11,6 +11,11 @@
 //!     +--> docs/api.md, docs/surface-matrix.md,  the API reference and SSOT tables
 //!          docs/delta-register.md               (with `ssot/deltas.json`)
 //!     +--> golden/codegen-manifest.json         versions and hashes
+//!
+//! proto/dome/conformance/testee/**/*.proto (the testee protocol of the
+//! client conformance mode, a package of its own outside the contract)
+//!     +--> golden/dome.conformance.testee.v1.binpb
+//!     +--> conformance/suite/src/generated/dome.conformance.testee.v1.rs
 //! ```
 //!
 //! Output is byte-identical wherever and however often it runs: no
@@ -28,8 +33,11 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::descriptors::{Compiled, compile_tree};
-use crate::paths::{CONFORMANCE_SCHEMA, DELTAS, DESCRIPTOR_SET, GENERATED_DIR, MANIFEST, PROTO_DIR};
+use crate::descriptors::{Compiled, compile_files, compile_tree};
+use crate::paths::{
+    CONFORMANCE_SCHEMA, DELTAS, DESCRIPTOR_SET, GENERATED_DIR, MANIFEST, PROTO_DIR, TESTEE_DESCRIPTOR_SET,
+    TESTEE_GENERATED_DIR, TESTEE_PROTO_DIR,
+};
 use crate::util::{Drift, Mode, diff, ensure_file_contents, files_with_suffix};
 
 /// The command that regenerates everything; quoted in headers and errors.
@@ -54,11 +62,17 @@ pub fn header(comment: &str) -> String {
 /// Produces every generated file (the manifest last) from the repository
 /// at `root`, without touching the repository.
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
-    let compiled = compile_tree(&root.join(PROTO_DIR), &[])?;
-    generate_from(root, &compiled)
+    let proto_root = root.join(PROTO_DIR);
+    let compiled = compile_tree(&proto_root, &[TESTEE_PROTO_DIR.trim_end_matches('/').to_string()])?;
+    let testee: Vec<String> = files_with_suffix(&proto_root, &proto_root.join(TESTEE_PROTO_DIR), ".proto")?;
+    let testee = match testee.is_empty() {
+        true => None,
+        false => Some(compile_files(&proto_root, testee, &compiled.files)?),
+    };
+    generate_from(root, &compiled, testee.as_ref())
 }
 
-fn generate_from(root: &Path, compiled: &Compiled) -> Result<Vec<Output>> {
+fn generate_from(root: &Path, compiled: &Compiled, testee: Option<&Compiled>) -> Result<Vec<Output>> {
     let schema = std::fs::read_to_string(root.join(CONFORMANCE_SCHEMA))
         .map_err(|e| anyhow::anyhow!("cannot read `{CONFORMANCE_SCHEMA}`: {e}"))?;
     let mut outputs = vec![Output { path: DESCRIPTOR_SET.into(), contents: compiled.encoded.clone() }];
@@ -72,9 +86,14 @@ fn generate_from(root: &Path, compiled: &Compiled) -> Result<Vec<Output>> {
         contents: errors::generate(&compiled.pool)?.into_bytes(),
     });
     outputs.extend(docs::generate(root, &compiled.pool)?);
+    if let Some(testee) = testee {
+        outputs.push(Output { path: TESTEE_DESCRIPTOR_SET.into(), contents: testee.encoded.clone() });
+        outputs.extend(rust::generate_testee(testee)?);
+    }
     let inputs = compiled
         .files
         .iter()
+        .chain(testee.iter().flat_map(|t| t.files.iter()))
         .map(|f| format!("{PROTO_DIR}/{f}"))
         .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
         .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
@@ -97,7 +116,8 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
     }
     // A file in the generated directory that generation does not produce
     // is stale (a renamed proto, a hand-added file): it must go.
-    for rel in files_with_suffix(root, &root.join(GENERATED_DIR), "")? {
+    let generated_dirs = [GENERATED_DIR, TESTEE_GENERATED_DIR];
+    for rel in generated_dirs.iter().map(|d| files_with_suffix(root, &root.join(d), "")).collect::<Result<Vec<_>>>()?.concat() {
         if outputs.iter().any(|o| o.path == rel) {
             continue;
         }

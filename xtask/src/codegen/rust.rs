@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow};
 use prost::Message as _;
 
 use super::{Output, header};
-use crate::paths::GENERATED_DIR;
+use crate::paths::{GENERATED_DIR, TESTEE_GENERATED_DIR};
 use crate::descriptors::Compiled;
 
 /// Generates one Rust file per proto package of the contract.
@@ -29,6 +29,34 @@ pub(super) fn generate(compiled: &Compiled) -> Result<Vec<Output>> {
     for name in names {
         let code = std::fs::read_to_string(tmp.path().join(&name))?;
         outputs.push(Output { path: format!("{GENERATED_DIR}/{name}"), contents: format_rust(&code)?.into_bytes() });
+    }
+    Ok(outputs)
+}
+
+/// The testee protocol's messages (no services), for the conformance
+/// suite. The gateway messages it embeds are the SDK's (`dome_sdk::pb`),
+/// not a second copy.
+pub(super) fn generate_testee(compiled: &Compiled) -> Result<Vec<Output>> {
+    let fds = prost_types::FileDescriptorSet::decode(compiled.encoded.as_slice())?;
+    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .emit_rerun_if_changed(false)
+        .extern_path(".dome.gateway.v1", "::dome_sdk::pb")
+        .out_dir(tmp.path())
+        .compile_fds(fds)
+        .context("tonic-prost-build failed on the testee protocol")?;
+    let mut outputs = Vec::new();
+    for file in &compiled.files {
+        let package = compiled.pool.get_file_by_name(file).map(|f| f.package_name().to_string()).unwrap_or_default();
+        let name = format!("{package}.rs");
+        if outputs.iter().any(|o: &Output| o.path.ends_with(&format!("/{name}"))) {
+            continue;
+        }
+        let code = std::fs::read_to_string(tmp.path().join(&name))
+            .with_context(|| format!("tonic-prost-build wrote no `{name}` for `{file}`"))?;
+        outputs.push(Output { path: format!("{TESTEE_GENERATED_DIR}/{name}"), contents: format_rust(&code)?.into_bytes() });
     }
     Ok(outputs)
 }
