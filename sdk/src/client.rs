@@ -17,6 +17,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use crate::contract::API_VERSION;
 use crate::error::{ApiError, Error, StatusKind, is_local_timeout};
 use crate::events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
+use crate::mutants::{self, Mutant};
 use crate::pb;
 use crate::pb::gateway_service_client::GatewayServiceClient;
 use crate::retry::{RetryPolicy, jitter_unit};
@@ -286,7 +287,13 @@ impl Client {
         if request.idempotency_key.is_empty() {
             request.idempotency_key = uuid::Uuid::new_v4().to_string();
         }
-        self.unary(request, |mut c, r| async move { c.skill_execute(r).await }).await
+        self.unary(request, |mut c, mut r| async move {
+            if mutants::is(Mutant::FreshIdempotencyKey) {
+                r.get_mut().idempotency_key = uuid::Uuid::new_v4().to_string();
+            }
+            c.skill_execute(r).await
+        })
+        .await
     }
 
     /// `GetJobStatus`: the job as it is now.
@@ -445,10 +452,12 @@ impl Client {
             {
                 return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
             }
-            if !error.is_retryable() || attempts >= self.retry.max_attempts {
+            let retryable = error.is_retryable() || mutants::is(Mutant::RetryNonRetryable);
+            if !retryable || attempts >= self.retry.max_attempts {
                 return Err(error);
             }
-            let delay = self.retry.delay(attempts, error.retry_delay(), jitter_unit());
+            let server_delay = error.retry_delay().filter(|_| !mutants::is(Mutant::IgnoreRetryInfo));
+            let delay = self.retry.delay(attempts, server_delay, jitter_unit());
             if deadline.is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|end| end >= d)) {
                 return Err(error);
             }
@@ -508,6 +517,9 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
         failures += 1;
         let resumable = error.is_resumable() || matches!(error, Error::Protocol(_));
         if !resumable || failures >= client.retry.max_attempts {
+            if mutants::is(Mutant::SwallowCursorExpired) && matches!(error, Error::Api(ApiError::CursorExpired { .. })) {
+                return;
+            }
             send(&tx, Err(error)).await;
             return;
         }
@@ -537,7 +549,8 @@ async fn read_stream(
     failures: &mut u32,
     tx: &mpsc::Sender<Result<pb::JobEvent, Error>>,
 ) -> Ended {
-    let mut stream = match client.open_events(job_id, cursor.after_sequence()).await {
+    let after = if mutants::is(Mutant::ResumeFromZero) { 0 } else { cursor.after_sequence() };
+    let mut stream = match client.open_events(job_id, after).await {
         Ok(stream) => stream,
         Err(error) => return Ended::Failed(error),
     };
@@ -555,6 +568,11 @@ async fn read_stream(
                 *failures = 0;
                 let finished = cursor.is_finished();
                 if !send(tx, Ok(event)).await || finished {
+                    return Ended::Done;
+                }
+            }
+            Offer::Duplicate if mutants::is(Mutant::NoDedupe) => {
+                if !send(tx, Ok(event)).await {
                     return Ended::Done;
                 }
             }

@@ -137,9 +137,11 @@ impl Error {
                     .collect()
             })
             .unwrap_or_default();
+        let none = HashMap::new();
+        let dropped = crate::mutants::is(crate::mutants::Mutant::DropMetadata);
         let input = Details {
             reason: &info.reason,
-            metadata: &info.metadata,
+            metadata: if dropped { &none } else { &info.metadata },
             message: status.message(),
             violations,
             retry_delay: details.retry_info().and_then(|r| r.retry_delay),

@@ -71,12 +71,21 @@ mod generated {
 mod client;
 mod error;
 mod events;
+#[cfg_attr(not(feature = "mutants"), allow(dead_code, unreachable_pub))]
+mod mutants;
 mod retry;
 
 pub use client::{API_VERSION_HEADER, CallHeaders, Client, ClientBuilder, RawClient};
 pub use error::{ApiError, Error, FieldViolation, StatusKind};
 pub use events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 pub use retry::RetryPolicy;
+
+/// Deliberately broken client behaviours, for proving the client
+/// conformance suite catches each (feature `mutants`).
+#[cfg(feature = "mutants")]
+pub mod mutant {
+    pub use crate::mutants::{Mutant, UnknownMutant, select};
+}
 
 /// The generated messages, enums and tonic stubs of `dome.gateway.v1`.
 pub mod pb {
