@@ -14,16 +14,13 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use crate::contract::API_VERSION;
+use crate::contract::{API_VERSION, API_VERSION_HEADER};
 use crate::error::{ApiError, Error, StatusKind, is_local_timeout};
 use crate::events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 use crate::mutants::{self, Mutant};
 use crate::pb;
 use crate::pb::gateway_service_client::GatewayServiceClient;
 use crate::retry::{RetryPolicy, jitter_unit};
-
-/// The request header that states the API version the client speaks.
-pub const API_VERSION_HEADER: &str = "dome-api-version";
 
 /// How many events a [`JobEventStream`] buffers ahead of its reader. A
 /// reader slower than the job makes the server end the stream with

@@ -75,7 +75,9 @@ mod events;
 mod mutants;
 mod retry;
 
-pub use client::{API_VERSION_HEADER, CallHeaders, Client, ClientBuilder, RawClient};
+pub use client::{CallHeaders, Client, ClientBuilder, RawClient};
+/// The request header that states the API version the client speaks.
+pub use contract::API_VERSION_HEADER;
 pub use error::{ApiError, Error, FieldViolation, StatusKind};
 pub use events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 pub use retry::RetryPolicy;

@@ -58,7 +58,7 @@ async fn cancel_and_wait_ends_a_parked_job_once() {
 
     let cancelled = client.cancel_and_wait(job.job_id.clone(), "user asked").await.expect("cancels");
     assert_eq!(cancelled.state(), pb::JobState::Cancelled);
-    assert_eq!(cancelled.outcome.expect("an outcome").reason_code, "EXEC.CANCELLED");
+    assert_eq!(cancelled.outcome.expect("an outcome").reason_code, dome_sdk::contract::CANCELLED_REASON_CODE);
 
     // Cancelling again changes nothing and is still a success.
     let again = client.cancel_job(job.job_id.clone(), "again").await.expect("idempotent");

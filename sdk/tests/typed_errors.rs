@@ -198,7 +198,7 @@ async fn profile_and_credential_errors_decode() {
     let wrong = Client::builder(guarded.url()).auth_token("nope").retry_policy(RetryPolicy::never()).connect().await;
     assert!(matches!(api(wrong.map(|_| ())), ApiError::Unauthenticated { .. }));
     let client = Client::builder(guarded.url()).auth_token("s3cret").connect().await.expect("the token is accepted");
-    assert!(client.capabilities().features.iter().any(|f| f == "dome.auth.bearer"));
+    assert!(client.capabilities().features.iter().any(|f| f == dome_sdk::contract::FEATURE_AUTH_BEARER));
     guarded.shutdown().await.expect("stops");
 }
 

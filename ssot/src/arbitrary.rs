@@ -169,7 +169,7 @@ fn outcome_for(state: JobState, task_id: String) -> BoxedStrategy<Option<JobOutc
     job_outcome_with(status, task_id)
         .prop_map(move |mut outcome| {
             if state == JobState::Cancelled {
-                outcome.reason_code = "EXEC.CANCELLED".into();
+                outcome.reason_code = dome_sdk::contract::CANCELLED_REASON_CODE.into();
             }
             Some(outcome)
         })

@@ -46,7 +46,8 @@ pub struct ErrorRow {
 pub struct SsotRow {
     /// Fully-qualified message name.
     pub message: String,
-    /// The family value name without prefix (e.g. `WORK_QUEUE`), if mapped.
+    /// The family value name without prefix (e.g. `WORK_QUEUE`), if mapped;
+    /// `None` for the zero value, which maps onto no family.
     pub family: Option<String>,
     /// The delta id, if a delta.
     pub delta: Option<String>,
@@ -122,6 +123,7 @@ pub fn ssot_rows(pool: &DescriptorPool) -> Result<Vec<SsotRow>> {
             .get_field_by_name("family")
             .filter(|_| m.has_field_by_name("family"))
             .and_then(|v| v.as_enum_number())
+            .filter(|n| *n != 0)
             .and_then(|n| family_enum.get_value(n))
             .map(|v| v.name().trim_start_matches(&enum_prefix(&family_enum)).to_string());
         let delta = m
@@ -133,6 +135,146 @@ pub fn ssot_rows(pool: &DescriptorPool) -> Result<Vec<SsotRow>> {
     }
     rows.sort_by(|a, b| a.message.cmp(&b.message));
     Ok(rows)
+}
+
+/// A request header the contract names, from a field's `(header)` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRow {
+    /// The field whose value the header carries, fully qualified.
+    pub field: String,
+    /// The constant the tables name it by: the field's name in upper snake
+    /// case and `_HEADER` (`api_version` -> `API_VERSION_HEADER`).
+    pub constant: String,
+    /// The header name, lowercase.
+    pub header: String,
+}
+
+/// A feature flag the contract defines, from a `(feature)` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureRow {
+    /// The flag, such as `dome.auth.bearer`.
+    pub name: String,
+    /// The constant the tables name it by: `FEATURE_` and the flag without
+    /// the package's first component, in upper snake case
+    /// (`dome.auth.bearer` -> `FEATURE_AUTH_BEARER`).
+    pub constant: String,
+    /// What a server that lists it does.
+    pub meaning: String,
+}
+
+/// A POLICY reason code a `JobState` fixes, from its `(reason_code)` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateReasonRow {
+    /// The state's value name without prefix, such as `CANCELLED`.
+    pub state: String,
+    /// The constant the tables name it by (`CANCELLED_REASON_CODE`).
+    pub constant: String,
+    /// The reason code, such as `EXEC.CANCELLED`.
+    pub code: String,
+}
+
+/// Every field option `(header)` of the contract's package, in field
+/// order of the messages sorted by name.
+pub fn header_rows(pool: &DescriptorPool) -> Result<Vec<HeaderRow>> {
+    let ext = extension(pool, "header")?;
+    let mut rows = Vec::new();
+    for field in package_messages(pool).flat_map(|m| m.fields().collect::<Vec<_>>()) {
+        let Value::String(header) = field.options().get_extension(&ext).into_owned() else { continue };
+        if header.is_empty() {
+            continue;
+        }
+        if !header.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            bail!("`{}` names the header {header:?}: a header name is lowercase `[a-z0-9-]`", field.full_name());
+        }
+        let constant = format!("{}_HEADER", field.name().to_ascii_uppercase());
+        rows.push(HeaderRow { field: field.full_name().to_string(), constant, header });
+    }
+    unique(rows.iter().map(|r| r.constant.as_str()), "header constant")?;
+    Ok(rows)
+}
+
+/// Every `(feature)` option of the contract's package, in declaration
+/// order.
+pub fn feature_rows(pool: &DescriptorPool) -> Result<Vec<FeatureRow>> {
+    let ext = extension(pool, "feature")?;
+    let mut rows = Vec::new();
+    for field in package_messages(pool).flat_map(|m| m.fields().collect::<Vec<_>>()) {
+        let Value::List(flags) = field.options().get_extension(&ext).into_owned() else { continue };
+        for flag in flags {
+            let Value::Message(flag) = flag else { bail!("`(feature)` of `{}` is not a message", field.full_name()) };
+            let name = flag.get_field_by_name("name").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let meaning =
+                flag.get_field_by_name("meaning").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let first = PACKAGE.split('.').next().unwrap_or_default();
+            let Some(rest) = name.strip_prefix(first).and_then(|r| r.strip_prefix('.')) else {
+                bail!("the feature flag {name:?} of `{}` does not start with `{first}.`", field.full_name());
+            };
+            if !rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())) {
+                bail!("the feature flag {name:?} is not dotted lowercase `[a-z0-9]` words");
+            }
+            if meaning.trim().is_empty() {
+                bail!("the feature flag {name:?} has no `meaning`");
+            }
+            let constant = format!("FEATURE_{}", rest.to_ascii_uppercase().replace('.', "_"));
+            rows.push(FeatureRow { name, constant, meaning });
+        }
+    }
+    unique(rows.iter().map(|r| r.name.as_str()), "feature flag")?;
+    Ok(rows)
+}
+
+/// Every `(reason_code)` option on a value of `JobState`, in number order.
+pub fn state_reason_rows(pool: &DescriptorPool) -> Result<Vec<StateReasonRow>> {
+    let ext = extension(pool, "reason_code")?;
+    let state = pool.get_enum_by_name(&format!("{PACKAGE}.JobState")).context("the contract has no `JobState` enum")?;
+    let prefix = enum_prefix(&state);
+    let mut rows = Vec::new();
+    for value in state.values() {
+        let Value::String(code) = value.options().get_extension(&ext).into_owned() else { continue };
+        if code.is_empty() {
+            continue;
+        }
+        if !is_policy_reason_code(&code) {
+            bail!("`{}` has the reason code {code:?}, not of the form `^[A-Z]+(\\.[A-Z0-9_]+)+$`", value.name());
+        }
+        let name = value.name().trim_start_matches(&prefix).to_string();
+        rows.push(StateReasonRow { constant: format!("{name}_REASON_CODE"), state: name, code });
+    }
+    Ok(rows)
+}
+
+/// Whether `code` has the form of a POLICY reason code:
+/// `^[A-Z]+(\.[A-Z0-9_]+)+$`.
+fn is_policy_reason_code(code: &str) -> bool {
+    let mut parts = code.split('.');
+    let head = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    !head.is_empty()
+        && head.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+}
+
+fn extension(pool: &DescriptorPool, name: &str) -> Result<prost_reflect::ExtensionDescriptor> {
+    pool.get_extension_by_name(&format!("{PACKAGE}.{name}")).with_context(|| format!("the contract has no `{name}` option"))
+}
+
+/// The messages of the contract's package, sorted by full name so that
+/// what is read from them comes out in a stable order.
+fn package_messages(pool: &DescriptorPool) -> impl Iterator<Item = MessageDescriptor> {
+    let mut messages: Vec<_> = pool.all_messages().filter(|m| m.package_name() == PACKAGE).collect();
+    messages.sort_by(|a, b| a.full_name().cmp(b.full_name()));
+    messages.into_iter()
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            bail!("the {what} `{name}` is declared twice");
+        }
+    }
+    Ok(())
 }
 
 /// The `UPPER_SNAKE_` prefix of an enum's values (`ErrorReason` ->

@@ -189,7 +189,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
     for message in surface(pool) {
         let name = message.full_name().to_string();
         let row = by_name.get(name.as_str());
-        let mapped = row.is_some_and(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED"));
+        let mapped = row.is_some_and(|r| r.family.is_some());
         let delta = row.is_some_and(|r| r.delta.as_deref().is_some_and(|d| !d.is_empty()));
         if !mapped && !delta {
             report.problems.push(Problem {
@@ -321,7 +321,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
 
     // 3. Every mapped message fits its family.
     for row in &rows {
-        let Some(family_name) = row.family.as_deref().filter(|f| *f != "UNSPECIFIED") else { continue };
+        let Some(family_name) = row.family.as_deref() else { continue };
         let short = row.message.strip_prefix(&prefix).unwrap_or(&row.message);
         let dotted = family_name.to_ascii_lowercase().replace('_', ".");
         let Some(family) = Family::from_name(&dotted) else {
@@ -369,7 +369,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
     }
     for sub in SUBJECTS {
         let name = format!("{prefix}{}", sub.message);
-        let mapped = by_name.get(name.as_str()).is_some_and(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED"));
+        let mapped = by_name.get(name.as_str()).is_some_and(|r| r.family.is_some());
         if !mapped {
             report.problems.push(Problem {
                 location: None,
@@ -650,7 +650,7 @@ impl Shapes {
 /// A one-screen account of a report.
 pub fn render(report: &Report, options: &Options) -> String {
     let mut s = String::new();
-    let mapped = report.rows.iter().filter(|r| r.family.as_deref().is_some_and(|f| f != "UNSPECIFIED")).count();
+    let mapped = report.rows.iter().filter(|r| r.family.is_some()).count();
     let deltas: BTreeSet<_> = report.rows.iter().filter_map(|r| r.delta.as_deref()).collect();
     let _ = writeln!(
         s,

@@ -284,3 +284,16 @@ fn seeds_parse_as_decimal_or_hex() {
     assert!(ssot::parse_seed("0xzz").is_err());
     assert!(ssot::parse_seed("").is_err());
 }
+
+#[test]
+fn a_message_mapped_onto_the_zero_family_is_unmapped() {
+    let tmp = proto_copy();
+    let root = tmp.path();
+    edit(root, "dome/gateway/v1/jobs.proto", "    family: SSOT_FAMILY_TASK_RESULT\n", "    family: SSOT_FAMILY_UNSPECIFIED\n");
+    let report = ssot::check(root, &deltas(), &QUICK).unwrap();
+    let outcome = "dome.gateway.v1.JobOutcome".to_string();
+    // Unmapped on the surface, and a projection `dome-ssot` still has for
+    // a message the proto no longer maps.
+    assert_eq!(kinds(&report), vec![(ProblemKind::Unmapped, outcome.clone()), (ProblemKind::StaleProjection, outcome)]);
+    assert!(report.rows.iter().all(|r| r.family.as_deref() != Some("UNSPECIFIED")), "{:?}", report.rows);
+}

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use dome_sdk::contract::{API_VERSION, CONFORMANCE_FEATURE};
+use dome_sdk::contract::{API_VERSION, API_VERSION_HEADER, CONFORMANCE_FEATURE, FEATURE_AUTH_BEARER};
 use dome_sdk::pb::{self, DecisionStatus, gateway_service_server::GatewayService};
 use dome_ssot::Family;
 use prost::Message;
@@ -24,10 +24,6 @@ use crate::store::{Store, Submission};
 use crate::stream::{self, Decoded, EventStream};
 use crate::worker::Workers;
 
-/// The request header in which a client states its API version.
-pub(crate) const API_VERSION_HEADER: &str = "dome-api-version";
-/// The feature flag of a server that requires a bearer token.
-pub(crate) const AUTH_FEATURE: &str = "dome.auth.bearer";
 /// The API versions served, ascending.
 const API_VERSIONS: &[&str] = &[API_VERSION];
 
@@ -196,7 +192,7 @@ impl Gateway {
             features.push(CONFORMANCE_FEATURE.to_owned());
         }
         if self.auth_digest.is_some() {
-            features.push(AUTH_FEATURE.to_owned());
+            features.push(FEATURE_AUTH_BEARER.to_owned());
         }
         features.sort();
         features

@@ -45,7 +45,7 @@ async fn calls_without_the_token_are_unauthenticated() {
         Ok(r)
     });
     let caps = right.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("authenticated").into_inner();
-    assert!(caps.features.contains(&"dome.auth.bearer".to_owned()));
+    assert!(caps.features.iter().any(|f| f == dome_sdk::contract::FEATURE_AUTH_BEARER));
 
     // Health stays open.
     let health = HealthClient::new(channel)

@@ -63,7 +63,7 @@ fn serves_on_the_printed_address_and_stops_on_sigterm() {
         });
         client.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("answers").into_inner()
     });
-    assert!(caps.features.contains(&"dome.auth.bearer".to_owned()));
+    assert!(caps.features.iter().any(|f| f == dome_sdk::contract::FEATURE_AUTH_BEARER));
     assert_eq!(caps.limits.expect("limits").queue_capacity, 7);
     // Closes the client's connection, which an idle runtime would keep.
     drop(rt);

@@ -30,7 +30,7 @@ async fn a_queued_job_ends_cancelled_at_once() {
     assert!(job.start_time.is_none(), "never started");
     let outcome = job.outcome.expect("outcome");
     assert_eq!(outcome.status(), TaskStatus::Blocked);
-    assert_eq!(outcome.reason_code, "EXEC.CANCELLED");
+    assert_eq!(outcome.reason_code, dome_sdk::contract::CANCELLED_REASON_CODE);
 
     let events = h.all_events(&queued.job_id, 0).await;
     let states: Vec<Option<JobState>> = events.iter().map(common::state_of).collect();
@@ -60,7 +60,7 @@ async fn a_parked_job_is_woken_and_ends_cancelled() {
     assert!(matches!(state, JobState::Cancelling | JobState::Cancelled), "{state:?}");
     let done = h.finished(&job.job_id).await;
     assert_eq!(done.state(), JobState::Cancelled);
-    assert_eq!(done.outcome.expect("outcome").reason_code, "EXEC.CANCELLED");
+    assert_eq!(done.outcome.expect("outcome").reason_code, dome_sdk::contract::CANCELLED_REASON_CODE);
     h.running.shutdown().await.expect("clean shutdown");
 }
 

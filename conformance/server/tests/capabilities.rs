@@ -81,7 +81,7 @@ async fn the_api_version_header_is_checked_on_every_rpc() {
     let h = common::start().await;
     let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
     let mut client = pb::gateway_service_client::GatewayServiceClient::with_interceptor(channel.clone(), |mut req: tonic::Request<()>| {
-        req.metadata_mut().insert("dome-api-version", MetadataValue::from_static("v9"));
+        req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v9"));
         Ok(req)
     });
     let mut errors = Vec::new();
@@ -101,7 +101,7 @@ async fn the_api_version_header_is_checked_on_every_rpc() {
 
     // The served version passes.
     let mut ok = pb::gateway_service_client::GatewayServiceClient::with_interceptor(channel, |mut req: tonic::Request<()>| {
-        req.metadata_mut().insert("dome-api-version", MetadataValue::from_static("v1"));
+        req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v1"));
         Ok(req)
     });
     ok.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("v1 is served");

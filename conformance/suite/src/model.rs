@@ -10,13 +10,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use dome_sdk::contract::CANCELLED_REASON_CODE;
 use dome_sdk::pb::{self, JobEvent, JobState, TaskStatus, job_event::Payload};
 use serde_json::Value;
 
 use crate::script::{Decision, GateStep, Level, PromotionStep, Script, Step, Substrate};
-
-/// The policy reason code of a cancelled job's outcome.
-pub const CANCELLED_REASON_CODE: &str = "EXEC.CANCELLED";
 
 /// A rule of the contract that an observation broke, in words: what was
 /// expected and what came.

@@ -11,6 +11,33 @@ pub const SERVICE: &str = "dome.gateway.v1.GatewayService";
 pub const ERROR_DOMAIN: &str = "gateway.dome.dev";
 /// The ErrorInfo metadata key every error carries.
 pub const CORRELATION_ID_KEY: &str = "correlationId";
+/// The request header that carries `ListCapabilitiesRequest.api_version` on any call (the field's `(header)` option).
+pub const API_VERSION_HEADER: &str = "dome-api-version";
+/// The feature flag `dome.conformance.v1` (a `(feature)` option): The server offers the conformance skill `dome.conformance.script`, described in `service.proto`.
+pub const FEATURE_CONFORMANCE_V1: &str = "dome.conformance.v1";
+/// The feature flag `dome.auth.bearer` (a `(feature)` option): Every gateway call needs `authorization: Bearer <token>`; health and reflection stay open.
+pub const FEATURE_AUTH_BEARER: &str = "dome.auth.bearer";
+/// A feature flag the contract defines, read from a `(feature)` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureFlagSpec {
+    /// The flag as servers list it in `ListCapabilitiesResponse.features`.
+    pub name: &'static str,
+    /// What a server that lists it does.
+    pub meaning: &'static str,
+}
+/// Every feature flag the contract defines, in declaration order.
+pub const FEATURE_FLAGS: &[FeatureFlagSpec] = &[
+    FeatureFlagSpec {
+        name: FEATURE_CONFORMANCE_V1,
+        meaning: "The server offers the conformance skill `dome.conformance.script`, described in `service.proto`.",
+    },
+    FeatureFlagSpec {
+        name: FEATURE_AUTH_BEARER,
+        meaning: "Every gateway call needs `authorization: Bearer <token>`; health and reflection stay open.",
+    },
+];
+/// The POLICY reason code of every job that ends `CANCELLED` (`JobState`'s `(reason_code)` option).
+pub const CANCELLED_REASON_CODE: &str = "EXEC.CANCELLED";
 /// The wire form of one `ErrorReason`, read from its `(error)` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorReasonSpec {
@@ -514,8 +541,8 @@ pub const RPCS: &[RpcSpec] = &[
 pub const CONFORMANCE_SKILL_ID: &str = "dome.conformance.script";
 /// The conformance skill's version.
 pub const CONFORMANCE_SKILL_VERSION: &str = "1.0.0";
-/// The feature flag of the conformance profile.
-pub const CONFORMANCE_FEATURE: &str = "dome.conformance.v1";
+/// The feature flag of the conformance profile (the schema's `x-dome-feature`).
+pub const CONFORMANCE_FEATURE: &str = FEATURE_CONFORMANCE_V1;
 /// The conformance skill's input JSON Schema, as in `conformance_script.schema.json`.
 pub const CONFORMANCE_SCRIPT_SCHEMA: &str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",

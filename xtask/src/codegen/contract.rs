@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use prost_reflect::DescriptorPool;
 
 use super::rust::format_rust;
-use crate::facts::{PACKAGE, error_rows, ssot_rows};
+use crate::facts::{PACKAGE, error_rows, feature_rows, header_rows, ssot_rows, state_reason_rows};
 
 /// `JOB_NOT_FOUND` -> `JobNotFound`: the Rust name prost gives an enum
 /// value, and the variant name of the generated error enum.
@@ -57,6 +57,43 @@ pub(super) fn generate(pool: &DescriptorPool, conformance_schema: &str) -> Resul
     writeln!(s, "/// The fully-qualified name of the service.\npub const SERVICE: &str = {:?};", service.full_name())?;
     writeln!(s, "/// The `google.rpc.ErrorInfo.domain` of every error (`ErrorReason`'s `(error_domain)` option).\npub const ERROR_DOMAIN: &str = {domain:?};")?;
     writeln!(s, "/// The ErrorInfo metadata key every error carries.\npub const CORRELATION_ID_KEY: &str = \"correlationId\";")?;
+    for h in header_rows(pool)? {
+        writeln!(
+            s,
+            "/// The request header that carries `{}` on any call (the field's `(header)` option).\npub const {}: &str = {:?};",
+            h.field.strip_prefix(&format!("{PACKAGE}.")).unwrap_or(&h.field),
+            h.constant,
+            h.header
+        )?;
+    }
+    let features = feature_rows(pool)?;
+    for f in &features {
+        writeln!(s, "/// The feature flag `{}` (a `(feature)` option): {}\npub const {}: &str = {:?};", f.name, f.meaning, f.constant, f.name)?;
+    }
+    writeln!(
+        s,
+        "/// A feature flag the contract defines, read from a `(feature)` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureFlagSpec {{
+    /// The flag as servers list it in `ListCapabilitiesResponse.features`.
+    pub name: &'static str,
+    /// What a server that lists it does.
+    pub meaning: &'static str,
+}}
+/// Every feature flag the contract defines, in declaration order.
+pub const FEATURE_FLAGS: &[FeatureFlagSpec] = &["
+    )?;
+    for f in &features {
+        writeln!(s, "FeatureFlagSpec {{ name: {}, meaning: {:?} }},", f.constant, f.meaning)?;
+    }
+    writeln!(s, "];")?;
+    for r in state_reason_rows(pool)? {
+        writeln!(
+            s,
+            "/// The POLICY reason code of every job that ends `{}` (`JobState`'s `(reason_code)` option).\npub const {}: &str = {:?};",
+            r.state, r.constant, r.code
+        )?;
+    }
     writeln!(
         s,
         "/// The wire form of one `ErrorReason`, read from its `(error)` option.
@@ -152,7 +189,11 @@ pub const RPCS: &[RpcSpec] = &["
     writeln!(s, "];")?;
     writeln!(s, "/// The conformance skill's id.\npub const CONFORMANCE_SKILL_ID: &str = {:?};", schema_str("x-dome-skill-id")?)?;
     writeln!(s, "/// The conformance skill's version.\npub const CONFORMANCE_SKILL_VERSION: &str = {:?};", schema_str("x-dome-skill-version")?)?;
-    writeln!(s, "/// The feature flag of the conformance profile.\npub const CONFORMANCE_FEATURE: &str = {:?};", schema_str("x-dome-feature")?)?;
+    let conformance_feature = schema_str("x-dome-feature")?;
+    let Some(flag) = features.iter().find(|f| f.name == conformance_feature) else {
+        bail!("the conformance schema's `x-dome-feature` {conformance_feature:?} is no `(feature)` option of the proto");
+    };
+    writeln!(s, "/// The feature flag of the conformance profile (the schema's `x-dome-feature`).\npub const CONFORMANCE_FEATURE: &str = {};", flag.constant)?;
     writeln!(
         s,
         "/// The conformance skill's input JSON Schema, as in `conformance_script.schema.json`.\npub const CONFORMANCE_SCRIPT_SCHEMA: &str = {};",

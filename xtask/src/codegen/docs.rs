@@ -375,7 +375,7 @@ impl<'a> Pages<'a> {
     }
 
     fn standing_short(&self, row: &SsotRow) -> String {
-        if let Some(family) = row.family.as_deref().filter(|f| *f != "UNSPECIFIED") {
+        if let Some(family) = row.family.as_deref() {
             let short = row.message.rsplit('.').next().unwrap_or_default();
             let dotted = family_name(family);
             match subject(short) {
@@ -413,7 +413,7 @@ impl<'a> Pages<'a> {
                 .iter()
                 .filter_map(|msg| {
                     let row = self.rows.iter().find(|r| r.message == msg.full_name())?;
-                    let family = row.family.as_deref().filter(|f| *f != "UNSPECIFIED")?;
+                    let family = row.family.as_deref()?;
                     Some(format!("`{}` → `{}`", msg.name(), family_name(family)))
                 })
                 .collect();
@@ -478,7 +478,7 @@ impl<'a> Pages<'a> {
 
     fn short_standing_of(&self, message: &MessageDescriptor) -> String {
         match self.rows.iter().find(|r| r.message == message.full_name()) {
-            Some(row) => match (row.family.as_deref().filter(|f| *f != "UNSPECIFIED"), row.delta.as_deref()) {
+            Some(row) => match (row.family.as_deref(), row.delta.as_deref()) {
                 (Some(family), _) => format!("`{}`", family_name(family)),
                 (None, Some(delta)) => format!("[`{delta}`](delta-register.md#{})", anchor(delta)),
                 (None, None) => "unmapped".into(),

@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use dome_sdk::contract::CANCELLED_REASON_CODE;
 use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
 use prost::bytes::Bytes;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use super::seal::Snapshot;
-use super::{CANCELLED_REASON_CODE, Submission, lock, now};
+use super::{Submission, lock, now};
 use crate::config::{Limits, limit};
 use crate::ids::new_id;
 use crate::mutants::{Faults, Mutant};

@@ -40,9 +40,6 @@ use crate::ids::new_id;
 use crate::mutants::{Faults, Mutant};
 use crate::skills::{SkillKind, canonical_json};
 
-/// The policy reason code of a cancelled job.
-pub(crate) const CANCELLED_REASON_CODE: &str = "EXEC.CANCELLED";
-
 /// Locks a mutex, riding over poisoning: every critical section leaves the
 /// data consistent before anything in it could panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -193,7 +193,7 @@ async fn served_versions(ctx: Ctx) -> CaseResult {
             .capabilities(pb::ListCapabilitiesRequest { correlation_id: String::new(), api_version: v.clone() })
             .await?;
         ctx.wire
-            .capabilities_with_headers(pb::ListCapabilitiesRequest::default(), &[("dome-api-version", v)], false)
+            .capabilities_with_headers(pb::ListCapabilitiesRequest::default(), &[(contract::API_VERSION_HEADER, v)], false)
             .await?;
     }
     Ok(())
@@ -205,7 +205,7 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
         .wire
         .capabilities_with_headers(
             pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() },
-            &[("dome-api-version", "v0-unserved")],
+            &[(contract::API_VERSION_HEADER, "v0-unserved")],
             false,
         )
         .await;
@@ -231,7 +231,7 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
     // empty id INVALID_ARGUMENT, but the version is checked first.
     for job_id in ["job-00000000000000000000000000000000", ""] {
         let corr = ctx.correlation("version");
-        let result = ctx.wire.status_with_headers(job_id, &corr, &[("dome-api-version", "v0-unserved")]).await;
+        let result = ctx.wire.status_with_headers(job_id, &corr, &[(contract::API_VERSION_HEADER, "v0-unserved")]).await;
         expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), &format!("GetJobStatus({job_id:?}) with dome-api-version: v0-unserved"))?;
     }
     Ok(())

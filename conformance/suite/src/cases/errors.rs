@@ -3,10 +3,13 @@
 //! code, retryability or metadata key is restated here. Each case provokes
 //! its error the way the contract says it arises and checks the whole wire
 //! form; reasons no client can provoke deterministically are skipped with
-//! the reason. Plus: policy reason codes travel as data, never as errors.
+//! the reason. Both matches on the reason name every `ErrorReason` and
+//! have no catch-all arm, so a reason added to the proto does not build
+//! until this module says how to provoke it (or why it cannot). Plus:
+//! policy reason codes travel as data, never as errors.
 
 use dome_sdk::contract::{self, ErrorReasonSpec};
-use dome_sdk::pb;
+use dome_sdk::pb::{self, ErrorReason as Reason};
 
 use super::{expect_error, parked, stream_error};
 use crate::case::{Case, CaseResult, Ctx, Stop};
@@ -30,12 +33,27 @@ pub(super) fn cases() -> Vec<Case> {
             );
             let proto = format!("dome.gateway.v1.ErrorReason.ERROR_REASON_{}", spec.name);
             let case = Case::new(&id, &rule, &proto, move |ctx| provoke(ctx, spec)).checks(&rules_of(spec.name));
-            match spec.name {
+            match spec.reason {
                 // These need no conformance skill, or must run where it is off.
-                "INVALID_ARGUMENT" | "JOB_NOT_FOUND" | "UNSUPPORTED_API_VERSION" | "FEATURE_NOT_ENABLED"
-                | "UNAUTHENTICATED" | "PERMISSION_DENIED" | "SHUTTING_DOWN" | "INTERNAL" => case.anywhere(),
-                "QUEUE_FULL" => case.exclusive(),
-                _ => case,
+                Reason::InvalidArgument
+                | Reason::JobNotFound
+                | Reason::UnsupportedApiVersion
+                | Reason::FeatureNotEnabled
+                | Reason::Unauthenticated
+                | Reason::PermissionDenied
+                | Reason::ShuttingDown
+                | Reason::Internal => case.anywhere(),
+                // It fills the server's queue, so nothing may run beside it.
+                Reason::QueueFull => case.exclusive(),
+                Reason::InvalidSkillInput
+                | Reason::SkillNotFound
+                | Reason::DecisionNotFound
+                | Reason::IdempotencyKeyConflict
+                | Reason::CursorAheadOfHead
+                | Reason::CursorExpired
+                | Reason::LimitExceeded
+                | Reason::SubscriberLagged
+                | Reason::Unspecified => case,
             }
         })
         .collect();
@@ -232,8 +250,8 @@ fn md<'a>(seen: &'a crate::wire::ErrorSeen, key: &str) -> &'a str {
 async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
     let corr = ctx.correlation("error");
     let unknown_job = format!("job-{}", hex32(ctx.seed));
-    match spec.name {
-        "INVALID_ARGUMENT" => {
+    match spec.reason {
+        Reason::InvalidArgument => {
             let r = ctx.wire.status("", &corr).await;
             let seen = expect_error(r, spec.name, Some(&corr), "GetJobStatus with an empty job_id")?;
             ensure!(md(&seen, "field").contains("job_id"), "metadata field is {:?}, expected the path job_id", md(&seen, "field"));
@@ -260,7 +278,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(md(&seen, "field").contains("reason"), "metadata field is {:?}, expected the path reason", md(&seen, "field"));
             Ok(())
         }
-        "INVALID_SKILL_INPUT" => {
+        Reason::InvalidSkillInput => {
             let bad = r#"{"steps":[{"progress":{"percent":101}},{"sleep":{"millis":-1}}]}"#;
             let mut req = ctx.request(&Script::default(), &corr);
             req.input_json = bad.into();
@@ -293,7 +311,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with an empty input_json")?;
             Ok(())
         }
-        "SKILL_NOT_FOUND" => {
+        Reason::SkillNotFound => {
             let mut req = ctx.request(&Script::default(), &corr);
             req.skill_id = "dome.conformance.absent".into();
             let seen = expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute of an unknown skill")?;
@@ -305,7 +323,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(md(&seen, "skillVersion") == "999.0.0", "skillVersion is {:?}, expected 999.0.0", md(&seen, "skillVersion"));
             Ok(())
         }
-        "JOB_NOT_FOUND" => {
+        Reason::JobNotFound => {
             let seen = expect_error(ctx.wire.status(&unknown_job, &corr).await, spec.name, Some(&corr), "GetJobStatus of an unknown job")?;
             ensure!(md(&seen, "jobId") == unknown_job, "jobId is {:?}, expected {unknown_job}", md(&seen, "jobId"));
             expect_error(ctx.wire.cancel(&unknown_job, &corr, "").await, spec.name, Some(&corr), "CancelJob of an unknown job")?;
@@ -313,7 +331,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents of an unknown job")?;
             Ok(())
         }
-        "DECISION_NOT_FOUND" => {
+        Reason::DecisionNotFound => {
             let job = ctx.submit(&Script::new(vec![Step::Succeed { output: None }])).await?;
             ctx.finish(&job).await?;
             let run_id = job.facts.run_id.clone();
@@ -341,7 +359,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(md(&seen, "decisionKind") == "promotion", "decisionKind is {:?}", md(&seen, "decisionKind"));
             Ok(())
         }
-        "IDEMPOTENCY_KEY_CONFLICT" => {
+        Reason::IdempotencyKeyConflict => {
             let key = format!("conflict-{}", &hex32(ctx.seed ^ 7)[..16]);
             let mut first = ctx.request(&Script::default(), &ctx.correlation("first"));
             first.idempotency_key = key.clone();
@@ -372,7 +390,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             expect_error(ctx.wire.execute(version).await, spec.name, None, "SkillExecute reusing a key with skill_version 1.0.0 where the first sent none")?;
             Ok(())
         }
-        "CURSOR_AHEAD_OF_HEAD" => {
+        Reason::CursorAheadOfHead => {
             let job = ctx.submit(&Script::new(vec![Step::Progress { percent: 5, message: None }])).await?;
             let (events, _) = ctx.finish(&job).await?;
             let last = events.len() as u64;
@@ -389,7 +407,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             );
             Ok(())
         }
-        "CURSOR_EXPIRED" => {
+        Reason::CursorExpired => {
             let retained = ctx.limits().max_events_retained_per_job;
             if retained == 0 {
                 return skip("the server sets no max_events_retained_per_job, so no cursor can expire");
@@ -420,7 +438,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             );
             Ok(())
         }
-        "UNSUPPORTED_API_VERSION" => {
+        Reason::UnsupportedApiVersion => {
             let r = ctx
                 .wire
                 .capabilities(pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: "v0-unserved".into() })
@@ -431,7 +449,7 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(md(&seen, "supportedVersions") == served, "supportedVersions is {:?}, expected {served:?}", md(&seen, "supportedVersions"));
             Ok(())
         }
-        "FEATURE_NOT_ENABLED" => {
+        Reason::FeatureNotEnabled => {
             if ctx.has_feature(contract::CONFORMANCE_FEATURE) {
                 return skip("the server enables the only feature a request can need (it advertises dome.conformance.v1)");
             }
@@ -440,8 +458,8 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(md(&seen, "feature") == contract::CONFORMANCE_FEATURE, "feature is {:?}", md(&seen, "feature"));
             Ok(())
         }
-        "QUEUE_FULL" => queue_full(&ctx, &corr).await,
-        "LIMIT_EXCEEDED" => {
+        Reason::QueueFull => queue_full(&ctx, &corr).await,
+        Reason::LimitExceeded => {
             let limits = ctx.limits();
             let max = limits.max_input_bytes;
             if max == 0 {
@@ -461,8 +479,8 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             ensure!(ok, "limit {limit:?} = {value:?}, expected max_input_bytes = {max} (or max_request_bytes as advertised)");
             too_many_subscribers(&ctx).await
         }
-        "UNAUTHENTICATED" => {
-            if !ctx.has_feature("dome.auth.bearer") {
+        Reason::Unauthenticated => {
+            if !ctx.has_feature(contract::FEATURE_AUTH_BEARER) {
                 return skip("the server does not advertise dome.auth.bearer, so it requires no credentials");
             }
             let r = ctx
@@ -481,11 +499,11 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             expect_error(r, spec.name, Some(&corr), "ListCapabilities with a wrong token")?;
             Ok(())
         }
-        "SUBSCRIBER_LAGGED" => subscriber_lagged(&ctx).await,
-        "PERMISSION_DENIED" => skip("no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)"),
-        "SHUTTING_DOWN" => skip("it needs the server to shut down while the suite runs"),
-        "INTERNAL" => skip("a conforming server breaks no invariant on request"),
-        other => skip(&format!("no provocation of {other} is known to this suite yet")),
+        Reason::SubscriberLagged => subscriber_lagged(&ctx).await,
+        Reason::PermissionDenied => skip("no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)"),
+        Reason::ShuttingDown => skip("it needs the server to shut down while the suite runs"),
+        Reason::Internal => skip("a conforming server breaks no invariant on request"),
+        Reason::Unspecified => skip("the zero value is never sent"),
     }
 }
 
