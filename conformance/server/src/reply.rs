@@ -246,6 +246,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
         /// An event written from borrowed fields is byte for byte the
         /// generated message's encoding, for every kind of payload and
         /// whatever the ids, sequence and time (empty ids and a zero
