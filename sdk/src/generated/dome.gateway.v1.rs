@@ -11,8 +11,9 @@ pub struct ErrorSpec {
     #[prost(enumeration = "GrpcCode", tag = "1")]
     pub code: i32,
     /// Whether a client may retry the identical request (after backoff, and
-    /// honouring `google.rpc.RetryInfo`). A retryable error always carries a
-    /// `google.rpc.RetryInfo` detail; a non-retryable one never does.
+    /// honouring `google.rpc.RetryInfo`). \[rule: client.retry_only_retryable\]
+    /// A retryable error always carries a `google.rpc.RetryInfo` detail; a
+    /// non-retryable one never does (see `errors.proto`).
     #[prost(bool, tag = "2")]
     pub retryable: bool,
     /// The `google.rpc.ErrorInfo.metadata` keys (lowerCamel) that are always
@@ -33,6 +34,7 @@ pub struct ErrorSpec {
 /// Where a message of the service surface stands against dome's SSOT
 /// families: either it projects onto one family, or it is a delta the
 /// gateway introduces. Exactly one of the two is set.
+/// \[rule: options.ssot_mapping_required\]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SsotMapping {
     /// Required. Why the message maps or deviates as it does, in one sentence.
@@ -48,7 +50,9 @@ pub mod ssot_mapping {
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum Kind {
         /// The family the message projects onto; the projection is defined in
-        /// the `dome-ssot` crate and checked by `cargo xtask ssot`.
+        /// the `dome-ssot` crate and checked by `cargo xtask ssot`. What a
+        /// server sends of such a message projects onto a valid instance of
+        /// the family. \[rule: ssot.projections_validate\]
         #[prost(enumeration = "super::SsotFamily", tag = "1")]
         Family(i32),
         /// The id of the delta the message introduces (for example
@@ -74,7 +78,7 @@ pub struct FeatureFlag {
 /// `OK` (0) has no entry: the zero value is `GRPC_CODE_UNSPECIFIED`, which
 /// an error reason must never use. `CANCELLED` and `DEADLINE_EXCEEDED` are
 /// listed for completeness only; they belong to the caller and the
-/// transport, and no `ErrorReason` may use them.
+/// transport, and no `ErrorReason` may use them. \[rule: options.no_caller_codes\]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum GrpcCode {
@@ -222,43 +226,55 @@ impl SsotFamily {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListCapabilitiesRequest {
     /// Optional. The client's correlation id, echoed on the response and on
-    /// every error. At most 128 characters of `\[A-Za-z0-9._:-\]`; when empty
-    /// the server assigns one (`corr-` and 32 lowercase hex digits).
+    /// every error. \[rule: correlation.echoed_on_response\] At most 128
+    /// characters of `\[A-Za-z0-9._:-\]`; any other is `INVALID_ARGUMENT` (whose
+    /// `correlationId` is then one the server assigned).
+    /// \[rule: correlation.form\] When empty the server assigns one (`corr-` and
+    /// 32 lowercase hex digits), a new one for every call.
+    /// \[rule: correlation.assigned\]
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
     /// Optional. The API version the client speaks, such as `v1`. When set
     /// and not one of the versions the server serves, the call fails with
-    /// `UNSUPPORTED_API_VERSION`; when empty, no check is made. The
-    /// `dome-api-version` request header carries the same value on any call.
+    /// `UNSUPPORTED_API_VERSION`; when empty, no check is made. Every version
+    /// the server lists in `api_versions` is accepted, here and in the
+    /// `dome-api-version` header. \[rule: capabilities.served_versions_accepted\]
     #[prost(string, tag = "2")]
     pub api_version: ::prost::alloc::string::String,
 }
 /// Response of `ListCapabilities`: everything a client needs to know before
 /// its first job. The response is identical for every call to one server
-/// process, apart from `correlation_id`.
+/// process, apart from `correlation_id`. \[rule: capabilities.stable\]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListCapabilitiesResponse {
     /// The request's correlation id, or the one the server assigned.
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// The server implementation's version (semantic versioning), for
-    /// diagnostics only; clients never branch on it.
+    /// The server implementation's version (semantic versioning).
+    /// \[rule: capabilities.server_version\] For diagnostics only; clients
+    /// never branch on it. \[rule: client.no_branch_on_server_version\]
     #[prost(string, tag = "2")]
     pub server_version: ::prost::alloc::string::String,
-    /// The API versions served, ascending (for example `\["v1"\]`). Never empty.
+    /// The API versions served, ascending (for example `\["v1"\]`). Never empty;
+    /// a server of this contract includes `v1`. \[rule: capabilities.api_versions\]
     #[prost(string, repeated, tag = "3")]
     pub api_versions: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// The SSOT schema version of each family the server speaks, one entry
-    /// per family, in `SsotFamily` number order.
+    /// per family, in `SsotFamily` number order. In v1 every family's version
+    /// is `1.0.0`: the versions of dome's SSOT schemas this contract aligns
+    /// with. \[rule: capabilities.ssot_versions\]
     #[prost(message, repeated, tag = "4")]
     pub ssot_schema_versions: ::prost::alloc::vec::Vec<SsotSchemaVersion>,
-    /// The feature flags enabled on this server, ascending. The flags this
-    /// contract defines are `dome.conformance.v1` (the conformance profile,
-    /// described in `service.proto`) and `dome.auth.bearer` (the server requires a
-    /// bearer token). Unknown flags are ignored by clients.
+    /// The feature flags enabled on this server, ascending, each once.
+    /// \[rule: capabilities.features_sorted\] The flags this contract defines
+    /// are `dome.conformance.v1` (the conformance profile, described in
+    /// `service.proto`) and `dome.auth.bearer` (the server requires a bearer
+    /// token). Unknown flags are ignored by clients.
+    /// \[rule: client.ignore_unknown_flags\]
     #[prost(string, repeated, tag = "5")]
     pub features: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// The skills offered, ascending by `skill_id`, then by `version`.
+    /// \[rule: capabilities.skills_sorted\]
     #[prost(message, repeated, tag = "6")]
     pub skills: ::prost::alloc::vec::Vec<Skill>,
     /// The server's limits, so that clients can stay within them.
@@ -281,16 +297,19 @@ pub struct SsotSchemaVersion {
 pub struct Skill {
     /// Required. The skill's id: lowercase dotted words, such as
     /// `dome.conformance.script`; unique per server together with `version`.
+    /// \[rule: skill.id\]
     #[prost(string, tag = "1")]
     pub skill_id: ::prost::alloc::string::String,
-    /// Required. The skill's version (semantic versioning).
+    /// Required. The skill's version (semantic versioning). \[rule: skill.version\]
     #[prost(string, tag = "2")]
     pub version: ::prost::alloc::string::String,
     /// Required. What the skill does, in one or more sentences.
+    /// \[rule: skill.description\]
     #[prost(string, tag = "3")]
     pub description: ::prost::alloc::string::String,
     /// Required. The JSON Schema (draft 2020-12) that `input_json` of
     /// `SkillExecuteRequest` must satisfy, as canonical JSON text.
+    /// \[rule: skill.input_schema\]
     #[prost(string, tag = "4")]
     pub input_schema_json: ::prost::alloc::string::String,
     /// The feature flags that must be enabled for the skill to run; empty
@@ -299,44 +318,55 @@ pub struct Skill {
     pub required_features: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 /// The limits a server enforces. A zero value means the server sets no
-/// such limit. Exceeding one is `LIMIT_EXCEEDED` (or `QUEUE_FULL` for the
-/// queue), naming the limit by its field name.
+/// such limit. \[rule: limits.zero_is_none\] Exceeding one is `LIMIT_EXCEEDED`
+/// (or `QUEUE_FULL` for the queue), naming the limit by its field name.
+/// \[rule: limits.exceeded_named\]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ServerLimits {
-    /// The largest encoded request message accepted, in bytes.
+    /// The largest encoded request message accepted, in bytes; a larger one
+    /// is `LIMIT_EXCEEDED` naming `max_request_bytes`.
+    /// \[rule: limits.max_request_bytes\]
     #[prost(uint64, tag = "1")]
     pub max_request_bytes: u64,
     /// The largest `input_json` accepted, in bytes of UTF-8.
     #[prost(uint64, tag = "2")]
     pub max_input_bytes: u64,
     /// How many jobs may wait in the queue before `SkillExecute` fails with
-    /// `QUEUE_FULL`.
+    /// `QUEUE_FULL`. A job counts from its acceptance until a worker starts
+    /// it, even when a worker is free at once: `SkillExecute` fails with
+    /// `QUEUE_FULL` exactly when `queue_capacity` jobs are `QUEUED`, and never
+    /// while fewer are. \[rule: limits.queue_capacity\]
     #[prost(uint64, tag = "3")]
     pub queue_capacity: u64,
-    /// How many jobs run at once.
+    /// How many jobs run at once: with that many `RUNNING`, more jobs stay
+    /// `QUEUED` until one ends. \[rule: limits.max_running_jobs\]
     #[prost(uint64, tag = "4")]
     pub max_running_jobs: u64,
     /// How many events are retained per job; older ones are dropped and a
-    /// cursor before them is `CURSOR_EXPIRED`.
+    /// cursor before them is `CURSOR_EXPIRED`. \[rule: limits.events_retained\]
     #[prost(uint64, tag = "5")]
     pub max_events_retained_per_job: u64,
     /// How many jobs are retained; the oldest terminal jobs are dropped
-    /// first, after which they are `JOB_NOT_FOUND`.
+    /// first, after which they are `JOB_NOT_FOUND`. \[rule: limits.jobs_retained\]
     #[prost(uint64, tag = "6")]
     pub max_jobs_retained: u64,
     /// How many `StreamJobEvents` calls may be open on one job at once.
+    /// \[rule: limits.subscribers_per_job\]
     #[prost(uint64, tag = "7")]
     pub max_subscribers_per_job: u64,
     /// How long an idempotency key is remembered, in seconds, counted from
     /// the creation of the job it names (and never longer than the job is
-    /// retained).
+    /// retained). \[rule: limits.idempotency_window\]
     #[prost(uint64, tag = "8")]
     pub idempotency_window_seconds: u64,
     /// How many events a subscriber may fall behind the job's latest event
-    /// before its stream is ended with `SUBSCRIBER_LAGGED`. Lag is counted
-    /// over the events appended after the `StreamJobEvents` call began:
-    /// replaying events already retained when it began never lags, however
-    /// many there are.
+    /// before its stream is ended with `SUBSCRIBER_LAGGED`.
+    /// \[rule: limits.subscriber_lag\] Lag is counted over the events appended
+    /// after the `StreamJobEvents` call began: replaying events already
+    /// retained when it began never lags, however many there are.
+    /// \[rule: limits.replay_never_lags\] A server never drops or skips events
+    /// of a subscriber: it delivers every event gapless and in order, or ends
+    /// the stream with `SUBSCRIBER_LAGGED`. \[rule: limits.lag_never_skips\]
     #[prost(uint64, tag = "9")]
     pub max_subscriber_lag_events: u64,
 }
@@ -384,7 +414,8 @@ pub struct GateDecision {
     /// Free-form notes, in order.
     #[prost(string, repeated, tag = "10")]
     pub notes: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
-    /// When the gateway recorded the decision. Not part of the SSOT family.
+    /// When the gateway recorded the decision; always set. Not part of the
+    /// SSOT family. \[rule: decisions.gate_record_time\]
     #[prost(message, optional, tag = "11")]
     pub record_time: ::core::option::Option<::prost_types::Timestamp>,
 }
@@ -425,7 +456,8 @@ pub struct PromotionDecision {
     /// Required. The gate decision this one rests on.
     #[prost(message, optional, tag = "8")]
     pub gate_decision_ref: ::core::option::Option<GateDecisionRef>,
-    /// When the gateway recorded the decision. Not part of the SSOT family.
+    /// When the gateway recorded the decision; always set. Not part of the
+    /// SSOT family. \[rule: decisions.promotion_record_time\]
     #[prost(message, optional, tag = "9")]
     pub record_time: ::core::option::Option<::prost_types::Timestamp>,
 }
@@ -438,8 +470,9 @@ pub struct GetGateDecisionRequest {
     /// Required. The run whose decision to read.
     #[prost(string, tag = "2")]
     pub run_id: ::prost::alloc::string::String,
-    /// Optional. The task whose decision to read; empty reads the decision
-    /// recorded last in the run.
+    /// Optional. The task whose decision to read: the decision recorded last
+    /// for that task. \[rule: decisions.gate_by_task\] Empty reads the decision
+    /// recorded last in the run. \[rule: decisions.gate_last_in_run\]
     #[prost(string, tag = "3")]
     pub task_id: ::prost::alloc::string::String,
 }
@@ -551,6 +584,7 @@ impl SubstrateStatus {
 /// The reason of an RPC error, sent as `google.rpc.ErrorInfo.reason`
 /// (the value name without the `ERROR_REASON_` prefix). New values may be
 /// added in v1; clients treat an unknown reason by its gRPC code.
+/// \[rule: client.unknown_reason_by_code\]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum ErrorReason {
@@ -558,40 +592,40 @@ pub enum ErrorReason {
     Unspecified = 0,
     /// A request field is malformed (empty where required, too long, not of
     /// the documented form). Fix the request; never retried.
-    /// Metadata: `field` (the path of the first offending field).
+    /// Metadata: `field` (the path of the first offending field). \[rule: errors.invalid_argument\]
     InvalidArgument = 1,
     /// The skill input is not valid JSON or does not validate against the
     /// skill's input JSON Schema (as published by `ListCapabilities`). The
     /// `BadRequest` names the violations found (at most 16), its field path
     /// being `input_json` followed by the JSON Pointer of the offending value.
     /// Metadata: `skillId`, `violationCount` (decimal, how many the
-    /// `BadRequest` names).
+    /// `BadRequest` names). \[rule: errors.invalid_skill_input\]
     InvalidSkillInput = 2,
     /// No skill with the requested id (and version, when one was requested)
     /// is offered by the server. Metadata: `skillId`, `skillVersion` (empty
-    /// when none was requested).
+    /// when none was requested). \[rule: errors.skill_not_found\]
     SkillNotFound = 3,
     /// No job with the requested id is known: it never existed or has been
-    /// dropped from retention. Metadata: `jobId`.
+    /// dropped from retention. Metadata: `jobId`. \[rule: errors.job_not_found\]
     JobNotFound = 4,
     /// No decision of the requested kind has been recorded for the run (and
     /// task, when one was named) yet. Metadata: `runId`, `decisionKind`
-    /// (`gate` or `promotion`), `taskId` (empty when none was named).
+    /// (`gate` or `promotion`), `taskId` (empty when none was named). \[rule: errors.decision_not_found\]
     DecisionNotFound = 5,
     /// The idempotency key was used within the idempotency window with a
     /// different request. Metadata: `idempotencyKey`, `jobId` (the job the key
-    /// belongs to).
+    /// belongs to). \[rule: errors.idempotency_key_conflict\]
     IdempotencyKeyConflict = 6,
     /// The `after_sequence` cursor of `StreamJobEvents` is greater than the
     /// sequence of the job's latest event. Metadata: `jobId`, `afterSequence`,
-    /// `lastSequence`.
+    /// `lastSequence`. \[rule: errors.cursor_ahead_of_head\]
     CursorAheadOfHead = 7,
     /// The `after_sequence` cursor of `StreamJobEvents` points before the
     /// oldest event the server still retains for the job, so the events
     /// right after it are gone. Resuming from it would leave a gap; the client
     /// must decide what to do (for example read the job with `GetJobStatus`
     /// and stream from `firstRetainedSequence - 1`). Metadata: `jobId`,
-    /// `afterSequence`, `firstRetainedSequence`.
+    /// `afterSequence`, `firstRetainedSequence`. \[rule: errors.cursor_expired\]
     CursorExpired = 8,
     /// The subscriber of `StreamJobEvents` fell too far behind the job's
     /// events appended since the call began (more than
@@ -600,40 +634,40 @@ pub enum ErrorReason {
     /// the job or silently skip events. Retry `StreamJobEvents` with
     /// `after_sequence` = `resumeAfterSequence`, the sequence of the last
     /// event sent on the ended stream. Metadata: `jobId`,
-    /// `resumeAfterSequence`.
+    /// `resumeAfterSequence`. \[rule: errors.subscriber_lagged\]
     SubscriberLagged = 9,
     /// The API version the client stated (the `api_version` field of
     /// `ListCapabilitiesRequest` or the `dome-api-version` request header) is
     /// not served. Metadata: `requestedVersion`, `supportedVersions`
-    /// (comma-separated, ascending).
+    /// (comma-separated, ascending). \[rule: errors.unsupported_api_version\]
     UnsupportedApiVersion = 10,
     /// The request needs a feature flag the server does not enable (for
     /// example a conformance skill on a server run without the conformance
-    /// profile). Metadata: `feature`.
+    /// profile). Metadata: `feature`. \[rule: errors.feature_not_enabled\]
     FeatureNotEnabled = 11,
     /// The job queue is full; the job was not created. Retry after the
-    /// `RetryInfo` delay. Metadata: `queueCapacity`.
+    /// `RetryInfo` delay. Metadata: `queueCapacity`. \[rule: errors.queue_full\]
     QueueFull = 12,
     /// A fixed server limit was hit: the request or skill input is too large,
     /// too many concurrent streams, too many subscribers of one job, too
     /// many retained jobs. Retrying the same request hits it again.
     /// Metadata: `limit` (the limit's name as in `ServerLimits`, for example
-    /// `max_input_bytes`), `limitValue`.
+    /// `max_input_bytes`), `limitValue`. \[rule: errors.limit_exceeded\]
     LimitExceeded = 13,
     /// The call carries no valid credentials (the server requires a bearer
     /// token in the `authorization` header). No metadata beyond
-    /// `correlationId`.
+    /// `correlationId`. \[rule: errors.unauthenticated\]
     Unauthenticated = 14,
     /// The caller is authenticated but not allowed to make the call.
-    /// Metadata: `permission` (what was missing).
+    /// Metadata: `permission` (what was missing). \[rule: errors.permission_denied\]
     PermissionDenied = 15,
     /// The server is shutting down and takes no new work; an open event
     /// stream is ended with it. Retry against the same address (after a
     /// restart) or another replica. On a stream, `resumeAfterSequence` is the
-    /// sequence of the last event sent on it.
+    /// sequence of the last event sent on it. \[rule: errors.shutting_down\]
     ShuttingDown = 16,
     /// An invariant of the server broke. Not retryable: report it with the
-    /// correlation id. Metadata: none beyond `correlationId`.
+    /// correlation id. Metadata: none beyond `correlationId`. \[rule: errors.internal\]
     Internal = 17,
 }
 impl ErrorReason {
@@ -692,52 +726,76 @@ impl ErrorReason {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SkillExecuteRequest {
     /// Optional. Correlation id, as in `ListCapabilitiesRequest`; echoed on
-    /// the response, stored on the job and on every event the job emits.
+    /// the response, stored on the job and on every event the job emits
+    /// (but the cancel events, see `JobEvent.correlation_id`).
+    /// \[rule: execute.correlation_stored\]
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// Required: empty is `INVALID_ARGUMENT`. The id of a skill listed by
-    /// `ListCapabilities`; any other id is `SKILL_NOT_FOUND`.
+    /// Required: empty is `INVALID_ARGUMENT`. \[rule: execute.skill_id_required\]
+    /// The id of a skill listed by `ListCapabilities`; any other id is
+    /// `SKILL_NOT_FOUND`. \[rule: execute.unknown_skill\]
     #[prost(string, tag = "2")]
     pub skill_id: ::prost::alloc::string::String,
     /// Optional. The skill version to run; empty selects the highest version
-    /// offered. An unknown version is `SKILL_NOT_FOUND`.
+    /// offered. \[rule: execute.highest_version\] An unknown version is
+    /// `SKILL_NOT_FOUND`. \[rule: execute.unknown_version\]
     #[prost(string, tag = "3")]
     pub skill_version: ::prost::alloc::string::String,
     /// Required. The skill input as JSON text (RFC 8259), which must validate
     /// against the skill's `input_schema_json`; otherwise
     /// `INVALID_SKILL_INPUT` with one `BadRequest` violation per problem.
+    /// \[rule: execute.input_validated\] An empty `input_json` is not JSON text,
+    /// so it is `INVALID_SKILL_INPUT` too (never `INVALID_ARGUMENT`).
+    /// \[rule: execute.empty_input\]
     /// JSON text rather than `google.protobuf.Struct`, because Struct holds
     /// every number as a double and so silently corrupts integers beyond
     /// 2^53 and cannot carry a non-object top level. Two inputs are the same
     /// when their canonical forms (keys sorted, no insignificant whitespace)
-    /// are equal. At most `ServerLimits.max_input_bytes` bytes
-    /// (`LIMIT_EXCEEDED` otherwise).
+    /// are equal. \[rule: json.canonical_form\] In the canonical form a number
+    /// is compared by value: one whose value is an integer is written as that
+    /// integer (`1`, `1.0`, `1e0` and `10e-1` are all `1`; `1e2` is `100`),
+    /// exactly up to 64 bits; any other number is written in the shortest
+    /// form that reads back as the same IEEE 754 double (`1.5`, `0.25`).
+    /// \[rule: json.canonical_numbers\] At most `ServerLimits.max_input_bytes`
+    /// bytes (`LIMIT_EXCEEDED` otherwise). \[rule: execute.max_input_bytes\]
     #[prost(string, tag = "4")]
     pub input_json: ::prost::alloc::string::String,
     /// Optional. Makes the call idempotent. Within the idempotency window
     /// (`ServerLimits.idempotency_window_seconds`, counted from the job's
     /// creation) a request with the same key and the same `skill_id`,
     /// `skill_version`, canonical input, `run_id`, `base_ref` and `labels`
-    /// returns the original job (in its current state) and creates nothing;
-    /// the same key with any of them different is `IDEMPOTENCY_KEY_CONFLICT`.
-    /// Concurrent duplicates create exactly one job. 1 to 128 characters of
-    /// `\[A-Za-z0-9._:-\]`. Clients that retry `SkillExecute` must set it.
+    /// returns the original job (in its current state) and creates nothing.
+    /// \[rule: idempotency.same_request_same_job\] The same key with any of
+    /// them different is `IDEMPOTENCY_KEY_CONFLICT`. \[rule: idempotency.conflict\]
+    /// The fields are compared as sent, not as resolved: an empty
+    /// `skill_version` differs from `1.0.0` even when that is the version it
+    /// selects, and an empty `base_ref` differs from `HEAD`; only the input
+    /// is compared by its canonical form. \[rule: idempotency.fields_as_sent\]
+    /// Concurrent duplicates create exactly one job.
+    /// \[rule: idempotency.concurrent_one_job\] 1 to 128 characters of
+    /// `\[A-Za-z0-9._:-\]`; any other key is `INVALID_ARGUMENT`.
+    /// \[rule: idempotency.key_form\] Clients that retry `SkillExecute` must set
+    /// it. \[rule: client.retry_sets_key\]
     #[prost(string, tag = "5")]
     pub idempotency_key: ::prost::alloc::string::String,
-    /// Optional. Labels stored on the job: at most 32, keys 1 to 63
-    /// characters of `\[a-z0-9._-\]`, values at most 256 characters.
+    /// Optional. Labels stored on the job. \[rule: execute.labels_stored\] At
+    /// most 32, keys 1 to 63 characters of `\[a-z0-9._-\]`, values at most 256
+    /// characters; other labels are `INVALID_ARGUMENT`. \[rule: execute.labels_form\]
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
-    /// Optional. The run the job joins as a task; empty starts a new run
-    /// whose id the server assigns.
+    /// Optional. The run the job joins as a task: the job's `run_id` and every
+    /// event and decision of the job carry it. \[rule: execute.run_joined\]
+    /// Empty starts a new run whose id the server assigns, a different one
+    /// for every job. \[rule: execute.new_run\]
     #[prost(string, tag = "7")]
     pub run_id: ::prost::alloc::string::String,
     /// Optional. The source reference the skill runs against, recorded in
-    /// the provenance (`run.manifest`) and the job's work-queue projection;
-    /// empty means `HEAD`.
+    /// the provenance (`run.manifest`) and the job's work-queue projection.
+    /// \[rule: execute.base_ref_recorded\] Empty means `HEAD`.
+    /// \[rule: execute.base_ref_head\]
     #[prost(string, tag = "8")]
     pub base_ref: ::prost::alloc::string::String,
 }
@@ -751,7 +809,7 @@ pub struct SkillExecuteResponse {
     #[prost(message, optional, tag = "2")]
     pub job: ::core::option::Option<Job>,
     /// True when this call created the job; false when an idempotency key
-    /// matched an existing job.
+    /// matched an existing job. \[rule: execute.created_flag\]
     #[prost(bool, tag = "3")]
     pub created: bool,
 }
@@ -773,6 +831,7 @@ pub struct GetJobStatusResponse {
     pub correlation_id: ::prost::alloc::string::String,
     /// The job as it is now. Its `last_sequence` is never less than the
     /// sequence of any event already streamed for it.
+    /// \[rule: status.last_sequence_covers_streamed\]
     #[prost(message, optional, tag = "2")]
     pub job: ::core::option::Option<Job>,
 }
@@ -780,14 +839,17 @@ pub struct GetJobStatusResponse {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CancelJobRequest {
     /// Optional. Correlation id, echoed on the response and carried by the
-    /// cancel-requested event this call may emit.
+    /// cancel-requested event this call may emit (and by the optional
+    /// `state_changed` to `CANCELLING` right after it).
+    /// \[rule: cancel.event_correlation\]
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
     /// Required. The job to cancel; unknown is `JOB_NOT_FOUND`.
     #[prost(string, tag = "2")]
     pub job_id: ::prost::alloc::string::String,
     /// Optional. Why the job is cancelled, recorded in the cancel-requested
-    /// event; at most 1024 characters.
+    /// event. \[rule: cancel.reason_recorded\] At most 1024 characters; a longer
+    /// one is `INVALID_ARGUMENT`. \[rule: cancel.reason_length\]
     #[prost(string, tag = "3")]
     pub reason: ::prost::alloc::string::String,
 }
@@ -800,10 +862,12 @@ pub struct CancelJobResponse {
     /// The job after the call. `CANCELLED` when the cancel took effect on a
     /// `QUEUED` job, `CANCELLING` or `CANCELLED` when it took effect on a
     /// `RUNNING` one; unchanged when it was already cancelling or terminal.
+    /// \[rule: cancel.answer_state\]
     #[prost(message, optional, tag = "2")]
     pub job: ::core::option::Option<Job>,
     /// True for the one call whose cancel took effect (the job was `QUEUED`
     /// or `RUNNING`); false for every other call on the same job.
+    /// \[rule: cancel.requested_once\]
     #[prost(bool, tag = "3")]
     pub cancel_requested: bool,
 }
@@ -811,6 +875,7 @@ pub struct CancelJobResponse {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Job {
     /// The job's id, assigned by the server; unique per server.
+    /// \[rule: job.id_unique\]
     #[prost(string, tag = "1")]
     pub job_id: ::prost::alloc::string::String,
     /// The run the job is a task of.
@@ -823,72 +888,84 @@ pub struct Job {
     #[prost(string, tag = "4")]
     pub skill_id: ::prost::alloc::string::String,
     /// The skill version the job runs (resolved when the request left it
-    /// empty).
+    /// empty). \[rule: job.version_resolved\]
     #[prost(string, tag = "5")]
     pub skill_version: ::prost::alloc::string::String,
     /// The job's state now.
     #[prost(enumeration = "JobState", tag = "6")]
     pub state: i32,
-    /// When the server accepted the job.
+    /// When the server accepted the job; always set. \[rule: job.create_time\]
     #[prost(message, optional, tag = "7")]
     pub create_time: ::core::option::Option<::prost_types::Timestamp>,
     /// When a worker started the job; unset while `QUEUED` (and for a job
-    /// cancelled before it started).
+    /// cancelled before it started). \[rule: job.start_time\]
     #[prost(message, optional, tag = "8")]
     pub start_time: ::core::option::Option<::prost_types::Timestamp>,
     /// When the job reached its terminal state; unset before.
+    /// \[rule: job.end_time\]
     #[prost(message, optional, tag = "9")]
     pub end_time: ::core::option::Option<::prost_types::Timestamp>,
     /// The outcome; set exactly when `state` is terminal.
+    /// \[rule: job.outcome_iff_terminal\]
     #[prost(message, optional, tag = "10")]
     pub outcome: ::core::option::Option<JobOutcome>,
-    /// Where the job came from; always set.
+    /// Where the job came from; always set. \[rule: job.provenance_set\]
     #[prost(message, optional, tag = "11")]
     pub provenance: ::core::option::Option<Provenance>,
     /// The sequence of the job's latest event (every job has at least the
-    /// event of its creation, so this is at least 1).
+    /// event of its creation, so this is at least 1). \[rule: job.last_sequence\]
     #[prost(uint64, tag = "12")]
     pub last_sequence: u64,
     /// The correlation id of the `SkillExecute` call that created the job.
+    /// \[rule: job.correlation_id\]
     #[prost(string, tag = "13")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// The labels given at submission.
+    /// The labels given at submission. \[rule: job.labels\]
     #[prost(map = "string, string", tag = "14")]
     pub labels: ::std::collections::HashMap<
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
     /// The idempotency key given at submission; empty when none was.
+    /// \[rule: job.idempotency_key\]
     #[prost(string, tag = "15")]
     pub idempotency_key: ::prost::alloc::string::String,
 }
 /// The outcome of a terminal job, as dome's `task.result`.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct JobOutcome {
-    /// The task id (equal to the job id).
+    /// The task id (equal to the job id). \[rule: outcome.task_id\]
     #[prost(string, tag = "1")]
     pub task_id: ::prost::alloc::string::String,
-    /// `PASS`, `FAIL` or `BLOCKED`; never unspecified.
+    /// `PASS`, `FAIL` or `BLOCKED`; never unspecified. \[rule: outcome.status\]
     #[prost(enumeration = "TaskStatus", tag = "2")]
     pub status: i32,
-    /// On `PASS`: the skill's output as canonical JSON text; empty otherwise.
+    /// On `PASS`: the skill's output as canonical JSON text (see
+    /// `SkillExecuteRequest.input_json`); empty otherwise.
+    /// \[rule: outcome.output_json\]
     #[prost(string, tag = "3")]
     pub output_json: ::prost::alloc::string::String,
     /// On `FAIL` and `BLOCKED`: the POLICY reason code (pattern
     /// `^\[A-Z\]+(\.\[A-Z0-9_\]+)+$`, such as `EXEC.NONZERO_EXIT`); `EXEC.CANCELLED`
     /// for a cancelled job. Empty on `PASS`. Data, never an RPC error.
+    /// \[rule: outcome.reason_code\]
     #[prost(string, tag = "4")]
     pub reason_code: ::prost::alloc::string::String,
-    /// A human-readable account of the outcome; may be empty.
+    /// A human-readable account of the outcome; may be empty. For a job ended
+    /// by a `fail` step, the step's message. \[rule: outcome.message\]
     #[prost(string, tag = "5")]
     pub message: ::prost::alloc::string::String,
-    /// On `FAIL`: whether the failure is transient (re-running may succeed).
+    /// On `FAIL`: whether the failure is transient (re-running may succeed);
+    /// false otherwise. \[rule: outcome.transient\]
     #[prost(bool, tag = "6")]
     pub transient: bool,
-    /// The attempt that produced the outcome, from 1.
+    /// The attempt that produced the outcome, from 1; a server of v1 runs a
+    /// job at most once, so it is 1, also for a job cancelled while `QUEUED`.
+    /// \[rule: outcome.attempt\]
     #[prost(uint32, tag = "7")]
     pub attempt: u32,
     /// The artifacts the job produced, in production order.
+    /// \[rule: outcome.artifacts\]
     #[prost(message, repeated, tag = "8")]
     pub artifacts: ::prost::alloc::vec::Vec<Artifact>,
 }
@@ -917,22 +994,25 @@ pub struct Provenance {
     #[prost(string, tag = "2")]
     pub base_ref: ::prost::alloc::string::String,
     /// The input contract: `skill:<skill_id>@<version>`.
+    /// \[rule: provenance.input_contract\]
     #[prost(string, tag = "3")]
     pub input_contract: ::prost::alloc::string::String,
-    /// SHA-256 of the canonical input JSON, 64 lowercase hex digits.
+    /// SHA-256 of the canonical input JSON, 64 lowercase hex digits: equal for
+    /// inputs with equal canonical forms. \[rule: provenance.input_sha256\]
     #[prost(string, tag = "4")]
     pub input_sha256: ::prost::alloc::string::String,
     /// The commands the job ran, in order; one entry per executed step.
+    /// \[rule: provenance.commands\]
     #[prost(string, repeated, tag = "5")]
     pub commands: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
-    /// The artifacts produced so far: name to URI.
+    /// The artifacts produced so far: name to URI. \[rule: provenance.artifacts\]
     #[prost(map = "string, string", tag = "6")]
     pub artifacts: ::std::collections::HashMap<
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
     /// The versions of the tools the job ran with: name to version. Always
-    /// holds `domed`.
+    /// holds `domed`. \[rule: provenance.tool_versions\]
     #[prost(map = "string, string", tag = "7")]
     pub tool_versions: ::std::collections::HashMap<
         ::prost::alloc::string::String,
@@ -945,28 +1025,32 @@ pub struct Provenance {
 /// The lifecycle state of a job. A job moves only forward:
 /// QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLING;
 /// QUEUED | RUNNING -> CANCELLING -> CANCELLED | SUCCEEDED | FAILED.
+/// \[rule: state.forward_only\]
 /// SUCCEEDED, FAILED and CANCELLED are terminal: a job reaches exactly one
-/// of them, once, and never leaves it.
+/// of them, once, and never leaves it. \[rule: state.one_terminal\]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum JobState {
-    /// Never sent. The zero value.
+    /// Never sent. The zero value. \[rule: state.unspecified_never_sent\]
     Unspecified = 0,
     /// Accepted and waiting for a worker. Not terminal.
     Queued = 1,
     /// A worker is executing the skill. Not terminal.
     Running = 2,
     /// A cancel was requested; the job stops at its next step boundary (a
-    /// parked or sleeping step is woken at once). Not terminal; may still end
-    /// SUCCEEDED or FAILED if the skill finished first.
+    /// parked or sleeping step is woken at once): no step starts after the
+    /// cancel took effect. \[rule: state.cancelling_stops_at_boundary\] Not
+    /// terminal; may still end SUCCEEDED or FAILED if the skill finished
+    /// first.
     Cancelling = 3,
     /// Terminal. The skill finished; `Job.outcome.status` is `PASS`.
+    /// \[rule: state.succeeded_pass\]
     Succeeded = 4,
     /// Terminal. The skill failed; `Job.outcome` carries the policy reason
-    /// code and message as data (never as an RPC error).
+    /// code and message as data (never as an RPC error). \[rule: state.failed_data\]
     Failed = 5,
     /// Terminal. The job stopped because of a cancel; `Job.outcome.status` is
-    /// `BLOCKED` with reason code `EXEC.CANCELLED`.
+    /// `BLOCKED` with reason code `EXEC.CANCELLED`. \[rule: state.cancelled_blocked\]
     Cancelled = 6,
 }
 impl JobState {
@@ -1040,6 +1124,7 @@ impl TaskStatus {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StreamJobEventsRequest {
     /// Optional. Correlation id, echoed on errors of the call.
+    /// \[rule: stream.correlation_on_errors\]
     #[prost(string, tag = "1")]
     pub correlation_id: ::prost::alloc::string::String,
     /// Required. The job whose events to stream; unknown is `JOB_NOT_FOUND`.
@@ -1047,17 +1132,22 @@ pub struct StreamJobEventsRequest {
     pub job_id: ::prost::alloc::string::String,
     /// Optional. The exclusive cursor: the stream starts with the event whose
     /// sequence is `after_sequence + 1`; 0 (the default) streams from the
-    /// first event. Greater than the job's `last_sequence` is
-    /// `CURSOR_AHEAD_OF_HEAD`; lower than the first retained sequence minus
-    /// one is `CURSOR_EXPIRED`. Equal to the `last_sequence` of a terminal
-    /// job closes the stream at once with OK and no event.
+    /// first event. \[rule: cursor.exclusive\] Greater than the job's
+    /// `last_sequence` is `CURSOR_AHEAD_OF_HEAD`. \[rule: cursor.ahead_of_head\]
+    /// Lower than the first retained sequence minus one is `CURSOR_EXPIRED`;
+    /// equal to it is valid and streams from the first retained event.
+    /// \[rule: cursor.expired\] Equal to the `last_sequence` of a terminal job
+    /// closes the stream at once with OK and no event.
+    /// \[rule: cursor.at_terminal_head\] Equal to the `last_sequence` of a job
+    /// that has not ended keeps the stream open, with no event, until the next
+    /// event is appended. \[rule: cursor.at_live_head\]
     #[prost(uint64, tag = "3")]
     pub after_sequence: u64,
 }
 /// One message of `StreamJobEvents`: exactly one event.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StreamJobEventsResponse {
-    /// The event; always set.
+    /// The event; always set. \[rule: stream.event_set\]
     #[prost(message, optional, tag = "1")]
     pub event: ::core::option::Option<JobEvent>,
 }
@@ -1065,38 +1155,41 @@ pub struct StreamJobEventsResponse {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct JobEvent {
     /// The event's id: `evt-` and 32 lowercase hex digits; unique per server.
-    /// The same event keeps its id across every stream that delivers it.
+    /// \[rule: event.id_unique\] The same event keeps its id across every stream
+    /// that delivers it. \[rule: event.id_stable\]
     #[prost(string, tag = "1")]
     pub event_id: ::prost::alloc::string::String,
     /// The event's position in the job's log, from 1, gapless. Clients that
     /// reconnect dedupe by it.
     #[prost(uint64, tag = "2")]
     pub sequence: u64,
-    /// The job the event belongs to.
+    /// The job the event belongs to. \[rule: event.job_id\]
     #[prost(string, tag = "3")]
     pub job_id: ::prost::alloc::string::String,
-    /// The run of that job.
+    /// The run of that job. \[rule: event.run_id\]
     #[prost(string, tag = "4")]
     pub run_id: ::prost::alloc::string::String,
-    /// When the event was appended.
+    /// When the event was appended; always set. \[rule: event.time\]
     #[prost(message, optional, tag = "5")]
     pub time: ::core::option::Option<::prost_types::Timestamp>,
     /// The correlation id of the call that caused the event: the
-    /// `SkillExecute` call for the job's own events, the `CancelJob` call for
-    /// the cancel-requested event.
+    /// `SkillExecute` call for the job's own events (its terminal event
+    /// included, even when a cancel ended it), the `CancelJob` call for the
+    /// cancel-requested event and for the optional `state_changed` to
+    /// `CANCELLING` right after it. \[rule: event.correlation_id\]
     #[prost(string, tag = "6")]
     pub correlation_id: ::prost::alloc::string::String,
-    /// Required. What happened. The event's `event.envelope` topic is
-    /// `job.` followed by the name of the set field (for example
-    /// `job.state_changed`).
+    /// Required. What happened. \[rule: event.payload_set\] The event's
+    /// `event.envelope` topic is `job.` followed by the name of the set field
+    /// (for example `job.state_changed`).
     #[prost(oneof = "job_event::Payload", tags = "10, 11, 12, 13, 14, 15, 16")]
     pub payload: ::core::option::Option<job_event::Payload>,
 }
 /// Nested message and enum types in `JobEvent`.
 pub mod job_event {
-    /// Required. What happened. The event's `event.envelope` topic is
-    /// `job.` followed by the name of the set field (for example
-    /// `job.state_changed`).
+    /// Required. What happened. \[rule: event.payload_set\] The event's
+    /// `event.envelope` topic is `job.` followed by the name of the set field
+    /// (for example `job.state_changed`).
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Payload {
         /// The job changed state. The one whose `state` is terminal is the
@@ -1129,7 +1222,8 @@ pub struct JobStateChanged {
     /// The state entered.
     #[prost(enumeration = "JobState", tag = "1")]
     pub state: i32,
-    /// Set exactly when `state` is terminal: the job's outcome.
+    /// Set exactly when `state` is terminal: the job's outcome, equal to
+    /// `Job.outcome`. \[rule: event.terminal_outcome\]
     #[prost(message, optional, tag = "2")]
     pub outcome: ::core::option::Option<JobOutcome>,
 }
@@ -1137,6 +1231,7 @@ pub struct JobStateChanged {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct JobProgress {
     /// Completion in percent, 0 to 100; not necessarily increasing.
+    /// \[rule: progress.percent_range\]
     #[prost(uint32, tag = "1")]
     pub percent: u32,
     /// Optional human-readable detail.
@@ -1160,7 +1255,7 @@ pub struct JobCancelRequested {
     #[prost(string, tag = "1")]
     pub reason: ::prost::alloc::string::String,
     /// The state the job was in when the cancel took effect (`QUEUED` or
-    /// `RUNNING`).
+    /// `RUNNING`). \[rule: cancel_event.previous_state\]
     #[prost(enumeration = "JobState", tag = "2")]
     pub previous_state: i32,
 }
@@ -1302,7 +1397,7 @@ pub mod gateway_service_client {
         /// Read-only and idempotent. Clients call it once when they connect, to
         /// negotiate the API version and learn the skills' input schemas.
         /// Errors: `UNSUPPORTED_API_VERSION` when `api_version` is set and not
-        /// served.
+        /// served. [rule: capabilities.api_version_checked]
         pub async fn list_capabilities(
             &mut self,
             request: impl tonic::IntoRequest<super::ListCapabilitiesRequest>,
@@ -1329,9 +1424,11 @@ pub mod gateway_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
-        /// Submits one skill run as a new job, `QUEUED` on return. Idempotent
-        /// exactly when `idempotency_key` is set (see `SkillExecuteRequest`); a
-        /// client must not retry it without one.
+        /// Submits one skill run as a new job, `QUEUED` on return.
+        /// [rule: execute.queued_on_return] Idempotent exactly when
+        /// `idempotency_key` is set (see `SkillExecuteRequest`): without a key,
+        /// every call creates a job of its own. [rule: execute.no_key_new_job] A
+        /// client must not retry it without one. [rule: client.retry_needs_key]
         /// Errors: `SKILL_NOT_FOUND`, `INVALID_SKILL_INPUT` (with `BadRequest`),
         /// `IDEMPOTENCY_KEY_CONFLICT`, `FEATURE_NOT_ENABLED` (the skill needs a
         /// flag that is off), `QUEUE_FULL` (retryable, with `RetryInfo`),
@@ -1362,7 +1459,8 @@ pub mod gateway_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
-        /// Reads a job as it is now. Read-only and idempotent.
+        /// Reads a job as it is now. Read-only and idempotent: reading changes
+        /// nothing. [rule: status.read_only]
         /// Errors: `JOB_NOT_FOUND`.
         pub async fn get_job_status(
             &mut self,
@@ -1392,12 +1490,15 @@ pub mod gateway_service_client {
         }
         /// Requests cancellation of a job. Idempotent and deterministic under
         /// retries: a `QUEUED` or `RUNNING` job becomes `CANCELLING`, emits
-        /// exactly one `cancel_requested` event, and then ends `CANCELLED` (best
-        /// effort: a job that finishes first ends `SUCCEEDED` or `FAILED`, and
-        /// still ends in exactly one terminal state). A `QUEUED` job is already
-        /// `CANCELLED` in the response (it never starts); a parked or sleeping one
-        /// ends `CANCELLED` without waiting for its step to finish. Cancelling a
-        /// job that is `CANCELLING` or terminal is OK and changes nothing.
+        /// exactly one `cancel_requested` event, and then ends `CANCELLED`
+        /// [rule: cancel.takes_effect] (best effort: a job that finishes first
+        /// ends `SUCCEEDED` or `FAILED`, and still ends in exactly one terminal
+        /// state). [rule: cancel.best_effort] A `QUEUED` job is already
+        /// `CANCELLED` in the response (it never starts; its outcome's `attempt`
+        /// is 1). [rule: cancel.queued_never_starts] A parked or sleeping one ends
+        /// `CANCELLED` without waiting for its step to finish.
+        /// [rule: cancel.wakes_parked] Cancelling a job that is `CANCELLING` or
+        /// terminal is OK and changes nothing. [rule: cancel.repeat_changes_nothing]
         /// Errors: `JOB_NOT_FOUND`.
         pub async fn cancel_job(
             &mut self,
@@ -1424,12 +1525,15 @@ pub mod gateway_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// Streams a job's events: first every retained event after
-        /// `after_sequence`, in order, then each new event as it is appended; the
-        /// stream closes with OK right after the terminal event. Within one call
-        /// each event arrives exactly once and in sequence order; across
-        /// reconnects delivery is at-least-once, and clients dedupe by
-        /// `sequence`. Every concurrent subscriber of a job sees the identical
-        /// sequence. Dropping the stream never cancels the job.
+        /// `after_sequence`, in order, then each new event as it is appended.
+        /// [rule: stream.replay_then_live] The stream closes with OK right after
+        /// the terminal event. [rule: stream.closes_after_terminal] Within one call
+        /// each event arrives exactly once and in sequence order.
+        /// [rule: stream.exactly_once_in_order] Across reconnects delivery is
+        /// at-least-once, and clients dedupe by `sequence`.
+        /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
+        /// sees the identical sequence. [rule: stream.identical_subscribers]
+        /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
         /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
         /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
         /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with
@@ -1462,7 +1566,9 @@ pub mod gateway_service_client {
         }
         /// Reads the gate decision recorded for a run (and task). Read-only and
         /// idempotent. A `REJECT` decision is a successful response.
+        /// [rule: decisions.gate_reject_is_ok]
         /// Errors: `DECISION_NOT_FOUND` when none is recorded yet.
+        /// [rule: decisions.gate_not_found]
         pub async fn get_gate_decision(
             &mut self,
             request: impl tonic::IntoRequest<super::GetGateDecisionRequest>,
@@ -1489,9 +1595,11 @@ pub mod gateway_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
-        /// Reads the promotion decision recorded last for a run. Read-only and
-        /// idempotent. A `REJECT` decision is a successful response.
+        /// Reads the promotion decision recorded last for a run.
+        /// [rule: decisions.promotion_last] Read-only and idempotent. A `REJECT`
+        /// decision is a successful response. [rule: decisions.promotion_reject_is_ok]
         /// Errors: `DECISION_NOT_FOUND` when none is recorded yet.
+        /// [rule: decisions.promotion_not_found]
         pub async fn get_promotion_decision(
             &mut self,
             request: impl tonic::IntoRequest<super::GetPromotionDecisionRequest>,
@@ -1541,7 +1649,7 @@ pub mod gateway_service_server {
         /// Read-only and idempotent. Clients call it once when they connect, to
         /// negotiate the API version and learn the skills' input schemas.
         /// Errors: `UNSUPPORTED_API_VERSION` when `api_version` is set and not
-        /// served.
+        /// served. [rule: capabilities.api_version_checked]
         async fn list_capabilities(
             &self,
             request: tonic::Request<super::ListCapabilitiesRequest>,
@@ -1549,9 +1657,11 @@ pub mod gateway_service_server {
             tonic::Response<super::ListCapabilitiesResponse>,
             tonic::Status,
         >;
-        /// Submits one skill run as a new job, `QUEUED` on return. Idempotent
-        /// exactly when `idempotency_key` is set (see `SkillExecuteRequest`); a
-        /// client must not retry it without one.
+        /// Submits one skill run as a new job, `QUEUED` on return.
+        /// [rule: execute.queued_on_return] Idempotent exactly when
+        /// `idempotency_key` is set (see `SkillExecuteRequest`): without a key,
+        /// every call creates a job of its own. [rule: execute.no_key_new_job] A
+        /// client must not retry it without one. [rule: client.retry_needs_key]
         /// Errors: `SKILL_NOT_FOUND`, `INVALID_SKILL_INPUT` (with `BadRequest`),
         /// `IDEMPOTENCY_KEY_CONFLICT`, `FEATURE_NOT_ENABLED` (the skill needs a
         /// flag that is off), `QUEUE_FULL` (retryable, with `RetryInfo`),
@@ -1563,7 +1673,8 @@ pub mod gateway_service_server {
             tonic::Response<super::SkillExecuteResponse>,
             tonic::Status,
         >;
-        /// Reads a job as it is now. Read-only and idempotent.
+        /// Reads a job as it is now. Read-only and idempotent: reading changes
+        /// nothing. [rule: status.read_only]
         /// Errors: `JOB_NOT_FOUND`.
         async fn get_job_status(
             &self,
@@ -1574,12 +1685,15 @@ pub mod gateway_service_server {
         >;
         /// Requests cancellation of a job. Idempotent and deterministic under
         /// retries: a `QUEUED` or `RUNNING` job becomes `CANCELLING`, emits
-        /// exactly one `cancel_requested` event, and then ends `CANCELLED` (best
-        /// effort: a job that finishes first ends `SUCCEEDED` or `FAILED`, and
-        /// still ends in exactly one terminal state). A `QUEUED` job is already
-        /// `CANCELLED` in the response (it never starts); a parked or sleeping one
-        /// ends `CANCELLED` without waiting for its step to finish. Cancelling a
-        /// job that is `CANCELLING` or terminal is OK and changes nothing.
+        /// exactly one `cancel_requested` event, and then ends `CANCELLED`
+        /// [rule: cancel.takes_effect] (best effort: a job that finishes first
+        /// ends `SUCCEEDED` or `FAILED`, and still ends in exactly one terminal
+        /// state). [rule: cancel.best_effort] A `QUEUED` job is already
+        /// `CANCELLED` in the response (it never starts; its outcome's `attempt`
+        /// is 1). [rule: cancel.queued_never_starts] A parked or sleeping one ends
+        /// `CANCELLED` without waiting for its step to finish.
+        /// [rule: cancel.wakes_parked] Cancelling a job that is `CANCELLING` or
+        /// terminal is OK and changes nothing. [rule: cancel.repeat_changes_nothing]
         /// Errors: `JOB_NOT_FOUND`.
         async fn cancel_job(
             &self,
@@ -1595,12 +1709,15 @@ pub mod gateway_service_server {
             + std::marker::Send
             + 'static;
         /// Streams a job's events: first every retained event after
-        /// `after_sequence`, in order, then each new event as it is appended; the
-        /// stream closes with OK right after the terminal event. Within one call
-        /// each event arrives exactly once and in sequence order; across
-        /// reconnects delivery is at-least-once, and clients dedupe by
-        /// `sequence`. Every concurrent subscriber of a job sees the identical
-        /// sequence. Dropping the stream never cancels the job.
+        /// `after_sequence`, in order, then each new event as it is appended.
+        /// [rule: stream.replay_then_live] The stream closes with OK right after
+        /// the terminal event. [rule: stream.closes_after_terminal] Within one call
+        /// each event arrives exactly once and in sequence order.
+        /// [rule: stream.exactly_once_in_order] Across reconnects delivery is
+        /// at-least-once, and clients dedupe by `sequence`.
+        /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
+        /// sees the identical sequence. [rule: stream.identical_subscribers]
+        /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
         /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
         /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
         /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with
@@ -1614,7 +1731,9 @@ pub mod gateway_service_server {
         >;
         /// Reads the gate decision recorded for a run (and task). Read-only and
         /// idempotent. A `REJECT` decision is a successful response.
+        /// [rule: decisions.gate_reject_is_ok]
         /// Errors: `DECISION_NOT_FOUND` when none is recorded yet.
+        /// [rule: decisions.gate_not_found]
         async fn get_gate_decision(
             &self,
             request: tonic::Request<super::GetGateDecisionRequest>,
@@ -1622,9 +1741,11 @@ pub mod gateway_service_server {
             tonic::Response<super::GetGateDecisionResponse>,
             tonic::Status,
         >;
-        /// Reads the promotion decision recorded last for a run. Read-only and
-        /// idempotent. A `REJECT` decision is a successful response.
+        /// Reads the promotion decision recorded last for a run.
+        /// [rule: decisions.promotion_last] Read-only and idempotent. A `REJECT`
+        /// decision is a successful response. [rule: decisions.promotion_reject_is_ok]
         /// Errors: `DECISION_NOT_FOUND` when none is recorded yet.
+        /// [rule: decisions.promotion_not_found]
         async fn get_promotion_decision(
             &self,
             request: tonic::Request<super::GetPromotionDecisionRequest>,
