@@ -539,14 +539,39 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
     let count = (max_lag + 30_000) as u32;
     let stalled_wire = ctx.wire.isolated(WINDOW).await.map_err(|e| Stop::Fail(format!("a second connection failed: {e}")))?;
     // The sleep lets the subscription begin before the bulk, so that the
-    // bulk counts as lag rather than as replay backlog.
-    let script = Script::new(vec![Step::Sleep { millis: 300 }, Step::Bulk { count }]);
-    let job = ctx.submit(&script).await?;
-    let mut stalled = stalled_wire.stream(&job.facts.job_id, 0).await?;
-    let last = await_end(ctx, &job.facts.job_id).await?;
+    // bulk counts as lag rather than as replay backlog. How long that takes
+    // is the machine's business, not the contract's: when the subscription
+    // came so late that its cursor had already left retention (a correct
+    // CURSOR_EXPIRED before any event), the case starts over with a longer
+    // sleep instead of failing a slow but correct server.
+    let mut sleep_ms = 300;
+    let (job, mut stalled, last, mut first) = loop {
+        let script = Script::new(vec![Step::Sleep { millis: sleep_ms }, Step::Bulk { count }]);
+        let job = ctx.submit(&script).await?;
+        let opened = stalled_wire.stream(&job.facts.job_id, 0).await;
+        let last = await_end(ctx, &job.facts.job_id).await?;
+        let (stalled, first) = match opened {
+            Ok(mut s) => {
+                let first = s.next().await;
+                (Some(s), first)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        let late = matches!(&first, Err(RpcError::Status(s)) if crate::wire::check_error(s, "CURSOR_EXPIRED", None).is_ok());
+        if late && sleep_ms < 4_800 {
+            sleep_ms *= 2;
+            continue;
+        }
+        break (job, stalled, last, Some(first));
+    };
     let mut got: Vec<pb::JobEvent> = Vec::new();
     let status = loop {
-        match stalled.next().await {
+        let next = match (first.take(), stalled.as_mut()) {
+            (Some(r), _) => r,
+            (None, Some(s)) => s.next().await,
+            (None, None) => Ok(None),
+        };
+        match next {
             Ok(Some(e)) => {
                 // Whatever the server decides, what it sent is gapless and
                 // in order: it ends a lagging stream, never skips events.
