@@ -360,54 +360,80 @@ impl Ctx {
         F: Fn(Ctx, S::Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = CaseResult> + Send + 'static,
     {
-        let handle = tokio::runtime::Handle::current();
-        let ctx = self.clone();
         let seed = case_seed(self.seed, &self.case_id);
-        let config = Config {
-            cases: self.cases.max(1),
-            failure_persistence: None,
-            max_shrink_iters: 200,
-            max_shrink_time: 60_000,
-            max_global_rejects: 10_000,
-            ..Config::default()
-        };
-        let skipped: Arc<Mutex<Option<String>>> = Arc::default();
-        let skip_slot = skipped.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let strategy = make();
-            let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-            let outcome = runner.run(&strategy, |value| {
-                if ctx.abandoned.load(Ordering::Relaxed) {
-                    return Err(TestCaseError::fail("abandoned: the case timed out"));
-                }
-                ctx.scenarios.fetch_add(1, Ordering::Relaxed);
-                match handle.block_on(body(ctx.clone(), value)) {
-                    Ok(()) => Ok(()),
-                    Err(Stop::Fail(m)) => Err(TestCaseError::fail(m)),
-                    Err(Stop::Skip(m)) => {
-                        if let Ok(mut s) = skip_slot.lock() {
-                            s.get_or_insert(m);
-                        }
-                        Ok(())
-                    }
-                }
-            });
-            match outcome {
-                Ok(()) => Ok(()),
-                Err(TestError::Abort(reason)) => Err(Stop::Fail(format!("the property was aborted: {reason}"))),
-                Err(TestError::Fail(reason, value)) => Err(Stop::Fail(format!(
-                    "{reason}\nminimal failing input (shrunk):\n{}",
-                    render(&value)
-                ))),
-            }
-        })
-        .await
-        .map_err(|e| Stop::Fail(format!("the property's thread failed: {e}")))?;
-        if let Some(reason) = skipped.lock().ok().and_then(|s| s.clone()) {
-            return Err(Stop::Skip(reason));
-        }
-        result
+        run_property(self.clone(), seed, self.cases, self.abandoned.clone(), self.scenarios.clone(), make, render, body).await
     }
+}
+
+/// Runs a proptest property for a case of either mode: `cases` inputs
+/// drawn from the strategy `make` builds (on the property's own thread,
+/// since strategies need not be `Send`) with `seed`, each checked by
+/// `body`; a failure is shrunk and reported with its minimal input,
+/// rendered by `render`. Setting `abandoned` stops it early; `scenarios`
+/// counts the inputs run (shrinking steps included).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_property<C, M, S, F, Fut>(
+    ctx: C,
+    seed: [u8; 32],
+    cases: u32,
+    abandoned: Arc<AtomicBool>,
+    scenarios: Arc<AtomicU64>,
+    make: M,
+    render: fn(&S::Value) -> String,
+    body: F,
+) -> CaseResult
+where
+    C: Clone + Send + 'static,
+    M: FnOnce() -> S + Send + 'static,
+    S: Strategy,
+    S::Value: Debug + 'static,
+    F: Fn(C, S::Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = CaseResult> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    let config = Config {
+        cases: cases.max(1),
+        failure_persistence: None,
+        max_shrink_iters: 200,
+        max_shrink_time: 60_000,
+        max_global_rejects: 10_000,
+        ..Config::default()
+    };
+    let skipped: Arc<Mutex<Option<String>>> = Arc::default();
+    let skip_slot = skipped.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let strategy = make();
+        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        let outcome = runner.run(&strategy, |value| {
+            if abandoned.load(Ordering::Relaxed) {
+                return Err(TestCaseError::fail("abandoned: the case timed out"));
+            }
+            scenarios.fetch_add(1, Ordering::Relaxed);
+            match handle.block_on(body(ctx.clone(), value)) {
+                Ok(()) => Ok(()),
+                Err(Stop::Fail(m)) => Err(TestCaseError::fail(m)),
+                Err(Stop::Skip(m)) => {
+                    if let Ok(mut s) = skip_slot.lock() {
+                        s.get_or_insert(m);
+                    }
+                    Ok(())
+                }
+            }
+        });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(TestError::Abort(reason)) => Err(Stop::Fail(format!("the property was aborted: {reason}"))),
+            Err(TestError::Fail(reason, value)) => {
+                Err(Stop::Fail(format!("{reason}\nminimal failing input (shrunk):\n{}", render(&value))))
+            }
+        }
+    })
+    .await
+    .map_err(|e| Stop::Fail(format!("the property's thread failed: {e}")))?;
+    if let Some(reason) = skipped.lock().ok().and_then(|s| s.clone()) {
+        return Err(Stop::Skip(reason));
+    }
+    result
 }
 
 /// Cancels every job a case created, so that no case leaves a parked job

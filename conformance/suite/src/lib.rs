@@ -19,6 +19,7 @@
 pub mod arbitrary;
 pub mod case;
 pub mod cases;
+pub mod client;
 pub mod embedded;
 mod error;
 pub mod matrix;
@@ -27,6 +28,13 @@ pub mod report;
 pub mod runner;
 pub mod script;
 pub mod wire;
+
+#[allow(missing_docs, unreachable_pub, clippy::all, rust_2018_idioms)]
+mod generated {
+    pub(crate) mod testee {
+        include!("generated/dome.conformance.testee.v1.rs");
+    }
+}
 
 use std::time::Duration;
 

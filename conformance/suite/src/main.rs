@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dome_conformance::{Options, RunOptions, Target, cases, matrix, report, runner};
+use dome_conformance::{Options, RunOptions, Target, cases, client, matrix, report, runner};
 
 /// The dome gateway v1 conformance suite. With no --target it starts the
 /// bundled reference server in-process and checks that.
@@ -23,6 +23,15 @@ struct Args {
     /// Bearer token sent on every call.
     #[arg(long, value_name = "TOKEN", env = "DOME_CONFORMANCE_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
+    /// Check a client instead of a server: start this command (the
+    /// testee, a program and its arguments, quoted as one) per case and
+    /// drive its SDK over the testee protocol against a scripted gateway.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["target", "mutant"])]
+    client: Option<String>,
+    /// Write the client specification, rendered from the client cases, to
+    /// `docs/client-spec.md` under DIR (the repository root) and exit.
+    #[arg(long, value_name = "DIR")]
+    write_client_spec: Option<PathBuf>,
     /// Embed this mutant of the reference server (needs the `mutants`
     /// feature; without --target only).
     #[arg(long, value_name = "NAME", conflicts_with = "target")]
@@ -70,6 +79,26 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(root) = &args.write_client_spec {
+        let path = root.join(client::spec::PATH);
+        let text = client::spec::render(&client::catalogue());
+        return match report::write(&path, &text) {
+            Ok(()) => {
+                println!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if args.list && args.client.is_some() {
+        let all: Vec<_> =
+            client::catalogue().into_iter().filter(|c| runner::matches(args.filter.as_deref(), &c.id)).collect();
+        println!("{}", report::client_catalogue_listing(&all));
+        return ExitCode::SUCCESS;
+    }
     if args.list {
         let all: Vec<_> = cases::catalogue()
             .into_iter()
@@ -138,6 +167,10 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         Some(path) => runner::read_expected_failures(path)?,
         None => Default::default(),
     };
+    let client_command = match &args.client {
+        Some(line) => Some(client::split_command(line)?),
+        None => None,
+    };
     let target = match args.target {
         Some(address) => {
             let ca_cert_pem = match &args.ca_cert {
@@ -158,16 +191,24 @@ fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             jobs: args.jobs.max(1),
             timeout: Duration::from_secs(args.timeout_secs.max(1)),
             expected_failures,
+            ..RunOptions::default()
         },
     };
     println!("dome-conformance: seed {seed} (replay with --seed {seed})");
     let quiet = args.quiet;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(dome_conformance::run(&options, |case, done, total| {
+    let progress = |case: &runner::CaseReport, done, total| {
         if !quiet || case.status.fails_run() {
             println!("{}", report::progress_line(case, done, total));
         }
-    }));
+    };
+    let result = match client_command {
+        Some(command) => {
+            let options = client::ClientOptions { command, run: options.run };
+            runtime.block_on(client::run(&options, progress))
+        }
+        None => runtime.block_on(dome_conformance::run(&options, progress)),
+    };
     // Property threads of a timed-out case may still be winding down; they
     // hold no verdict, so the process does not wait for them.
     runtime.shutdown_timeout(Duration::from_secs(1));

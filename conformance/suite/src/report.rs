@@ -91,6 +91,21 @@ pub fn catalogue_listing(cases: &[Case]) -> String {
     out
 }
 
+/// The client catalogue as `--client CMD --list` prints it.
+pub fn client_catalogue_listing(cases: &[crate::client::ClientCase]) -> String {
+    let mut out = String::new();
+    for c in cases {
+        let property = if c.property { ", property" } else { "" };
+        let _ = writeln!(
+            out,
+            "{}  [{}, profile {}{property}]\n    rule:  {}\n    proto: {}",
+            c.id, c.requirement, c.profile, c.rule, c.proto
+        );
+    }
+    let _ = write!(out, "{} client cases", cases.len());
+    out
+}
+
 /// The report as pretty JSON.
 pub fn to_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

@@ -3,6 +3,7 @@
 //! each under its own timeout, with known failures applied.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,7 +33,13 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Known failures: case id to reason.
     pub expected_failures: BTreeMap<String, String>,
+    /// The command that replays one failed case, printed after its
+    /// failure: `{seed}` and `{id}` are replaced.
+    pub replay: String,
 }
+
+/// The replay line of a run against the embedded server or a target.
+pub const SERVER_REPLAY: &str = "cargo xtask conformance --seed {seed} --filter {id}";
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -43,6 +50,7 @@ impl Default for RunOptions {
             jobs: 2,
             timeout: Duration::from_secs(60),
             expected_failures: BTreeMap::new(),
+            replay: SERVER_REPLAY.to_string(),
         }
     }
 }
@@ -186,6 +194,23 @@ pub async fn capabilities(wire: &Wire) -> Result<pb::ListCapabilitiesResponse, E
     .map_err(|e| Error::capabilities(e.to_string()))
 }
 
+/// What the runner needs of a case of either mode (server cases against
+/// an address, client cases against a testee): its report columns and
+/// whether it must run alone.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// The case id.
+    pub id: String,
+    /// The rule it checks.
+    pub rule: String,
+    /// The proto element the rule comes from.
+    pub proto: String,
+    /// Whether it must run alone.
+    pub exclusive: bool,
+    /// The case itself, handed to the body.
+    pub case: T,
+}
+
 /// Runs the selected cases of `catalogue` against `wire`; `progress` is
 /// called as each case ends with the case's line, how many have ended,
 /// and how many there are.
@@ -194,29 +219,19 @@ pub async fn run(
     target: &str,
     catalogue: Vec<Case>,
     opts: &RunOptions,
-    mut progress: impl FnMut(&CaseReport, usize, usize),
+    progress: impl FnMut(&CaseReport, usize, usize),
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let caps = Arc::new(capabilities(wire).await?);
     let conformance = caps.features.iter().any(|f| f == contract::CONFORMANCE_FEATURE);
-    let selected: Vec<(usize, Case)> =
-        catalogue.into_iter().filter(|c| matches(opts.filter.as_deref(), &c.id)).enumerate().collect();
-    if let Some(unknown) = opts.expected_failures.keys().find(|id| !selected.iter().any(|(_, c)| &c.id == *id)) {
-        // A listed id that names no selected case is left alone when a
-        // filter narrows the run, and is an error otherwise (a typo).
-        if opts.filter.is_none() {
-            return Err(Error::usage(format!("the known-failures list names `{unknown}`, which is no case id (see --list)")));
-        }
-    }
-    let total = selected.len();
-    let mut results: Vec<Option<CaseReport>> = vec![None; total];
-    let mut done = 0;
-    let (shared, exclusive): (Vec<_>, Vec<_>) = selected.into_iter().partition(|(_, c)| !c.exclusive);
-    let run_one = |(i, case): (usize, Case)| {
+    let entries = catalogue
+        .into_iter()
+        .map(|c| Entry { id: c.id.clone(), rule: c.rule.clone(), proto: c.proto.clone(), exclusive: c.exclusive, case: c })
+        .collect();
+    let run_one = |case: Case| {
         let ctx = Ctx::new(wire.clone(), caps.clone(), &case.id, opts.seed, opts.cases);
         let timeout = opts.timeout;
         async move {
-            let t0 = Instant::now();
             let outcome = if case.needs_conformance && !conformance {
                 Err(Stop::Skip(format!("the server does not advertise {}", contract::CONFORMANCE_FEATURE)))
             } else {
@@ -242,13 +257,67 @@ pub async fn run(
                 other => other,
             };
             let scenarios = case.property.then(|| ctx.scenarios.load(Ordering::Relaxed));
-            (i, case, outcome, t0.elapsed(), scenarios)
+            (outcome, scenarios)
+        }
+    };
+    let cases = run_entries(entries, opts, run_one, progress).await?;
+    Ok(Report {
+        target: target.to_string(),
+        server_version: caps.server_version.clone(),
+        seed: opts.seed,
+        cases_per_property: opts.cases,
+        scenarios: cases.iter().filter_map(|c| c.scenarios).sum(),
+        cases,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// How a case of either mode ended: its outcome and, for a property, the
+/// scenarios it ran.
+pub type Ran = (Result<(), Stop>, Option<u64>);
+
+/// The mode-neutral part of a run: selects the entries the filter
+/// matches, checks the known-failures list against them, runs them (up to
+/// `opts.jobs` at once, exclusive ones alone afterwards) with `body`, and
+/// turns each outcome into its report line, in catalogue order. `body`
+/// owns the case's timeout (only it knows what to abandon) and yields the
+/// outcome with, for a property, the scenarios it ran.
+pub async fn run_entries<T, F, Fut>(
+    catalogue: Vec<Entry<T>>,
+    opts: &RunOptions,
+    body: F,
+    mut progress: impl FnMut(&CaseReport, usize, usize),
+) -> Result<Vec<CaseReport>, Error>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Ran>,
+{
+    let selected: Vec<(usize, Entry<T>)> =
+        catalogue.into_iter().filter(|c| matches(opts.filter.as_deref(), &c.id)).enumerate().collect();
+    if let Some(unknown) = opts.expected_failures.keys().find(|id| !selected.iter().any(|(_, c)| &c.id == *id)) {
+        // A listed id that names no selected case is left alone when a
+        // filter narrows the run, and is an error otherwise (a typo).
+        if opts.filter.is_none() {
+            return Err(Error::usage(format!("the known-failures list names `{unknown}`, which is no case id (see --list)")));
+        }
+    }
+    let total = selected.len();
+    let mut results: Vec<Option<CaseReport>> = (0..total).map(|_| None).collect();
+    let mut done = 0;
+    let (shared, exclusive): (Vec<_>, Vec<_>) = selected.into_iter().partition(|(_, c)| !c.exclusive);
+    let run_one = |(i, entry): (usize, Entry<T>)| {
+        let Entry { id, rule, proto, case, .. } = entry;
+        let outcome = body(case);
+        async move {
+            let t0 = Instant::now();
+            let outcome = outcome.await;
+            (i, id, rule, proto, outcome, t0.elapsed())
         }
     };
     let shared_runs: Vec<_> = shared.into_iter().map(run_one).collect();
     let exclusive_runs: Vec<_> = exclusive.into_iter().map(run_one).collect();
-    let mut record = |(i, case, outcome, elapsed, scenarios): (usize, Case, Result<(), Stop>, Duration, Option<u64>)| {
-        let known = opts.expected_failures.get(&case.id);
+    let mut record = |(i, id, rule, proto, (outcome, scenarios), elapsed): (usize, String, String, String, Ran, Duration)| {
+        let known = opts.expected_failures.get(&id);
         let (status, message) = match (outcome, known) {
             (Ok(()), None) => (Status::Pass, None),
             (Ok(()), Some(reason)) => (
@@ -256,21 +325,12 @@ pub async fn run(
                 Some(format!("listed as a known failure ({reason}) but passed: remove it from the list")),
             ),
             (Err(Stop::Skip(why)), _) => (Status::Skip, Some(why)),
-            (Err(Stop::Fail(why)), None) => (
-                Status::Fail,
-                Some(format!("{why}\nreplay: cargo xtask conformance --seed {} --filter {}", opts.seed, case.id)),
-            ),
+            (Err(Stop::Fail(why)), None) => {
+                (Status::Fail, Some(format!("{why}\nreplay: {}", opts.replay.replace("{seed}", &opts.seed.to_string()).replace("{id}", &id))))
+            }
             (Err(Stop::Fail(why)), Some(reason)) => (Status::ExpectedFail, Some(format!("known failure ({reason}): {why}"))),
         };
-        let report = CaseReport {
-            id: case.id.clone(),
-            rule: case.rule.clone(),
-            proto: case.proto.clone(),
-            status,
-            message,
-            millis: elapsed.as_millis() as u64,
-            scenarios,
-        };
+        let report = CaseReport { id, rule, proto, status, message, millis: elapsed.as_millis() as u64, scenarios };
         done += 1;
         progress(&report, done, total);
         results[i] = Some(report);
@@ -283,16 +343,7 @@ pub async fn run(
     for run in exclusive_runs {
         record(run.await);
     }
-    let cases: Vec<CaseReport> = results.into_iter().flatten().collect();
-    Ok(Report {
-        target: target.to_string(),
-        server_version: caps.server_version.clone(),
-        seed: opts.seed,
-        cases_per_property: opts.cases,
-        scenarios: cases.iter().filter_map(|c| c.scenarios).sum(),
-        cases,
-        millis: started.elapsed().as_millis() as u64,
-    })
+    Ok(results.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
