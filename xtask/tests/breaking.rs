@@ -135,7 +135,7 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-const BASE_REF: &str = "  // Optional. The source reference the skill runs against, recorded in\n  // the provenance (`run.manifest`) and the job's work-queue projection;\n  // empty means `HEAD`.\n  string base_ref = 8;\n";
+const BASE_REF: &str = "  // Optional. The source reference the skill runs against, recorded in\n  // the provenance (`run.manifest`) and the job's work-queue projection.\n  // [rule: execute.base_ref_recorded] Empty means `HEAD`.\n  // [rule: execute.base_ref_head]\n  string base_ref = 8;\n";
 
 #[test]
 fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
@@ -216,12 +216,17 @@ fn input_errors_exit_2_and_name_file_and_line() {
     let (code, _, stderr) = repo.xtask(&["--proto-root", proto, "--category", "NOPE"]);
     assert_eq!(code, 2, "a usage error: {stderr}");
 
+    let source = std::fs::read_to_string(repo.proto().join("dome/gateway/v1/jobs.proto")).expect("read");
+    let run_id_line = 1 + source.lines().position(|l| l == "  string run_id = 7;").expect("run_id is in jobs.proto");
     repo.edit("jobs.proto", "  string run_id = 7;\n", "  strin run_id = 7;\n");
     let (code, stdout, stderr) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("dome/gateway/v1/jobs.proto:"), "{stderr}");
     assert!(stderr.contains("(in the current tree)"), "{stderr}");
-    assert!(stdout.starts_with("proto/dome/gateway/v1/jobs.proto:92:3:"), "the compile error is a finding: {stdout}");
+    assert!(
+        stdout.starts_with(&format!("proto/dome/gateway/v1/jobs.proto:{run_id_line}:3:")),
+        "the compile error is a finding: {stdout}"
+    );
     let line = stderr.split("jobs.proto:").nth(1).and_then(|s| s.split(':').next()).and_then(|n| n.parse::<usize>().ok());
     let text = std::fs::read_to_string(repo.proto().join("dome/gateway/v1/jobs.proto")).expect("read");
     let expected = text.lines().position(|l| l.contains("strin run_id")).map(|i| i + 1);

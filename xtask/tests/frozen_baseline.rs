@@ -13,7 +13,7 @@ use xtask::util::Mode;
 
 use common::{edit, repo_copy};
 
-const JOB_FIELD: &str = "  // The idempotency key given at submission; empty when none was.\n  string idempotency_key = 15;\n";
+const JOB_FIELD: &str = "  // The idempotency key given at submission; empty when none was.\n  // [rule: job.idempotency_key]\n  string idempotency_key = 15;\n";
 
 #[test]
 fn a_regenerated_break_still_fails_against_the_freeze() {
