@@ -202,7 +202,9 @@ impl std::fmt::Debug for ClientBuilder {
 impl std::fmt::Debug for CallHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the token.
-        f.debug_struct("CallHeaders").field("authorization", &self.authorization.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("CallHeaders")
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
@@ -393,7 +395,11 @@ impl Client {
 
     /// Cancels `job_id` and waits until it is terminal (`CANCELLED`, or
     /// `SUCCEEDED`/`FAILED` when it finished first).
-    pub async fn cancel_and_wait(&self, job_id: impl Into<String>, reason: impl Into<String>) -> Result<pb::Job, Error> {
+    pub async fn cancel_and_wait(
+        &self,
+        job_id: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<pb::Job, Error> {
         let job_id = job_id.into();
         self.cancel_job(job_id.clone(), reason).await?;
         self.wait_for_job(job_id).await
@@ -464,7 +470,11 @@ impl Client {
     }
 
     /// Opens one `StreamJobEvents` call after `after`.
-    async fn open_events(&self, job_id: &str, after: u64) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Error> {
+    async fn open_events(
+        &self,
+        job_id: &str,
+        after: u64,
+    ) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Error> {
         let mut request =
             pb::StreamJobEventsRequest { job_id: job_id.to_string(), after_sequence: after, ..Default::default() };
         if let Some(id) = &self.correlation_id {
@@ -504,9 +514,9 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
                 // the job is terminal and its last event is delivered.
                 match client.get_job_status(job_id.clone()).await {
                     Ok(job) if is_terminal_state(job.state) && job.last_sequence <= cursor.after_sequence() => return,
-                    Ok(_) => Error::Protocol(format!(
-                        "the event stream of job `{job_id}` closed before its terminal event"
-                    )),
+                    Ok(_) => {
+                        Error::Protocol(format!("the event stream of job `{job_id}` closed before its terminal event"))
+                    }
                     Err(error) => error,
                 }
             }
@@ -514,7 +524,8 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
         failures += 1;
         let resumable = error.is_resumable() || matches!(error, Error::Protocol(_));
         if !resumable || failures >= client.retry.max_attempts {
-            if mutants::is(Mutant::SwallowCursorExpired) && matches!(error, Error::Api(ApiError::CursorExpired { .. })) {
+            if mutants::is(Mutant::SwallowCursorExpired) && matches!(error, Error::Api(ApiError::CursorExpired { .. }))
+            {
                 return;
             }
             send(&tx, Err(error)).await;

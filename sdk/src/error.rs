@@ -277,15 +277,12 @@ impl fmt::Display for Error {
                 write!(f, "server status {:?} ({kind}): {}", status.code(), status.message())
             }
             Error::Transport(status) => write!(f, "transport failure: {}", status.message()),
-            Error::UnsupportedVersion { requested, supported } => write!(
-                f,
-                "the server does not serve api version `{requested}` (it serves: {})",
-                supported.join(", ")
-            ),
-            Error::SequenceGap { job_id, expected, received } => write!(
-                f,
-                "event stream of job `{job_id}` skipped from sequence {expected} to {received}"
-            ),
+            Error::UnsupportedVersion { requested, supported } => {
+                write!(f, "the server does not serve api version `{requested}` (it serves: {})", supported.join(", "))
+            }
+            Error::SequenceGap { job_id, expected, received } => {
+                write!(f, "event stream of job `{job_id}` skipped from sequence {expected} to {received}")
+            }
             Error::DeadlineExceeded { attempts, last } => {
                 write!(f, "deadline exceeded after {attempts} attempt(s)")?;
                 if let Some(last) = last {

@@ -68,7 +68,8 @@ impl RetryPolicy {
         let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
         // Half the cap, plus up to another half: never more than the cap.
         let half = cap / 2;
-        let jittered = half + Duration::try_from_secs_f64((cap - half).as_secs_f64() * unit).unwrap_or_default().min(cap - half);
+        let jittered =
+            half + Duration::try_from_secs_f64((cap - half).as_secs_f64() * unit).unwrap_or_default().min(cap - half);
         match server_delay {
             Some(server) if server > jittered => server,
             _ => jittered,
@@ -123,7 +124,12 @@ mod tests {
         for initial in extremes {
             for max in extremes {
                 for multiplier in [f64::NAN, f64::INFINITY, -3.0, 0.0, 1.0, 2.0, 1e300] {
-                    let p = RetryPolicy { initial_backoff: initial, max_backoff: max, multiplier, ..RetryPolicy::default() };
+                    let p = RetryPolicy {
+                        initial_backoff: initial,
+                        max_backoff: max,
+                        multiplier,
+                        ..RetryPolicy::default()
+                    };
                     for retry in [0, 1, 2, 64, u32::MAX] {
                         for unit in [f64::NAN, -1.0, 0.0, 0.5, 1.0, 2.0] {
                             let d = p.delay(retry, Some(Duration::MAX).filter(|_| unit > 1.5), unit);

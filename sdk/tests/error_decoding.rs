@@ -74,7 +74,8 @@ fn every_reason_decodes_to_its_variant_with_every_field() {
 
 #[test]
 fn optional_metadata_may_be_absent() {
-    let spec = ERROR_REASONS.iter().find(|s| !s.optional_metadata_keys.is_empty()).expect("a reason with optional keys");
+    let spec =
+        ERROR_REASONS.iter().find(|s| !s.optional_metadata_keys.is_empty()).expect("a reason with optional keys");
     let mut metadata = full_metadata(spec);
     for key in spec.optional_metadata_keys {
         metadata.remove(*key);
@@ -129,7 +130,10 @@ fn foreign_domains_and_unknown_reasons_are_kept_raw() {
     );
     let details = ErrorDetails::with_error_info("SOMETHING_NEW", ERROR_DOMAIN, HashMap::new());
     let unknown = Error::from_status(tonic::Status::with_error_details(tonic::Code::Aborted, "new", details));
-    assert!(matches!(&unknown, Error::Status { kind: StatusKind::UnknownReason(r), .. } if r == "SOMETHING_NEW"), "{unknown:?}");
+    assert!(
+        matches!(&unknown, Error::Status { kind: StatusKind::UnknownReason(r), .. } if r == "SOMETHING_NEW"),
+        "{unknown:?}"
+    );
     assert_eq!(unknown.code(), Some(tonic::Code::Aborted));
     assert!(!unknown.is_retryable());
 }
@@ -148,7 +152,11 @@ fn statuses_without_error_info_decode_by_their_code() {
     let reset = Error::from_status(tonic::Status::unknown("h2 protocol error"));
     assert!(reset.is_resumable() && !reset.is_retryable());
     // Garbage in the details trailer is reported, not a panic.
-    let garbage = tonic::Status::with_details(tonic::Code::Internal, "bad", tonic::codegen::Bytes::from_static(&[0xff, 0x01, 0x02]));
+    let garbage = tonic::Status::with_details(
+        tonic::Code::Internal,
+        "bad",
+        tonic::codegen::Bytes::from_static(&[0xff, 0x01, 0x02]),
+    );
     let decoded = Error::from_status(garbage);
     assert!(matches!(decoded, Error::Status { kind: StatusKind::UndecodableDetails(_), .. }), "{decoded:?}");
 }

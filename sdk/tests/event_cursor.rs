@@ -18,8 +18,11 @@ struct Connection {
 }
 
 fn connection() -> impl Strategy<Value = Connection> {
-    (0u64..5, 0usize..12, proptest::collection::vec(any::<bool>(), 12))
-        .prop_map(|(replay, count, dup)| Connection { replay, count, dup })
+    (0u64..5, 0usize..12, proptest::collection::vec(any::<bool>(), 12)).prop_map(|(replay, count, dup)| Connection {
+        replay,
+        count,
+        dup,
+    })
 }
 
 /// Runs connections against a log of `terminal` events until the cursor is

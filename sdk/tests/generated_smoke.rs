@@ -37,7 +37,11 @@ impl GatewayService for Echo {
     }
     async fn skill_execute(&self, r: Request<SkillExecuteRequest>) -> Result<Response<SkillExecuteResponse>, Status> {
         let r = r.into_inner();
-        Ok(Response::new(SkillExecuteResponse { correlation_id: r.correlation_id, job: Some(job(&r.skill_id)), created: true }))
+        Ok(Response::new(SkillExecuteResponse {
+            correlation_id: r.correlation_id,
+            job: Some(job(&r.skill_id)),
+            created: true,
+        }))
     }
     async fn get_job_status(&self, r: Request<GetJobStatusRequest>) -> Result<Response<GetJobStatusResponse>, Status> {
         let r = r.into_inner();
@@ -45,19 +49,28 @@ impl GatewayService for Echo {
     }
     async fn cancel_job(&self, r: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
         let r = r.into_inner();
-        Ok(Response::new(CancelJobResponse { correlation_id: r.correlation_id, job: Some(job(&r.job_id)), cancel_requested: true }))
+        Ok(Response::new(CancelJobResponse {
+            correlation_id: r.correlation_id,
+            job: Some(job(&r.job_id)),
+            cancel_requested: true,
+        }))
     }
     type StreamJobEventsStream = EventStream;
     async fn stream_job_events(&self, r: Request<StreamJobEventsRequest>) -> Result<Response<EventStream>, Status> {
         let r = r.into_inner();
         let events: Vec<_> = (r.after_sequence + 1..=r.after_sequence + 3)
             .map(|sequence| {
-                Ok(StreamJobEventsResponse { event: Some(JobEvent { sequence, job_id: r.job_id.clone(), ..Default::default() }) })
+                Ok(StreamJobEventsResponse {
+                    event: Some(JobEvent { sequence, job_id: r.job_id.clone(), ..Default::default() }),
+                })
             })
             .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(events))))
     }
-    async fn get_gate_decision(&self, r: Request<GetGateDecisionRequest>) -> Result<Response<GetGateDecisionResponse>, Status> {
+    async fn get_gate_decision(
+        &self,
+        r: Request<GetGateDecisionRequest>,
+    ) -> Result<Response<GetGateDecisionResponse>, Status> {
         let r = r.into_inner();
         let decision = GateDecision { run_id: r.run_id, status: DecisionStatus::Reject as i32, ..Default::default() };
         Ok(Response::new(GetGateDecisionResponse { correlation_id: r.correlation_id, decision: Some(decision) }))
@@ -67,7 +80,8 @@ impl GatewayService for Echo {
         r: Request<GetPromotionDecisionRequest>,
     ) -> Result<Response<GetPromotionDecisionResponse>, Status> {
         let r = r.into_inner();
-        let decision = PromotionDecision { run_id: r.run_id, decision: DecisionStatus::Approve as i32, ..Default::default() };
+        let decision =
+            PromotionDecision { run_id: r.run_id, decision: DecisionStatus::Approve as i32, ..Default::default() };
         Ok(Response::new(GetPromotionDecisionResponse { correlation_id: r.correlation_id, decision: Some(decision) }))
     }
 }
@@ -78,11 +92,12 @@ async fn every_rpc_round_trips_through_the_generated_client() {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GatewayServiceServer::new(Echo))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+        tonic::transport::Server::builder().add_service(GatewayServiceServer::new(Echo)).serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
                 let _ = stopped.await;
-            }),
+            },
+        ),
     );
     let mut client = GatewayServiceClient::connect(format!("http://{addr}")).await.unwrap();
     let mut called = Vec::new();
@@ -104,7 +119,8 @@ async fn every_rpc_round_trips_through_the_generated_client() {
     assert!(exec.created);
     called.push("SkillExecute");
 
-    let status = client.get_job_status(GetJobStatusRequest { job_id: "j-1".into(), ..Default::default() }).await.unwrap();
+    let status =
+        client.get_job_status(GetJobStatusRequest { job_id: "j-1".into(), ..Default::default() }).await.unwrap();
     assert_eq!(status.into_inner().job.unwrap().state(), JobState::Queued);
     called.push("GetJobStatus");
 
@@ -126,7 +142,8 @@ async fn every_rpc_round_trips_through_the_generated_client() {
     assert_eq!(sequences, vec![6, 7, 8]);
     called.push("StreamJobEvents");
 
-    let gate = client.get_gate_decision(GetGateDecisionRequest { run_id: "r-1".into(), ..Default::default() }).await.unwrap();
+    let gate =
+        client.get_gate_decision(GetGateDecisionRequest { run_id: "r-1".into(), ..Default::default() }).await.unwrap();
     assert_eq!(gate.into_inner().decision.unwrap().status(), DecisionStatus::Reject);
     called.push("GetGateDecision");
 

@@ -69,7 +69,12 @@ impl Forwarder {
         self.log.lock().expect("not poisoned").calls.get(rpc).copied().unwrap_or(0)
     }
 
-    async fn pass<Req, Resp, F, Fut>(&self, rpc: &'static str, request: Request<Req>, call: F) -> Result<Response<Resp>, Status>
+    async fn pass<Req, Resp, F, Fut>(
+        &self,
+        rpc: &'static str,
+        request: Request<Req>,
+        call: F,
+    ) -> Result<Response<Resp>, Status>
     where
         F: FnOnce(GatewayServiceClient<Channel>, Request<Req>) -> Fut,
         Fut: std::future::Future<Output = Result<Response<Resp>, Status>>,
@@ -82,7 +87,9 @@ impl Forwarder {
             return Err(Status::unavailable("injected: refused before the server"));
         }
         let mut forwarded = Request::new(request.into_inner());
-        forwarded.metadata_mut().insert(dome_sdk::API_VERSION_HEADER, dome_sdk::contract::API_VERSION.parse().expect("ascii"));
+        forwarded
+            .metadata_mut()
+            .insert(dome_sdk::API_VERSION_HEADER, dome_sdk::contract::API_VERSION.parse().expect("ascii"));
         let result = call(self.upstream.clone(), forwarded).await;
         if let Err(status) = &result
             && let Error::Api(e) = Error::from_status(status.clone())
@@ -101,7 +108,10 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<StreamJobEventsResponse, Sta
 
 #[tonic::async_trait]
 impl GatewayService for Forwarder {
-    async fn list_capabilities(&self, r: Request<ListCapabilitiesRequest>) -> Result<Response<ListCapabilitiesResponse>, Status> {
+    async fn list_capabilities(
+        &self,
+        r: Request<ListCapabilitiesRequest>,
+    ) -> Result<Response<ListCapabilitiesResponse>, Status> {
         self.pass("ListCapabilities", r, |mut c, r| async move { c.list_capabilities(r).await }).await
     }
     async fn skill_execute(&self, r: Request<SkillExecuteRequest>) -> Result<Response<SkillExecuteResponse>, Status> {
@@ -126,7 +136,10 @@ impl GatewayService for Forwarder {
         let response = self.pass("StreamJobEvents", r, |mut c, r| async move { c.stream_job_events(r).await }).await?;
         Ok(Response::new(Box::pin(response.into_inner()) as EventStream))
     }
-    async fn get_gate_decision(&self, r: Request<GetGateDecisionRequest>) -> Result<Response<GetGateDecisionResponse>, Status> {
+    async fn get_gate_decision(
+        &self,
+        r: Request<GetGateDecisionRequest>,
+    ) -> Result<Response<GetGateDecisionResponse>, Status> {
         self.pass("GetGateDecision", r, |mut c, r| async move { c.get_gate_decision(r).await }).await
     }
     async fn get_promotion_decision(
@@ -162,7 +175,10 @@ async fn forwarder(upstream: &str, plans: &[(&'static str, Plan)]) -> (Forwarder
 #[tokio::test]
 async fn a_lost_submission_is_retried_without_a_second_job() {
     let server = common::default_server().await;
-    let plans = [("ListCapabilities", Plan { refuse: 2, ..Plan::default() }), ("SkillExecute", Plan { refuse: 1, lose: 2, ..Plan::default() })];
+    let plans = [
+        ("ListCapabilities", Plan { refuse: 2, ..Plan::default() }),
+        ("SkillExecute", Plan { refuse: 1, lose: 2, ..Plan::default() }),
+    ];
     let (fwd, url, _stop) = forwarder(&server.url(), &plans).await;
 
     let client = common::client(&url).await;
@@ -175,7 +191,10 @@ async fn a_lost_submission_is_retried_without_a_second_job() {
     let (key, job_id, _) = &executed[0];
     let parsed = uuid::Uuid::parse_str(key).expect("the client made the key a UUID");
     assert_eq!(parsed.get_version_num(), 4, "a UUIDv4");
-    assert!(executed.iter().all(|(k, j, _)| k == key && j == job_id), "every attempt names one key and one job: {executed:?}");
+    assert!(
+        executed.iter().all(|(k, j, _)| k == key && j == job_id),
+        "every attempt names one key and one job: {executed:?}"
+    );
     let created: Vec<bool> = executed.iter().map(|(_, _, c)| *c).collect();
     assert_eq!(created, vec![true, false, false], "only the first attempt created the job");
     let job = response.job.expect("a job");
@@ -194,7 +213,10 @@ async fn the_callers_idempotency_key_is_kept_across_retries() {
     let response = client.skill_execute(request).await.expect("succeeds after a retry");
     assert_eq!(response.job.expect("a job").idempotency_key, "caller-key-1");
     let executed = fwd.log.lock().expect("not poisoned").executed.clone();
-    assert_eq!(executed.iter().map(|(k, _, c)| (k.as_str(), *c)).collect::<Vec<_>>(), vec![("caller-key-1", true), ("caller-key-1", false)]);
+    assert_eq!(
+        executed.iter().map(|(k, _, c)| (k.as_str(), *c)).collect::<Vec<_>>(),
+        vec![("caller-key-1", true), ("caller-key-1", false)]
+    );
     server.shutdown().await.expect("stops");
 }
 
@@ -212,7 +234,8 @@ async fn a_non_retryable_error_is_returned_at_once() {
 #[tokio::test]
 async fn retries_stop_at_max_attempts_and_at_the_deadline() {
     let server = common::default_server().await;
-    let (fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", Plan { refuse: usize::MAX, ..Plan::default() })]).await;
+    let (fwd, url, _stop) =
+        forwarder(&server.url(), &[("GetJobStatus", Plan { refuse: usize::MAX, ..Plan::default() })]).await;
 
     // Bounded by attempts.
     let policy = RetryPolicy { max_attempts: 3, deadline: None, ..common::fast_retries() };
@@ -292,9 +315,15 @@ async fn closed_connections_are_retried_on_a_new_one() {
 #[tokio::test]
 async fn an_attempt_that_never_answers_ends_at_the_request_timeout() {
     let server = common::default_server().await;
-    let (fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", Plan { stall: true, ..Plan::default() })]).await;
+    let (fwd, url, _stop) =
+        forwarder(&server.url(), &[("GetJobStatus", Plan { stall: true, ..Plan::default() })]).await;
     let timeout = Duration::from_millis(100);
-    let client = Client::builder(url).retry_policy(common::fast_retries()).request_timeout(timeout).connect().await.expect("connects");
+    let client = Client::builder(url)
+        .retry_policy(common::fast_retries())
+        .request_timeout(timeout)
+        .connect()
+        .await
+        .expect("connects");
     let started = Instant::now();
     let error = client.get_job_status("job-x").await.expect_err("never answered");
     let elapsed = started.elapsed();
@@ -302,7 +331,10 @@ async fn an_attempt_that_never_answers_ends_at_the_request_timeout() {
     assert_eq!(error.code(), Some(tonic::Code::DeadlineExceeded));
     // The stalled attempt would never end without the timeout; the upper
     // bound only has to tell "ended" from "hung" on a loaded machine.
-    assert!(elapsed >= timeout && elapsed < timeout + Duration::from_secs(10), "took {elapsed:?} for a {timeout:?} timeout");
+    assert!(
+        elapsed >= timeout && elapsed < timeout + Duration::from_secs(10),
+        "took {elapsed:?} for a {timeout:?} timeout"
+    );
     assert_eq!(fwd.calls("GetJobStatus"), 1, "a timed-out attempt is not retried");
     server.shutdown().await.expect("stops");
 }

@@ -100,7 +100,10 @@ impl Drop for Guarded {
 
 #[tonic::async_trait]
 impl GatewayService for Scripted {
-    async fn list_capabilities(&self, _: Request<ListCapabilitiesRequest>) -> Result<Response<ListCapabilitiesResponse>, Status> {
+    async fn list_capabilities(
+        &self,
+        _: Request<ListCapabilitiesRequest>,
+    ) -> Result<Response<ListCapabilitiesResponse>, Status> {
         Ok(Response::new(ListCapabilitiesResponse { api_versions: vec!["v1".into()], ..Default::default() }))
     }
     async fn skill_execute(&self, _: Request<SkillExecuteRequest>) -> Result<Response<SkillExecuteResponse>, Status> {
@@ -108,7 +111,8 @@ impl GatewayService for Scripted {
     }
     async fn get_job_status(&self, _: Request<GetJobStatusRequest>) -> Result<Response<GetJobStatusResponse>, Status> {
         let (state, last_sequence) = *self.job.lock().expect("not poisoned");
-        let job = Job { job_id: JOB.into(), task_id: JOB.into(), state: state as i32, last_sequence, ..Default::default() };
+        let job =
+            Job { job_id: JOB.into(), task_id: JOB.into(), state: state as i32, last_sequence, ..Default::default() };
         Ok(Response::new(GetJobStatusResponse { job: Some(job), ..Default::default() }))
     }
     async fn cancel_job(&self, _: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
@@ -135,9 +139,16 @@ impl GatewayService for Scripted {
                 }
             }
         }
-        Ok(Response::new(Guarded { inner: tokio_stream::wrappers::ReceiverStream::new(rx), on_drop, _keep_open: keep_open }))
+        Ok(Response::new(Guarded {
+            inner: tokio_stream::wrappers::ReceiverStream::new(rx),
+            on_drop,
+            _keep_open: keep_open,
+        }))
     }
-    async fn get_gate_decision(&self, _: Request<GetGateDecisionRequest>) -> Result<Response<GetGateDecisionResponse>, Status> {
+    async fn get_gate_decision(
+        &self,
+        _: Request<GetGateDecisionRequest>,
+    ) -> Result<Response<GetGateDecisionResponse>, Status> {
         Err(Status::unimplemented("scripted"))
     }
     async fn get_promotion_decision(
@@ -183,18 +194,25 @@ async fn read_all(client: &Client, after: u64) -> (Vec<u64>, Option<Error>) {
 
 #[tokio::test]
 async fn a_sequence_jump_is_a_typed_gap() {
-    let (_, client, _stop) = scripted(vec![vec![Event(1, false), Event(2, false), Event(4, false), Event(5, true)]], (JobState::Succeeded, 5)).await;
+    let (_, client, _stop) = scripted(
+        vec![vec![Event(1, false), Event(2, false), Event(4, false), Event(5, true)]],
+        (JobState::Succeeded, 5),
+    )
+    .await;
     let (delivered, error) = read_all(&client, 0).await;
     assert_eq!(delivered, vec![1, 2], "nothing after the gap is delivered");
     match error {
-        Some(Error::SequenceGap { job_id, expected, received }) => assert_eq!((job_id.as_str(), expected, received), (JOB, 3, 4)),
+        Some(Error::SequenceGap { job_id, expected, received }) => {
+            assert_eq!((job_id.as_str(), expected, received), (JOB, 3, 4))
+        }
         other => panic!("expected a sequence gap, got {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn replays_are_dropped_and_nothing_follows_the_terminal_event() {
-    let frames = vec![Event(1, false), Event(1, false), Event(2, false), Event(2, false), Event(3, true), Event(4, false)];
+    let frames =
+        vec![Event(1, false), Event(1, false), Event(2, false), Event(2, false), Event(3, true), Event(4, false)];
     let (_, client, _stop) = scripted(vec![frames], (JobState::Succeeded, 3)).await;
     let (delivered, error) = read_all(&client, 0).await;
     assert_eq!(delivered, vec![1, 2, 3]);
@@ -216,10 +234,8 @@ async fn a_stream_closed_before_its_terminal_event_is_resumed() {
 #[tokio::test]
 async fn resumable_errors_mid_stream_are_resumed_from_the_last_delivered_event() {
     for reason in ["SHUTTING_DOWN", "SUBSCRIBER_LAGGED"] {
-        let calls = vec![
-            vec![Event(1, false), Event(2, false), Frame::Fail(reason)],
-            vec![Event(3, false), Event(4, true)],
-        ];
+        let calls =
+            vec![vec![Event(1, false), Event(2, false), Frame::Fail(reason)], vec![Event(3, false), Event(4, true)]];
         let (service, client, _stop) = scripted(calls, (JobState::Running, 2)).await;
         let (delivered, error) = read_all(&client, 0).await;
         assert_eq!(delivered, vec![1, 2, 3, 4], "after {reason}");

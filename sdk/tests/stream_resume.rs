@@ -129,7 +129,8 @@ async fn a_gap_the_server_cannot_fill_is_a_typed_error() {
 /// One job of `count` progress events followed to its end through a proxy
 /// that kills its first carried connection after `cut` bytes.
 async fn follow_through_a_cut(server: &domed::Running, direct: &Client, count: u32, cut: usize) {
-    let job = direct.skill_execute(common::script(&format!(r#"[{{"bulk":{{"count":{count}}}}}]"#))).await.expect("submits");
+    let job =
+        direct.skill_execute(common::script(&format!(r#"[{{"bulk":{{"count":{count}}}}}]"#))).await.expect("submits");
     let job = job.job.expect("a job");
     let proxy = common::Proxy::start_with(server.local_addr(), 0, Some(cut)).await;
     // The cut may fall in the handshake or ListCapabilities: connecting

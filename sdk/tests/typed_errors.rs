@@ -148,7 +148,8 @@ async fn stream_cursor_errors_decode_with_their_sequences() {
 
 #[tokio::test]
 async fn capacity_errors_decode_with_their_limits() {
-    let limits = domed::Limits { queue_capacity: 1, max_running_jobs: 1, max_input_bytes: 200, ..domed::Limits::default() };
+    let limits =
+        domed::Limits { queue_capacity: 1, max_running_jobs: 1, max_input_bytes: 200, ..domed::Limits::default() };
     let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
     let client = no_retry(&server.url()).await;
 

@@ -45,7 +45,11 @@ impl Versioned {
             ("supportedVersions".to_string(), self.versions.join(",")),
         ]);
         let details = ErrorDetails::with_error_info("UNSUPPORTED_API_VERSION", ERROR_DOMAIN, metadata);
-        Status::with_error_details(tonic::Code::FailedPrecondition, format!("version `{requested}` is not served"), details)
+        Status::with_error_details(
+            tonic::Code::FailedPrecondition,
+            format!("version `{requested}` is not served"),
+            details,
+        )
     }
 }
 
@@ -53,7 +57,10 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<StreamJobEventsResponse, Sta
 
 #[tonic::async_trait]
 impl GatewayService for Versioned {
-    async fn list_capabilities(&self, r: Request<ListCapabilitiesRequest>) -> Result<Response<ListCapabilitiesResponse>, Status> {
+    async fn list_capabilities(
+        &self,
+        r: Request<ListCapabilitiesRequest>,
+    ) -> Result<Response<ListCapabilitiesResponse>, Status> {
         self.record("ListCapabilities", &r);
         let r = r.into_inner();
         if self.strict && !r.api_version.is_empty() && !self.versions.contains(&r.api_version) {
@@ -74,7 +81,13 @@ impl GatewayService for Versioned {
         self.record("GetJobStatus", &r);
         let job_id = r.into_inner().job_id;
         Ok(Response::new(GetJobStatusResponse {
-            job: Some(Job { job_id: job_id.clone(), task_id: job_id, state: JobState::Queued as i32, last_sequence: 1, ..Default::default() }),
+            job: Some(Job {
+                job_id: job_id.clone(),
+                task_id: job_id,
+                state: JobState::Queued as i32,
+                last_sequence: 1,
+                ..Default::default()
+            }),
             ..Default::default()
         }))
     }
@@ -87,7 +100,10 @@ impl GatewayService for Versioned {
         self.record("StreamJobEvents", &r);
         Err(Status::unimplemented("not in this test"))
     }
-    async fn get_gate_decision(&self, r: Request<GetGateDecisionRequest>) -> Result<Response<GetGateDecisionResponse>, Status> {
+    async fn get_gate_decision(
+        &self,
+        r: Request<GetGateDecisionRequest>,
+    ) -> Result<Response<GetGateDecisionResponse>, Status> {
         self.record("GetGateDecision", &r);
         Err(Status::unimplemented("not in this test"))
     }
@@ -117,7 +133,11 @@ async fn a_server_listing_only_v2_is_refused() {
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
     let seen = service.seen.lock().expect("not poisoned").clone();
-    assert_eq!(seen, vec![("ListCapabilities".to_string(), Some(API_VERSION.to_string()))], "one call, with the header");
+    assert_eq!(
+        seen,
+        vec![("ListCapabilities".to_string(), Some(API_VERSION.to_string()))],
+        "one call, with the header"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +145,9 @@ async fn a_server_refusing_v1_yields_its_typed_error() {
     let (addr, _stop) = common::serve_gateway(versioned(&["v2", "v3"], true)).await;
     let error = Client::connect(format!("http://{addr}")).await.expect_err("the server refuses v1");
     match error {
-        Error::Api(ApiError::UnsupportedApiVersion { requested_version, supported_versions, correlation_id, .. }) => {
+        Error::Api(ApiError::UnsupportedApiVersion {
+            requested_version, supported_versions, correlation_id, ..
+        }) => {
             assert_eq!(requested_version, API_VERSION);
             assert_eq!(supported_versions, "v2,v3");
             assert_eq!(correlation_id, "corr-test");
@@ -142,7 +164,10 @@ async fn a_v1_server_is_accepted_and_every_call_states_the_version() {
     assert_eq!(client.capabilities().api_versions, vec!["v1".to_string(), "v2".to_string()]);
     client.get_job_status("job-1").await.expect("the stub answers");
     let unimplemented = client.cancel_job("job-1", "").await.expect_err("the stub refuses");
-    assert!(matches!(&unimplemented, Error::Status { status, .. } if status.code() == tonic::Code::Unimplemented), "{unimplemented:?}");
+    assert!(
+        matches!(&unimplemented, Error::Status { status, .. } if status.code() == tonic::Code::Unimplemented),
+        "{unimplemented:?}"
+    );
     let seen = service.seen.lock().expect("not poisoned").clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen.iter().all(|(_, header)| header.as_deref() == Some(API_VERSION)), "{seen:?}");

@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 
 use dome_sdk::pb::{
-    Artifact, DecisionStatus, GateDecision, GateDecisionRef, Job, JobCancelRequested, JobEvent, JobLog,
-    JobOutcome, JobProgress, JobState, JobStateChanged, PromotionDecision, Provenance, TaskStatus,
-    TelemetryRef, job_event::Payload,
+    Artifact, DecisionStatus, GateDecision, GateDecisionRef, Job, JobCancelRequested, JobEvent, JobLog, JobOutcome,
+    JobProgress, JobState, JobStateChanged, PromotionDecision, Provenance, TaskStatus, TelemetryRef,
+    job_event::Payload,
 };
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -35,18 +35,8 @@ const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_4
 
 /// The conformance script's step names: what a job's provenance lists as
 /// its commands.
-const STEPS: &[&str] = &[
-    "progress",
-    "log",
-    "gate_decision",
-    "promotion_decision",
-    "artifact",
-    "sleep",
-    "park",
-    "fail",
-    "succeed",
-    "bulk",
-];
+const STEPS: &[&str] =
+    &["progress", "log", "gate_decision", "promotion_decision", "artifact", "sleep", "park", "fail", "succeed", "bulk"];
 
 /// Strings matching `pattern`, compiled once per pattern. (A bare `&str`
 /// is a strategy too, but proptest parses it again for every value it
@@ -108,9 +98,12 @@ pub fn telemetry_ref() -> impl Strategy<Value = TelemetryRef> {
 
 /// An artifact: a name, a URI, and a SHA-256 when known.
 pub fn artifact() -> impl Strategy<Value = Artifact> {
-    (matching("[a-z][a-z0-9_.-]{0,15}"), matching("(mem|file|https)://[a-z0-9./_-]{1,40}"), option::of(matching("[0-9a-f]{64}"))).prop_map(
-        |(name, uri, sha256)| Artifact { name, uri, sha256: sha256.unwrap_or_default() },
+    (
+        matching("[a-z][a-z0-9_.-]{0,15}"),
+        matching("(mem|file|https)://[a-z0-9./_-]{1,40}"),
+        option::of(matching("[0-9a-f]{64}")),
     )
+        .prop_map(|(name, uri, sha256)| Artifact { name, uri, sha256: sha256.unwrap_or_default() })
 }
 
 /// Canonical JSON text of a small JSON value (keys sorted, no
@@ -125,8 +118,7 @@ pub fn canonical_json() -> impl Strategy<Value = String> {
     let value = leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..3).prop_map(Value::Array),
-            hash_map(matching("[a-z]{1,6}"), inner, 0..3)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            hash_map(matching("[a-z]{1,6}"), inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
     // serde_json's map is ordered by key, so this is the canonical form.
@@ -138,8 +130,8 @@ pub fn canonical_json() -> impl Strategy<Value = String> {
 /// `BLOCKED` and never on `PASS`, `transient` only on `FAIL`, attempts
 /// from 1.
 pub fn job_outcome_with(status: TaskStatus, task_id: String) -> impl Strategy<Value = JobOutcome> {
-    (option::of(canonical_json()), reason_code(), text(), any::<bool>(), 1..=10u32, vec(artifact(), 0..3))
-        .prop_map(move |(output, reason, message, transient, attempt, artifacts)| JobOutcome {
+    (option::of(canonical_json()), reason_code(), text(), any::<bool>(), 1..=10u32, vec(artifact(), 0..3)).prop_map(
+        move |(output, reason, message, transient, attempt, artifacts)| JobOutcome {
             task_id: task_id.clone(),
             status: status as i32,
             output_json: if status == TaskStatus::Pass { output.unwrap_or_default() } else { String::new() },
@@ -148,7 +140,8 @@ pub fn job_outcome_with(status: TaskStatus, task_id: String) -> impl Strategy<Va
             transient: status == TaskStatus::Fail && transient,
             attempt,
             artifacts,
-        })
+        },
+    )
 }
 
 /// Any terminal outcome of a task.
@@ -245,7 +238,16 @@ pub fn job() -> impl Strategy<Value = Job> {
             option::of(matching("[A-Za-z0-9._:-]{1,128}")),
         )
             .prop_map(
-                move |(outcome, provenance, (created, nanos, ran, took), started, last_sequence, correlation_id, labels, key)| {
+                move |(
+                    outcome,
+                    provenance,
+                    (created, nanos, ran, took),
+                    started,
+                    last_sequence,
+                    correlation_id,
+                    labels,
+                    key,
+                )| {
                     let at = |seconds: i64| Some(Timestamp { seconds, nanos });
                     let terminal = matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled);
                     let started = match state {
@@ -295,7 +297,19 @@ pub fn gate_decision() -> impl Strategy<Value = GateDecision> {
         option::of(timestamp()),
     )
         .prop_map(
-            |(version, run_id, task_id, status, reason_codes, telemetry, substrate, confidence, risk, notes, record)| {
+            |(
+                version,
+                run_id,
+                task_id,
+                status,
+                reason_codes,
+                telemetry,
+                substrate,
+                confidence,
+                risk,
+                notes,
+                record,
+            )| {
                 GateDecision {
                     version,
                     run_id,

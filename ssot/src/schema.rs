@@ -226,8 +226,7 @@ fn compiled() -> &'static Compiled {
             versions[family.index()] =
                 schema.get(VERSION_KEYWORD).and_then(Value::as_str).unwrap_or_default().to_string();
             roots.push(
-                jsonschema::draft202012::new(&schema)
-                    .map_err(|e| broken(family, &format!("does not compile: {e}"))),
+                jsonschema::draft202012::new(&schema).map_err(|e| broken(family, &format!("does not compile: {e}"))),
             );
             let defs = schema.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
             for name in defs.keys() {

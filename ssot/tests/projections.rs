@@ -111,7 +111,10 @@ fn payloads() -> Vec<Payload> {
         Payload::StateChanged(JobStateChanged { state: JobState::Failed as i32, outcome: Some(outcome()) }),
         Payload::Progress(JobProgress { percent: 50, message: String::new() }),
         Payload::Log(JobLog { level: 0, message: "hello".into() }),
-        Payload::CancelRequested(JobCancelRequested { reason: "user".into(), previous_state: JobState::Running as i32 }),
+        Payload::CancelRequested(JobCancelRequested {
+            reason: "user".into(),
+            previous_state: JobState::Running as i32,
+        }),
         Payload::GateDecisionRecorded(gate_decision()),
         Payload::PromotionDecisionRecorded(promotion_decision()),
         Payload::ArtifactProduced(Artifact { name: "a".into(), uri: "mem://a".into(), sha256: "0".repeat(64) }),
@@ -176,7 +179,8 @@ fn decisions_project_onto_their_families() {
     assert_eq!(validate(Family::GateDecision, &value), Ok(()), "{value:#}");
     assert_eq!(value.get("record_time"), None, "record_time is not part of gate.decision");
     assert_eq!(value["substrate_status"], "DENY");
-    let bare = GateDecision { substrate_status: 0, confidence: None, risk_score: None, notes: vec![], ..gate_decision() };
+    let bare =
+        GateDecision { substrate_status: 0, confidence: None, risk_score: None, notes: vec![], ..gate_decision() };
     let value = project::project_gate_decision(&bare);
     assert_eq!(validate(Family::GateDecision, &value), Ok(()), "{value:#}");
     for absent in ["substrate_status", "confidence", "risk_score", "notes"] {
@@ -189,7 +193,8 @@ fn decisions_project_onto_their_families() {
 
     let telemetry_json = project::project_telemetry_ref(&telemetry());
     assert_eq!(validate_object(Family::GateDecision, "telemetry_ref", &telemetry_json), Ok(()));
-    let reference = project::project_gate_decision_ref(&GateDecisionRef { task_id: JOB.into(), telemetry_ref: Some(telemetry()) });
+    let reference =
+        project::project_gate_decision_ref(&GateDecisionRef { task_id: JOB.into(), telemetry_ref: Some(telemetry()) });
     assert_eq!(validate_object(Family::PromotionDecision, "gate_decision_ref", &reference), Ok(()));
 }
 
@@ -230,14 +235,9 @@ fn event_topics_are_the_payload_field_names() {
         .find(|m| m.name() == "JobEvent")
         .expect("JobEvent in the descriptor set");
     let oneof = message.oneof_decl.iter().position(|o| o.name() == "payload").unwrap() as i32;
-    let mut fields: Vec<String> = message
-        .field
-        .iter()
-        .filter(|f| f.oneof_index == Some(oneof))
-        .map(|f| format!("job.{}", f.name()))
-        .collect();
-    let mut topics: Vec<String> =
-        payloads().into_iter().map(|p| event_topic(&event(p)).unwrap().to_string()).collect();
+    let mut fields: Vec<String> =
+        message.field.iter().filter(|f| f.oneof_index == Some(oneof)).map(|f| format!("job.{}", f.name())).collect();
+    let mut topics: Vec<String> = payloads().into_iter().map(|p| event_topic(&event(p)).unwrap().to_string()).collect();
     fields.sort();
     topics.sort();
     topics.dedup();

@@ -279,7 +279,8 @@ fn from_buf_yaml(text: &str, source: &str, dir: Option<&Path>, proto_root: &Path
             };
             let Some(module) = picked else { return Ok(None) };
             let _ = &module.name;
-            let prefix = module.path.clone().unwrap_or_default().trim_start_matches("./").trim_end_matches('/').to_string();
+            let prefix =
+                module.path.clone().unwrap_or_default().trim_start_matches("./").trim_end_matches('/').to_string();
             let prefix = if prefix == "." { String::new() } else { prefix };
             let lint = module.lint.or(raw.lint);
             let breaking = module.breaking.or(raw.breaking);
@@ -422,7 +423,9 @@ mod tests {
     #[test]
     fn explicit_json_data_and_errors_with_positions() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let c = load(tmp.path(), Some(r#"{"version":"v2","lint":{"use":["UNARY_RPC"],"disallow_comment_ignores":true}}"#)).expect("json");
+        let c =
+            load(tmp.path(), Some(r#"{"version":"v2","lint":{"use":["UNARY_RPC"],"disallow_comment_ignores":true}}"#))
+                .expect("json");
         assert_eq!(c.lint.section.use_, ["UNARY_RPC"]);
         assert!(!c.lint.allow_comment_ignores);
         let e = load(tmp.path(), Some("version: v1\nlint:\n  usе: [X]\n")).expect_err("unknown key");

@@ -38,9 +38,8 @@ pub fn rust_testee(root: &Path) -> std::path::PathBuf {
 
 /// The `cargo` arguments that run the suite with `args`.
 pub fn cargo_args(args: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = ["run", "--quiet", "--package", "dome-conformance", "--bin", "dome-conformance"]
-        .map(String::from)
-        .to_vec();
+    let mut out: Vec<String> =
+        ["run", "--quiet", "--package", "dome-conformance", "--bin", "dome-conformance"].map(String::from).to_vec();
     if wants_mutant(args) {
         out.extend(["--features".to_string(), "mutants".to_string()]);
     }
@@ -76,7 +75,10 @@ mod tests {
     #[test]
     fn arguments_pass_through_and_mutants_add_the_feature() {
         let plain = cargo_args(&["--filter".into(), "errors.*".into()]);
-        assert_eq!(plain.join(" "), "run --quiet --package dome-conformance --bin dome-conformance -- --filter errors.*");
+        assert_eq!(
+            plain.join(" "),
+            "run --quiet --package dome-conformance --bin dome-conformance -- --filter errors.*"
+        );
         let mutant = cargo_args(&["--mutant=cancel_ignored".into()]);
         assert!(mutant.join(" ").contains("--features mutants -- --mutant=cancel_ignored"));
         assert!(wants_mutant(&["--cases".into(), "4".into(), "--mutant".into(), "x".into()]));

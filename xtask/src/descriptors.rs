@@ -84,7 +84,8 @@ impl FileResolver for Sources {
 /// Reads one proto file: UTF-8 (an invalid byte is reported at its line
 /// and column), a leading byte-order mark dropped as buf drops it.
 fn read_source(root: &Path, name: &str) -> Result<String> {
-    let bytes = std::fs::read(root.join(name)).with_context(|| format!("cannot read `{}`", root.join(name).display()))?;
+    let bytes =
+        std::fs::read(root.join(name)).with_context(|| format!("cannot read `{}`", root.join(name).display()))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     match String::from_utf8(bytes.to_vec()) {
         Ok(text) => Ok(text),
@@ -93,7 +94,8 @@ fn read_source(root: &Path, name: &str) -> Result<String> {
             let text = String::from_utf8_lossy(&bytes[..valid]);
             let (line, column) = line_column(&text, valid);
             let at = Span { line, column, end_line: line, end_column: column + 1 };
-            Err(CompileError { path: name.into(), at, message: "invalid UTF-8 (proto files must be UTF-8)".into() }.into())
+            Err(CompileError { path: name.into(), at, message: "invalid UTF-8 (proto files must be UTF-8)".into() }
+                .into())
         }
     }
 }

@@ -57,9 +57,8 @@ pub struct SsotRow {
 
 /// Reads the error domain and every `ErrorReason` row from the pool.
 pub fn error_rows(pool: &DescriptorPool) -> Result<(String, Vec<ErrorRow>)> {
-    let reason = pool
-        .get_enum_by_name(&format!("{PACKAGE}.ErrorReason"))
-        .context("the contract has no `ErrorReason` enum")?;
+    let reason =
+        pool.get_enum_by_name(&format!("{PACKAGE}.ErrorReason")).context("the contract has no `ErrorReason` enum")?;
     let domain_ext = pool
         .get_extension_by_name(&format!("{PACKAGE}.error_domain"))
         .context("the contract has no `error_domain` option")?;
@@ -85,8 +84,7 @@ pub fn error_rows(pool: &DescriptorPool) -> Result<(String, Vec<ErrorRow>)> {
             other => bail!("`(error)` of `{}` is not a message: {other:?}", value.name()),
         };
         let code_number = enum_field(&spec, "code")?;
-        let code_value =
-            grpc_code.get_value(code_number).ok_or_else(|| anyhow!("unknown gRPC code {code_number}"))?;
+        let code_value = grpc_code.get_value(code_number).ok_or_else(|| anyhow!("unknown gRPC code {code_number}"))?;
         let code = code_value.name().trim_start_matches(&enum_prefix(&grpc_code)).to_string();
         if matches!(code_number, 0 | 1 | 4) {
             bail!("`{}` uses gRPC code {code}, which no error reason may use", value.name());
@@ -130,7 +128,8 @@ pub fn ssot_rows(pool: &DescriptorPool) -> Result<Vec<SsotRow>> {
             .get_field_by_name("delta")
             .filter(|_| m.has_field_by_name("delta"))
             .and_then(|v| v.as_str().map(str::to_string));
-        let rationale = m.get_field_by_name("rationale").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let rationale =
+            m.get_field_by_name("rationale").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         rows.push(SsotRow { message: message.full_name().to_string(), family, delta, rationale });
     }
     rows.sort_by(|a, b| a.message.cmp(&b.message));
@@ -209,7 +208,10 @@ pub fn feature_rows(pool: &DescriptorPool) -> Result<Vec<FeatureRow>> {
             let Some(rest) = name.strip_prefix(first).and_then(|r| r.strip_prefix('.')) else {
                 bail!("the feature flag {name:?} of `{}` does not start with `{first}.`", field.full_name());
             };
-            if !rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())) {
+            if !rest
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            {
                 bail!("the feature flag {name:?} is not dotted lowercase `[a-z0-9]` words");
             }
             if meaning.trim().is_empty() {
@@ -252,11 +254,14 @@ fn is_policy_reason_code(code: &str) -> bool {
     !head.is_empty()
         && head.bytes().all(|b| b.is_ascii_uppercase())
         && !rest.is_empty()
-        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
 }
 
 fn extension(pool: &DescriptorPool, name: &str) -> Result<prost_reflect::ExtensionDescriptor> {
-    pool.get_extension_by_name(&format!("{PACKAGE}.{name}")).with_context(|| format!("the contract has no `{name}` option"))
+    pool.get_extension_by_name(&format!("{PACKAGE}.{name}"))
+        .with_context(|| format!("the contract has no `{name}` option"))
 }
 
 /// The messages of the contract's package, sorted by full name so that

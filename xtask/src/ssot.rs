@@ -26,9 +26,9 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use dome_ssot::{Family, SUBJECTS, Subject, Violation, subject};
-use prost_reflect::DescriptorPool;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use prost_reflect::DescriptorPool;
 use serde_json::Value;
 
 use crate::descriptors::{compile_tree, locate};
@@ -465,7 +465,12 @@ pub struct Search {
 ///
 /// Generic in the projection so that tests can hand it a deliberately
 /// broken one.
-pub fn fit<S>(strategy: &S, project: impl Fn(&S::Value) -> Value, target: Target, options: &Options) -> Result<Search, Misfit>
+pub fn fit<S>(
+    strategy: &S,
+    project: impl Fn(&S::Value) -> Value,
+    target: Target,
+    options: &Options,
+) -> Result<Search, Misfit>
 where
     S: Strategy,
     S::Value: fmt::Debug,

@@ -204,7 +204,8 @@ fn snake(s: &str) -> String {
         let next = s.get(i + 1).copied();
         let new_word = c.is_uppercase()
             && !last_underscore
-            && (next.is_some_and(|n| !n.is_uppercase() && !n.is_ascii_digit() && !is_delimiter(n)) || s[i - 1].is_lowercase());
+            && (next.is_some_and(|n| !n.is_uppercase() && !n.is_ascii_digit() && !is_delimiter(n))
+                || s[i - 1].is_lowercase());
         if new_word {
             out.push('_');
             out.push(c);

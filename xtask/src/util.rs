@@ -35,12 +35,7 @@ pub struct Drift {
 /// In [`Mode::Write`] the file is written only when it differs (so its
 /// modification time stays put otherwise). In [`Mode::Check`] nothing is
 /// written and a difference is returned as a [`Drift`].
-pub fn ensure_file_contents(
-    root: &Path,
-    rel: &str,
-    contents: &[u8],
-    mode: Mode,
-) -> Result<Option<Drift>> {
+pub fn ensure_file_contents(root: &Path, rel: &str, contents: &[u8], mode: Mode) -> Result<Option<Drift>> {
     let path = root.join(rel);
     let old = match std::fs::read(&path) {
         Ok(old) => Some(old),
@@ -53,11 +48,9 @@ pub fn ensure_file_contents(
     match mode {
         Mode::Write => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
             }
-            std::fs::write(&path, contents)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            std::fs::write(&path, contents).with_context(|| format!("cannot write `{}`", path.display()))?;
             Ok(Some(Drift { path: rel.to_string(), diff: String::new() }))
         }
         Mode::Check => Ok(Some(Drift { path: rel.to_string(), diff: diff(rel, old.as_deref(), contents) })),

@@ -63,14 +63,20 @@ fn every_rule_has_a_corpus_case() {
 #[test]
 fn categories_hold_buf_s_rule_counts() {
     let ids = |c| breaking::rules::rules_in(c).map(|r| r.id).collect::<BTreeSet<_>>();
-    let counts: Vec<(Category, usize)> =
-        [Category::File, Category::Package, Category::WireJson, Category::Wire].into_iter().map(|c| (c, ids(c).len())).collect();
+    let counts: Vec<(Category, usize)> = [Category::File, Category::Package, Category::WireJson, Category::Wire]
+        .into_iter()
+        .map(|c| (c, ids(c).len()))
+        .collect();
     assert_eq!(
         counts,
         vec![(Category::File, 51), (Category::Package, 51), (Category::WireJson, 22), (Category::Wire, 15)]
     );
     // WIRE's cardinality and type rules have stricter WIRE_JSON twins.
-    assert!(ids(Category::Wire).iter().all(|id| ids(Category::WireJson).contains(id) || id.starts_with("FIELD_WIRE_COMPATIBLE_")));
+    assert!(
+        ids(Category::Wire)
+            .iter()
+            .all(|id| ids(Category::WireJson).contains(id) || id.starts_with("FIELD_WIRE_COMPATIBLE_"))
+    );
     assert_eq!(ALL_RULES.len(), 64);
 }
 
@@ -117,8 +123,16 @@ impl Repo {
     fn xtask(&self, args: &[&str]) -> (i32, String, String) {
         let bin = env!("CARGO_BIN_EXE_xtask");
         let root = xtask::paths::project_root();
-        let out = cmd!(self.sh, "{bin} --root {root} breaking {args...}").ignore_status().quiet().output().expect("xtask runs");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        let out = cmd!(self.sh, "{bin} --root {root} breaking {args...}")
+            .ignore_status()
+            .quiet()
+            .output()
+            .expect("xtask runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 }
 
@@ -158,12 +172,16 @@ fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
         assert!(stderr.lines().last().is_some_and(|l| l.starts_with("breaking: 1 finding in 1 file")), "{stderr}");
         // One `path:line:col:message` line, then the explanation.
         let first = stdout.lines().next().unwrap_or_default();
-        assert!(first.starts_with("proto/dome/gateway/v1/jobs.proto:"), "paths are relative to where the command runs: {stdout}");
+        assert!(
+            first.starts_with("proto/dome/gateway/v1/jobs.proto:"),
+            "paths are relative to where the command runs: {stdout}"
+        );
 
         args.extend(["--error-format", "json"]);
         let (code, stdout, _) = repo.xtask(&args);
         assert_eq!(code, 1);
-        let json: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("a JSON line");
+        let json: serde_json::Value =
+            serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("a JSON line");
         assert_eq!(json["type"], "FIELD_NO_DELETE");
         assert!(json["path"].as_str().is_some_and(|p| p.ends_with("proto/dome/gateway/v1/jobs.proto")), "{json}");
         assert!(json["start_line"].as_u64().is_some_and(|l| l > 0));
@@ -171,7 +189,11 @@ fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
     }
     // Reserving the number and name makes the deletion wire- and
     // JSON-compatible, but it still breaks generated code.
-    repo.edit("jobs.proto", "  string run_id = 7;\n", "  string run_id = 7;\n  reserved 8;\n  reserved \"base_ref\";\n");
+    repo.edit(
+        "jobs.proto",
+        "  string run_id = 7;\n",
+        "  string run_id = 7;\n  reserved 8;\n  reserved \"base_ref\";\n",
+    );
     let (code, stdout, _) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD", "--category", "WIRE_JSON"]);
     assert_eq!(code, 0, "{stdout}");
     let (code, _, _) = repo.xtask(&["--proto-root", proto, "--against-git", "HEAD"]);
@@ -181,7 +203,11 @@ fn deleting_a_field_fails_the_gate_against_git_dir_and_descriptor_set() {
 #[test]
 fn adding_a_field_passes_the_gate() {
     let repo = Repo::new();
-    repo.edit("jobs.proto", BASE_REF, &format!("{BASE_REF}  // Optional. A note kept with the job.\n  string note = 9;\n"));
+    repo.edit(
+        "jobs.proto",
+        BASE_REF,
+        &format!("{BASE_REF}  // Optional. A note kept with the job.\n  string note = 9;\n"),
+    );
     let proto = repo.proto();
     let proto = proto.to_str().expect("utf-8 path");
     for against in [vec!["--against-git", "HEAD"], vec![]] {
@@ -227,7 +253,8 @@ fn input_errors_exit_2_and_name_file_and_line() {
         stdout.starts_with(&format!("proto/dome/gateway/v1/jobs.proto:{run_id_line}:3:")),
         "the compile error is a finding: {stdout}"
     );
-    let line = stderr.split("jobs.proto:").nth(1).and_then(|s| s.split(':').next()).and_then(|n| n.parse::<usize>().ok());
+    let line =
+        stderr.split("jobs.proto:").nth(1).and_then(|s| s.split(':').next()).and_then(|n| n.parse::<usize>().ok());
     let text = std::fs::read_to_string(repo.proto().join("dome/gateway/v1/jobs.proto")).expect("read");
     let expected = text.lines().position(|l| l.contains("strin run_id")).map(|i| i + 1);
     assert_eq!(line, expected, "{stderr}");

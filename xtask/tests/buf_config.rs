@@ -45,7 +45,8 @@ fn lint_agrees_with_buf_under_every_configuration() {
     let mut distinct = BTreeSet::new();
     for case in cases {
         let config = case["config"].to_string();
-        let args = lint::Args { proto_root: Some(proto.clone()), config: Some(config.clone()), error_format: Format::Json };
+        let args =
+            lint::Args { proto_root: Some(proto.clone()), config: Some(config.clone()), error_format: Format::Json };
         let outcome = lint::run(&proto, &args).expect("the tree compiles");
         let ours = lines(&outcome.render(Format::Json, ""));
         assert_eq!(ours, bufs(case), "lint findings under {config}");
@@ -80,7 +81,8 @@ fn a_bad_configuration_is_an_input_error() {
         (r#"{"version":"v1","lint":{"uses":["BASIC"]}}"#, "unknown field `uses`"),
         (r#"{"version":"v9"}"#, "unsupported version `v9`"),
     ] {
-        let args = lint::Args { proto_root: Some(proto.clone()), config: Some(config.into()), error_format: Format::Text };
+        let args =
+            lint::Args { proto_root: Some(proto.clone()), config: Some(config.into()), error_format: Format::Text };
         let e = lint::run(&proto, &args).expect_err(config);
         assert!(format!("{e:#}").contains(expected), "{config}: {e:#}");
     }

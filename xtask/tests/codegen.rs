@@ -72,7 +72,12 @@ fn drift_gate_catches_a_comment_change_and_passes_after_regeneration() {
     let root = tmp.path();
     assert!(codegen::run(root, Mode::Check).unwrap().is_empty(), "a fresh copy has no drift");
 
-    edit(root, "proto/dome/gateway/v1/jobs.proto", "// The job's id, assigned by the server", "// The job's identifier, assigned by the server");
+    edit(
+        root,
+        "proto/dome/gateway/v1/jobs.proto",
+        "// The job's id, assigned by the server",
+        "// The job's identifier, assigned by the server",
+    );
     let drifts = codegen::run(root, Mode::Check).unwrap();
     let paths: Vec<_> = drifts.iter().map(|d| d.path.as_str()).collect();
     assert!(paths.contains(&"sdk/src/generated/dome.gateway.v1.rs"), "{paths:?}");
@@ -144,7 +149,12 @@ fn manifest_records_versions_and_hashes() {
 fn compile_errors_name_file_and_line() {
     let tmp = repo_copy();
     let root = tmp.path();
-    edit(root, "proto/dome/gateway/v1/jobs.proto", "  string job_id = 1;\n  // The run the job is a task of.", "  strin job_id = 1;\n  // The run the job is a task of.");
+    edit(
+        root,
+        "proto/dome/gateway/v1/jobs.proto",
+        "  string job_id = 1;\n  // The run the job is a task of.",
+        "  strin job_id = 1;\n  // The run the job is a task of.",
+    );
     let err = codegen::run(root, Mode::Check).unwrap_err().to_string();
     assert!(err.contains("dome/gateway/v1/jobs.proto:"), "{err}");
     let line = err.split(':').nth(1).unwrap().parse::<usize>().unwrap();

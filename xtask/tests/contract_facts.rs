@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{edit, repo_copy};
 use xtask::descriptors::compile_tree;
-use xtask::facts::{feature_rows, header_rows, state_reason_rows, ssot_rows};
+use xtask::facts::{feature_rows, header_rows, ssot_rows, state_reason_rows};
 use xtask::paths::{PROTO_DIR, project_root};
 
 fn pool(root: &Path) -> anyhow::Result<prost_reflect::DescriptorPool> {
@@ -42,7 +42,12 @@ fn the_checkout_declares_what_the_tables_hold() {
 fn a_new_declaration_becomes_a_new_constant() {
     let tmp = repo_copy();
     let root = tmp.path();
-    edit(root, "proto/dome/gateway/v1/jobs.proto", "  JOB_STATE_FAILED = 5;", "  JOB_STATE_FAILED = 5 [(reason_code) = \"EXEC.FAILED\"];");
+    edit(
+        root,
+        "proto/dome/gateway/v1/jobs.proto",
+        "  JOB_STATE_FAILED = 5;",
+        "  JOB_STATE_FAILED = 5 [(reason_code) = \"EXEC.FAILED\"];",
+    );
     let outputs = xtask::codegen::generate(root).unwrap();
     let contract = outputs.iter().find(|o| o.path.ends_with("generated/contract.rs")).unwrap();
     let text = String::from_utf8(contract.contents.clone()).unwrap();
@@ -63,7 +68,12 @@ fn malformed_declarations_are_refused_naming_the_element() {
     edit(root, caps, "name: \"dome.auth.bearer\"", "name: \"dome.conformance.v1\"");
     let err = feature_rows(&pool(root).unwrap()).unwrap_err().to_string();
     assert!(err.contains("`dome.conformance.v1` is declared twice"), "{err}");
-    edit(root, caps, "name: \"dome.conformance.v1\"\n      meaning: \"Every", "name: \"auth.bearer\"\n      meaning: \"Every");
+    edit(
+        root,
+        caps,
+        "name: \"dome.conformance.v1\"\n      meaning: \"Every",
+        "name: \"auth.bearer\"\n      meaning: \"Every",
+    );
     let err = feature_rows(&pool(root).unwrap()).unwrap_err().to_string();
     assert!(err.contains("\"auth.bearer\"") && err.contains("does not start with `dome.`"), "{err}");
     edit(root, caps, "name: \"auth.bearer\"", "name: \"dome.auth.bearer\"");
@@ -89,7 +99,12 @@ fn malformed_declarations_are_refused_naming_the_element() {
 fn the_zero_family_reads_as_no_family() {
     let tmp = repo_copy();
     let root = tmp.path();
-    edit(root, "proto/dome/gateway/v1/jobs.proto", "    family: SSOT_FAMILY_TASK_RESULT\n", "    family: SSOT_FAMILY_UNSPECIFIED\n");
+    edit(
+        root,
+        "proto/dome/gateway/v1/jobs.proto",
+        "    family: SSOT_FAMILY_TASK_RESULT\n",
+        "    family: SSOT_FAMILY_UNSPECIFIED\n",
+    );
     let rows = ssot_rows(&pool(root).unwrap()).unwrap();
     let outcome = rows.iter().find(|r| r.message == "dome.gateway.v1.JobOutcome").unwrap();
     assert_eq!((outcome.family.as_deref(), outcome.delta.as_deref()), (None, None));

@@ -83,8 +83,16 @@ fn an_empty_or_fileless_image_fails() {
     let shown = format!("{e:#}");
     assert!(shown.contains("is empty") && shown.contains("in the baseline image"), "{shown}");
 
-    let e = breaking::run(tmp.path(), &breaking::Args { image: Some(empty), against: Some(tmp.path().join("proto")), proto_root: None, ..breaking::Args::default() })
-        .expect_err("an empty current image");
+    let e = breaking::run(
+        tmp.path(),
+        &breaking::Args {
+            image: Some(empty),
+            against: Some(tmp.path().join("proto")),
+            proto_root: None,
+            ..breaking::Args::default()
+        },
+    )
+    .expect_err("an empty current image");
     assert!(format!("{e:#}").contains("in the current image"), "{e:#}");
 }
 
@@ -123,7 +131,11 @@ fn an_image_compares_like_the_tree_it_was_built_from() {
     std::fs::write(&image, &compiled.encoded).expect("write");
     let from_tree = breaking::run(
         tmp.path(),
-        &breaking::Args { proto_root: Some(tmp.path().join("new")), against: Some(tmp.path().join("old")), ..breaking::Args::default() },
+        &breaking::Args {
+            proto_root: Some(tmp.path().join("new")),
+            against: Some(tmp.path().join("old")),
+            ..breaking::Args::default()
+        },
     )
     .expect("compares");
     let from_image = breaking::run(

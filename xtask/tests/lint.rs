@@ -77,8 +77,16 @@ fn the_command_exits_0_clean_1_findings_2_input_error() {
     let root = xtask::paths::project_root();
     let run = |proto: &Path, format: &str| {
         let config = r#"{"version":"v2","lint":{"use":["STANDARD","COMMENTS"]}}"#;
-        let out = cmd!(sh, "{bin} --root {root} lint --proto-root {proto} --config {config} --error-format {format}").ignore_status().quiet().output().expect("xtask runs");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = cmd!(sh, "{bin} --root {root} lint --proto-root {proto} --config {config} --error-format {format}")
+            .ignore_status()
+            .quiet()
+            .output()
+            .expect("xtask runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, stdout, stderr) = run(&root.join("proto"), "text");
     assert_eq!(code, 0, "{stdout}");
@@ -93,7 +101,11 @@ fn the_command_exits_0_clean_1_findings_2_input_error() {
 
     let broken = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(broken.path().join("x/v1")).expect("mkdir");
-    std::fs::write(broken.path().join("x/v1/x.proto"), "syntax = \"proto3\";\npackage x.v1;\nmessage X {\n  strin a = 1;\n}\n").expect("write");
+    std::fs::write(
+        broken.path().join("x/v1/x.proto"),
+        "syntax = \"proto3\";\npackage x.v1;\nmessage X {\n  strin a = 1;\n}\n",
+    )
+    .expect("write");
     let (code, stdout, stderr) = run(broken.path(), "text");
     assert_eq!(code, 2);
     assert!(stderr.contains("x/v1/x.proto:4:"), "{stderr}");

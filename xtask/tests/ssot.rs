@@ -216,7 +216,10 @@ fn a_search_goes_on_while_it_finds_new_shapes() {
 fn shapes_are_told_apart_in_the_schemas_words() {
     let mut shapes = ssot::Shapes::of(Target { family: Family::TaskResult, object: None });
     assert!(shapes.add(&serde_json::json!({ "status": "PASS", "labels": { "a": "x" } })));
-    assert!(!shapes.add(&serde_json::json!({ "status": "PASS", "labels": { "b": "y" } })), "another unknown key and text");
+    assert!(
+        !shapes.add(&serde_json::json!({ "status": "PASS", "labels": { "b": "y" } })),
+        "another unknown key and text"
+    );
     assert!(shapes.add(&serde_json::json!({ "status": "FAIL" })), "another enum word");
     assert!(shapes.add(&serde_json::json!({ "status": "" })), "an empty string");
     assert!(!shapes.add(&serde_json::json!({ "status": "" })));
@@ -257,7 +260,10 @@ fn the_register_must_agree_with_the_proto() {
     assert!(report.problems.iter().all(|p| p.kind == ProblemKind::BadRow && p.subject == "D-CANCEL"), "{details:#?}");
     assert_eq!(report.problems.len(), 3, "{details:#?}");
     assert!(details.iter().any(|d| d.contains("`CancelJobRequest.force`, which is not in the proto")), "{details:#?}");
-    assert!(details.iter().any(|d| d.contains("the message `Job`, whose `(ssot)` option says it is no delta")), "{details:#?}");
+    assert!(
+        details.iter().any(|d| d.contains("the message `Job`, whose `(ssot)` option says it is no delta")),
+        "{details:#?}"
+    );
     assert!(details.iter().any(|d| d.contains("\"work_queue\", which is not an SSOT family")), "{details:#?}");
 }
 
@@ -289,7 +295,12 @@ fn seeds_parse_as_decimal_or_hex() {
 fn a_message_mapped_onto_the_zero_family_is_unmapped() {
     let tmp = proto_copy();
     let root = tmp.path();
-    edit(root, "dome/gateway/v1/jobs.proto", "    family: SSOT_FAMILY_TASK_RESULT\n", "    family: SSOT_FAMILY_UNSPECIFIED\n");
+    edit(
+        root,
+        "dome/gateway/v1/jobs.proto",
+        "    family: SSOT_FAMILY_TASK_RESULT\n",
+        "    family: SSOT_FAMILY_UNSPECIFIED\n",
+    );
     let report = ssot::check(root, &deltas(), &QUICK).unwrap();
     let outcome = "dome.gateway.v1.JobOutcome".to_string();
     // Unmapped on the surface, and a projection `dome-ssot` still has for

@@ -18,12 +18,11 @@ use std::time::SystemTime;
 
 use dome_sdk::pb::gateway_service_server::{GatewayService, GatewayServiceServer};
 use dome_sdk::pb::{
-    CancelJobRequest, CancelJobResponse, GetGateDecisionRequest, GetGateDecisionResponse,
-    GetJobStatusRequest, GetJobStatusResponse, GetPromotionDecisionRequest,
-    GetPromotionDecisionResponse, Job, JobEvent, JobOutcome, JobProgress, JobState,
-    JobStateChanged, ListCapabilitiesRequest, ListCapabilitiesResponse, Provenance,
-    SkillExecuteRequest, SkillExecuteResponse, StreamJobEventsRequest, StreamJobEventsResponse,
-    TaskStatus, job_event::Payload,
+    CancelJobRequest, CancelJobResponse, GetGateDecisionRequest, GetGateDecisionResponse, GetJobStatusRequest,
+    GetJobStatusResponse, GetPromotionDecisionRequest, GetPromotionDecisionResponse, Job, JobEvent, JobOutcome,
+    JobProgress, JobState, JobStateChanged, ListCapabilitiesRequest, ListCapabilitiesResponse, Provenance,
+    SkillExecuteRequest, SkillExecuteResponse, StreamJobEventsRequest, StreamJobEventsResponse, TaskStatus,
+    job_event::Payload,
 };
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
@@ -79,8 +78,7 @@ async fn join(task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>
 /// Binds `listen` and serves the baseline with the same transport settings
 /// as the reference server's defaults (HTTP/2 stream limit, TCP_NODELAY).
 pub async fn serve(listen: SocketAddr) -> Result<Serving, Error> {
-    let listener =
-        TcpListener::bind(listen).await.map_err(|e| Error::io(format!("cannot bind `{listen}`"), e))?;
+    let listener = TcpListener::bind(listen).await.map_err(|e| Error::io(format!("cannot bind `{listen}`"), e))?;
     let addr = listener.local_addr().map_err(|e| Error::io("cannot read the bound address", e))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // Without TCP_NODELAY small responses wait for delayed ACKs (tens of
@@ -224,10 +222,7 @@ impl GatewayService for Baseline {
         Ok(Response::new(GetJobStatusResponse { correlation_id, job: Some(job) }))
     }
 
-    async fn cancel_job(
-        &self,
-        request: Request<CancelJobRequest>,
-    ) -> Result<Response<CancelJobResponse>, Status> {
+    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
         let r = request.into_inner();
         let correlation_id = correlation(&r.correlation_id);
         let job = finished_job(&r.job_id, &correlation_id);

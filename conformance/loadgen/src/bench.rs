@@ -217,10 +217,7 @@ pub async fn unary(
                 bytes += submitted.response_bytes;
                 let t = Instant::now();
                 let read = client
-                    .get_job_status(GetJobStatusRequest {
-                        job_id: submitted.job.job_id,
-                        ..Default::default()
-                    })
+                    .get_job_status(GetJobStatusRequest { job_id: submitted.job.job_id, ..Default::default() })
                     .await
                     .map_err(|s| Error::rpc("GetJobStatus", s))?;
                 read_lat.record(t.elapsed());
@@ -332,19 +329,15 @@ pub async fn fanout(
     for s in 0..subscribers.max(1) {
         let client = pool.get(s);
         let job_id = job.job_id.clone();
-        followers.spawn(async move {
-            follow(client, &job_id, FollowOptions { timeout, ..FollowOptions::default() }).await
-        });
+        followers
+            .spawn(async move { follow(client, &job_id, FollowOptions { timeout, ..FollowOptions::default() }).await });
     }
     let mut report = StreamReport::empty(1);
     let mut digest = None;
     while let Some(joined) = followers.join_next().await {
         let f = joined.map_err(|e| Error::violation(format!("a subscriber panicked: {e}")))??;
         if *digest.get_or_insert(f.digest) != f.digest {
-            return Err(Error::violation(format!(
-                "subscribers of job `{}` saw different sequences",
-                job.job_id
-            )));
+            return Err(Error::violation(format!("subscribers of job `{}` saw different sequences", job.job_id)));
         }
         report.add(&f);
     }

@@ -36,9 +36,7 @@ impl Pool {
             // Each `connect` opens its own connection; clones of a channel
             // would share one.
             let channel = endpoint.connect().await.map_err(|e| Error::connect(target, e))?;
-            clients.push(
-                GatewayServiceClient::new(channel).max_decoding_message_size(16 * 1024 * 1024),
-            );
+            clients.push(GatewayServiceClient::new(channel).max_decoding_message_size(16 * 1024 * 1024));
         }
         Ok(Self { clients })
     }
@@ -100,15 +98,12 @@ pub async fn submit(
             Ok(response) => {
                 let response = response.into_inner();
                 let response_bytes = prost::Message::encoded_len(&response) as u64;
-                let job = response.job.ok_or_else(|| {
-                    Error::violation("SkillExecute answered without a job".to_owned())
-                })?;
+                let job =
+                    response.job.ok_or_else(|| Error::violation("SkillExecute answered without a job".to_owned()))?;
                 return Ok(Submitted { job, created: response.created, queue_full, response_bytes });
             }
             Err(status) => {
-                let full = status
-                    .get_details_error_info()
-                    .is_some_and(|info| info.reason == "QUEUE_FULL");
+                let full = status.get_details_error_info().is_some_and(|info| info.reason == "QUEUE_FULL");
                 if !full {
                     return Err(Error::rpc("SkillExecute", status));
                 }
@@ -118,9 +113,7 @@ pub async fn submit(
                     .and_then(|r| r.retry_delay)
                     .ok_or_else(|| Error::violation("QUEUE_FULL without a RetryInfo delay"))?
                     .min(MAX_RETRY_DELAY);
-                if queue_full >= MAX_QUEUE_FULL_RETRIES
-                    || tokio::time::Instant::now() + delay > deadline
-                {
+                if queue_full >= MAX_QUEUE_FULL_RETRIES || tokio::time::Instant::now() + delay > deadline {
                     return Err(Error::timeout(format!(
                         "job `{idempotency_key}` still refused with QUEUE_FULL after {queue_full} tries"
                     )));

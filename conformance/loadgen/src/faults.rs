@@ -552,12 +552,10 @@ fn expect_complete(f: &Followed, job_id: &str, terminal: Option<JobState>) -> Re
         )));
     }
     if let Some(expected) = terminal
-        && f.terminal != expected {
-            return Err(Error::violation(format!(
-                "job `{job_id}` ended {:?}, expected {expected:?}",
-                f.terminal
-            )));
-        }
+        && f.terminal != expected
+    {
+        return Err(Error::violation(format!("job `{job_id}` ended {:?}, expected {expected:?}", f.terminal)));
+    }
     Ok(())
 }
 

@@ -88,22 +88,15 @@ pub async fn follow(client: Client, job_id: &str, options: FollowOptions) -> Res
         .map_err(|_| Error::timeout(format!("following job `{job_id}` for {timeout:?}")))?
 }
 
-async fn follow_inner(
-    mut client: Client,
-    job_id: &str,
-    mut options: FollowOptions,
-) -> Result<Followed, Error> {
+async fn follow_inner(mut client: Client, job_id: &str, mut options: FollowOptions) -> Result<Followed, Error> {
     let started = Instant::now();
     let mut seen = Followed::default();
     let mut digest = Sha256::new();
     let mut last = options.after_sequence;
     let mut terminal_seen = false;
     for _call in 0..options.max_calls.max(1) {
-        let request = StreamJobEventsRequest {
-            correlation_id: String::new(),
-            job_id: job_id.to_owned(),
-            after_sequence: last,
-        };
+        let request =
+            StreamJobEventsRequest { correlation_id: String::new(), job_id: job_id.to_owned(), after_sequence: last };
         let mut stream =
             client.stream_job_events(request).await.map_err(|s| Error::rpc("StreamJobEvents", s))?.into_inner();
         let cursor = last;
@@ -164,29 +157,31 @@ async fn follow_inner(
                 Some(Payload::CancelRequested(_)) => seen.cancel_requested += 1,
                 Some(_) => {}
                 None => {
-                    return Err(Error::violation(format!(
-                        "job `{job_id}`: event {} has no payload",
-                        event.sequence
-                    )));
+                    return Err(Error::violation(format!("job `{job_id}`: event {} has no payload", event.sequence)));
                 }
             }
             if event.sequence == 1 && !matches!(event.payload, Some(Payload::StateChanged(_))) {
                 return Err(Error::violation(format!("job `{job_id}`: first event is not a state change")));
             }
             if let Some((after, notify)) = &options.notify_after
-                && seen.events >= *after {
-                    // The receiver may be gone; the notification is advisory.
-                    let _ = notify.try_send(());
-                    options.notify_after = None;
-                }
+                && seen.events >= *after
+            {
+                // The receiver may be gone; the notification is advisory.
+                let _ = notify.try_send(());
+                options.notify_after = None;
+            }
             if let Some((every, pause)) = options.slow
-                && every > 0 && in_call.is_multiple_of(every) {
-                    tokio::time::sleep(pause).await;
-                }
+                && every > 0
+                && in_call.is_multiple_of(every)
+            {
+                tokio::time::sleep(pause).await;
+            }
             if let Some(after) = options.disconnect_after
-                && in_call >= after && !terminal_seen {
-                    break CallEnd::Dropped;
-                }
+                && in_call >= after
+                && !terminal_seen
+            {
+                break CallEnd::Dropped;
+            }
         };
         match ended {
             CallEnd::Closed if terminal_seen => {
@@ -230,10 +225,7 @@ async fn follow_inner(
             }
         }
     }
-    Err(Error::timeout(format!(
-        "job `{job_id}` not finished after {} stream calls",
-        options.max_calls
-    )))
+    Err(Error::timeout(format!("job `{job_id}` not finished after {} stream calls", options.max_calls)))
 }
 
 enum CallEnd {

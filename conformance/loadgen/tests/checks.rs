@@ -20,11 +20,7 @@ async fn a_broken_event_sequence_is_a_violation() {
             .await
             .expect("the reference server starts");
         let result = fanout_against(&running.url(), Duration::from_secs(20)).await;
-        assert!(
-            result.as_ref().is_err_and(|e| e.is_violation()),
-            "mutant {} passed: {result:?}",
-            mutant.id()
-        );
+        assert!(result.as_ref().is_err_and(|e| e.is_violation()), "mutant {} passed: {result:?}", mutant.id());
         running.shutdown().await.expect("the server shuts down");
     }
     // A stream that never closes is caught by the timeout instead.

@@ -151,4 +151,3 @@ impl AsyncWrite for Conn {
         self.stream.is_write_vectored()
     }
 }
-

@@ -56,12 +56,7 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(reason: ErrorReason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            metadata: Vec::new(),
-            violations: Vec::new(),
-        }
+        Self { reason, message: message.into(), metadata: Vec::new(), violations: Vec::new() }
     }
 
     /// Adds a metadata entry; a value longer than [`MAX_ECHO_BYTES`] is
@@ -90,11 +85,9 @@ impl ApiError {
     /// `INVALID_ARGUMENT`: `field` is malformed as `problem` says.
     pub(crate) fn invalid_argument(field: &str, problem: impl Into<String>) -> Self {
         let problem = problem.into();
-        let mut e = Self::new(
-            ErrorReason::InvalidArgument,
-            format!("invalid argument `{}`: {}", echo(field), echo(&problem)),
-        )
-        .meta("field", field);
+        let mut e =
+            Self::new(ErrorReason::InvalidArgument, format!("invalid argument `{}`: {}", echo(field), echo(&problem)))
+                .meta("field", field);
         e.violations.push((field.to_owned(), problem));
         e
     }
@@ -122,9 +115,7 @@ impl ApiError {
         } else {
             format!("no skill `{}` version `{}` is offered", echo(skill_id), echo(skill_version))
         };
-        Self::new(ErrorReason::SkillNotFound, message)
-            .meta("skillId", skill_id)
-            .meta("skillVersion", skill_version)
+        Self::new(ErrorReason::SkillNotFound, message).meta("skillId", skill_id).meta("skillVersion", skill_version)
     }
 
     /// `JOB_NOT_FOUND`.
@@ -170,9 +161,7 @@ impl ApiError {
     pub(crate) fn cursor_expired(job_id: &str, after: u64, first_retained: u64) -> Self {
         Self::new(
             ErrorReason::CursorExpired,
-            format!(
-                "cursor {after} of job `{job_id}` has expired: the first retained sequence is {first_retained}"
-            ),
+            format!("cursor {after} of job `{job_id}` has expired: the first retained sequence is {first_retained}"),
         )
         .meta("jobId", job_id)
         .meta("afterSequence", after)
@@ -202,38 +191,26 @@ impl ApiError {
 
     /// `FEATURE_NOT_ENABLED`.
     pub(crate) fn feature_not_enabled(feature: &str) -> Self {
-        Self::new(
-            ErrorReason::FeatureNotEnabled,
-            format!("feature `{feature}` is not enabled on this server"),
-        )
-        .meta("feature", feature)
+        Self::new(ErrorReason::FeatureNotEnabled, format!("feature `{feature}` is not enabled on this server"))
+            .meta("feature", feature)
     }
 
     /// `QUEUE_FULL`.
     pub(crate) fn queue_full(capacity: u64) -> Self {
-        Self::new(
-            ErrorReason::QueueFull,
-            format!("the job queue is full (capacity {capacity})"),
-        )
-        .meta("queueCapacity", capacity)
+        Self::new(ErrorReason::QueueFull, format!("the job queue is full (capacity {capacity})"))
+            .meta("queueCapacity", capacity)
     }
 
     /// `LIMIT_EXCEEDED`; `limit` is the `ServerLimits` field name.
     pub(crate) fn limit_exceeded(limit: &str, value: u64) -> Self {
-        Self::new(
-            ErrorReason::LimitExceeded,
-            format!("limit `{limit}` ({value}) exceeded"),
-        )
-        .meta("limit", limit)
-        .meta("limitValue", value)
+        Self::new(ErrorReason::LimitExceeded, format!("limit `{limit}` ({value}) exceeded"))
+            .meta("limit", limit)
+            .meta("limitValue", value)
     }
 
     /// `UNAUTHENTICATED`.
     pub(crate) fn unauthenticated() -> Self {
-        Self::new(
-            ErrorReason::Unauthenticated,
-            "the call carries no valid bearer token",
-        )
+        Self::new(ErrorReason::Unauthenticated, "the call carries no valid bearer token")
     }
 
     /// `SHUTTING_DOWN`, on a stream of `job_id` after `resume_after` when
@@ -243,9 +220,7 @@ impl ApiError {
             None => Self::new(ErrorReason::ShuttingDown, "the server is shutting down"),
             Some((job_id, resume_after)) => Self::new(
                 ErrorReason::ShuttingDown,
-                format!(
-                    "the server is shutting down; resume job `{job_id}` after sequence {resume_after}"
-                ),
+                format!("the server is shutting down; resume job `{job_id}` after sequence {resume_after}"),
             )
             .meta("jobId", job_id)
             .meta("resumeAfterSequence", resume_after),
@@ -274,11 +249,7 @@ impl ApiError {
         if faults.is(Mutant::MissingErrorInfo) {
             return Status::new(code, message);
         }
-        let mut metadata: HashMap<String, String> = self
-            .metadata
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let mut metadata: HashMap<String, String> = self.metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         if !(faults.is(Mutant::AssignedCorrelationOmitted) && correlation_id.starts_with("corr-")) {
             metadata.insert(CORRELATION_ID_KEY.to_owned(), correlation_id.to_owned());
         }
@@ -415,14 +386,22 @@ mod tests {
             let all: usize = http.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
             assert!(details < 8 * 1024, "{reason:?}: details of {details} bytes");
             assert!(all < 8 * 1024, "{reason:?}: trailers of {all} bytes");
-            assert!(status.message().len() <= MAX_MESSAGE_BYTES + 200, "{reason:?}: message of {} bytes", status.message().len());
+            assert!(
+                status.message().len() <= MAX_MESSAGE_BYTES + 200,
+                "{reason:?}: message of {} bytes",
+                status.message().len()
+            );
             let details = status.get_error_details();
             let info = details.error_info().expect("ErrorInfo");
             for (key, value) in info.metadata.iter().filter(|(k, _)| *k != CORRELATION_ID_KEY) {
                 assert!(value.len() <= MAX_ECHO_BYTES, "{reason:?}: metadata {key} of {} bytes", value.len());
             }
             if let Some(bad) = details.bad_request() {
-                assert!(bad.field_violations.len() <= MAX_VIOLATIONS, "{reason:?}: {} violations", bad.field_violations.len());
+                assert!(
+                    bad.field_violations.len() <= MAX_VIOLATIONS,
+                    "{reason:?}: {} violations",
+                    bad.field_violations.len()
+                );
             }
         }
     }

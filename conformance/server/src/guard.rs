@@ -75,7 +75,9 @@ mod tests {
     fn client_protocol_errors_are_invalid_arguments() {
         for raised in [
             Status::internal("Missing request message."),
-            Status::internal("protocol error: received message with compressed-flag but no grpc-encoding was specified"),
+            Status::internal(
+                "protocol error: received message with compressed-flag but no grpc-encoding was specified",
+            ),
             Status::internal("failed to decode Protobuf message: buffer underflow"),
             Status::unknown("h2 protocol error"),
         ] {

@@ -57,9 +57,7 @@ pub(crate) fn new_hex(digits: usize) -> String {
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// The correlation id of a call: the client's when valid, a fresh
@@ -73,10 +71,7 @@ pub(crate) fn correlation_id(requested: &str) -> Result<String, (String, ApiErro
     } else {
         Err((
             new_id("corr-"),
-            ApiError::invalid_argument(
-                "correlation_id",
-                "must be at most 128 characters of [A-Za-z0-9._:-]",
-            ),
+            ApiError::invalid_argument("correlation_id", "must be at most 128 characters of [A-Za-z0-9._:-]"),
         ))
     }
 }
@@ -86,10 +81,7 @@ pub(crate) fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || is_token(key) {
         Ok(())
     } else {
-        Err(ApiError::invalid_argument(
-            "idempotency_key",
-            "must be 1 to 128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(ApiError::invalid_argument("idempotency_key", "must be 1 to 128 characters of [A-Za-z0-9._:-]"))
     }
 }
 
@@ -98,10 +90,7 @@ pub(crate) fn check_run_id(run_id: &str) -> Result<(), ApiError> {
     if run_id.is_empty() || is_token(run_id) {
         Ok(())
     } else {
-        Err(ApiError::invalid_argument(
-            "run_id",
-            "must be at most 128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(ApiError::invalid_argument("run_id", "must be at most 128 characters of [A-Za-z0-9._:-]"))
     }
 }
 
@@ -110,10 +99,7 @@ pub(crate) fn check_required_id(field: &str, value: &str) -> Result<(), ApiError
     if value.is_empty() {
         Err(ApiError::invalid_argument(field, "is required"))
     } else if !is_token(value) {
-        Err(ApiError::invalid_argument(
-            field,
-            "must be at most 128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(ApiError::invalid_argument(field, "must be at most 128 characters of [A-Za-z0-9._:-]"))
     } else {
         Ok(())
     }
@@ -130,14 +116,9 @@ pub(crate) fn check_labels(labels: &HashMap<String, String>) -> Result<(), ApiEr
     for key in keys {
         let key_ok = !key.is_empty()
             && key.len() <= 63
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
         if !key_ok {
-            return Err(ApiError::invalid_argument(
-                "labels",
-                "label keys must be 1 to 63 characters of [a-z0-9._-]",
-            ));
+            return Err(ApiError::invalid_argument("labels", "label keys must be 1 to 63 characters of [a-z0-9._-]"));
         }
         if labels[key].chars().count() > 256 {
             return Err(ApiError::invalid_argument(

@@ -122,10 +122,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         auth_token: args.auth_token,
         tls: match (args.tls_cert, args.tls_key) {
-            (Some(cert_pem_path), Some(key_pem_path)) => Some(domed::TlsFiles {
-                cert_pem_path,
-                key_pem_path,
-            }),
+            (Some(cert_pem_path), Some(key_pem_path)) => Some(domed::TlsFiles { cert_pem_path, key_pem_path }),
             _ => None,
         },
         limits: domed::Limits {

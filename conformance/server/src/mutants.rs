@@ -90,36 +90,26 @@ impl Mutant {
     /// The contract rule the mutant breaks, in one line.
     pub fn rule(&self) -> &'static str {
         match self {
-            Mutant::WrongStatusCode => {
-                "every error travels with the gRPC code of its ErrorReason's (error).code"
-            }
+            Mutant::WrongStatusCode => "every error travels with the gRPC code of its ErrorReason's (error).code",
             Mutant::MissingErrorInfo => {
                 "every error carries exactly one google.rpc.ErrorInfo with reason, domain and metadata"
             }
             Mutant::SkippedSequence => "a job's event sequence numbers start at 1 and are gapless",
             Mutant::DuplicatedEvent => "within one stream each event arrives exactly once",
             Mutant::EventsOutOfOrder => "within one stream events arrive in sequence order",
-            Mutant::NoTerminalEvent => {
-                "the last event of every job is the single terminal state_changed event"
-            }
+            Mutant::NoTerminalEvent => "the last event of every job is the single terminal state_changed event",
             Mutant::CancelIgnored => "an effective CancelJob ends a parked job CANCELLED",
-            Mutant::CancelFinishedErrors => {
-                "cancelling a terminal job is OK and changes nothing"
-            }
+            Mutant::CancelFinishedErrors => "cancelling a terminal job is OK and changes nothing",
             Mutant::DuplicateIdempotentJob => {
                 "a repeated idempotency key with the same request returns the original job"
             }
             Mutant::RejectAsError => "a REJECT decision is a successful response, never an error",
-            Mutant::ResumeReturnsWholeLog => {
-                "StreamJobEvents starts with the event after after_sequence"
-            }
+            Mutant::ResumeReturnsWholeLog => "StreamJobEvents starts with the event after after_sequence",
             Mutant::StreamNeverCloses => "the stream closes with OK right after the terminal event",
             Mutant::AssignedCorrelationOmitted => {
                 "every error carries correlationId, the assigned one when the request set none"
             }
-            Mutant::LiveHeadCloses => {
-                "a cursor at the head of a job that has not ended waits for the next event"
-            }
+            Mutant::LiveHeadCloses => "a cursor at the head of a job that has not ended waits for the next event",
             Mutant::GateDecisionIgnoresTask => {
                 "GetGateDecision with a task_id answers the decision recorded last for that task"
             }
@@ -150,11 +140,7 @@ impl FromStr for Mutant {
     type Err = UnknownMutant;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mutant::ALL
-            .iter()
-            .copied()
-            .find(|m| m.id() == s)
-            .ok_or_else(|| UnknownMutant(s.to_owned()))
+        Mutant::ALL.iter().copied().find(|m| m.id() == s).ok_or_else(|| UnknownMutant(s.to_owned()))
     }
 }
 
@@ -174,10 +160,7 @@ impl Faults {
     pub(crate) fn from_config(config: &crate::Config) -> Self {
         #[cfg(feature = "mutants")]
         {
-            Self {
-                mutant: config.mutant,
-                step_delay: config.step_delay,
-            }
+            Self { mutant: config.mutant, step_delay: config.step_delay }
         }
         #[cfg(not(feature = "mutants"))]
         {

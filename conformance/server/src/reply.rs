@@ -147,9 +147,7 @@ impl EventFields<'_> {
             + str_len(event::CORRELATION_ID, self.correlation_id)
             + self.payload.encoded_len();
         let mut buf = Vec::with_capacity(
-            encoding::key_len(event::IN_RESPONSE)
-                + encoding::encoded_len_varint(event_len as u64)
-                + event_len,
+            encoding::key_len(event::IN_RESPONSE) + encoding::encoded_len_varint(event_len as u64) + event_len,
         );
         encoding::encode_key(event::IN_RESPONSE, WireType::LengthDelimited, &mut buf);
         encoding::encode_varint(event_len as u64, &mut buf);
@@ -186,10 +184,7 @@ mod tests {
             task_id: job_id,
             state,
             last_sequence,
-            provenance: Some(pb::Provenance {
-                commands: vec!["log".to_owned()],
-                ..Default::default()
-            }),
+            provenance: Some(pb::Provenance { commands: vec!["log".to_owned()], ..Default::default() }),
             ..Default::default()
         }
     }
@@ -207,22 +202,13 @@ mod tests {
                 }),
             }),
             Payload::StateChanged(pb::JobStateChanged::default()),
-            Payload::Progress(pb::JobProgress {
-                percent: 50,
-                message: "half".to_owned(),
-            }),
-            Payload::Log(pb::JobLog {
-                message: "a line".to_owned(),
-                ..Default::default()
-            }),
+            Payload::Progress(pb::JobProgress { percent: 50, message: "half".to_owned() }),
+            Payload::Log(pb::JobLog { message: "a line".to_owned(), ..Default::default() }),
             Payload::CancelRequested(pb::JobCancelRequested {
                 reason: "stop".to_owned(),
                 previous_state: pb::JobState::Running as i32,
             }),
-            Payload::GateDecisionRecorded(pb::GateDecision {
-                run_id: "run-1".to_owned(),
-                ..Default::default()
-            }),
+            Payload::GateDecisionRecorded(pb::GateDecision { run_id: "run-1".to_owned(), ..Default::default() }),
             Payload::PromotionDecisionRecorded(pb::PromotionDecision::default()),
             Payload::ArtifactProduced(pb::Artifact {
                 name: "out".to_owned(),
@@ -316,19 +302,11 @@ mod tests {
     /// correlation id.
     #[test]
     fn a_job_that_does_not_decode_is_a_typed_internal() {
-        let reply = JobReply {
-            correlation_id: "corr-1".to_owned(),
-            job: Bytes::from_static(&[0xff, 0xff]),
-            flag: false,
-        };
+        let reply =
+            JobReply { correlation_id: "corr-1".to_owned(), job: Bytes::from_static(&[0xff, 0xff]), flag: false };
         let status = reply.decode_job(Faults::default()).err();
-        assert_eq!(
-            status.as_ref().map(Status::code),
-            Some(tonic::Code::Internal)
-        );
-        let info = status
-            .as_ref()
-            .and_then(tonic_types::StatusExt::get_details_error_info);
+        assert_eq!(status.as_ref().map(Status::code), Some(tonic::Code::Internal));
+        let info = status.as_ref().and_then(tonic_types::StatusExt::get_details_error_info);
         assert_eq!(info.map(|i| i.reason), Some("INTERNAL".to_owned()));
     }
 }

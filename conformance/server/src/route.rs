@@ -44,11 +44,7 @@ impl<S> Routes<S> {
     /// Wraps `inner`, the generated server of `gateway`, which decodes
     /// requests of at most `max_decoding_message_size` bytes.
     pub(crate) fn new(inner: S, gateway: Gateway, max_decoding_message_size: usize) -> Self {
-        Self {
-            inner,
-            gateway,
-            max_decoding_message_size,
-        }
+        Self { inner, gateway, max_decoding_message_size }
     }
 
     /// tonic's gRPC machinery with this server's decoding limit (which
@@ -131,7 +127,9 @@ where
 
 impl<S> Routes<S> {
     /// Types the errors tonic raises on its own in a response.
-    fn typed(&self) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Send + 'static {
+    fn typed(
+        &self,
+    ) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Send + 'static {
         let (max_request_bytes, faults) = (self.gateway.store.limits.max_request_bytes, self.gateway.store.faults);
         move |response| retype(response, max_request_bytes, faults)
     }
@@ -224,13 +222,7 @@ mod tests {
         assert_eq!(method(&gateway("SkillExecute")), Some(Method::SkillExecute));
         assert_eq!(method(&gateway("GetJobStatus")), Some(Method::GetJobStatus));
         assert_eq!(method(&gateway("CancelJob")), Some(Method::CancelJob));
-        for other in [
-            "ListCapabilities",
-            "GetGateDecision",
-            "StreamJobEventsX",
-            "getJobStatus",
-            "",
-        ] {
+        for other in ["ListCapabilities", "GetGateDecision", "StreamJobEventsX", "getJobStatus", ""] {
             assert_eq!(method(&gateway(other)), None, "{other}");
         }
         assert_eq!(method("/other.v1.GatewayService/StreamJobEvents"), None);

@@ -32,11 +32,7 @@ pub(crate) async fn execute(store: &Store, job: Arc<JobEntry>) {
         SkillKind::Script => run_script(store, &job, &input).await,
         SkillKind::Echo => {
             job.add_command("echo".to_owned());
-            if job.cancel_requested() {
-                Ending::Cancelled
-            } else {
-                Ending::Succeeded(input)
-            }
+            if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded(input) }
         }
     };
     let mut data = job.lock();
@@ -47,10 +43,7 @@ pub(crate) async fn execute(store: &Store, job: Arc<JobEntry>) {
 
 /// Executes the steps of a conformance script in order.
 async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
-    let steps = input
-        .get("steps")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
+    let steps = input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     for step in steps {
         // A script of many cheap steps still gives the thread back: each
         // step spends a unit of the task's budget, and an empty budget
@@ -80,10 +73,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                     Some("ERROR") => LogLevel::Error,
                     _ => LogLevel::Info,
                 };
-                job.emit(Payload::Log(pb::JobLog {
-                    level: level as i32,
-                    message: string(body, "message"),
-                }));
+                job.emit(Payload::Log(pb::JobLog { level: level as i32, message: string(body, "message") }));
             }
             "gate_decision" => {
                 let decision = pb::GateDecision {
@@ -195,11 +185,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
             _ => {}
         }
     }
-    if job.cancel_requested() {
-        Ending::Cancelled
-    } else {
-        Ending::Succeeded(Value::Null)
-    }
+    if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded(Value::Null) }
 }
 
 fn uint(body: &Map<String, Value>, key: &str) -> u64 {
@@ -228,12 +214,7 @@ fn decision_status(value: Option<&Value>) -> DecisionStatus {
 
 /// The telemetry reference given in a step, or a fresh one.
 fn telemetry_ref(value: Option<&Value>) -> pb::TelemetryRef {
-    let given = |key: &str| {
-        value
-            .and_then(|v| v.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let given = |key: &str| value.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_owned);
     pb::TelemetryRef {
         trace_id_hex: given("trace_id_hex").unwrap_or_else(|| new_hex(32)),
         span_id_hex: given("span_id_hex").unwrap_or_else(|| new_hex(16)),

@@ -54,7 +54,9 @@ impl fmt::Display for Error {
             ErrorKind::Transport(_) => f.write_str("cannot configure the transport"),
             ErrorKind::Reflection(_) => f.write_str("cannot build server reflection"),
             ErrorKind::Catalogue(why) => write!(f, "cannot build the skill catalogue: {why}"),
-            ErrorKind::EmptyToken => f.write_str("the bearer token is empty: give a token, or none to serve without authentication"),
+            ErrorKind::EmptyToken => {
+                f.write_str("the bearer token is empty: give a token, or none to serve without authentication")
+            }
             ErrorKind::Serve(_) => f.write_str("the server failed while serving"),
             ErrorKind::Join(_) => f.write_str("the server task failed"),
         }
@@ -139,12 +141,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let catalogue = Arc::new(Catalogue::new(config.conformance).map_err(|e| Error::new(ErrorKind::Catalogue(e.0)))?);
     let store = Arc::new(Store::new(config.limits.clone(), faults, config.memory_trim));
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
+    let local_addr = listener.local_addr().map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
 
     let gateway = Gateway {
         workers: Workers::new(store.clone()),
@@ -153,11 +151,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         auth_digest: config.auth_token.as_deref().map(|t| crate::service::token_digest(t.as_bytes())),
     };
     let max_request_bytes = config.limits.max_request_bytes;
-    let decoding_limit = if max_request_bytes == 0 {
-        usize::MAX
-    } else {
-        usize::try_from(max_request_bytes).unwrap_or(usize::MAX)
-    };
+    let decoding_limit =
+        if max_request_bytes == 0 { usize::MAX } else { usize::try_from(max_request_bytes).unwrap_or(usize::MAX) };
     // gzip both ways (many gRPC runtimes send it by default); tonic
     // advertises it in `grpc-accept-encoding` and bounds a compressed
     // request by the decoding limit once decompressed.
@@ -168,9 +163,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let gateway_service = Routes::new(gateway_service, gateway, decoding_limit);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<GatewayServiceServer<Gateway>>()
-        .await;
+    health_reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
     // Both reflection versions: v1, and v1alpha, which many clients
     // (grpcio-reflection, older grpcurl) still speak only.
     let reflection_builder = || {
@@ -179,8 +172,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection = reflection_builder().build_v1().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
-    let reflection_v1alpha =
-        reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
     let mut builder = Server::builder()
         .max_concurrent_streams(config.max_concurrent_streams)
@@ -193,9 +185,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .map_err(|e| Error::new(ErrorKind::ReadTls(tls.key_pem_path.clone(), e)))?;
         builder = builder
             .tls_config(
-                ServerTlsConfig::new()
-                    .identity(Identity::from_pem(cert, key))
-                    .timeout(config.handshake_timeout),
+                ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(config.handshake_timeout),
             )
             .map_err(|e| Error::new(ErrorKind::Transport(e)))?;
     }
@@ -217,12 +207,5 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         }
     }));
     tracing::info!(%local_addr, tls = config.tls.is_some(), auth = config.auth_token.is_some(), "domed listening");
-    Ok(Running {
-        local_addr,
-        tls: config.tls.is_some(),
-        store,
-        grace: config.shutdown_grace,
-        stop,
-        serve,
-    })
+    Ok(Running { local_addr, tls: config.tls.is_some(), store, grace: config.shutdown_grace, stop, serve })
 }

@@ -138,11 +138,7 @@ impl Gateway {
         .map_err(|e| self.fail(&call, e))?;
         let entry = &submitted.entry;
         tracing::info!(correlation_id = %call.corr, job_id = %entry.job_id, run_id = %entry.run_id, created = submitted.created, "job submitted");
-        Ok(JobReply {
-            correlation_id: call.corr,
-            job: submitted.job,
-            flag: submitted.created,
-        })
+        Ok(JobReply { correlation_id: call.corr, job: submitted.job, flag: submitted.created })
     }
 
     /// `GetJobStatus`: the checks, then the job as it is now, encoded.
@@ -152,11 +148,7 @@ impl Gateway {
         let job = check_required_id("job_id", &req.job_id)
             .and_then(|()| self.store.job(&req.job_id))
             .map_err(|e| self.fail(&call, e))?;
-        Ok(JobReply {
-            correlation_id: call.corr,
-            job: job.encoded(),
-            flag: false,
-        })
+        Ok(JobReply { correlation_id: call.corr, job: job.encoded(), flag: false })
     }
 
     /// `CancelJob`: the checks, then the cancel; the job after it,
@@ -179,11 +171,7 @@ impl Gateway {
         }
         let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
         tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
-        Ok(JobReply {
-            correlation_id: call.corr,
-            job,
-            flag: cancel_requested,
-        })
+        Ok(JobReply { correlation_id: call.corr, job, flag: cancel_requested })
     }
 
     fn features(&self) -> Vec<String> {
@@ -319,15 +307,10 @@ impl GatewayService for Gateway {
         let call = self.begin("GetGateDecision", &request, &request.get_ref().correlation_id)?;
         let req = request.into_inner();
         let decision = check_required_id("run_id", &req.run_id)
+            .and_then(|()| if req.task_id.is_empty() { Ok(()) } else { check_required_id("task_id", &req.task_id) })
             .and_then(|()| {
-                if req.task_id.is_empty() {
-                    Ok(())
-                } else {
-                    check_required_id("task_id", &req.task_id)
-                }
-            })
-            .and_then(|()| {
-                let task = if self.store.faults.is(Mutant::GateDecisionIgnoresTask) { "" } else { req.task_id.as_str() };
+                let task =
+                    if self.store.faults.is(Mutant::GateDecisionIgnoresTask) { "" } else { req.task_id.as_str() };
                 self.store
                     .gate_decision(&req.run_id, task)
                     .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "gate", &req.task_id))
@@ -336,10 +319,7 @@ impl GatewayService for Gateway {
         if self.store.faults.is(Mutant::RejectAsError) && decision.status == DecisionStatus::Reject as i32 {
             return Err(self.fail(&call, ApiError::decision_not_found(&req.run_id, "gate", &req.task_id)));
         }
-        Ok(Response::new(pb::GetGateDecisionResponse {
-            correlation_id: call.corr,
-            decision: Some(decision),
-        }))
+        Ok(Response::new(pb::GetGateDecisionResponse { correlation_id: call.corr, decision: Some(decision) }))
     }
 
     async fn get_promotion_decision(
@@ -355,10 +335,7 @@ impl GatewayService for Gateway {
                     .ok_or_else(|| ApiError::decision_not_found(&req.run_id, "promotion", ""))
             })
             .map_err(|e| self.fail(&call, e))?;
-        Ok(Response::new(pb::GetPromotionDecisionResponse {
-            correlation_id: call.corr,
-            decision: Some(decision),
-        }))
+        Ok(Response::new(pb::GetPromotionDecisionResponse { correlation_id: call.corr, decision: Some(decision) }))
     }
 }
 
@@ -369,8 +346,8 @@ mod tests {
 
     use super::*;
     use crate::config::Limits;
-    use crate::reply::Encoded as _;
     use crate::mutants::Faults;
+    use crate::reply::Encoded as _;
 
     fn request<T>(message: T) -> Request<T> {
         Request::new(message)
@@ -400,24 +377,11 @@ mod tests {
             .await?
             .into_inner();
         let job_id = submitted.job.ok_or("no job in the response")?.job_id;
-        let open = || {
-            request(pb::StreamJobEventsRequest {
-                job_id: job_id.clone(),
-                ..Default::default()
-            })
-        };
-        let decoded: Vec<pb::StreamJobEventsResponse> = gateway
-            .stream_job_events(open())
-            .await?
-            .into_inner()
-            .collect::<Result<_, _>>()
-            .await?;
+        let open = || request(pb::StreamJobEventsRequest { job_id: job_id.clone(), ..Default::default() });
+        let decoded: Vec<pb::StreamJobEventsResponse> =
+            gateway.stream_job_events(open()).await?.into_inner().collect::<Result<_, _>>().await?;
         let encoded: Vec<prost::bytes::Bytes> = gateway.open_events(open())?.collect::<Result<_, _>>().await?;
-        let sequences: Vec<u64> = decoded
-            .iter()
-            .filter_map(|m| m.event.as_ref())
-            .map(|e| e.sequence)
-            .collect();
+        let sequences: Vec<u64> = decoded.iter().filter_map(|m| m.event.as_ref()).map(|e| e.sequence).collect();
         // QUEUED, RUNNING, 5 progress events, the log, SUCCEEDED.
         assert_eq!(sequences, (1..=9).collect::<Vec<u64>>());
         let reencoded: Vec<Vec<u8>> = decoded.iter().map(Message::encode_to_vec).collect();
@@ -443,25 +407,14 @@ mod tests {
         let created = gateway.execute(submit())?;
         assert!(created.flag, "the first call creates the job");
         let job = pb::Job::decode(created.job.clone())?;
-        let entry = gateway
-            .store
-            .job(&job.job_id)
-            .map_err(|e| format!("{:?}", e.reason()))?;
+        let entry = gateway.store.job(&job.job_id).map_err(|e| format!("{:?}", e.reason()))?;
         // Parked: live until cancelled.
         entry.appended_after(2).await;
-        let read = || {
-            request(pb::GetJobStatusRequest {
-                job_id: job.job_id.clone(),
-                correlation_id: "corr-read".to_owned(),
-            })
-        };
+        let read =
+            || request(pb::GetJobStatusRequest { job_id: job.job_id.clone(), correlation_id: "corr-read".to_owned() });
         let routed = gateway.job_status(read())?;
         let decoded = gateway.get_job_status(read()).await?.into_inner();
-        assert_eq!(
-            routed.to_vec(),
-            decoded.encode_to_vec(),
-            "a live job reads the same both ways"
-        );
+        assert_eq!(routed.to_vec(), decoded.encode_to_vec(), "a live job reads the same both ways");
 
         let cancel = || {
             request(pb::CancelJobRequest {
@@ -485,15 +438,8 @@ mod tests {
         );
         let sealed = ended.job.ok_or("no job in the response")?;
         assert_eq!(sealed.state, pb::JobState::Cancelled as i32);
-        assert!(
-            sealed.end_time.is_some() && sealed.outcome.is_some(),
-            "the sealed job keeps its ending"
-        );
-        let commands = sealed
-            .provenance
-            .as_ref()
-            .map(|p| p.commands.clone())
-            .unwrap_or_default();
+        assert!(sealed.end_time.is_some() && sealed.outcome.is_some(), "the sealed job keeps its ending");
+        let commands = sealed.provenance.as_ref().map(|p| p.commands.clone()).unwrap_or_default();
         assert_eq!(commands, ["log", "park"], "the sealed job keeps its provenance");
 
         let retried = gateway.skill_execute(submit()).await?.into_inner();
@@ -508,21 +454,9 @@ mod tests {
     #[tokio::test]
     async fn both_paths_refuse_an_unknown_job_with_the_typed_error() -> Result<(), Box<dyn std::error::Error>> {
         let gateway = gateway(false)?;
-        let open = || {
-            request(pb::StreamJobEventsRequest {
-                job_id: "job-0123".to_owned(),
-                ..Default::default()
-            })
-        };
-        let trait_error = gateway
-            .stream_job_events(open())
-            .await
-            .err()
-            .ok_or("the trait path opened a stream")?;
-        let route_error = gateway
-            .open_events(open())
-            .err()
-            .ok_or("the route path opened a stream")?;
+        let open = || request(pb::StreamJobEventsRequest { job_id: "job-0123".to_owned(), ..Default::default() });
+        let trait_error = gateway.stream_job_events(open()).await.err().ok_or("the trait path opened a stream")?;
+        let route_error = gateway.open_events(open()).err().ok_or("the route path opened a stream")?;
         for status in [trait_error, route_error] {
             assert_eq!(status.code(), tonic::Code::NotFound);
             let info = tonic_types::StatusExt::get_details_error_info(&status).ok_or("no ErrorInfo")?;
@@ -540,7 +474,9 @@ mod tests {
         for good in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret"] {
             assert!(accepts(good), "{good:?} is accepted");
         }
-        for bad in ["Bearer S3cret", "Bearer s3cret2", "Bearer ", "Bearer", "Basic s3cret", "s3cret", "Bearers3cret", ""] {
+        for bad in
+            ["Bearer S3cret", "Bearer s3cret2", "Bearer ", "Bearer", "Basic s3cret", "s3cret", "Bearers3cret", ""]
+        {
             assert!(!accepts(bad), "{bad:?} is refused");
         }
         assert_eq!(bearer_token(b"Bearer "), None, "an empty token is no token");

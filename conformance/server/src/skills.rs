@@ -93,10 +93,7 @@ impl Catalogue {
             (a.proto.skill_id.as_str(), a.proto.version.as_str())
                 .cmp(&(b.proto.skill_id.as_str(), b.proto.version.as_str()))
         });
-        Ok(Self {
-            skills,
-            conformance,
-        })
+        Ok(Self { skills, conformance })
     }
 
     /// The feature flags this catalogue enables.
@@ -105,20 +102,12 @@ impl Catalogue {
     }
 
     fn enabled(&self, skill: &SkillDef) -> bool {
-        skill
-            .proto
-            .required_features
-            .iter()
-            .all(|f| f != CONFORMANCE_FEATURE || self.conformance)
+        skill.proto.required_features.iter().all(|f| f != CONFORMANCE_FEATURE || self.conformance)
     }
 
     /// The skills offered, ascending by id then version.
     pub(crate) fn listed(&self) -> Vec<pb::Skill> {
-        self.skills
-            .iter()
-            .filter(|s| self.enabled(s))
-            .map(|s| s.proto.clone())
-            .collect()
+        self.skills.iter().filter(|s| self.enabled(s)).map(|s| s.proto.clone()).collect()
     }
 
     /// The skill a request names: by id, and by version unless empty (then
@@ -135,12 +124,7 @@ impl Catalogue {
             return Err(ApiError::skill_not_found(skill_id, version));
         };
         if !self.enabled(found) {
-            let missing = found
-                .proto
-                .required_features
-                .first()
-                .map(String::as_str)
-                .unwrap_or(CONFORMANCE_FEATURE);
+            let missing = found.proto.required_features.first().map(String::as_str).unwrap_or(CONFORMANCE_FEATURE);
             return Err(ApiError::feature_not_enabled(missing));
         }
         Ok(found)
@@ -183,8 +167,8 @@ fn skill(
     features: &[&str],
     kind: SkillKind,
 ) -> Result<SkillDef, CatalogueError> {
-    let schema_value: Value = serde_json::from_str(schema)
-        .map_err(|e| CatalogueError(format!("schema of skill `{id}` is not JSON: {e}")))?;
+    let schema_value: Value =
+        serde_json::from_str(schema).map_err(|e| CatalogueError(format!("schema of skill `{id}` is not JSON: {e}")))?;
     let validator = jsonschema::validator_for(&schema_value)
         .map_err(|e| CatalogueError(format!("schema of skill `{id}` does not compile: {e}")))?;
     Ok(SkillDef {
@@ -202,10 +186,7 @@ fn skill(
 
 /// Orders versions numerically by their dotted components.
 fn semver_key(version: &str) -> Vec<u64> {
-    version
-        .split(['.', '-', '+'])
-        .map(|part| part.parse::<u64>().unwrap_or(0))
-        .collect()
+    version.split(['.', '-', '+']).map(|part| part.parse::<u64>().unwrap_or(0)).collect()
 }
 
 /// The canonical text of a JSON value: keys sorted, no insignificant
@@ -263,7 +244,9 @@ fn integral_floats_as_integers(value: &Value) -> Value {
     match value {
         Value::Number(n) => as_integer(n).unwrap_or_else(|| value.clone()),
         Value::Array(items) => Value::Array(items.iter().map(integral_floats_as_integers).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), integral_floats_as_integers(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), integral_floats_as_integers(v))).collect())
+        }
         _ => value.clone(),
     }
 }
@@ -274,15 +257,15 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_drops_whitespace() {
-        let value: Value = serde_json::from_str(r#"{ "b": [1, {"d": 2, "c": 3}], "a": null }"#)
-            .unwrap_or(Value::Null);
+        let value: Value = serde_json::from_str(r#"{ "b": [1, {"d": 2, "c": 3}], "a": null }"#).unwrap_or(Value::Null);
         assert_eq!(canonical_json(&value), r#"{"a":null,"b":[1,{"c":3,"d":2}]}"#);
     }
 
     #[test]
     fn canonical_json_writes_numbers_by_value() {
         let canon = |text: &str| canonical_json(&serde_json::from_str(text).unwrap_or(Value::Null));
-        for (a, b) in [("1", "1.0"), ("1", "1e0"), ("1", "10e-1"), ("100", "1e2"), ("-3", "-3.0"), ("[1.5]", "[15e-1]")] {
+        for (a, b) in [("1", "1.0"), ("1", "1e0"), ("1", "10e-1"), ("100", "1e2"), ("-3", "-3.0"), ("[1.5]", "[15e-1]")]
+        {
             assert_eq!(canon(a), canon(b), "{a} and {b} have one value");
         }
         assert_eq!(canon(r#"{"x":[1.0,1e2,0.25]}"#), r#"{"x":[1,100,0.25]}"#);

@@ -132,11 +132,7 @@ pub(crate) fn open(
             _slot: slot,
         })
     });
-    Ok(EventStream {
-        correlation_id,
-        ready: VecDeque::new(),
-        reader,
-    })
+    Ok(EventStream { correlation_id, ready: VecDeque::new(), reader })
 }
 
 /// A wait for the job's next append or for shutdown.
@@ -301,8 +297,10 @@ impl futures_core::Stream for Decoded {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let next = ready!(Pin::new(&mut this.inner).poll_next(cx));
-        Poll::Ready(next.map(|item| {
-            item.and_then(|bytes| decode_stored(bytes, "event", &this.inner.correlation_id, this.faults))
-        }))
+        Poll::Ready(
+            next.map(|item| {
+                item.and_then(|bytes| decode_stored(bytes, "event", &this.inner.correlation_id, this.faults))
+            }),
+        )
     }
 }

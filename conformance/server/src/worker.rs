@@ -32,10 +32,7 @@ struct Queue {
 impl Workers {
     /// The workers of `store`, none running yet.
     pub(crate) fn new(store: Arc<Store>) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            queue: Mutex::default(),
-        })
+        Arc::new(Self { store, queue: Mutex::default() })
     }
 
     /// Submits a job to the store and queues it when it was created.

@@ -29,7 +29,10 @@ async fn calls_without_the_token_are_unauthenticated() {
         r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer nope"));
         Ok(r)
     });
-    let err = wrong.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.expect_err("wrong token");
+    let err = wrong
+        .get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() })
+        .await
+        .expect_err("wrong token");
     common::assert_typed(&err, "UNAUTHENTICATED");
 
     let mut empty = GatewayServiceClient::with_interceptor(channel.clone(), |mut r: tonic::Request<()>| {
@@ -44,7 +47,8 @@ async fn calls_without_the_token_are_unauthenticated() {
         r.metadata_mut().insert("authorization", MetadataValue::from_static("bearer s3cret"));
         Ok(r)
     });
-    let caps = right.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("authenticated").into_inner();
+    let caps =
+        right.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("authenticated").into_inner();
     assert!(caps.features.iter().any(|f| f == dome_sdk::contract::FEATURE_AUTH_BEARER));
 
     // Health stays open.

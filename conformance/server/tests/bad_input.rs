@@ -18,18 +18,14 @@ fn assert_typed_failure(status: &Status) {
     let details = status.check_error_details().unwrap_or_else(|e| panic!("details decode ({e}) for {status:?}"));
     let info = details.error_info().unwrap_or_else(|| panic!("ErrorInfo on {status:?}"));
     assert_eq!(info.domain, ERROR_DOMAIN);
-    let spec = ERROR_REASONS.iter().find(|s| s.name == info.reason).unwrap_or_else(|| panic!("known reason {}", info.reason));
+    let spec =
+        ERROR_REASONS.iter().find(|s| s.name == info.reason).unwrap_or_else(|| panic!("known reason {}", info.reason));
     assert_eq!(status.code(), spec.code, "code of {}", info.reason);
     assert!(info.metadata.contains_key("correlationId"));
 }
 
 fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just(String::new()),
-        "[a-z0-9.:_-]{1,20}",
-        ".{0,40}",
-        (0usize..300).prop_map(|n| "k".repeat(n)),
-    ]
+    prop_oneof![Just(String::new()), "[a-z0-9.:_-]{1,20}", ".{0,40}", (0usize..300).prop_map(|n| "k".repeat(n)),]
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -43,7 +39,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -59,9 +56,13 @@ fn step() -> impl Strategy<Value = Value> {
         (0i64..300).prop_map(|c| json!({ "bulk": { "count": c } })),
         (-2i64..5).prop_map(|m| json!({ "sleep": { "millis": m } })),
         (text(), text(), text()).prop_map(|(n, u, s)| json!({ "artifact": { "name": n, "uri": u, "sha256": s } })),
-        (prop::sample::select(vec!["APPROVE", "REJECT", "NEEDS_HUMAN", "MAYBE"]), any::<f64>().prop_filter("finite", |f| f.is_finite()))
+        (
+            prop::sample::select(vec!["APPROVE", "REJECT", "NEEDS_HUMAN", "MAYBE"]),
+            any::<f64>().prop_filter("finite", |f| f.is_finite())
+        )
             .prop_map(|(s, c)| json!({ "gate_decision": { "status": s, "confidence": c } })),
-        prop::sample::select(vec!["APPROVE", "REJECT"]).prop_map(|d| json!({ "promotion_decision": { "decision": d } })),
+        prop::sample::select(vec!["APPROVE", "REJECT"])
+            .prop_map(|d| json!({ "promotion_decision": { "decision": d } })),
         json_value().prop_map(|v| json!({ "unknown": v })),
     ]
 }
@@ -89,10 +90,16 @@ enum Call {
 
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
-        (text(), text()).prop_map(|(c, v)| Call::Caps(pb::ListCapabilitiesRequest { correlation_id: c, api_version: v })),
+        (text(), text())
+            .prop_map(|(c, v)| Call::Caps(pb::ListCapabilitiesRequest { correlation_id: c, api_version: v })),
         (
             text(),
-            prop::sample::select(vec![CONFORMANCE_SKILL_ID.to_owned(), "dome.echo".to_owned(), String::new(), "x".to_owned()]),
+            prop::sample::select(vec![
+                CONFORMANCE_SKILL_ID.to_owned(),
+                "dome.echo".to_owned(),
+                String::new(),
+                "x".to_owned()
+            ]),
             prop::sample::select(vec![String::new(), "1.0.0".to_owned(), "2".to_owned()]),
             input_json(),
             text(),
@@ -100,23 +107,38 @@ fn call() -> impl Strategy<Value = Call> {
             text(),
             text(),
         )
-            .prop_map(|(correlation_id, skill_id, skill_version, input_json, idempotency_key, labels, run_id, base_ref)| {
-                Call::Execute(pb::SkillExecuteRequest {
-                    correlation_id,
-                    skill_id,
-                    skill_version,
-                    input_json,
-                    idempotency_key,
-                    labels: labels.into_iter().collect::<HashMap<_, _>>(),
-                    run_id,
-                    base_ref,
-                })
-            }),
+            .prop_map(
+                |(correlation_id, skill_id, skill_version, input_json, idempotency_key, labels, run_id, base_ref)| {
+                    Call::Execute(pb::SkillExecuteRequest {
+                        correlation_id,
+                        skill_id,
+                        skill_version,
+                        input_json,
+                        idempotency_key,
+                        labels: labels.into_iter().collect::<HashMap<_, _>>(),
+                        run_id,
+                        base_ref,
+                    })
+                }
+            ),
         (text(), text()).prop_map(|(c, j)| Call::Status(pb::GetJobStatusRequest { correlation_id: c, job_id: j })),
-        (text(), text(), text()).prop_map(|(c, j, r)| Call::Cancel(pb::CancelJobRequest { correlation_id: c, job_id: j, reason: r })),
-        (text(), text(), any::<u64>()).prop_map(|(c, j, a)| Call::Stream(pb::StreamJobEventsRequest { correlation_id: c, job_id: j, after_sequence: a })),
-        (text(), text(), text()).prop_map(|(c, r, t)| Call::Gate(pb::GetGateDecisionRequest { correlation_id: c, run_id: r, task_id: t })),
-        (text(), text()).prop_map(|(c, r)| Call::Promotion(pb::GetPromotionDecisionRequest { correlation_id: c, run_id: r })),
+        (text(), text(), text()).prop_map(|(c, j, r)| Call::Cancel(pb::CancelJobRequest {
+            correlation_id: c,
+            job_id: j,
+            reason: r
+        })),
+        (text(), text(), any::<u64>()).prop_map(|(c, j, a)| Call::Stream(pb::StreamJobEventsRequest {
+            correlation_id: c,
+            job_id: j,
+            after_sequence: a
+        })),
+        (text(), text(), text()).prop_map(|(c, r, t)| Call::Gate(pb::GetGateDecisionRequest {
+            correlation_id: c,
+            run_id: r,
+            task_id: t
+        })),
+        (text(), text())
+            .prop_map(|(c, r)| Call::Promotion(pb::GetPromotionDecisionRequest { correlation_id: c, run_id: r })),
         (0usize..RPCS.len(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(i, b)| Call::Raw(i, b)),
     ]
 }
@@ -168,9 +190,8 @@ fn arbitrary_requests_get_typed_answers_and_the_server_survives() {
         l.max_input_bytes = 4096;
         l.max_request_bytes = 16 * 1024;
     })));
-    let channel = rt
-        .block_on(tonic::transport::Endpoint::new(h.running.url()).expect("url").connect())
-        .expect("connects");
+    let channel =
+        rt.block_on(tonic::transport::Endpoint::new(h.running.url()).expect("url").connect()).expect("connects");
     // Some real ids, so that calls also reach existing jobs and runs.
     let seeded = rt.block_on(async {
         let job = h.submit(json!([{ "gate_decision": { "status": "REJECT" } }, { "promotion_decision": { "decision": "APPROVE" } }])).await;

@@ -51,12 +51,17 @@ fn serves_on_the_printed_address_and_stops_on_sigterm() {
         .expect("starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("reads");
-    let addr = line.trim().strip_prefix("domed listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+    let addr = line
+        .trim()
+        .strip_prefix("domed listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
     assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"), "{addr}");
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let caps = rt.block_on(async {
-        let channel = tonic::transport::Endpoint::new(format!("http://{addr}")).expect("url").connect().await.expect("connects");
+        let channel =
+            tonic::transport::Endpoint::new(format!("http://{addr}")).expect("url").connect().await.expect("connects");
         let mut client = GatewayServiceClient::with_interceptor(channel, |mut r: tonic::Request<()>| {
             r.metadata_mut().insert("authorization", MetadataValue::from_static("Bearer from-env"));
             Ok(r)

@@ -19,7 +19,11 @@ async fn a_queued_job_ends_cancelled_at_once() {
     let queued = h.submit(json!([{ "succeed": {} }])).await;
     let resp = h
         .client
-        .cancel_job(pb::CancelJobRequest { job_id: queued.job_id.clone(), correlation_id: "c-1".into(), reason: "not needed".into() })
+        .cancel_job(pb::CancelJobRequest {
+            job_id: queued.job_id.clone(),
+            correlation_id: "c-1".into(),
+            reason: "not needed".into(),
+        })
         .await
         .expect("cancel")
         .into_inner();
@@ -90,7 +94,9 @@ async fn a_sleeping_job_is_woken_at_once() {
 #[tokio::test]
 async fn cancelling_a_finished_job_changes_nothing() {
     let mut h = common::start().await;
-    let job = h.submit(json!([{ "fail": { "reason_code": "EXEC.NONZERO_EXIT", "message": "exit 2", "transient": true } }])).await;
+    let job = h
+        .submit(json!([{ "fail": { "reason_code": "EXEC.NONZERO_EXIT", "message": "exit 2", "transient": true } }]))
+        .await;
     let before = h.finished(&job.job_id).await;
     assert_eq!(before.state(), JobState::Failed);
     let resp = h.cancel(&job.job_id).await;
@@ -123,7 +129,11 @@ async fn cancelling_twice_emits_one_event() {
 async fn a_cancel_racing_completion_ends_in_exactly_one_terminal_state() {
     let mut h = common::start().await;
     for i in 0..100 {
-        let steps = if i % 2 == 0 { json!([{ "bulk": { "count": 200 } }, { "succeed": {} }]) } else { json!([{ "bulk": { "count": 100 } }, { "fail": { "reason_code": "EXEC.X" } }]) };
+        let steps = if i % 2 == 0 {
+            json!([{ "bulk": { "count": 200 } }, { "succeed": {} }])
+        } else {
+            json!([{ "bulk": { "count": 100 } }, { "fail": { "reason_code": "EXEC.X" } }])
+        };
         let job = h.submit(steps).await;
         let mut a = h.client.clone();
         let mut b = h.client.clone();
@@ -133,7 +143,8 @@ async fn a_cancel_racing_completion_ends_in_exactly_one_terminal_state() {
             a.cancel_job(pb::CancelJobRequest { job_id: id, ..Default::default() }),
             b.cancel_job(pb::CancelJobRequest { job_id: id2, ..Default::default() }),
         );
-        let effective = usize::from(ra.expect("ok").into_inner().cancel_requested) + usize::from(rb.expect("ok").into_inner().cancel_requested);
+        let effective = usize::from(ra.expect("ok").into_inner().cancel_requested)
+            + usize::from(rb.expect("ok").into_inner().cancel_requested);
         assert!(effective <= 1, "at most one call's cancel takes effect");
         let events = h.all_events(&job.job_id, 0).await;
         let terminals: Vec<&pb::JobEvent> = events.iter().filter(|e| dome_sdk::is_terminal_event(e)).collect();
@@ -154,7 +165,11 @@ async fn unknown_and_missing_jobs_are_typed() {
     let mut h = common::start().await;
     let err = h
         .client
-        .cancel_job(pb::CancelJobRequest { job_id: "job-unknown".into(), correlation_id: "c".into(), ..Default::default() })
+        .cancel_job(pb::CancelJobRequest {
+            job_id: "job-unknown".into(),
+            correlation_id: "c".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown");
     let info = common::assert_error(&err, Code::NotFound, "JOB_NOT_FOUND");

@@ -63,10 +63,7 @@ async fn an_unserved_api_version_field_is_unsupported_api_version() {
     let mut h = common::start().await;
     let err = h
         .client
-        .list_capabilities(pb::ListCapabilitiesRequest {
-            correlation_id: "v-2".into(),
-            api_version: "v2".into(),
-        })
+        .list_capabilities(pb::ListCapabilitiesRequest { correlation_id: "v-2".into(), api_version: "v2".into() })
         .await
         .expect_err("v2 is not served");
     let info = common::assert_error(&err, Code::FailedPrecondition, "UNSUPPORTED_API_VERSION");
@@ -80,18 +77,38 @@ async fn an_unserved_api_version_field_is_unsupported_api_version() {
 async fn the_api_version_header_is_checked_on_every_rpc() {
     let h = common::start().await;
     let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
-    let mut client = pb::gateway_service_client::GatewayServiceClient::with_interceptor(channel.clone(), |mut req: tonic::Request<()>| {
-        req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v9"));
-        Ok(req)
-    });
+    let mut client = pb::gateway_service_client::GatewayServiceClient::with_interceptor(
+        channel.clone(),
+        |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v9"));
+            Ok(req)
+        },
+    );
     let mut errors = Vec::new();
     errors.push(client.list_capabilities(pb::ListCapabilitiesRequest::default()).await.err());
     errors.push(client.skill_execute(common::script(serde_json::json!([]))).await.err());
-    errors.push(client.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.err());
+    errors.push(
+        client.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.err(),
+    );
     errors.push(client.cancel_job(pb::CancelJobRequest { job_id: "job-x".into(), ..Default::default() }).await.err());
-    errors.push(client.stream_job_events(pb::StreamJobEventsRequest { job_id: "job-x".into(), ..Default::default() }).await.err());
-    errors.push(client.get_gate_decision(pb::GetGateDecisionRequest { run_id: "run-x".into(), ..Default::default() }).await.err());
-    errors.push(client.get_promotion_decision(pb::GetPromotionDecisionRequest { run_id: "run-x".into(), ..Default::default() }).await.err());
+    errors.push(
+        client
+            .stream_job_events(pb::StreamJobEventsRequest { job_id: "job-x".into(), ..Default::default() })
+            .await
+            .err(),
+    );
+    errors.push(
+        client
+            .get_gate_decision(pb::GetGateDecisionRequest { run_id: "run-x".into(), ..Default::default() })
+            .await
+            .err(),
+    );
+    errors.push(
+        client
+            .get_promotion_decision(pb::GetPromotionDecisionRequest { run_id: "run-x".into(), ..Default::default() })
+            .await
+            .err(),
+    );
     assert_eq!(errors.len(), RPCS.len(), "every RPC is covered");
     for err in errors {
         let err = err.expect("the call fails");
@@ -100,10 +117,11 @@ async fn the_api_version_header_is_checked_on_every_rpc() {
     }
 
     // The served version passes.
-    let mut ok = pb::gateway_service_client::GatewayServiceClient::with_interceptor(channel, |mut req: tonic::Request<()>| {
-        req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v1"));
-        Ok(req)
-    });
+    let mut ok =
+        pb::gateway_service_client::GatewayServiceClient::with_interceptor(channel, |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert(dome_sdk::contract::API_VERSION_HEADER, MetadataValue::from_static("v1"));
+            Ok(req)
+        });
     ok.list_capabilities(pb::ListCapabilitiesRequest::default()).await.expect("v1 is served");
     h.running.shutdown().await.expect("clean shutdown");
 }
@@ -113,10 +131,7 @@ async fn an_invalid_correlation_id_is_invalid_argument_under_an_assigned_one() {
     let mut h = common::start().await;
     let err = h
         .client
-        .list_capabilities(pb::ListCapabilitiesRequest {
-            correlation_id: "not valid!".into(),
-            ..Default::default()
-        })
+        .list_capabilities(pb::ListCapabilitiesRequest { correlation_id: "not valid!".into(), ..Default::default() })
         .await
         .expect_err("invalid correlation id");
     let info = common::assert_error(&err, Code::InvalidArgument, "INVALID_ARGUMENT");

@@ -11,11 +11,8 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
-    let mut h = common::start_with(domed::Config {
-        handshake_timeout: Duration::from_millis(200),
-        ..Default::default()
-    })
-    .await;
+    let mut h =
+        common::start_with(domed::Config { handshake_timeout: Duration::from_millis(200), ..Default::default() }).await;
     let mut silent = TcpStream::connect(h.running.local_addr()).await.expect("connects");
     let mut buf = [0u8; 64];
     // The server speaks first in HTTP/2 (its SETTINGS), then closes: read

@@ -34,7 +34,11 @@ async fn a_rejected_gate_decision_is_a_successful_read() {
         .expect("the decision is emitted as an event");
     let resp = h
         .client
-        .get_gate_decision(pb::GetGateDecisionRequest { run_id: job.run_id.clone(), correlation_id: "g-1".into(), ..Default::default() })
+        .get_gate_decision(pb::GetGateDecisionRequest {
+            run_id: job.run_id.clone(),
+            correlation_id: "g-1".into(),
+            ..Default::default()
+        })
         .await
         .expect("REJECT is data")
         .into_inner();
@@ -66,10 +70,15 @@ async fn gate_decisions_are_read_per_task_and_last_per_run() {
     assert_eq!(second.run_id, first.run_id, "the job joins the run");
     h.finished(&second.job_id).await;
 
-    let read = |task: &str| pb::GetGateDecisionRequest { run_id: first.run_id.clone(), task_id: task.to_owned(), ..Default::default() };
+    let read = |task: &str| pb::GetGateDecisionRequest {
+        run_id: first.run_id.clone(),
+        task_id: task.to_owned(),
+        ..Default::default()
+    };
     let last = h.client.get_gate_decision(read("")).await.expect("ok").into_inner().decision.expect("decision");
     assert_eq!(last.status(), DecisionStatus::NeedsHuman);
-    let of_first = h.client.get_gate_decision(read(&first.job_id)).await.expect("ok").into_inner().decision.expect("decision");
+    let of_first =
+        h.client.get_gate_decision(read(&first.job_id)).await.expect("ok").into_inner().decision.expect("decision");
     assert_eq!(of_first.status(), DecisionStatus::Approve);
     assert_eq!(of_first.task_id, first.job_id);
     // Generated telemetry references have the documented form.
@@ -96,7 +105,10 @@ async fn promotion_decisions_rest_on_the_jobs_gate_decision() {
     h.finished(&job.job_id).await;
     let resp = h
         .client
-        .get_promotion_decision(pb::GetPromotionDecisionRequest { run_id: job.run_id.clone(), correlation_id: "p-1".into() })
+        .get_promotion_decision(pb::GetPromotionDecisionRequest {
+            run_id: job.run_id.clone(),
+            correlation_id: "p-1".into(),
+        })
         .await
         .expect("REJECT is data")
         .into_inner();
@@ -118,7 +130,11 @@ async fn no_decision_yet_is_decision_not_found() {
     h.finished(&job.job_id).await;
     let err = h
         .client
-        .get_gate_decision(pb::GetGateDecisionRequest { run_id: job.run_id.clone(), correlation_id: "n-1".into(), ..Default::default() })
+        .get_gate_decision(pb::GetGateDecisionRequest {
+            run_id: job.run_id.clone(),
+            correlation_id: "n-1".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("none recorded");
     let info = common::assert_error(&err, Code::NotFound, "DECISION_NOT_FOUND");

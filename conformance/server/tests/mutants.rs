@@ -6,8 +6,8 @@
 
 mod common;
 
-use domed::Mutant;
 use dome_sdk::pb::{self, JobState};
+use domed::Mutant;
 use serde_json::json;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -32,13 +32,21 @@ fn ids_round_trip_and_rules_are_one_line() {
 #[tokio::test]
 async fn error_mutants() {
     let mut h = with(Mutant::WrongStatusCode).await;
-    let err = h.client.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.expect_err("unknown");
+    let err = h
+        .client
+        .get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() })
+        .await
+        .expect_err("unknown");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(err.get_error_details().error_info().map(|i| i.reason.as_str()), Some("JOB_NOT_FOUND"));
     h.running.shutdown().await.expect("shutdown");
 
     let mut h = with(Mutant::MissingErrorInfo).await;
-    let err = h.client.get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() }).await.expect_err("unknown");
+    let err = h
+        .client
+        .get_job_status(pb::GetJobStatusRequest { job_id: "job-x".into(), ..Default::default() })
+        .await
+        .expect_err("unknown");
     assert_eq!(err.code(), Code::NotFound);
     assert!(err.get_error_details().error_info().is_none());
     h.running.shutdown().await.expect("shutdown");
@@ -116,7 +124,10 @@ async fn idempotency_and_decision_mutants() {
     let mut h = with(Mutant::RejectAsError).await;
     let job = h.submit(json!([{ "gate_decision": { "status": "REJECT" } }])).await;
     h.wait_terminal(&job.job_id).await;
-    let read = h.client.get_gate_decision(pb::GetGateDecisionRequest { run_id: job.run_id.clone(), ..Default::default() }).await;
+    let read = h
+        .client
+        .get_gate_decision(pb::GetGateDecisionRequest { run_id: job.run_id.clone(), ..Default::default() })
+        .await;
     assert!(read.is_err());
     h.running.shutdown().await.expect("shutdown");
 }

@@ -10,8 +10,8 @@ use prost::Message;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::v1::{
-    ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
-    server_reflection_response::MessageResponse,
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
 async fn channel(h: &common::Harness) -> tonic::transport::Channel {
@@ -28,7 +28,8 @@ async fn a_generic_grpc_client_drives_the_service() {
     let channel = tonic::transport::Endpoint::new(h.running.url()).expect("url").connect().await.expect("connects");
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("ready");
-    let codec: tonic_prost::ProstCodec<pb::ListCapabilitiesRequest, pb::ListCapabilitiesResponse> = tonic_prost::ProstCodec::default();
+    let codec: tonic_prost::ProstCodec<pb::ListCapabilitiesRequest, pb::ListCapabilitiesResponse> =
+        tonic_prost::ProstCodec::default();
     let caps = grpc
         .unary(
             tonic::Request::new(pb::ListCapabilitiesRequest { correlation_id: "generic".into(), ..Default::default() }),
@@ -42,15 +43,22 @@ async fn a_generic_grpc_client_drives_the_service() {
     assert_eq!(caps.skills.len(), 2);
 
     // Hand-encoded bytes over the raw codec: SkillExecute of the echo skill.
-    let request = pb::SkillExecuteRequest { skill_id: "dome.echo".into(), input_json: r#"{"message":"raw"}"#.into(), ..Default::default() };
-    let bytes = common::raw_unary(channel.clone(), path_of("SkillExecute"), request.encode_to_vec()).await.expect("SkillExecute");
+    let request = pb::SkillExecuteRequest {
+        skill_id: "dome.echo".into(),
+        input_json: r#"{"message":"raw"}"#.into(),
+        ..Default::default()
+    };
+    let bytes = common::raw_unary(channel.clone(), path_of("SkillExecute"), request.encode_to_vec())
+        .await
+        .expect("SkillExecute");
     let resp = pb::SkillExecuteResponse::decode(bytes.as_slice()).expect("a SkillExecuteResponse");
     assert!(resp.created);
     let job = resp.job.expect("job");
     assert_eq!(job.skill_id, "dome.echo");
 
     // Bytes that are no protobuf message are a typed INVALID_ARGUMENT.
-    let err = common::raw_unary(channel.clone(), path_of("GetJobStatus"), vec![0xff, 0xff, 0xff]).await.expect_err("garbage");
+    let err =
+        common::raw_unary(channel.clone(), path_of("GetJobStatus"), vec![0xff, 0xff, 0xff]).await.expect_err("garbage");
     common::assert_typed(&err, "INVALID_ARGUMENT");
 
     // The stream sends each event as the log keeps it encoded: the raw
@@ -81,7 +89,8 @@ async fn health_reports_the_gateway_serving() {
     let h = common::start().await;
     let mut health = HealthClient::new(channel(&h).await);
     for service in ["", SERVICE] {
-        let resp = health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers").into_inner();
+        let resp =
+            health.check(HealthCheckRequest { service: service.into() }).await.expect("health answers").into_inner();
         assert_eq!(resp.status(), ServingStatus::Serving, "service `{service}`");
     }
     h.running.shutdown().await.expect("clean shutdown");
@@ -92,10 +101,17 @@ async fn reflection_lists_the_service_and_serves_its_file() {
     let h = common::start().await;
     let mut reflection = ServerReflectionClient::new(channel(&h).await);
     let requests = vec![
-        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) },
-        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())) },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(SERVICE.into())),
+        },
     ];
-    let mut responses = reflection.server_reflection_info(tokio_stream::iter(requests)).await.expect("reflection answers").into_inner();
+    let mut responses =
+        reflection.server_reflection_info(tokio_stream::iter(requests)).await.expect("reflection answers").into_inner();
     let first = responses.message().await.expect("ok").expect("a response");
     match first.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => {
@@ -121,10 +137,15 @@ async fn reflection_v1alpha_is_served_too() {
     };
     let h = common::start().await;
     let mut reflection = ServerReflectionClient::new(channel(&h).await);
-    let request =
-        ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses =
-        reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("v1alpha answers").into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha answers")
+        .into_inner();
     match responses.message().await.expect("ok").expect("a response").message_response {
         Some(MessageResponse::ListServicesResponse(list)) => {
             let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();

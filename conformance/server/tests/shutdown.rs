@@ -11,7 +11,8 @@ use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_streams_end_with_shutting_down_and_jobs_are_cancelled() {
-    let mut h = common::start_with(domed::Config { shutdown_grace: Duration::from_secs(5), ..Default::default() }).await;
+    let mut h =
+        common::start_with(domed::Config { shutdown_grace: Duration::from_secs(5), ..Default::default() }).await;
     let job = h.submit(json!([{ "progress": { "percent": 1 } }, { "park": {} }])).await;
     let mut stream = h.open(&job.job_id, 0).await.expect("stream");
     let mut seen = Vec::new();
@@ -35,7 +36,8 @@ async fn open_streams_end_with_shutting_down_and_jobs_are_cancelled() {
 
 #[tokio::test]
 async fn a_server_shutting_down_refuses_new_work() {
-    let mut h = common::start_with(domed::Config { shutdown_grace: Duration::from_secs(5), ..Default::default() }).await;
+    let mut h =
+        common::start_with(domed::Config { shutdown_grace: Duration::from_secs(5), ..Default::default() }).await;
     let job = h.submit(json!([{ "park": {} }])).await;
     h.wait_state(&job.job_id, JobState::Running).await;
     let mut client = h.client.clone();

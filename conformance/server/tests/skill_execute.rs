@@ -71,7 +71,11 @@ async fn unknown_skills_and_versions_are_skill_not_found() {
     let mut h = common::start().await;
     let err = h
         .client
-        .skill_execute(pb::SkillExecuteRequest { skill_id: "dome.nope".into(), input_json: "{}".into(), ..Default::default() })
+        .skill_execute(pb::SkillExecuteRequest {
+            skill_id: "dome.nope".into(),
+            input_json: "{}".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown skill");
     let info = common::assert_error(&err, Code::NotFound, "SKILL_NOT_FOUND");
@@ -123,7 +127,11 @@ async fn invalid_input_names_every_violation() {
     // Not JSON at all.
     let err = h
         .client
-        .skill_execute(pb::SkillExecuteRequest { skill_id: CONFORMANCE_SKILL_ID.into(), input_json: "{not json".into(), ..Default::default() })
+        .skill_execute(pb::SkillExecuteRequest {
+            skill_id: CONFORMANCE_SKILL_ID.into(),
+            input_json: "{not json".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("not JSON");
     let info = common::assert_typed(&err, "INVALID_SKILL_INPUT");
@@ -133,7 +141,11 @@ async fn invalid_input_names_every_violation() {
     // The root itself.
     let err = h
         .client
-        .skill_execute(pb::SkillExecuteRequest { skill_id: CONFORMANCE_SKILL_ID.into(), input_json: "[]".into(), ..Default::default() })
+        .skill_execute(pb::SkillExecuteRequest {
+            skill_id: CONFORMANCE_SKILL_ID.into(),
+            input_json: "[]".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("not an object");
     common::assert_typed(&err, "INVALID_SKILL_INPUT");
@@ -147,12 +159,27 @@ async fn malformed_fields_are_invalid_argument() {
     let cases: Vec<(pb::SkillExecuteRequest, &str)> = vec![
         (pb::SkillExecuteRequest { idempotency_key: "bad key".into(), ..common::script(json!([])) }, "idempotency_key"),
         (pb::SkillExecuteRequest { idempotency_key: "k".repeat(129), ..common::script(json!([])) }, "idempotency_key"),
-        (pb::SkillExecuteRequest { labels: HashMap::from([("Upper".into(), "v".into())]), ..common::script(json!([])) }, "labels"),
         (
-            pb::SkillExecuteRequest { labels: (0..33).map(|i| (format!("k{i}"), String::new())).collect(), ..common::script(json!([])) },
+            pb::SkillExecuteRequest {
+                labels: HashMap::from([("Upper".into(), "v".into())]),
+                ..common::script(json!([]))
+            },
             "labels",
         ),
-        (pb::SkillExecuteRequest { labels: HashMap::from([("k".into(), "v".repeat(257))]), ..common::script(json!([])) }, "labels[k]"),
+        (
+            pb::SkillExecuteRequest {
+                labels: (0..33).map(|i| (format!("k{i}"), String::new())).collect(),
+                ..common::script(json!([]))
+            },
+            "labels",
+        ),
+        (
+            pb::SkillExecuteRequest {
+                labels: HashMap::from([("k".into(), "v".repeat(257))]),
+                ..common::script(json!([]))
+            },
+            "labels[k]",
+        ),
         (pb::SkillExecuteRequest { run_id: "run with space".into(), ..common::script(json!([])) }, "run_id"),
     ];
     for (request, field) in cases {
@@ -222,7 +249,9 @@ async fn concurrent_duplicates_create_exactly_one_job() {
     for _ in 0..32 {
         let mut client = h.client.clone();
         let request = request.clone();
-        tasks.push(tokio::spawn(async move { client.skill_execute((*request).clone()).await.expect("ok").into_inner() }));
+        tasks.push(tokio::spawn(
+            async move { client.skill_execute((*request).clone()).await.expect("ok").into_inner() },
+        ));
     }
     let mut created = 0;
     let mut ids = std::collections::HashSet::new();

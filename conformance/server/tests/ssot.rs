@@ -43,7 +43,11 @@ async fn every_emitted_record_fits_its_family() {
         let provenance = done.provenance.clone().expect("provenance");
         assert_eq!(validate(Family::RunManifest, &dome_ssot::project_provenance(&provenance)), Ok(()));
         for event in h.all_events(&job.job_id, 0).await {
-            assert_eq!(validate(Family::EventEnvelope, &dome_ssot::project_job_event(&event)), Ok(()), "event {event:?}");
+            assert_eq!(
+                validate(Family::EventEnvelope, &dome_ssot::project_job_event(&event)),
+                Ok(()),
+                "event {event:?}"
+            );
             match &event.payload {
                 Some(Payload::GateDecisionRecorded(d)) => {
                     assert_eq!(validate(Family::GateDecision, &dome_ssot::project_gate_decision(d)), Ok(()));

@@ -37,7 +37,10 @@ async fn replay_from_every_cursor_of_a_finished_job_is_exactly_the_suffix() {
     assert_eq!(ids.len(), all.len(), "event ids are unique");
     for e in &all {
         assert!(e.event_id.starts_with("evt-") && e.event_id.len() == 36);
-        assert_eq!((e.job_id.as_str(), e.run_id.as_str(), e.correlation_id.as_str()), (job.job_id.as_str(), job.run_id.as_str(), "replay"));
+        assert_eq!(
+            (e.job_id.as_str(), e.run_id.as_str(), e.correlation_id.as_str()),
+            (job.job_id.as_str(), job.run_id.as_str(), "replay")
+        );
         assert!(e.time.is_some() && e.payload.is_some());
     }
     assert_eq!(h.status(&job.job_id).await.last_sequence, last);
@@ -80,7 +83,8 @@ async fn a_hundred_concurrent_subscribers_see_the_identical_sequence() {
     }
     // Release the worker: the job runs while all hundred follow it.
     h.cancel(&blocker.job_id).await;
-    let tasks: Vec<_> = streams.into_iter().map(|mut s| tokio::spawn(async move { common::drain(&mut s).await })).collect();
+    let tasks: Vec<_> =
+        streams.into_iter().map(|mut s| tokio::spawn(async move { common::drain(&mut s).await })).collect();
     let mut first: Option<Vec<pb::JobEvent>> = None;
     for task in tasks {
         let (events, error) = task.await.expect("task");
@@ -136,7 +140,11 @@ async fn a_cursor_ahead_of_head_is_typed() {
     let done = h.finished(&job.job_id).await;
     let err = h
         .client
-        .stream_job_events(pb::StreamJobEventsRequest { job_id: job.job_id.clone(), after_sequence: done.last_sequence + 1, correlation_id: "ahead".into() })
+        .stream_job_events(pb::StreamJobEventsRequest {
+            job_id: job.job_id.clone(),
+            after_sequence: done.last_sequence + 1,
+            correlation_id: "ahead".into(),
+        })
         .await
         .expect_err("ahead");
     let info = common::assert_error(&err, Code::OutOfRange, "CURSOR_AHEAD_OF_HEAD");

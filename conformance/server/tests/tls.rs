@@ -2,7 +2,6 @@
 //! issuing CA calls it. The fixtures are a throwaway CA and a `localhost`
 //! certificate made for this test only.
 
-
 use std::path::PathBuf;
 
 use dome_sdk::pb::{self, gateway_service_client::GatewayServiceClient};
@@ -15,14 +14,23 @@ fn fixture(name: &str) -> PathBuf {
 #[tokio::test]
 async fn serves_tls_from_pem_files() {
     let config = domed::Config {
-        tls: Some(domed::TlsFiles { cert_pem_path: fixture("localhost.cert.pem"), key_pem_path: fixture("localhost.key.pem") }),
+        tls: Some(domed::TlsFiles {
+            cert_pem_path: fixture("localhost.cert.pem"),
+            key_pem_path: fixture("localhost.key.pem"),
+        }),
         ..Default::default()
     };
     let running = domed::start(config).await.expect("starts with TLS");
     assert!(running.url().starts_with("https://"));
     let ca = std::fs::read(fixture("ca.cert.pem")).expect("CA fixture");
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)).domain_name("localhost");
-    let channel = Endpoint::new(running.url()).expect("url").tls_config(tls).expect("tls config").connect().await.expect("TLS handshake");
+    let channel = Endpoint::new(running.url())
+        .expect("url")
+        .tls_config(tls)
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("TLS handshake");
     let caps = GatewayServiceClient::new(channel)
         .list_capabilities(pb::ListCapabilitiesRequest { correlation_id: "tls".into(), ..Default::default() })
         .await

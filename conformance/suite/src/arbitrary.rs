@@ -238,7 +238,11 @@ impl fmt::Display for Scenario {
                 }
             }
         }
-        write!(f, "then: {}", if self.cancel_all_at_end { "cancel every job" } else { "cancel parked jobs, let the rest finish" })
+        write!(
+            f,
+            "then: {}",
+            if self.cancel_all_at_end { "cancel every job" } else { "cancel parked jobs, let the rest finish" }
+        )
     }
 }
 

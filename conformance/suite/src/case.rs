@@ -284,14 +284,30 @@ impl Ctx {
             effective_cancels: vec![],
             cancel_attempted: false,
         };
-        ensure!(resp.correlation_id == corr, "SkillExecute echoed correlation_id {:?}, the request sent {corr:?}", resp.correlation_id);
+        ensure!(
+            resp.correlation_id == corr,
+            "SkillExecute echoed correlation_id {:?}, the request sent {corr:?}",
+            resp.correlation_id
+        );
         ensure!(resp.created, "SkillExecute without an idempotency key answered created: false");
-        ensure!(model::is_prefixed_id(&job.job_id, "job-"), "job_id {:?} is not `job-` and 32 lowercase hex digits", job.job_id);
-        ensure!(model::is_prefixed_id(&job.run_id, "run-"), "run_id {:?} is not `run-` and 32 lowercase hex digits", job.run_id);
+        ensure!(
+            model::is_prefixed_id(&job.job_id, "job-"),
+            "job_id {:?} is not `job-` and 32 lowercase hex digits",
+            job.job_id
+        );
+        ensure!(
+            model::is_prefixed_id(&job.run_id, "run-"),
+            "run_id {:?} is not `run-` and 32 lowercase hex digits",
+            job.run_id
+        );
         let state = model::check_job_shape(&job, &facts, "SkillExecute's job")?;
         let base_ref = job.provenance.as_ref().map(|p| p.base_ref.as_str()).unwrap_or("");
         ensure!(base_ref == "HEAD", "provenance.base_ref is {base_ref:?}; a request without one runs against HEAD");
-        ensure!(state == pb::JobState::Queued, "SkillExecute returned the job {}, the contract says QUEUED on return", state.as_str_name());
+        ensure!(
+            state == pb::JobState::Queued,
+            "SkillExecute returned the job {}, the contract says QUEUED on return",
+            state.as_str_name()
+        );
         ensure!(
             job.skill_id == contract::CONFORMANCE_SKILL_ID && job.skill_version == contract::CONFORMANCE_SKILL_VERSION,
             "the job runs {}@{}, expected {}@{} (the highest version offered)",
@@ -307,18 +323,25 @@ impl Ctx {
     /// the whole log against the model.
     pub async fn finish(&self, job: &Submitted) -> Result<(Vec<pb::JobEvent>, LogSummary), Stop> {
         let events = self.wire.collect(&job.facts.job_id, 0).await?;
-        let summary = model::check_log(&events, &job.prediction, &job.facts).map_err(|v| {
-            Stop::Fail(format!("{v}\nthe log:\n{}", model::render_log(&events)))
-        })?;
+        let summary = model::check_log(&events, &job.prediction, &job.facts)
+            .map_err(|v| Stop::Fail(format!("{v}\nthe log:\n{}", model::render_log(&events))))?;
         Ok((events, summary))
     }
 
     /// Cancels a job, recording an effective cancel in `facts`.
-    pub async fn cancel(&self, facts: &mut JobFacts, before: Option<pb::JobState>) -> Result<pb::CancelJobResponse, Stop> {
+    pub async fn cancel(
+        &self,
+        facts: &mut JobFacts,
+        before: Option<pb::JobState>,
+    ) -> Result<pb::CancelJobResponse, Stop> {
         let corr = self.correlation("cancel");
         facts.cancel_attempted = true;
         let resp = self.wire.cancel(&facts.job_id, &corr, "conformance").await?;
-        ensure!(resp.correlation_id == corr, "CancelJob echoed correlation_id {:?}, the request sent {corr:?}", resp.correlation_id);
+        ensure!(
+            resp.correlation_id == corr,
+            "CancelJob echoed correlation_id {:?}, the request sent {corr:?}",
+            resp.correlation_id
+        );
         model::check_cancel_answer(&resp, before, facts, "CancelJob")?;
         if resp.cancel_requested {
             facts.effective_cancels.push(corr);
@@ -361,7 +384,8 @@ impl Ctx {
         Fut: Future<Output = CaseResult> + Send + 'static,
     {
         let seed = case_seed(self.seed, &self.case_id);
-        run_property(self.clone(), seed, self.cases, self.abandoned.clone(), self.scenarios.clone(), make, render, body).await
+        run_property(self.clone(), seed, self.cases, self.abandoned.clone(), self.scenarios.clone(), make, render, body)
+            .await
     }
 }
 

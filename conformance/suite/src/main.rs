@@ -100,10 +100,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.list {
-        let all: Vec<_> = cases::catalogue()
-            .into_iter()
-            .filter(|c| runner::matches(args.filter.as_deref(), &c.id))
-            .collect();
+        let all: Vec<_> =
+            cases::catalogue().into_iter().filter(|c| runner::matches(args.filter.as_deref(), &c.id)).collect();
         println!("{}", report::catalogue_listing(&all));
         return ExitCode::SUCCESS;
     }

@@ -69,8 +69,14 @@ pub const UNCHECKED: &[(&str, &str)] = &[
         "errors.optional_metadata_keys",
         "the only optional keys are those of SHUTTING_DOWN on a stream, which needs the server to shut down while the suite runs",
     ),
-    ("errors.permission_denied", "no call of the contract provokes it on purpose: it depends on the server's authorization policy, which the contract leaves open"),
-    ("errors.shutting_down", "it needs the server to shut down while the suite runs; the reference server's own tests check it"),
+    (
+        "errors.permission_denied",
+        "no call of the contract provokes it on purpose: it depends on the server's authorization policy, which the contract leaves open",
+    ),
+    (
+        "errors.shutting_down",
+        "it needs the server to shut down while the suite runs; the reference server's own tests check it",
+    ),
     ("errors.internal", "a conforming server breaks no invariant on request"),
 ];
 
@@ -99,7 +105,10 @@ pub fn problems(cases: &[Case], rules: &[RuleSpec], unchecked: &[(&str, &str)]) 
         if !known.contains(id) {
             out.push(format!("`UNCHECKED` gives a reason for `{id}`, which the contract does not state"));
         } else if let Some(cases) = checkers.get(id) {
-            out.push(format!("the rule `{id}` is checked by {}, so its reason in `UNCHECKED` is stale: remove it", cases.join(", ")));
+            out.push(format!(
+                "the rule `{id}` is checked by {}, so its reason in `UNCHECKED` is stale: remove it",
+                cases.join(", ")
+            ));
         }
         if reason.trim().is_empty() {
             out.push(format!("the reason for `{id}` in `UNCHECKED` is empty"));

@@ -102,9 +102,7 @@ pub fn predict(script: &Script) -> Prediction {
                 percent: Some(*percent),
                 message: Some(message.clone().unwrap_or_default()),
             }),
-            Step::Log { level, message } => {
-                emissions.push(Emission::Log { level: *level, message: message.clone() })
-            }
+            Step::Log { level, message } => emissions.push(Emission::Log { level: *level, message: message.clone() }),
             Step::GateDecision(g) => emissions.push(Emission::Gate(g.clone())),
             Step::PromotionDecision(p) => emissions.push(Emission::Promotion(p.clone())),
             Step::Artifact { name, uri, sha256 } => emissions.push(Emission::Artifact {
@@ -118,7 +116,8 @@ pub fn predict(script: &Script) -> Prediction {
                 // rounded down, and no message.
                 let n = u64::from(*count);
                 for i in 1..=n {
-                    emissions.push(Emission::Progress { percent: Some((i * 100 / n) as u32), message: Some(String::new()) });
+                    emissions
+                        .push(Emission::Progress { percent: Some((i * 100 / n) as u32), message: Some(String::new()) });
                 }
             }
             Step::Park => return Prediction { emissions, ending: Ending::Parks },
@@ -133,10 +132,7 @@ pub fn predict(script: &Script) -> Prediction {
                 };
             }
             Step::Succeed { output } => {
-                return Prediction {
-                    emissions,
-                    ending: Ending::Succeeds(output.clone().unwrap_or(Value::Null)),
-                };
+                return Prediction { emissions, ending: Ending::Succeeds(output.clone().unwrap_or(Value::Null)) };
             }
         }
     }
@@ -227,18 +223,16 @@ pub struct LogSummary {
 
 /// Whether a string is `prefix` followed by 32 lowercase hex digits.
 pub fn is_prefixed_id(s: &str, prefix: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|hex| {
-        hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    s.strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 fn describe(event: &JobEvent) -> String {
     let what = match &event.payload {
         None => "no payload".to_string(),
-        Some(Payload::StateChanged(s)) => format!(
-            "state_changed({})",
-            JobState::try_from(s.state).map(|s| s.as_str_name()).unwrap_or("?")
-        ),
+        Some(Payload::StateChanged(s)) => {
+            format!("state_changed({})", JobState::try_from(s.state).map(|s| s.as_str_name()).unwrap_or("?"))
+        }
         Some(Payload::Progress(p)) => format!("progress({}%)", p.percent),
         Some(Payload::Log(l)) => format!("log({:?})", l.message),
         Some(Payload::CancelRequested(_)) => "cancel_requested".to_string(),
@@ -298,7 +292,10 @@ pub fn check_gate(got: &pb::GateDecision, want: &GateStep, facts: &JobFacts, wha
     if got.run_id != facts.run_id || got.task_id != facts.job_id {
         violated!(
             "{what}: run/task {}/{}, expected the job's {}/{}",
-            got.run_id, got.task_id, facts.run_id, facts.job_id
+            got.run_id,
+            got.task_id,
+            facts.run_id,
+            facts.job_id
         );
     }
     if got.status != decision_of(want.status) {
@@ -447,10 +444,17 @@ fn check_outcome(
                 violated!("{what}: the job SUCCEEDED, but its script ends {:?}", prediction.ending)
             };
             if !all_done {
-                violated!("{what}: the job SUCCEEDED after {emitted} of the script's {} events", prediction.emissions.len());
+                violated!(
+                    "{what}: the job SUCCEEDED after {emitted} of the script's {} events",
+                    prediction.emissions.len()
+                );
             }
             if o.status != TaskStatus::Pass as i32 || !o.reason_code.is_empty() {
-                violated!("{what}: a SUCCEEDED job's outcome is status {} reason {:?}, expected PASS and no reason", o.status, o.reason_code);
+                violated!(
+                    "{what}: a SUCCEEDED job's outcome is status {} reason {:?}, expected PASS and no reason",
+                    o.status,
+                    o.reason_code
+                );
             }
             match serde_json::from_str::<Value>(&o.output_json) {
                 Ok(got) if &got == want => Ok(()),
@@ -463,12 +467,17 @@ fn check_outcome(
                 violated!("{what}: the job FAILED, but its script ends {:?}", prediction.ending)
             };
             if !all_done {
-                violated!("{what}: the job FAILED after {emitted} of the script's {} events", prediction.emissions.len());
+                violated!(
+                    "{what}: the job FAILED after {emitted} of the script's {} events",
+                    prediction.emissions.len()
+                );
             }
             if o.status != TaskStatus::Fail as i32 || &o.reason_code != reason_code || o.transient != *transient {
                 violated!(
                     "{what}: outcome status {} reason {:?} transient {}, expected FAIL {reason_code:?} transient {transient}",
-                    o.status, o.reason_code, o.transient
+                    o.status,
+                    o.reason_code,
+                    o.transient
                 );
             }
             if let Some(m) = message
@@ -482,7 +491,8 @@ fn check_outcome(
             if o.status != TaskStatus::Blocked as i32 || o.reason_code != CANCELLED_REASON_CODE {
                 violated!(
                     "{what}: a CANCELLED job's outcome is status {} reason {:?}, expected BLOCKED {CANCELLED_REASON_CODE}",
-                    o.status, o.reason_code
+                    o.status,
+                    o.reason_code
                 );
             }
             Ok(())
@@ -510,7 +520,10 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
         let want_seq = i as u64 + 1;
         let what = describe(event);
         if event.sequence != want_seq {
-            violated!("{what}: sequence {} where {want_seq} was due (sequences are gapless from 1, each once, in order)", event.sequence);
+            violated!(
+                "{what}: sequence {} where {want_seq} was due (sequences are gapless from 1, each once, in order)",
+                event.sequence
+            );
         }
         if let Phase::Ended(s) = phase {
             violated!("{what} came after the terminal event (state {}); nothing is appended after it", s.as_str_name());
@@ -535,7 +548,8 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
         if !is_cancel && !facts.correlation_id.is_empty() && event.correlation_id != facts.correlation_id {
             violated!(
                 "{what}: correlation_id {:?}, expected the SkillExecute call's {:?}",
-                event.correlation_id, facts.correlation_id
+                event.correlation_id,
+                facts.correlation_id
             );
         }
         match &event.payload {
@@ -564,7 +578,11 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                     _ => false,
                 };
                 if !allowed {
-                    violated!("{what}: {} may not follow {} (states only move forward)", to.as_str_name(), phase.state().as_str_name());
+                    violated!(
+                        "{what}: {} may not follow {} (states only move forward)",
+                        to.as_str_name(),
+                        phase.state().as_str_name()
+                    );
                 }
                 let terminal = is_terminal(to);
                 if terminal != sc.outcome.is_some() {
@@ -599,7 +617,8 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                 {
                     violated!(
                         "{what}: previous_state {}, but the job was {}",
-                        prev.as_str_name(), before.as_str_name()
+                        prev.as_str_name(),
+                        before.as_str_name()
                     );
                 }
                 if !facts.cancel_attempted {
@@ -608,7 +627,8 @@ pub fn check_log(events: &[JobEvent], prediction: &Prediction, facts: &JobFacts)
                 if !facts.effective_cancels.is_empty() && !facts.effective_cancels.contains(&event.correlation_id) {
                     violated!(
                         "{what}: correlation_id {:?} is not that of the CancelJob call that took effect ({:?})",
-                        event.correlation_id, facts.effective_cancels
+                        event.correlation_id,
+                        facts.effective_cancels
                     );
                 }
                 cancel_requested_at = Some(event.sequence);
@@ -696,7 +716,11 @@ pub fn check_job_shape(job: &pb::Job, facts: &JobFacts, what: &str) -> Result<Jo
         violated!("{what}: provenance.tool_versions {:?} lacks `domed` (it always holds it)", p.tool_versions);
     }
     if !facts.correlation_id.is_empty() && job.correlation_id != facts.correlation_id {
-        violated!("{what}: correlation_id {:?}, expected the creating call's {:?}", job.correlation_id, facts.correlation_id);
+        violated!(
+            "{what}: correlation_id {:?}, expected the creating call's {:?}",
+            job.correlation_id,
+            facts.correlation_id
+        );
     }
     Ok(state)
 }
@@ -732,7 +756,11 @@ impl ReadHistory {
                 continue;
             }
             if rank(state) < rank(prev) {
-                violated!("{what}: state {} after {} (states only move forward)", state.as_str_name(), prev.as_str_name());
+                violated!(
+                    "{what}: state {} after {} (states only move forward)",
+                    state.as_str_name(),
+                    prev.as_str_name()
+                );
             }
             if is_terminal(prev) && state != prev {
                 violated!("{what}: state {} after the terminal {}", state.as_str_name(), prev.as_str_name());
@@ -772,7 +800,11 @@ impl ReadHistory {
     pub fn check_against(&self, summary: &LogSummary) -> Result<(), Violation> {
         for (i, (state, last, _)) in self.reads.iter().enumerate() {
             let Some(phase) = summary.phase_after.get(*last as usize) else {
-                violated!("read #{}: last_sequence {last}, but the log has only {} events", i + 1, summary.phase_after.len() - 1)
+                violated!(
+                    "read #{}: last_sequence {last}, but the log has only {} events",
+                    i + 1,
+                    summary.phase_after.len() - 1
+                )
             };
             if phase.state() != *state {
                 violated!(
@@ -812,7 +844,10 @@ pub fn check_cancel_answer(
             violated!("{what}: cancel_requested is true a second time for the same job");
         }
     } else if !matches!(state, JobState::Cancelling) && !is_terminal(state) {
-        violated!("{what}: cancel_requested is false, yet the job is {} (a QUEUED or RUNNING job must be cancelled)", state.as_str_name());
+        violated!(
+            "{what}: cancel_requested is false, yet the job is {} (a QUEUED or RUNNING job must be cancelled)",
+            state.as_str_name()
+        );
     }
     Ok(state)
 }
@@ -908,15 +943,36 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|l| l[2].sequence = 4), "gapless"),
             (Box::new(|l| l.swap(1, 2)), "sequence"),
-            (Box::new(|l| { l.pop(); }), "without the terminal event"),
-            (Box::new(|l| { let e = l[2].clone(); l.insert(3, e); }), "sequence 3 where 4"),
+            (
+                Box::new(|l| {
+                    l.pop();
+                }),
+                "without the terminal event",
+            ),
+            (
+                Box::new(|l| {
+                    let e = l[2].clone();
+                    l.insert(3, e);
+                }),
+                "sequence 3 where 4",
+            ),
             (Box::new(|l| l[0].payload = Some(state(JobState::Running, None))), "first event"),
             (Box::new(|l| l[2].payload = Some(progress(41))), "percent 41"),
-            (Box::new(|l| l[3].payload = Some(state(JobState::Succeeded, Some(outcome(TaskStatus::Pass, "8", ""))))), "output 8"),
+            (
+                Box::new(|l| l[3].payload = Some(state(JobState::Succeeded, Some(outcome(TaskStatus::Pass, "8", ""))))),
+                "output 8",
+            ),
             (Box::new(|l| l[3].payload = Some(state(JobState::Succeeded, None))), "outcome"),
             (Box::new(|l| l[1].event_id = l[0].event_id.clone()), "already used"),
             (Box::new(|l| l[1].correlation_id = "other".into()), "correlation_id"),
-            (Box::new(|l| { let mut e = ev(5, progress(1)); e.sequence = 5; l.push(e); }), "after the terminal"),
+            (
+                Box::new(|l| {
+                    let mut e = ev(5, progress(1));
+                    e.sequence = 5;
+                    l.push(e);
+                }),
+                "after the terminal",
+            ),
         ];
         for (mutate, needle) in cases {
             let mut log = good_log();
@@ -932,7 +988,13 @@ mod tests {
         let mut f = facts();
         f.cancel_attempted = true;
         f.effective_cancels = vec!["cancel-1".into()];
-        let mut cancel = ev(3, Payload::CancelRequested(JobCancelRequested { reason: String::new(), previous_state: JobState::Running as i32 }));
+        let mut cancel = ev(
+            3,
+            Payload::CancelRequested(JobCancelRequested {
+                reason: String::new(),
+                previous_state: JobState::Running as i32,
+            }),
+        );
         cancel.correlation_id = "cancel-1".into();
         let blocked = outcome(TaskStatus::Blocked, "", CANCELLED_REASON_CODE);
         let log = vec![
@@ -958,7 +1020,11 @@ mod tests {
         assert!(check_log(&skipped, &parked, &f).is_err());
 
         // A parked job that ends any other way.
-        let wrong = vec![log[0].clone(), log[1].clone(), ev(3, state(JobState::Succeeded, Some(outcome(TaskStatus::Pass, "null", ""))))];
+        let wrong = vec![
+            log[0].clone(),
+            log[1].clone(),
+            ev(3, state(JobState::Succeeded, Some(outcome(TaskStatus::Pass, "null", "")))),
+        ];
         assert!(check_log(&wrong, &parked, &facts()).is_err());
 
         // A cancel answered true with no event in the log.

@@ -85,7 +85,14 @@ pub fn catalogue_listing(cases: &[Case]) -> String {
             tags.push("any server");
         }
         let tags = if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(", ")) };
-        let _ = writeln!(out, "{}{tags}\n    rule:  {}\n    proto: {}\n    rules: {}", c.id, c.rule, c.proto, c.rules.join(", "));
+        let _ = writeln!(
+            out,
+            "{}{tags}\n    rule:  {}\n    proto: {}\n    rules: {}",
+            c.id,
+            c.rule,
+            c.proto,
+            c.rules.join(", ")
+        );
     }
     let _ = write!(out, "{} cases", cases.len());
     out
@@ -191,7 +198,8 @@ pub fn to_junit(report: &Report) -> String {
                 );
             }
             Status::Skip | Status::ExpectedFail => {
-                let _ = writeln!(out, ">{scenarios}\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(first));
+                let _ =
+                    writeln!(out, ">{scenarios}\n      <skipped message=\"{}\"/>\n    </testcase>", xml_escape(first));
             }
         }
     }
@@ -270,7 +278,9 @@ mod tests {
         assert_eq!(line, "SKIP  [3/4] b.skip (12 ms): no feature");
         assert_eq!(progress_line(&r.cases[4], 5, 6), "PASS  [5/6] c.property (12 ms, 40 scenarios)");
         assert!(
-            s.contains("60 scenarios over 2 properties (c.property 40, c.other 20); 1.5 s, 3.3 cases/s, 40.0 scenarios/s"),
+            s.contains(
+                "60 scenarios over 2 properties (c.property 40, c.other 20); 1.5 s, 3.3 cases/s, 40.0 scenarios/s"
+            ),
             "{s}"
         );
         assert!(s.contains("3 passed, 1 failed, 1 skipped, 1 expected failures"), "{s}");

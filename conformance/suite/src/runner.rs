@@ -150,9 +150,11 @@ impl Report {
 /// substring or, with `*`, a glob over the whole id.
 pub fn matches(filter: Option<&str>, id: &str) -> bool {
     let Some(filter) = filter else { return true };
-    filter.split(',').map(str::trim).filter(|p| !p.is_empty()).any(|p| {
-        if p.contains('*') { glob(p.as_bytes(), id.as_bytes()) } else { id.contains(p) }
-    })
+    filter
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .any(|p| if p.contains('*') { glob(p.as_bytes(), id.as_bytes()) } else { id.contains(p) })
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {
@@ -226,7 +228,13 @@ pub async fn run(
     let conformance = caps.features.iter().any(|f| f == contract::CONFORMANCE_FEATURE);
     let entries = catalogue
         .into_iter()
-        .map(|c| Entry { id: c.id.clone(), rule: c.rule.clone(), proto: c.proto.clone(), exclusive: c.exclusive, case: c })
+        .map(|c| Entry {
+            id: c.id.clone(),
+            rule: c.rule.clone(),
+            proto: c.proto.clone(),
+            exclusive: c.exclusive,
+            case: c,
+        })
         .collect();
     let run_one = |case: Case| {
         let ctx = Ctx::new(wire.clone(), caps.clone(), &case.id, opts.seed, opts.cases);
@@ -298,7 +306,9 @@ where
         // A listed id that names no selected case is left alone when a
         // filter narrows the run, and is an error otherwise (a typo).
         if opts.filter.is_none() {
-            return Err(Error::usage(format!("the known-failures list names `{unknown}`, which is no case id (see --list)")));
+            return Err(Error::usage(format!(
+                "the known-failures list names `{unknown}`, which is no case id (see --list)"
+            )));
         }
     }
     let total = selected.len();
@@ -316,25 +326,32 @@ where
     };
     let shared_runs: Vec<_> = shared.into_iter().map(run_one).collect();
     let exclusive_runs: Vec<_> = exclusive.into_iter().map(run_one).collect();
-    let mut record = |(i, id, rule, proto, (outcome, scenarios), elapsed): (usize, String, String, String, Ran, Duration)| {
-        let known = opts.expected_failures.get(&id);
-        let (status, message) = match (outcome, known) {
-            (Ok(()), None) => (Status::Pass, None),
-            (Ok(()), Some(reason)) => (
-                Status::UnexpectedPass,
-                Some(format!("listed as a known failure ({reason}) but passed: remove it from the list")),
-            ),
-            (Err(Stop::Skip(why)), _) => (Status::Skip, Some(why)),
-            (Err(Stop::Fail(why)), None) => {
-                (Status::Fail, Some(format!("{why}\nreplay: {}", opts.replay.replace("{seed}", &opts.seed.to_string()).replace("{id}", &id))))
-            }
-            (Err(Stop::Fail(why)), Some(reason)) => (Status::ExpectedFail, Some(format!("known failure ({reason}): {why}"))),
+    let mut record =
+        |(i, id, rule, proto, (outcome, scenarios), elapsed): (usize, String, String, String, Ran, Duration)| {
+            let known = opts.expected_failures.get(&id);
+            let (status, message) = match (outcome, known) {
+                (Ok(()), None) => (Status::Pass, None),
+                (Ok(()), Some(reason)) => (
+                    Status::UnexpectedPass,
+                    Some(format!("listed as a known failure ({reason}) but passed: remove it from the list")),
+                ),
+                (Err(Stop::Skip(why)), _) => (Status::Skip, Some(why)),
+                (Err(Stop::Fail(why)), None) => (
+                    Status::Fail,
+                    Some(format!(
+                        "{why}\nreplay: {}",
+                        opts.replay.replace("{seed}", &opts.seed.to_string()).replace("{id}", &id)
+                    )),
+                ),
+                (Err(Stop::Fail(why)), Some(reason)) => {
+                    (Status::ExpectedFail, Some(format!("known failure ({reason}): {why}")))
+                }
+            };
+            let report = CaseReport { id, rule, proto, status, message, millis: elapsed.as_millis() as u64, scenarios };
+            done += 1;
+            progress(&report, done, total);
+            results[i] = Some(report);
         };
-        let report = CaseReport { id, rule, proto, status, message, millis: elapsed.as_millis() as u64, scenarios };
-        done += 1;
-        progress(&report, done, total);
-        results[i] = Some(report);
-    };
     let mut stream = futures_util::stream::iter(shared_runs).buffer_unordered(opts.jobs.max(1));
     while let Some(r) = stream.next().await {
         record(r);

@@ -127,11 +127,8 @@ impl Wire {
         window: Option<u32>,
         max_header_list: Option<u32>,
     ) -> Result<Wire, Error> {
-        let url = if target.address.contains("://") {
-            target.address.clone()
-        } else {
-            format!("http://{}", target.address)
-        };
+        let url =
+            if target.address.contains("://") { target.address.clone() } else { format!("http://{}", target.address) };
         let mut endpoint = Channel::from_shared(url.clone())
             .map_err(|e| Error::connect(&url, e))?
             .connect_timeout(rpc_timeout)
@@ -153,9 +150,7 @@ impl Wire {
             .map_err(|_| Error::connect_timeout(&url, rpc_timeout))?
             .map_err(|e| Error::connect(&url, e))?;
         let header = match &target.auth_token {
-            Some(t) => Some(
-                MetadataValue::try_from(format!("Bearer {t}")).map_err(Error::bad_token)?,
-            ),
+            Some(t) => Some(MetadataValue::try_from(format!("Bearer {t}")).map_err(Error::bad_token)?),
             None => None,
         };
         let client = GatewayServiceClient::with_interceptor(channel.clone(), Auth { header })
@@ -232,9 +227,15 @@ impl Wire {
     }
 
     /// `GetJobStatus` with extra request headers.
-    pub async fn status_with_headers(&self, job_id: &str, correlation_id: &str, headers: &[(&'static str, &str)]) -> Rpc<pb::GetJobStatusResponse> {
+    pub async fn status_with_headers(
+        &self,
+        job_id: &str,
+        correlation_id: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Rpc<pb::GetJobStatusResponse> {
         let mut c = self.client.clone();
-        let mut r = self.request(pb::GetJobStatusRequest { correlation_id: correlation_id.into(), job_id: job_id.into() });
+        let mut r =
+            self.request(pb::GetJobStatusRequest { correlation_id: correlation_id.into(), job_id: job_id.into() });
         for (k, v) in headers {
             if let Ok(v) = MetadataValue::try_from(*v) {
                 r.metadata_mut().insert(*k, v);
@@ -274,18 +275,18 @@ impl Wire {
 
     /// [`Wire::stream`] under a correlation id (empty: the server assigns
     /// one).
-    pub async fn stream_with_correlation(&self, job_id: &str, after_sequence: u64, correlation_id: &str) -> Rpc<EventStream> {
+    pub async fn stream_with_correlation(
+        &self,
+        job_id: &str,
+        after_sequence: u64,
+        correlation_id: &str,
+    ) -> Rpc<EventStream> {
         let mut c = self.client.clone();
-        let req = pb::StreamJobEventsRequest {
-            correlation_id: correlation_id.into(),
-            job_id: job_id.into(),
-            after_sequence,
-        };
+        let req =
+            pb::StreamJobEventsRequest { correlation_id: correlation_id.into(), job_id: job_id.into(), after_sequence };
         // No grpc-timeout on the stream itself: it may rightly stay open
         // as long as the job runs; each read is bounded instead.
-        let inner = self
-            .deadline("StreamJobEvents", c.stream_job_events(tonic::Request::new(req)))
-            .await?;
+        let inner = self.deadline("StreamJobEvents", c.stream_job_events(tonic::Request::new(req))).await?;
         Ok(EventStream { inner, read_timeout: self.rpc_timeout, job_id: job_id.to_string() })
     }
 
@@ -356,7 +357,9 @@ impl Wire {
                     events.push(e);
                     if events.len() > 1_000_000 {
                         return Err(RpcError::Timeout {
-                            what: format!("StreamJobEvents of {job_id} sent over a million events and never closed; it"),
+                            what: format!(
+                                "StreamJobEvents of {job_id} sent over a million events and never closed; it"
+                            ),
                             after: self.rpc_timeout,
                         });
                     }
@@ -423,10 +426,8 @@ pub fn check_error(status: &tonic::Status, want: &str, correlation_id: Option<&s
     let details = status
         .check_error_details_vec()
         .map_err(|e| format!("expected {want}; the status details do not decode ({e}): {seen}"))?;
-    let infos: Vec<_> = details
-        .iter()
-        .filter_map(|d| if let ErrorDetail::ErrorInfo(i) = d { Some(i) } else { None })
-        .collect();
+    let infos: Vec<_> =
+        details.iter().filter_map(|d| if let ErrorDetail::ErrorInfo(i) = d { Some(i) } else { None }).collect();
     let [info] = infos.as_slice() else {
         return Err(format!("expected {want} with exactly one google.rpc.ErrorInfo, got {}: {seen}", infos.len()));
     };
@@ -459,27 +460,23 @@ pub fn check_error(status: &tonic::Status, want: &str, correlation_id: Option<&s
             return Err(format!("{want} lacks the required metadata key {key:?}: {seen}"));
         }
     }
-    let bad: Vec<_> = details
-        .iter()
-        .filter_map(|d| if let ErrorDetail::BadRequest(b) = d { Some(b) } else { None })
-        .collect();
+    let bad: Vec<_> =
+        details.iter().filter_map(|d| if let ErrorDetail::BadRequest(b) = d { Some(b) } else { None }).collect();
     if spec.bad_request == bad.is_empty() {
         return Err(format!(
             "{want} must {}carry a google.rpc.BadRequest: {seen}",
             if spec.bad_request { "" } else { "not " }
         ));
     }
-    let violations: Vec<(String, String)> = bad
-        .iter()
-        .flat_map(|b| b.field_violations.iter().map(|v| (v.field.clone(), v.description.clone())))
-        .collect();
+    let violations: Vec<(String, String)> =
+        bad.iter().flat_map(|b| b.field_violations.iter().map(|v| (v.field.clone(), v.description.clone()))).collect();
     if spec.bad_request && (violations.is_empty() || violations.iter().any(|(f, d)| f.is_empty() || d.is_empty())) {
-        return Err(format!("{want}'s BadRequest must name each problem (field and description), got {violations:?}: {seen}"));
+        return Err(format!(
+            "{want}'s BadRequest must name each problem (field and description), got {violations:?}: {seen}"
+        ));
     }
-    let retry: Vec<_> = details
-        .iter()
-        .filter_map(|d| if let ErrorDetail::RetryInfo(r) = d { Some(r) } else { None })
-        .collect();
+    let retry: Vec<_> =
+        details.iter().filter_map(|d| if let ErrorDetail::RetryInfo(r) = d { Some(r) } else { None }).collect();
     if spec.retryable == retry.is_empty() {
         return Err(format!(
             "{want} is {}retryable, so it must {}carry a google.rpc.RetryInfo: {seen}",
@@ -516,18 +513,40 @@ mod tests {
 
     #[test]
     fn a_well_formed_error_passes_and_each_flaw_is_named() {
-        let ok = status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], false, false);
+        let ok =
+            status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], false, false);
         let seen = check_error(&ok, "JOB_NOT_FOUND", Some("c")).expect("well formed");
         assert_eq!(seen.metadata["jobId"], "j");
 
         let flaws = [
-            (status(tonic::Code::InvalidArgument, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], false, false), "gRPC code"),
+            (
+                status(
+                    tonic::Code::InvalidArgument,
+                    "JOB_NOT_FOUND",
+                    &[("correlationId", "c"), ("jobId", "j")],
+                    false,
+                    false,
+                ),
+                "gRPC code",
+            ),
             (status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c")], false, false), "\"jobId\""),
             (status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("jobId", "j")], false, false), "correlationId"),
-            (status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "x"), ("jobId", "j")], false, false), "echoes"),
-            (status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], true, false), "BadRequest"),
-            (status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], false, true), "RetryInfo"),
-            (status(tonic::Code::NotFound, "EXEC.NONZERO_EXIT", &[("correlationId", "c")], false, false), "policy reason code"),
+            (
+                status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "x"), ("jobId", "j")], false, false),
+                "echoes",
+            ),
+            (
+                status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], true, false),
+                "BadRequest",
+            ),
+            (
+                status(tonic::Code::NotFound, "JOB_NOT_FOUND", &[("correlationId", "c"), ("jobId", "j")], false, true),
+                "RetryInfo",
+            ),
+            (
+                status(tonic::Code::NotFound, "EXEC.NONZERO_EXIT", &[("correlationId", "c")], false, false),
+                "policy reason code",
+            ),
             (tonic::Status::not_found("no details"), "exactly one"),
         ];
         for (s, needle) in flaws {
@@ -538,11 +557,29 @@ mod tests {
 
     #[test]
     fn retryable_and_bad_request_reasons() {
-        let q = status(tonic::Code::ResourceExhausted, "QUEUE_FULL", &[("correlationId", "c"), ("queueCapacity", "1")], false, true);
+        let q = status(
+            tonic::Code::ResourceExhausted,
+            "QUEUE_FULL",
+            &[("correlationId", "c"), ("queueCapacity", "1")],
+            false,
+            true,
+        );
         assert!(check_error(&q, "QUEUE_FULL", None).expect("retryable").retry_delay.is_some());
-        let no_retry = status(tonic::Code::ResourceExhausted, "QUEUE_FULL", &[("correlationId", "c"), ("queueCapacity", "1")], false, false);
+        let no_retry = status(
+            tonic::Code::ResourceExhausted,
+            "QUEUE_FULL",
+            &[("correlationId", "c"), ("queueCapacity", "1")],
+            false,
+            false,
+        );
         assert!(check_error(&no_retry, "QUEUE_FULL", None).is_err());
-        let ia = status(tonic::Code::InvalidArgument, "INVALID_ARGUMENT", &[("correlationId", "c"), ("field", "job_id")], true, false);
+        let ia = status(
+            tonic::Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            &[("correlationId", "c"), ("field", "job_id")],
+            true,
+            false,
+        );
         assert_eq!(check_error(&ia, "INVALID_ARGUMENT", None).expect("bad request").violations.len(), 1);
     }
 }

@@ -14,13 +14,18 @@ fn is_snake_id(id: &str) -> bool {
     let rest: Vec<&str> = parts.collect();
     group_ok
         && !rest.is_empty()
-        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
 }
 
 /// Whether a full name is a message, field, service, method, enum or enum
 /// value of the contract.
 fn resolves(pool: &DescriptorPool, name: &str) -> bool {
-    if pool.get_message_by_name(name).is_some() || pool.get_service_by_name(name).is_some() || pool.get_enum_by_name(name).is_some() {
+    if pool.get_message_by_name(name).is_some()
+        || pool.get_service_by_name(name).is_some()
+        || pool.get_enum_by_name(name).is_some()
+    {
         return true;
     }
     let Some((parent, leaf)) = name.rsplit_once('.') else { return false };

@@ -32,7 +32,8 @@ fn a_passing_run_writes_both_reports_and_exits_zero() {
         .read()
         .expect("the run passes");
     assert!(out.contains("replay with --seed 3") && out.contains("conformance: OK"), "{out}");
-    let report: serde_json::Value = serde_json::from_str(&sh.read_file(&json).expect("json written")).expect("json parses");
+    let report: serde_json::Value =
+        serde_json::from_str(&sh.read_file(&json).expect("json written")).expect("json parses");
     assert_eq!(report["seed"], 3);
     assert!(report["cases"].as_array().is_some_and(|c| c.len() == 5), "{report}");
     let xml = sh.read_file(&junit).expect("junit written");
@@ -45,7 +46,8 @@ fn known_failures_that_pass_fail_the_run() {
     let dir = sh.create_temp_dir().expect("temp dir");
     let list = dir.path().join("known.txt");
     sh.write_file(&list, "# known failures\ncapabilities.shape # pretend it fails\n").expect("list written");
-    let out = cmd!(sh, "{BIN} --filter capabilities.shape --expect-failures {list}").ignore_status().output().expect("runs");
+    let out =
+        cmd!(sh, "{BIN} --filter capabilities.shape --expect-failures {list}").ignore_status().output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("XPASS capabilities.shape") && stdout.contains("remove it from the list"), "{stdout}");
@@ -64,7 +66,11 @@ fn an_absent_or_silent_server_is_an_error_not_a_hang() {
     let target = format!("127.0.0.1:{port}");
     let out = cmd!(sh, "{BIN} --target {target} --timeout-secs 2").ignore_status().output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A server that accepts connections and never says a word.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -79,6 +85,10 @@ fn an_absent_or_silent_server_is_an_error_not_a_hang() {
     let started = Instant::now();
     let out = cmd!(sh, "{BIN} --target {target} --timeout-secs 2").ignore_status().output().expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(started.elapsed() < Duration::from_secs(20), "the suite took {:?} against a silent server", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the suite took {:?} against a silent server",
+        started.elapsed()
+    );
     drop(holder);
 }

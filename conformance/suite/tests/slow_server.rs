@@ -28,7 +28,14 @@ async fn the_catalogue_passes_against_a_slow_server_on_many_seeds() {
             .filter(|c| c.status == Status::Fail)
             .map(|c| format!("{}: {}", c.id, c.message.clone().unwrap_or_default()))
             .collect();
-        assert!(failed.is_empty(), "seed {seed}, a {delay_ms} ms delay per start and step: the suite failed\n{}", failed.join("\n"));
-        assert!(report.cases.iter().filter(|c| c.status == Status::Pass).count() >= 45, "seed {seed}: too few cases passed");
+        assert!(
+            failed.is_empty(),
+            "seed {seed}, a {delay_ms} ms delay per start and step: the suite failed\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            report.cases.iter().filter(|c| c.status == Status::Pass).count() >= 45,
+            "seed {seed}: too few cases passed"
+        );
     }
 }

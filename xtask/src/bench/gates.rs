@@ -61,8 +61,11 @@ fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
 /// cancelled job's `work.queue` status written as a word the family does
 /// not have. Only cancelled jobs show it, so the SSOT gate must search far
 /// enough to meet one.
-pub(super) const PLANTED_BUG: (&str, &str, &str) =
-    ("ssot/src/project.rs", "Ok(JobState::Cancelled) => \"BLOCKED\".into(),", "Ok(JobState::Cancelled) => \"CANCELLED\".into(),");
+pub(super) const PLANTED_BUG: (&str, &str, &str) = (
+    "ssot/src/project.rs",
+    "Ok(JobState::Cancelled) => \"BLOCKED\".into(),",
+    "Ok(JobState::Cancelled) => \"CANCELLED\".into(),",
+);
 
 /// The copy with the planted bug, under `<target>/bench/planted/`, and its
 /// release `xtask` (built into a target directory of its own, so that the
@@ -124,14 +127,7 @@ pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result
     sh.write_file(&buf_yaml, "version: v2\nlint:\n  use: [STANDARD, COMMENTS]\nbreaking:\n  use: [FILE]\n")?;
     let proto = root.join("proto");
     // One field deleted: FIELD_NO_DELETE under buf's FILE rules.
-    let deleted = edited_copy(
-        sh,
-        root,
-        &temp.path().join("deleted"),
-        "jobs.proto",
-        "  string reason = 3;\n",
-        "",
-    )?;
+    let deleted = edited_copy(sh, root, &temp.path().join("deleted"), "jobs.proto", "  string reason = 3;\n", "")?;
     // One field misnamed: FIELD_LOWER_SNAKE_CASE.
     let misnamed = edited_copy(
         sh,
@@ -145,12 +141,7 @@ pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result
     let xtask = bins.xtask.clone();
     let root = root.to_path_buf();
     let mut rows = Vec::new();
-    let mut measure = |gate: &str,
-                       input: &str,
-                       expected: bool,
-                       ours: MakeCmd,
-                       theirs: Option<MakeCmd>|
-     -> Result<()> {
+    let mut measure = |gate: &str, input: &str, expected: bool, ours: MakeCmd, theirs: Option<MakeCmd>| -> Result<()> {
         let (ours_ms, ours_ok) = time_runs(sh, runs, &ours)?;
         let (buf_ms, buf_ok) = match theirs {
             Some(theirs) => {

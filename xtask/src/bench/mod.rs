@@ -116,7 +116,8 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         domed: release.join("domed"),
         loadgen: release.join("dome-loadgen"),
         conformance: conformance_bin.map(|name| release.join(name)),
-        planted: Some(gates::planted_xtask(&sh, root, &target_dir, !args.no_build)?).filter(|(_, xtask)| xtask.exists()),
+        planted: Some(gates::planted_xtask(&sh, root, &target_dir, !args.no_build)?)
+            .filter(|(_, xtask)| xtask.exists()),
     };
     for bin in [&bins.xtask, &bins.domed, &bins.loadgen] {
         if !bin.exists() {
@@ -143,16 +144,8 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
     let scenarios = servers::scenarios(&sh, &bins, &out_dir, asked, &mut failures)?;
     let load = if args.load { Some(servers::load(&sh, &bins, &out_dir, &mut failures)?) } else { None };
 
-    let report = Report {
-        machine: Machine::this(),
-        gate_runs: runs,
-        gates,
-        servers,
-        conformance,
-        scenarios,
-        load,
-        failures,
-    };
+    let report =
+        Report { machine: Machine::this(), gate_runs: runs, gates, servers, conformance, scenarios, load, failures };
     println!("{}", render::render(&report));
     let path = out_dir.join("report.json");
     sh.write_file(&path, serde_json::to_string_pretty(&report)? + "\n")?;

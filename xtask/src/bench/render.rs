@@ -473,7 +473,11 @@ fn goals(report: &Report) -> String {
     let load = report.load.as_ref();
     out += &format!(
         "- zero loss, reorder or duplication{}: {}\n",
-        if load.is_some() { " (every phase, --load included)" } else { " (every phase; run --load for the fault scenarios)" },
+        if load.is_some() {
+            " (every phase, --load included)"
+        } else {
+            " (every phase; run --load for the fault scenarios)"
+        },
         yes(report.failures.is_empty())
     );
     if let Some(load) = load {
@@ -533,7 +537,10 @@ mod tests {
         };
         let good = run(10.0, true, 80.0);
         assert!(good.contains("- every gate < 50 ms: met (slowest 10.0 ms)"), "{good}");
-        assert!(good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"), "{good}");
+        assert!(
+            good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"),
+            "{good}"
+        );
         assert!(good.contains("unary 0.80x met"), "{good}");
         assert!(good.contains("| lint | proto/ | 10.0 ms | 150.0 ms | pass / pass | yes |\n"), "{good}");
         let bad = run(250.0, false, 50.0);
@@ -594,7 +601,12 @@ mod tests {
         };
         let fast = run(10_000, 40.0, true);
         assert!(fast.contains("- 10000 generated scenarios < 60 s: met (10000 in 40.0 s)"), "{fast}");
-        assert!(fast.contains("10000 ran in 40.0 s = 250 scenarios/s against domed, properties passed (a.p 5000, b.p 5000)"), "{fast}");
+        assert!(
+            fast.contains(
+                "10000 ran in 40.0 s = 250 scenarios/s against domed, properties passed (a.p 5000, b.p 5000)"
+            ),
+            "{fast}"
+        );
         let quick_slow = run(1_000, 8.0, true);
         assert!(quick_slow.contains("scenarios < 60 s: NOT met (80.0 s at the rate of 1000 in 8.0 s)"), "{quick_slow}");
         assert!(run(10_000, 40.0, false).contains("scenarios < 60 s: NOT met"), "a failing property meets no goal");
@@ -605,7 +617,10 @@ mod tests {
         let mut empty = report(Vec::new(), Servers::default());
         empty.failures.push("x broke".to_owned());
         let text = render(&empty);
-        assert!(text.contains("| gate | input |") && text.contains("not measured: none") && text.contains("- x broke"), "{text}");
+        assert!(
+            text.contains("| gate | input |") && text.contains("not measured: none") && text.contains("- x broke"),
+            "{text}"
+        );
         assert!(text.contains("| idle RSS / high-water mark | — / — | — / — | | | |\n"), "{text}");
     }
 }

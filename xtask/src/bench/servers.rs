@@ -141,14 +141,14 @@ pub(super) fn conformance(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mu
         ));
     }
     // The suite's own JSON report, read by key: it is the suite's format.
-    let report: Value = sh
-        .read_file(&json_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null);
+    let report: Value =
+        sh.read_file(&json_path).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null);
     let cases = report["cases"].as_array().cloned().unwrap_or_default();
     if cases.is_empty() {
-        return Ok(Conformance { passed: output.status.success(), ..Conformance::not_measured("the suite wrote no JSON report") });
+        return Ok(Conformance {
+            passed: output.status.success(),
+            ..Conformance::not_measured("the suite wrote no JSON report")
+        });
     }
     let count = |status: &str| cases.iter().filter(|c| c["status"] == status).count();
     let ran = cases.len() - count("skip");
@@ -200,10 +200,13 @@ pub(super) fn scenarios(
     let started = Instant::now();
     // A case's time limit well above what its scenarios need: the bench
     // measures the rate, the suite's default limit is for its default size.
-    let output = cmd!(sh, "{bin} --target {url} --filter {filter} --cases {cases} --timeout-secs 600 --quiet --report json {json_path}")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let output = cmd!(
+        sh,
+        "{bin} --target {url} --filter {filter} --cases {cases} --timeout-secs 600 --quiet --report json {json_path}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()?;
     let elapsed = started.elapsed().as_secs_f64();
     sh.write_file(out_dir.join("scenarios.txt"), &output.stdout)?;
     if !server.alive() {
@@ -216,11 +219,8 @@ pub(super) fn scenarios(
             out_dir.join("scenarios.txt").display()
         ));
     }
-    let report: Value = sh
-        .read_file(&json_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null);
+    let report: Value =
+        sh.read_file(&json_path).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null);
     let properties = report["cases"]
         .as_array()
         .into_iter()
@@ -230,7 +230,11 @@ pub(super) fn scenarios(
     let scenarios = report["scenarios"].as_u64().unwrap_or(0);
     Ok(Scenarios {
         measured: !properties.is_empty(),
-        note: if properties.is_empty() { "the suite wrote no JSON report with scenario counts".into() } else { String::new() },
+        note: if properties.is_empty() {
+            "the suite wrote no JSON report with scenario counts".into()
+        } else {
+            String::new()
+        },
         passed: output.status.success(),
         asked,
         cases_per_property: per_property,

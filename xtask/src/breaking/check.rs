@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::FileDescriptorProto;
+use prost_types::field_descriptor_proto::{Label, Type};
 
 use super::model::{self, Enum, Field, Index, Msg, Syntax, Tree, oneof_of, real_oneof};
 use super::rules::{self as r, Rule};
@@ -83,7 +83,11 @@ impl Checker<'_, '_> {
     fn files(&mut self) {
         for (name, prev) in &self.old.files {
             let Some(file) = self.cur.files.get(name).copied() else {
-                self.emit(&r::FILE_NO_DELETE, Loc { file: None, paths: Vec::new() }, format!("Previously present file {} was deleted.", q(name)));
+                self.emit(
+                    &r::FILE_NO_DELETE,
+                    Loc { file: None, paths: Vec::new() },
+                    format!("Previously present file {} was deleted.", q(name)),
+                );
                 continue;
             };
             self.file_pair(file, prev);
@@ -93,7 +97,9 @@ impl Checker<'_, '_> {
     fn file_pair(&mut self, file: &FileDescriptorProto, prev: &FileDescriptorProto) {
         // Element deletions within the file (FILE category: moving an
         // element to another file breaks generated imports).
-        let nested = |f: &FileDescriptorProto, ix: &Index<'_>| -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+        let nested = |f: &FileDescriptorProto,
+                      ix: &Index<'_>|
+         -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
             let msgs = ix.messages.values().filter(|m| m.file.name() == f.name()).map(|m| m.nested.clone()).collect();
             let enums = ix.enums.values().filter(|e| e.file.name() == f.name()).map(|e| e.nested.clone()).collect();
             let svcs = f.service.iter().map(|s| s.name().to_string()).collect();
@@ -101,27 +107,46 @@ impl Checker<'_, '_> {
             (msgs, enums, svcs, exts)
         };
         let (cm, ce, cs, cx) = nested(file, self.cur);
-        let old_msgs: Vec<Msg<'_>> = self.old.messages.values().filter(|m| m.file.name() == prev.name()).cloned().collect();
+        let old_msgs: Vec<Msg<'_>> =
+            self.old.messages.values().filter(|m| m.file.name() == prev.name()).cloned().collect();
         for m in old_msgs {
             if !cm.contains(&m.nested) {
-                self.emit(&r::MESSAGE_NO_DELETE, self.gone(prev.name(), prev.package(), &m.nested), format!("Previously present message {} was deleted from file.", q(&m.nested)));
+                self.emit(
+                    &r::MESSAGE_NO_DELETE,
+                    self.gone(prev.name(), prev.package(), &m.nested),
+                    format!("Previously present message {} was deleted from file.", q(&m.nested)),
+                );
             }
         }
-        let old_enums: Vec<Enum<'_>> = self.old.enums.values().filter(|e| e.file.name() == prev.name()).cloned().collect();
+        let old_enums: Vec<Enum<'_>> =
+            self.old.enums.values().filter(|e| e.file.name() == prev.name()).cloned().collect();
         for e in old_enums {
             if !ce.contains(&e.nested) {
-                self.emit(&r::ENUM_NO_DELETE, self.gone(prev.name(), prev.package(), &e.nested), format!("Previously present enum {} was deleted from file.", q(&e.nested)));
+                self.emit(
+                    &r::ENUM_NO_DELETE,
+                    self.gone(prev.name(), prev.package(), &e.nested),
+                    format!("Previously present enum {} was deleted from file.", q(&e.nested)),
+                );
             }
         }
         for s in &prev.service {
             if !cs.contains(s.name()) {
-                self.emit(&r::SERVICE_NO_DELETE, self.gone(prev.name(), prev.package(), s.name()), format!("Previously present service {} was deleted from file.", q(s.name())));
+                self.emit(
+                    &r::SERVICE_NO_DELETE,
+                    self.gone(prev.name(), prev.package(), s.name()),
+                    format!("Previously present service {} was deleted from file.", q(s.name())),
+                );
             }
         }
-        let old_exts: Vec<Field<'_>> = self.old.extensions.values().filter(|x| x.file.name() == prev.name()).cloned().collect();
+        let old_exts: Vec<Field<'_>> =
+            self.old.extensions.values().filter(|x| x.file.name() == prev.name()).cloned().collect();
         for x in old_exts {
             if !cx.contains(&x.nested) {
-                self.emit(&r::EXTENSION_NO_DELETE, self.gone(prev.name(), prev.package(), &x.nested), format!("Previously present extension {} was deleted from file.", q(&x.nested)));
+                self.emit(
+                    &r::EXTENSION_NO_DELETE,
+                    self.gone(prev.name(), prev.package(), &x.nested),
+                    format!("Previously present extension {} was deleted from file.", q(&x.nested)),
+                );
             }
         }
 
@@ -149,15 +174,27 @@ impl Checker<'_, '_> {
             if before != after {
                 // The option's statement, or (removed) the whole file, as buf.
                 let at = cur(file, vec![vec![num::FILE_OPTIONS, option.number]]);
-                self.emit(rule, at, format!("File option {} changed from {} to {}.", q(option.name), q(before), q(after)));
+                self.emit(
+                    rule,
+                    at,
+                    format!("File option {} changed from {} to {}.", q(option.name), q(before), q(after)),
+                );
             }
         }
         let (sb, sa) = (Syntax::of(prev).name(), Syntax::of(file).name());
         if sb != sa {
-            self.emit(&r::FILE_SAME_SYNTAX, cur(file, vec![vec![12], vec![]]), format!("File syntax changed from {} to {}.", q(sb), q(sa)));
+            self.emit(
+                &r::FILE_SAME_SYNTAX,
+                cur(file, vec![vec![12], vec![]]),
+                format!("File syntax changed from {} to {}.", q(sb), q(sa)),
+            );
         }
         if prev.package() != file.package() {
-            self.emit(&r::FILE_SAME_PACKAGE, cur(file, vec![vec![2], vec![]]), format!("File package changed from {} to {}.", q(prev.package()), q(file.package())));
+            self.emit(
+                &r::FILE_SAME_PACKAGE,
+                cur(file, vec![vec![2], vec![]]),
+                format!("File package changed from {} to {}.", q(prev.package()), q(file.package())),
+            );
         }
     }
 
@@ -170,7 +207,11 @@ impl Checker<'_, '_> {
             let first = self.old.files.values().find(|f| f.package() == p).copied();
             if let Some(f) = first {
                 let _ = f;
-                self.emit(&r::PACKAGE_NO_DELETE, Loc { file: None, paths: Vec::new() }, format!("Previously present package {} was deleted.", q(p)));
+                self.emit(
+                    &r::PACKAGE_NO_DELETE,
+                    Loc { file: None, paths: Vec::new() },
+                    format!("Previously present package {} was deleted.", q(p)),
+                );
             }
         }
         let surviving = |p: &str| cur_pkgs.contains(p);
@@ -178,29 +219,46 @@ impl Checker<'_, '_> {
         for m in old_msgs {
             let pkg = m.file.package();
             if surviving(pkg) && !self.cur.messages.contains_key(&full_name(pkg, &m.nested)) {
-                self.emit(&r::PACKAGE_MESSAGE_NO_DELETE, self.gone(m.file.name(), pkg, &m.nested), format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)));
+                self.emit(
+                    &r::PACKAGE_MESSAGE_NO_DELETE,
+                    self.gone(m.file.name(), pkg, &m.nested),
+                    format!("Previously present message {} was deleted from package {}.", q(&m.nested), q(pkg)),
+                );
             }
         }
         let old_enums: Vec<Enum<'_>> = self.old.enums.values().cloned().collect();
         for e in old_enums {
             let pkg = e.file.package();
             if surviving(pkg) && !self.cur.enums.contains_key(&full_name(pkg, &e.nested)) {
-                self.emit(&r::PACKAGE_ENUM_NO_DELETE, self.gone(e.file.name(), pkg, &e.nested), format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)));
+                self.emit(
+                    &r::PACKAGE_ENUM_NO_DELETE,
+                    self.gone(e.file.name(), pkg, &e.nested),
+                    format!("Previously present enum {} was deleted from package {}.", q(&e.nested), q(pkg)),
+                );
             }
         }
         let old_svcs: Vec<_> = self.old.services.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
         for (full, s) in old_svcs {
             let pkg = s.file.package();
             if surviving(pkg) && !self.cur.services.contains_key(&full) {
-                self.emit(&r::PACKAGE_SERVICE_NO_DELETE, self.gone(s.file.name(), pkg, s.proto.name()), format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)));
+                self.emit(
+                    &r::PACKAGE_SERVICE_NO_DELETE,
+                    self.gone(s.file.name(), pkg, s.proto.name()),
+                    format!("Previously present service {} was deleted from package {}.", q(s.proto.name()), q(pkg)),
+                );
             }
         }
-        let cur_exts: BTreeSet<String> = self.cur.extensions.values().map(|x| full_name(x.file.package(), &x.nested)).collect();
+        let cur_exts: BTreeSet<String> =
+            self.cur.extensions.values().map(|x| full_name(x.file.package(), &x.nested)).collect();
         let old_exts: Vec<Field<'_>> = self.old.extensions.values().cloned().collect();
         for x in old_exts {
             let pkg = x.file.package();
             if surviving(pkg) && !cur_exts.contains(&full_name(pkg, &x.nested)) {
-                self.emit(&r::PACKAGE_EXTENSION_NO_DELETE, self.gone(x.file.name(), pkg, &x.nested), format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)));
+                self.emit(
+                    &r::PACKAGE_EXTENSION_NO_DELETE,
+                    self.gone(x.file.name(), pkg, &x.nested),
+                    format!("Previously present extension {} was deleted from package {}.", q(&x.nested), q(pkg)),
+                );
             }
         }
     }
@@ -208,12 +266,8 @@ impl Checker<'_, '_> {
     // ---------------------------------------------------------------- enums
 
     fn enums(&mut self) {
-        let pairs: Vec<(Enum<'_>, Enum<'_>)> = self
-            .old
-            .enums
-            .iter()
-            .filter_map(|(k, p)| self.cur.enums.get(k).map(|c| (c.clone(), p.clone())))
-            .collect();
+        let pairs: Vec<(Enum<'_>, Enum<'_>)> =
+            self.old.enums.iter().filter_map(|(k, p)| self.cur.enums.get(k).map(|c| (c.clone(), p.clone()))).collect();
         for (e, p) in pairs {
             self.enum_pair(&e, &p);
         }
@@ -226,11 +280,19 @@ impl Checker<'_, '_> {
         let (pc, cc) = (closed(Syntax::of(p.file)), closed(Syntax::of(e.file)));
         if pc != cc {
             let (a, b) = if cc { ("open", "closed") } else { ("closed", "open") };
-            self.emit(&r::ENUM_SAME_TYPE, cur(e.file, vec![e.path.clone()]), format!("Enum {} changed from {a} to {b}.", q(name)));
+            self.emit(
+                &r::ENUM_SAME_TYPE,
+                cur(e.file, vec![e.path.clone()]),
+                format!("Enum {} changed from {a} to {b}.", q(name)),
+            );
         }
         // JSON format: proto2 enums are LEGACY_BEST_EFFORT, the others ALLOW.
         if !closed(Syntax::of(p.file)) && closed(Syntax::of(e.file)) {
-            self.emit(&r::ENUM_SAME_JSON_FORMAT, cur(e.file, vec![e.path.clone()]), format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
+            self.emit(
+                &r::ENUM_SAME_JSON_FORMAT,
+                cur(e.file, vec![e.path.clone()]),
+                format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)),
+            );
         }
 
         let by_number = |en: &Enum<'_>| {
@@ -245,15 +307,23 @@ impl Checker<'_, '_> {
             match cv.get(number) {
                 None => {
                     let what = format!("Previously present enum value \"{number}\" on enum {} was deleted", q(name));
-                                        let loc = || cur(e.file, vec![e.path.clone()]);
+                    let loc = || cur(e.file, vec![e.path.clone()]);
                     self.emit(&r::ENUM_VALUE_NO_DELETE, loc(), format!("{what}."));
                     if !in_ranges(*number, e.proto.reserved_range.iter().map(|r| (r.start(), r.end()))) {
-                        self.emit(&r::ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED, loc(), format!("{what} without reserving the number \"{number}\"."));
+                        self.emit(
+                            &r::ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED,
+                            loc(),
+                            format!("{what} without reserving the number \"{number}\"."),
+                        );
                     }
                     if !prev_names.iter().all(|(n, _)| e.proto.reserved_name.contains(n)) {
                         let names: Vec<String> = prev_names.iter().map(|(n, _)| q(n)).collect();
                         let s = if names.len() > 1 { "s" } else { "" };
-                        self.emit(&r::ENUM_VALUE_NO_DELETE_UNLESS_NAME_RESERVED, loc(), format!("{what} without reserving the name{s} {}.", names.join(", ")));
+                        self.emit(
+                            &r::ENUM_VALUE_NO_DELETE_UNLESS_NAME_RESERVED,
+                            loc(),
+                            format!("{what} without reserving the name{s} {}.", names.join(", ")),
+                        );
                     }
                 }
                 Some(names) => {
@@ -266,10 +336,19 @@ impl Checker<'_, '_> {
                             s.join(", ")
                         };
                         let s = if prev_names.len() > 1 && names.len() > 1 { "s" } else { "" };
-                        let what = format!("Enum value \"{number}\" on enum {} changed name{s} from {} to {}.", q(name), quote(prev_names), quote(names));
+                        let what = format!(
+                            "Enum value \"{number}\" on enum {} changed name{s} from {} to {}.",
+                            q(name),
+                            quote(prev_names),
+                            quote(names)
+                        );
                         for (_, idx) in names {
                             let idx = *idx as i32;
-                            self.emit(&r::ENUM_VALUE_SAME_NAME, cur(e.file, vec![sub(&e.path, &[2, idx, 2]), sub(&e.path, &[2, idx])]), what.clone());
+                            self.emit(
+                                &r::ENUM_VALUE_SAME_NAME,
+                                cur(e.file, vec![sub(&e.path, &[2, idx, 2]), sub(&e.path, &[2, idx])]),
+                                what.clone(),
+                            );
                         }
                     }
                 }
@@ -281,12 +360,20 @@ impl Checker<'_, '_> {
         let ranges: Vec<(i32, i32)> = e.proto.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
         for (s, t) in prev_ranges {
             if !range_covered(s, t, &ranges) {
-                self.emit(&r::RESERVED_ENUM_NO_DELETE, cur(e.file, vec![e.path.clone()]), format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)));
+                self.emit(
+                    &r::RESERVED_ENUM_NO_DELETE,
+                    cur(e.file, vec![e.path.clone()]),
+                    format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)),
+                );
             }
         }
         for n in &p.proto.reserved_name {
             if !e.proto.reserved_name.contains(n) {
-                self.emit(&r::RESERVED_ENUM_NO_DELETE, cur(e.file, vec![e.path.clone()]), format!("Previously present reserved name {} on enum {} was deleted.", q(n), q(name)));
+                self.emit(
+                    &r::RESERVED_ENUM_NO_DELETE,
+                    cur(e.file, vec![e.path.clone()]),
+                    format!("Previously present reserved name {} on enum {} was deleted.", q(n), q(name)),
+                );
             }
         }
     }
@@ -315,25 +402,46 @@ impl Checker<'_, '_> {
             if fields.contains_key(number) {
                 continue;
             }
-            let what = format!("Previously present field \"{number}\" with name {} on message {} was deleted", q(pf.proto.name()), q(name));
+            let what = format!(
+                "Previously present field \"{number}\" with name {} on message {} was deleted",
+                q(pf.proto.name()),
+                q(name)
+            );
             let gone = || cur(m.file, vec![m.path.clone()]);
             self.emit(&r::FIELD_NO_DELETE, gone(), format!("{what}."));
             if !in_ranges(*number, m.proto.reserved_range.iter().map(|r| (r.start(), r.end() - 1))) {
-                self.emit(&r::FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED, gone(), format!("{what} without reserving the number \"{number}\"."));
+                self.emit(
+                    &r::FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED,
+                    gone(),
+                    format!("{what} without reserving the number \"{number}\"."),
+                );
             }
             if !m.proto.reserved_name.iter().any(|n| n == pf.proto.name()) {
-                self.emit(&r::FIELD_NO_DELETE_UNLESS_NAME_RESERVED, gone(), format!("{what} without reserving the name {}.", q(pf.proto.name())));
+                self.emit(
+                    &r::FIELD_NO_DELETE_UNLESS_NAME_RESERVED,
+                    gone(),
+                    format!("{what} without reserving the name {}.", q(pf.proto.name())),
+                );
             }
         }
 
         // Oneofs (synthetic ones of proto3 `optional` are presence, not oneofs).
         let names = |d: &prost_types::DescriptorProto| -> BTreeMap<String, usize> {
-            d.oneof_decl.iter().enumerate().filter(|(i, _)| real_oneof(d, *i as i32)).map(|(i, o)| (o.name().to_string(), i)).collect()
+            d.oneof_decl
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| real_oneof(d, *i as i32))
+                .map(|(i, o)| (o.name().to_string(), i))
+                .collect()
         };
         let cur_oneofs = names(m.proto);
         for o in names(p.proto).into_keys() {
             if !cur_oneofs.contains_key(&o) {
-                self.emit(&r::ONEOF_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present oneof {} on message {} was deleted.", q(&o), q(name)));
+                self.emit(
+                    &r::ONEOF_NO_DELETE,
+                    cur(m.file, vec![m.path.clone()]),
+                    format!("Previously present oneof {} on message {} was deleted.", q(&o), q(name)),
+                );
             }
         }
 
@@ -342,29 +450,50 @@ impl Checker<'_, '_> {
         for r in &p.proto.reserved_range {
             let (s, t) = (r.start(), r.end() - 1);
             if !range_covered(s, t, &ranges) {
-                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present reserved range \"[{s}, {t}]\" on message {} is missing.", q(name)));
+                self.emit(
+                    &r::RESERVED_MESSAGE_NO_DELETE,
+                    cur(m.file, vec![m.path.clone()]),
+                    format!("Previously present reserved range \"[{s}, {t}]\" on message {} is missing.", q(name)),
+                );
             }
         }
         for n in &p.proto.reserved_name {
             if !m.proto.reserved_name.contains(n) {
-                self.emit(&r::RESERVED_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present reserved name {} on message {} was deleted.", q(n), q(name)));
+                self.emit(
+                    &r::RESERVED_MESSAGE_NO_DELETE,
+                    cur(m.file, vec![m.path.clone()]),
+                    format!("Previously present reserved name {} on message {} was deleted.", q(n), q(name)),
+                );
             }
         }
         let ext: Vec<(i32, i32)> = m.proto.extension_range.iter().map(|r| (r.start(), r.end() - 1)).collect();
         for r in &p.proto.extension_range {
             let (s, t) = (r.start(), r.end() - 1);
             if !range_covered(s, t, &ext) {
-                self.emit(&r::EXTENSION_MESSAGE_NO_DELETE, cur(m.file, vec![m.path.clone()]), format!("Previously present extension range \"[{s}, {t}]\" on message {} is missing.", q(name)));
+                self.emit(
+                    &r::EXTENSION_MESSAGE_NO_DELETE,
+                    cur(m.file, vec![m.path.clone()]),
+                    format!("Previously present extension range \"[{s}, {t}]\" on message {} is missing.", q(name)),
+                );
             }
         }
 
         // Message options.
-        let nsda = |d: &prost_types::DescriptorProto| d.options.as_ref().is_some_and(|o| o.no_standard_descriptor_accessor());
+        let nsda =
+            |d: &prost_types::DescriptorProto| d.options.as_ref().is_some_and(|o| o.no_standard_descriptor_accessor());
         if !nsda(p.proto) && nsda(m.proto) {
-            self.emit(&r::MESSAGE_NO_REMOVE_STANDARD_DESCRIPTOR_ACCESSOR, here(&[7, 2]), "Message option \"no_standard_descriptor_accessor\" changed from \"false\" to \"true\".".to_string());
+            self.emit(
+                &r::MESSAGE_NO_REMOVE_STANDARD_DESCRIPTOR_ACCESSOR,
+                here(&[7, 2]),
+                "Message option \"no_standard_descriptor_accessor\" changed from \"false\" to \"true\".".to_string(),
+            );
         }
         if Syntax::of(p.file) != Syntax::Proto2 && Syntax::of(m.file) == Syntax::Proto2 {
-            self.emit(&r::MESSAGE_SAME_JSON_FORMAT, cur(m.file, vec![m.path.clone()]), format!("Message {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)));
+            self.emit(
+                &r::MESSAGE_SAME_JSON_FORMAT,
+                cur(m.file, vec![m.path.clone()]),
+                format!("Message {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(name)),
+            );
         }
 
         // Required fields.
@@ -443,7 +572,8 @@ impl Checker<'_, '_> {
         let named = |t: Type| matches!(t, Type::Message | Type::Enum | Type::Group);
         let type_loc = |t: Type| if named(t) { at(&[&[6], &[5]]) } else { at(&[&[5], &[6]]) };
         let (ctn, ptn) = (f.proto.type_name().trim_start_matches('.'), p.proto.type_name().trim_start_matches('.'));
-        let changed_kind = format!("{desc} changed type from {} to {}.", q(model::type_name(pt)), q(model::type_name(ct)));
+        let changed_kind =
+            format!("{desc} changed type from {} to {}.", q(model::type_name(pt)), q(model::type_name(ct)));
         let changed_name = format!("{desc} changed type from {} to {}.", q(ptn), q(ctn));
         if ct != pt {
             self.emit(&r::FIELD_SAME_TYPE, type_loc(ct), changed_kind.clone());
@@ -472,7 +602,11 @@ impl Checker<'_, '_> {
         if !is_ext {
             let (cj, pj) = (model::json_name(f.proto), model::json_name(p.proto));
             if cj != pj {
-                self.emit(&r::FIELD_SAME_JSON_NAME, at(&[&[10]]), format!("{desc} changed option \"json_name\" from {} to {}.", q(pj), q(cj)));
+                self.emit(
+                    &r::FIELD_SAME_JSON_NAME,
+                    at(&[&[10]]),
+                    format!("{desc} changed option \"json_name\" from {} to {}.", q(pj), q(cj)),
+                );
             }
         }
         let (cn, pn) = if is_ext {
@@ -481,7 +615,11 @@ impl Checker<'_, '_> {
             (f.proto.name().to_string(), p.proto.name().to_string())
         };
         if cn != pn {
-            self.emit(&r::FIELD_SAME_NAME, at(&[&[1]]), format!("{} changed name from {} to {}.", describe(f, false), q(pn), q(cn)));
+            self.emit(
+                &r::FIELD_SAME_NAME,
+                at(&[&[1]]),
+                format!("{} changed name from {} to {}.", describe(f, false), q(pn), q(cn)),
+            );
         }
 
         // Oneof membership.
@@ -489,9 +627,17 @@ impl Checker<'_, '_> {
             match (oneof_of(p), oneof_of(f)) {
                 (None, None) => {}
                 (Some(a), Some(b)) if a == b => {}
-                (Some(a), Some(b)) => self.emit(&r::FIELD_SAME_ONEOF, at(&[]), format!("{desc} moved from oneof {} to oneof {}.", q(a), q(b))),
-                (Some(_), None) => self.emit(&r::FIELD_SAME_ONEOF, at(&[]), format!("{desc} moved from inside to outside a oneof.")),
-                (None, Some(_)) => self.emit(&r::FIELD_SAME_ONEOF, at(&[]), format!("{desc} moved from outside to inside a oneof.")),
+                (Some(a), Some(b)) => self.emit(
+                    &r::FIELD_SAME_ONEOF,
+                    at(&[]),
+                    format!("{desc} moved from oneof {} to oneof {}.", q(a), q(b)),
+                ),
+                (Some(_), None) => {
+                    self.emit(&r::FIELD_SAME_ONEOF, at(&[]), format!("{desc} moved from inside to outside a oneof."))
+                }
+                (None, Some(_)) => {
+                    self.emit(&r::FIELD_SAME_ONEOF, at(&[]), format!("{desc} moved from outside to inside a oneof."))
+                }
             }
         }
 
@@ -501,34 +647,64 @@ impl Checker<'_, '_> {
         if !map_entries && stringy(ct) && stringy(pt) {
             let (a, b) = (po.ctype().as_str_name(), co.ctype().as_str_name());
             if a != b && !(a == "STRING_PIECE" && b == "STRING") {
-                self.emit(&r::FIELD_SAME_CPP_STRING_TYPE, at(&[&[8, 1]]), format!("{desc} changed C++ string type from {} to {}.", q(a), q(b)));
+                self.emit(
+                    &r::FIELD_SAME_CPP_STRING_TYPE,
+                    at(&[&[8, 1]]),
+                    format!("{desc} changed C++ string type from {} to {}.", q(a), q(b)),
+                );
             }
         }
         if ct == Type::String && pt == Type::String {
             let utf8 = |file: &FileDescriptorProto| if Syntax::of(file) == Syntax::Proto2 { "NONE" } else { "VERIFY" };
             let (a, b) = (utf8(p.file), utf8(f.file));
             if a != b {
-                self.emit(&r::FIELD_SAME_UTF8_VALIDATION, at(&[]), format!("{desc} changed UTF8 validation from {a} to {b}."));
+                self.emit(
+                    &r::FIELD_SAME_UTF8_VALIDATION,
+                    at(&[]),
+                    format!("{desc} changed UTF8 validation from {a} to {b}."),
+                );
             }
             let java = |file: &FileDescriptorProto| {
                 if file.options.as_ref().is_some_and(|o| o.java_string_check_utf8()) { "VERIFY" } else { utf8(file) }
             };
             let (a, b) = (java(p.file), java(f.file));
             if a != b {
-                self.emit(&r::FIELD_SAME_JAVA_UTF8_VALIDATION, cur(f.file, vec![vec![num::FILE_OPTIONS, 27], f.path.clone()]), format!("{desc} changed Java string UTF8 validation from {} to {}.", q(a), q(b)));
+                self.emit(
+                    &r::FIELD_SAME_JAVA_UTF8_VALIDATION,
+                    cur(f.file, vec![vec![num::FILE_OPTIONS, 27], f.path.clone()]),
+                    format!("{desc} changed Java string UTF8 validation from {} to {}.", q(a), q(b)),
+                );
             }
         }
         let is64 = |t: Type| matches!(t, Type::Int64 | Type::Sint64 | Type::Uint64 | Type::Fixed64 | Type::Sfixed64);
         if is64(ct) && is64(pt) && co.jstype() != po.jstype() {
-            self.emit(&r::FIELD_SAME_JSTYPE, at(&[&[8, 6]]), format!("{desc} changed option \"jstype\" from {} to {}.", q(po.jstype().as_str_name()), q(co.jstype().as_str_name())));
+            self.emit(
+                &r::FIELD_SAME_JSTYPE,
+                at(&[&[8, 6]]),
+                format!(
+                    "{desc} changed option \"jstype\" from {} to {}.",
+                    q(po.jstype().as_str_name()),
+                    q(co.jstype().as_str_name())
+                ),
+            );
         }
 
         // Defaults (explicit proto2 defaults; proto3 fields default to zero).
-        let can_default = |x: &Field<'_>| x.proto.label() != Label::Repeated && !matches!(x.proto.r#type(), Type::Message | Type::Group);
+        let can_default = |x: &Field<'_>| {
+            x.proto.label() != Label::Repeated && !matches!(x.proto.r#type(), Type::Message | Type::Group)
+        };
         if can_default(f) && can_default(p) {
             let (a, b) = (self.old.default_of(p), self.cur.default_of(f));
             if a != b {
-                self.emit(&r::FIELD_SAME_DEFAULT, at(&[&[7]]), format!("{desc} changed default value from {} to {}.", a.unwrap_or_else(|| "zero".into()), b.unwrap_or_else(|| "zero".into())));
+                self.emit(
+                    &r::FIELD_SAME_DEFAULT,
+                    at(&[&[7]]),
+                    format!(
+                        "{desc} changed default value from {} to {}.",
+                        a.unwrap_or_else(|| "zero".into()),
+                        b.unwrap_or_else(|| "zero".into())
+                    ),
+                );
             }
         }
     }
@@ -565,7 +741,11 @@ impl Checker<'_, '_> {
                 s.proto.method.iter().enumerate().map(|(i, m)| (m.name(), (i, m))).collect();
             for pm in &p.proto.method {
                 let Some(&(i, m)) = methods.get(pm.name()) else {
-                    self.emit(&r::RPC_NO_DELETE, cur(s.file, vec![s.path.clone()]), format!("Previously present RPC {} on service {} was deleted.", q(pm.name()), q(sname)));
+                    self.emit(
+                        &r::RPC_NO_DELETE,
+                        cur(s.file, vec![s.path.clone()]),
+                        format!("Previously present RPC {} on service {} was deleted.", q(pm.name()), q(sname)),
+                    );
                     continue;
                 };
                 let mpath = sub(&s.path, &[2, i as i32]);
@@ -573,21 +753,65 @@ impl Checker<'_, '_> {
                 let rpc = format!("RPC {} on service {}", q(m.name()), q(sname));
                 let streaming = |b: bool| if b { "streaming" } else { "unary" };
                 if pm.client_streaming() != m.client_streaming() {
-                    self.emit(&r::RPC_SAME_CLIENT_STREAMING, at(&[]), format!("{rpc} changed from client {} to client {}.", streaming(pm.client_streaming()), streaming(m.client_streaming())));
+                    self.emit(
+                        &r::RPC_SAME_CLIENT_STREAMING,
+                        at(&[]),
+                        format!(
+                            "{rpc} changed from client {} to client {}.",
+                            streaming(pm.client_streaming()),
+                            streaming(m.client_streaming())
+                        ),
+                    );
                 }
                 if pm.server_streaming() != m.server_streaming() {
-                    self.emit(&r::RPC_SAME_SERVER_STREAMING, at(&[]), format!("{rpc} changed from server {} to server {}.", streaming(pm.server_streaming()), streaming(m.server_streaming())));
+                    self.emit(
+                        &r::RPC_SAME_SERVER_STREAMING,
+                        at(&[]),
+                        format!(
+                            "{rpc} changed from server {} to server {}.",
+                            streaming(pm.server_streaming()),
+                            streaming(m.server_streaming())
+                        ),
+                    );
                 }
-                let level = |x: &prost_types::MethodDescriptorProto| x.options.as_ref().map_or(prost_types::method_options::IdempotencyLevel::IdempotencyUnknown, |o| o.idempotency_level());
+                let level = |x: &prost_types::MethodDescriptorProto| {
+                    x.options.as_ref().map_or(prost_types::method_options::IdempotencyLevel::IdempotencyUnknown, |o| {
+                        o.idempotency_level()
+                    })
+                };
                 if level(pm) != level(m) {
-                    self.emit(&r::RPC_SAME_IDEMPOTENCY_LEVEL, at(&[4, 34]), format!("{rpc} changed option \"idempotency_level\" from {} to {}.", q(level(pm).as_str_name()), q(level(m).as_str_name())));
+                    self.emit(
+                        &r::RPC_SAME_IDEMPOTENCY_LEVEL,
+                        at(&[4, 34]),
+                        format!(
+                            "{rpc} changed option \"idempotency_level\" from {} to {}.",
+                            q(level(pm).as_str_name()),
+                            q(level(m).as_str_name())
+                        ),
+                    );
                 }
                 let tn = |s: &str| s.trim_start_matches('.').to_string();
                 if tn(pm.input_type()) != tn(m.input_type()) {
-                    self.emit(&r::RPC_SAME_REQUEST_TYPE, at(&[2]), format!("{rpc} changed request type from {} to {}.", q(tn(pm.input_type())), q(tn(m.input_type()))));
+                    self.emit(
+                        &r::RPC_SAME_REQUEST_TYPE,
+                        at(&[2]),
+                        format!(
+                            "{rpc} changed request type from {} to {}.",
+                            q(tn(pm.input_type())),
+                            q(tn(m.input_type()))
+                        ),
+                    );
                 }
                 if tn(pm.output_type()) != tn(m.output_type()) {
-                    self.emit(&r::RPC_SAME_RESPONSE_TYPE, at(&[3]), format!("{rpc} changed response type from {} to {}.", q(tn(pm.output_type())), q(tn(m.output_type()))));
+                    self.emit(
+                        &r::RPC_SAME_RESPONSE_TYPE,
+                        at(&[3]),
+                        format!(
+                            "{rpc} changed response type from {} to {}.",
+                            q(tn(pm.output_type())),
+                            q(tn(m.output_type()))
+                        ),
+                    );
                 }
             }
         }
@@ -601,7 +825,11 @@ impl Index<'_> {
         let explicit = f.proto.default_value.clone().filter(|d| !d.is_empty());
         if t == Type::Enum {
             // An enum's implicit default is its first value.
-            let first = self.all_enums.get(f.proto.type_name().trim_start_matches('.')).and_then(|e| e.value.first()).map(|v| v.name().to_string());
+            let first = self
+                .all_enums
+                .get(f.proto.type_name().trim_start_matches('.'))
+                .and_then(|e| e.value.first())
+                .map(|v| v.name().to_string());
             let value = explicit.or(first.clone());
             return if value == first { None } else { value };
         }
@@ -615,7 +843,6 @@ impl Index<'_> {
         if zero { None } else { Some(d) }
     }
 }
-
 
 /// `Field "3" with name "foo" on message "Bar"` (or the extension form).
 fn describe(f: &Field<'_>, with_name: bool) -> String {

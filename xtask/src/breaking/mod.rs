@@ -22,10 +22,10 @@ use xshell::{Shell, cmd};
 pub use model::Tree;
 pub use rules::{ALL_RULES, Category, Rule};
 
-use crate::paths::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
 use crate::config::{self, Config, Section};
 use crate::descriptors::{compile_tree, decode_set, display_prefix, relabel, report_error};
 use crate::findings::{self, EXIT_ERROR, Finding, Format};
+use crate::paths::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
 
 /// Flags of `cargo xtask breaking`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -164,10 +164,19 @@ fn proto_root(root: &Path, args: &Args) -> PathBuf {
 /// neither a breaking rule nor a category.
 pub fn check_selectors(config: &Config) -> Result<()> {
     let s = &config.breaking.section;
-    for (key, name) in s.use_.iter().map(|n| ("use", n)).chain(s.except.iter().map(|n| ("except", n))).chain(s.ignore_only.keys().map(|n| ("ignore_only", n))) {
+    for (key, name) in s
+        .use_
+        .iter()
+        .map(|n| ("use", n))
+        .chain(s.except.iter().map(|n| ("except", n)))
+        .chain(s.ignore_only.keys().map(|n| ("ignore_only", n)))
+    {
         let known = ALL_RULES.iter().any(|r| r.id == name || r.categories.contains(&name.as_str()));
         if !known {
-            bail!("{}: breaking.{key}: `{name}` is neither a breaking rule nor a category (FILE, PACKAGE, WIRE_JSON, WIRE)", config.source);
+            bail!(
+                "{}: breaking.{key}: `{name}` is neither a breaking rule nor a category (FILE, PACKAGE, WIRE_JSON, WIRE)",
+                config.source
+            );
         }
     }
     Ok(())
@@ -225,7 +234,8 @@ pub fn compare(current: &Tree, baseline: &Tree, category: Category) -> Outcome {
 /// `ignore_unstable_packages` leaves out.
 pub fn is_unstable_package(pkg: &str) -> bool {
     let last = pkg.rsplit('.').next().unwrap_or(pkg);
-    crate::toolkit::has_version_suffix(pkg) && (last.contains("alpha") || last.contains("beta") || last.contains("test"))
+    crate::toolkit::has_version_suffix(pkg)
+        && (last.contains("alpha") || last.contains("beta") || last.contains("test"))
 }
 
 /// Compares two trees under a configuration: its rules (or `category`
@@ -295,7 +305,10 @@ fn load_dir_excluding(dir: &Path, label: &str, excludes: &[String]) -> Result<Tr
 pub fn load_descriptor_set(path: &Path, label: &str) -> Result<Tree> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image `{}`", path.display()))?;
     if bytes.is_empty() {
-        bail!("image `{}` is empty (0 bytes): build it with `buf build -o` or `protoc --include_source_info --descriptor_set_out`", path.display());
+        bail!(
+            "image `{}` is empty (0 bytes): build it with `buf build -o` or `protoc --include_source_info --descriptor_set_out`",
+            path.display()
+        );
     }
     // Decoded once through prost-reflect to validate references, then as
     // plain descriptors, which keep the source info the findings need.
@@ -318,7 +331,9 @@ pub fn load_baseline(root: &Path, proto_root: &Path, baseline: &Baseline) -> Res
         }
         Baseline::Dir(dir) => load_dir(dir, &dir.display().to_string())
             .map_err(|e| relabel(e, &display_prefix(dir), Some("baseline tree"))),
-        Baseline::Git(rev) => load_git(proto_root, rev).map_err(|e| relabel(e, &format!("git:{rev}:"), Some("baseline"))),
+        Baseline::Git(rev) => {
+            load_git(proto_root, rev).map_err(|e| relabel(e, &format!("git:{rev}:"), Some("baseline")))
+        }
     }
 }
 

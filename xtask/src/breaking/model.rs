@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, ServiceDescriptorProto};
+use prost_types::{
+    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, ServiceDescriptorProto,
+};
 
 /// A compiled proto tree (or descriptor set) to compare.
 #[derive(Debug, Clone)]
@@ -143,10 +145,7 @@ impl<'a> Index<'a> {
             }
             if own {
                 for (i, s) in file.service.iter().enumerate() {
-                    ix.services.insert(
-                        join(pkg, s.name()),
-                        Service { file, path: vec![6, i as i32], proto: s },
-                    );
+                    ix.services.insert(join(pkg, s.name()), Service { file, path: vec![6, i as i32], proto: s });
                 }
                 for (i, x) in file.extension.iter().enumerate() {
                     ix.add_extension(file, None, "", vec![7, i as i32], x);
@@ -156,7 +155,15 @@ impl<'a> Index<'a> {
         ix
     }
 
-    fn add_enum(&mut self, file: &'a FileDescriptorProto, own: bool, pkg: &str, outer: &str, path: Vec<i32>, e: &'a EnumDescriptorProto) {
+    fn add_enum(
+        &mut self,
+        file: &'a FileDescriptorProto,
+        own: bool,
+        pkg: &str,
+        outer: &str,
+        path: Vec<i32>,
+        e: &'a EnumDescriptorProto,
+    ) {
         let nested = join(outer, e.name());
         let full = join(pkg, &nested);
         self.all_enums.insert(full.clone(), e);
@@ -165,7 +172,15 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn add_message(&mut self, file: &'a FileDescriptorProto, own: bool, pkg: &str, outer: &str, path: Vec<i32>, m: &'a DescriptorProto) {
+    fn add_message(
+        &mut self,
+        file: &'a FileDescriptorProto,
+        own: bool,
+        pkg: &str,
+        outer: &str,
+        path: Vec<i32>,
+        m: &'a DescriptorProto,
+    ) {
         let nested = join(outer, m.name());
         let full = join(pkg, &nested);
         self.all_messages.insert(full.clone(), m);
@@ -183,7 +198,14 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn add_extension(&mut self, file: &'a FileDescriptorProto, parent: Option<&'a DescriptorProto>, outer: &str, path: Vec<i32>, x: &'a FieldDescriptorProto) {
+    fn add_extension(
+        &mut self,
+        file: &'a FileDescriptorProto,
+        parent: Option<&'a DescriptorProto>,
+        outer: &str,
+        path: Vec<i32>,
+        x: &'a FieldDescriptorProto,
+    ) {
         let key = (x.extendee().trim_start_matches('.').to_string(), x.number());
         let nested = join(outer, x.name());
         self.extensions.insert(key, Field { file, path, proto: x, parent, nested });

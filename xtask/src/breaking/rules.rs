@@ -62,7 +62,8 @@ const JW: &[&str] = &["WIRE_JSON", "WIRE"];
 const W: &[&str] = &["WIRE"];
 
 const GEN_ELEMENT: &str = "Generated code that names it no longer compiles.";
-const GEN_OPTION: &str = "Generated code changes its names or layout, so code built on it no longer compiles or behaves differently.";
+const GEN_OPTION: &str =
+    "Generated code changes its names or layout, so code built on it no longer compiles or behaves differently.";
 const WIRE_TYPE: &str = "Generated code changes the field's type, so client code no longer compiles; unless both types share a wire encoding, old and new peers also misread its bytes.";
 
 macro_rules! rules {

@@ -43,7 +43,11 @@ pub(super) fn generate(pool: &DescriptorPool, conformance_schema: &str) -> Resul
     let schema: serde_json::Value =
         serde_json::from_str(conformance_schema).context("the conformance schema is not valid JSON")?;
     let schema_str = |key: &str| -> Result<String> {
-        schema.get(key).and_then(|v| v.as_str()).map(str::to_string).with_context(|| format!("conformance schema lacks `{key}`"))
+        schema
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .with_context(|| format!("conformance schema lacks `{key}`"))
     };
     let service = pool
         .services()
@@ -53,10 +57,19 @@ pub(super) fn generate(pool: &DescriptorPool, conformance_schema: &str) -> Resul
 
     let mut s = String::new();
     writeln!(s, "/// The protobuf package of the contract.\npub const PACKAGE: &str = {PACKAGE:?};")?;
-    writeln!(s, "/// The API version this contract is (the package's last component).\npub const API_VERSION: &str = {api_version:?};")?;
+    writeln!(
+        s,
+        "/// The API version this contract is (the package's last component).\npub const API_VERSION: &str = {api_version:?};"
+    )?;
     writeln!(s, "/// The fully-qualified name of the service.\npub const SERVICE: &str = {:?};", service.full_name())?;
-    writeln!(s, "/// The `google.rpc.ErrorInfo.domain` of every error (`ErrorReason`'s `(error_domain)` option).\npub const ERROR_DOMAIN: &str = {domain:?};")?;
-    writeln!(s, "/// The ErrorInfo metadata key every error carries.\npub const CORRELATION_ID_KEY: &str = \"correlationId\";")?;
+    writeln!(
+        s,
+        "/// The `google.rpc.ErrorInfo.domain` of every error (`ErrorReason`'s `(error_domain)` option).\npub const ERROR_DOMAIN: &str = {domain:?};"
+    )?;
+    writeln!(
+        s,
+        "/// The ErrorInfo metadata key every error carries.\npub const CORRELATION_ID_KEY: &str = \"correlationId\";"
+    )?;
     for h in header_rows(pool)? {
         writeln!(
             s,
@@ -68,7 +81,11 @@ pub(super) fn generate(pool: &DescriptorPool, conformance_schema: &str) -> Resul
     }
     let features = feature_rows(pool)?;
     for f in &features {
-        writeln!(s, "/// The feature flag `{}` (a `(feature)` option): {}\npub const {}: &str = {:?};", f.name, f.meaning, f.constant, f.name)?;
+        writeln!(
+            s,
+            "/// The feature flag `{}` (a `(feature)` option): {}\npub const {}: &str = {:?};",
+            f.name, f.meaning, f.constant, f.name
+        )?;
     }
     writeln!(
         s,
@@ -117,7 +134,10 @@ pub struct ErrorReasonSpec {{
     pub doc: &'static str,
 }}"
     )?;
-    writeln!(s, "/// Every `ErrorReason` but the zero value, in number order.\npub const ERROR_REASONS: &[ErrorReasonSpec] = &[")?;
+    writeln!(
+        s,
+        "/// Every `ErrorReason` but the zero value, in number order.\npub const ERROR_REASONS: &[ErrorReasonSpec] = &["
+    )?;
     for e in &errors {
         writeln!(
             s,
@@ -151,9 +171,14 @@ pub struct SsotMappingSpec {{
 pub const SSOT_MAPPINGS: &[SsotMappingSpec] = &["
     )?;
     for r in &ssot {
-        let family = r.family.as_ref().map_or("None".to_string(), |f| format!("Some(crate::pb::SsotFamily::{})", pascal(f)));
+        let family =
+            r.family.as_ref().map_or("None".to_string(), |f| format!("Some(crate::pb::SsotFamily::{})", pascal(f)));
         let delta = r.delta.as_ref().map_or("None".to_string(), |d| format!("Some({d:?})"));
-        writeln!(s, "SsotMappingSpec {{ message: {:?}, family: {family}, delta: {delta}, rationale: {:?} }},", r.message, r.rationale)?;
+        writeln!(
+            s,
+            "SsotMappingSpec {{ message: {:?}, family: {family}, delta: {delta}, rationale: {:?} }},",
+            r.message, r.rationale
+        )?;
     }
     writeln!(s, "];")?;
     writeln!(
@@ -187,19 +212,34 @@ pub const RPCS: &[RpcSpec] = &["
         )?;
     }
     writeln!(s, "];")?;
-    writeln!(s, "/// The conformance skill's id.\npub const CONFORMANCE_SKILL_ID: &str = {:?};", schema_str("x-dome-skill-id")?)?;
-    writeln!(s, "/// The conformance skill's version.\npub const CONFORMANCE_SKILL_VERSION: &str = {:?};", schema_str("x-dome-skill-version")?)?;
+    writeln!(
+        s,
+        "/// The conformance skill's id.\npub const CONFORMANCE_SKILL_ID: &str = {:?};",
+        schema_str("x-dome-skill-id")?
+    )?;
+    writeln!(
+        s,
+        "/// The conformance skill's version.\npub const CONFORMANCE_SKILL_VERSION: &str = {:?};",
+        schema_str("x-dome-skill-version")?
+    )?;
     let conformance_feature = schema_str("x-dome-feature")?;
     let Some(flag) = features.iter().find(|f| f.name == conformance_feature) else {
-        bail!("the conformance schema's `x-dome-feature` {conformance_feature:?} is no `(feature)` option of the proto");
+        bail!(
+            "the conformance schema's `x-dome-feature` {conformance_feature:?} is no `(feature)` option of the proto"
+        );
     };
-    writeln!(s, "/// The feature flag of the conformance profile (the schema's `x-dome-feature`).\npub const CONFORMANCE_FEATURE: &str = {};", flag.constant)?;
+    writeln!(
+        s,
+        "/// The feature flag of the conformance profile (the schema's `x-dome-feature`).\npub const CONFORMANCE_FEATURE: &str = {};",
+        flag.constant
+    )?;
     writeln!(
         s,
         "/// The conformance skill's input JSON Schema, as in `conformance_script.schema.json`.\npub const CONFORMANCE_SCRIPT_SCHEMA: &str = {};",
         raw_str(conformance_schema)
     )?;
-    let schema_name = crate::paths::CONFORMANCE_SCHEMA.trim_start_matches(crate::paths::PROTO_DIR).trim_start_matches('/');
+    let schema_name =
+        crate::paths::CONFORMANCE_SCHEMA.trim_start_matches(crate::paths::PROTO_DIR).trim_start_matches('/');
     s.push_str(&super::rules::render(&super::rules::collect(pool, schema_name, conformance_schema)?)?);
     format_rust(&s)
 }

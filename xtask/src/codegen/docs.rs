@@ -136,8 +136,11 @@ impl<'a> Pages<'a> {
             "Every other message of the service surface (reachable from a request or response), in the order the \
              RPCs reach them.\n"
         )?;
-        let io: BTreeSet<String> =
-            self.methods.iter().flat_map(|m| [m.input().full_name().to_string(), m.output().full_name().to_string()]).collect();
+        let io: BTreeSet<String> = self
+            .methods
+            .iter()
+            .flat_map(|m| [m.input().full_name().to_string(), m.output().full_name().to_string()])
+            .collect();
         for message in self.surface.iter().filter(|m| !io.contains(m.full_name())) {
             writeln!(s, "### message `{}`\n", message.name())?;
             writeln!(s, "{}\n", doc(message.parent_file().file_descriptor_proto(), message.path()))?;
@@ -187,7 +190,15 @@ impl<'a> Pages<'a> {
         writeln!(s, "| --- | --- | --- | --- |")?;
         let own = self.rpc_errors(m);
         for e in &own {
-            writeln!(s, "| [`{}`](#error-{}) | `{}` | {} | {} |", e.name, anchor(&e.name), e.code, yes_no(e.retryable), details(e))?;
+            writeln!(
+                s,
+                "| [`{}`](#error-{}) | `{}` | {} | {} |",
+                e.name,
+                anchor(&e.name),
+                e.code,
+                yes_no(e.retryable),
+                details(e)
+            )?;
         }
         let names: Vec<_> = general
             .iter()
@@ -250,7 +261,10 @@ impl<'a> Pages<'a> {
             }
             writeln!(s)?;
         }
-        writeln!(s, "| Reason | gRPC code | Retryable | Metadata keys | Optional metadata keys | `BadRequest` | Named by |")?;
+        writeln!(
+            s,
+            "| Reason | gRPC code | Retryable | Metadata keys | Optional metadata keys | `BadRequest` | Named by |"
+        )?;
         writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |")?;
         let service_file = self.service.parent_file();
         let general = self.general_errors(&service_file);
@@ -314,7 +328,14 @@ impl<'a> Pages<'a> {
         if !errors.is_empty() {
             writeln!(s, "### Cursor and resume errors\n")?;
             for e in errors {
-                writeln!(s, "- [`{}`](#error-{}) (`{}`): {}", e.name, anchor(&e.name), e.code, e.doc.replace('\n', " "))?;
+                writeln!(
+                    s,
+                    "- [`{}`](#error-{}) (`{}`): {}",
+                    e.name,
+                    anchor(&e.name),
+                    e.code,
+                    e.doc.replace('\n', " ")
+                )?;
             }
             writeln!(s)?;
         }
@@ -354,7 +375,11 @@ impl<'a> Pages<'a> {
         let mut out = Vec::new();
         for message in &self.surface {
             for field in message.fields() {
-                let kind = if field.is_map() { field.kind().as_message().map(|e| e.map_entry_value_field().kind()) } else { Some(field.kind()) };
+                let kind = if field.is_map() {
+                    field.kind().as_message().map(|e| e.map_entry_value_field().kind())
+                } else {
+                    Some(field.kind())
+                };
                 if let Some(Kind::Enum(e)) = kind
                     && e.package_name() == PACKAGE
                     && seen.insert(e.full_name().to_string())
@@ -526,7 +551,13 @@ impl<'a> Pages<'a> {
         writeln!(s)?;
         for row in &register.deltas {
             writeln!(s, "## {}\n", row.id)?;
-            writeln!(s, "**{}** ({}{}).\n", row.title, row.change, if row.families.is_empty() { String::new() } else { format!(" {}", families(&row.families)) })?;
+            writeln!(
+                s,
+                "**{}** ({}{}).\n",
+                row.title,
+                row.change,
+                if row.families.is_empty() { String::new() } else { format!(" {}", families(&row.families)) }
+            )?;
             writeln!(s, "{}\n", row.rationale)?;
             writeln!(s, "Used by (the messages whose `(ssot)` option names it):\n")?;
             let used = self.users(&row.id);
@@ -547,10 +578,17 @@ impl<'a> Pages<'a> {
             writeln!(s)?;
         }
         let used: BTreeSet<&str> = self.rows.iter().filter_map(|r| r.delta.as_deref()).collect();
-        let unregistered: Vec<_> =
-            used.iter().filter(|id| !register.deltas.iter().any(|d| d.id == **id)).map(|id| format!("`{id}`")).collect();
+        let unregistered: Vec<_> = used
+            .iter()
+            .filter(|id| !register.deltas.iter().any(|d| d.id == **id))
+            .map(|id| format!("`{id}`"))
+            .collect();
         if !unregistered.is_empty() {
-            writeln!(s, "Used in the proto but not registered (`cargo xtask ssot` fails on them): {}.\n", unregistered.join(", "))?;
+            writeln!(
+                s,
+                "Used in the proto but not registered (`cargo xtask ssot` fails on them): {}.\n",
+                unregistered.join(", ")
+            )?;
         }
         Ok(s)
     }
@@ -763,5 +801,9 @@ fn family_name(upper: &str) -> String {
 }
 
 fn families(families: &[String]) -> String {
-    if families.is_empty() { "none".into() } else { families.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ") }
+    if families.is_empty() {
+        "none".into()
+    } else {
+        families.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+    }
 }

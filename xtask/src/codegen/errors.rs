@@ -100,7 +100,10 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
             )?;
         }
         if row.bad_request {
-            writeln!(s, "/// The field violations of the `google.rpc.BadRequest` detail.\nviolations: Vec<crate::error::FieldViolation>,")?;
+            writeln!(
+                s,
+                "/// The field violations of the `google.rpc.BadRequest` detail.\nviolations: Vec<crate::error::FieldViolation>,"
+            )?;
         }
         if row.retryable {
             writeln!(
@@ -114,19 +117,28 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
 
     writeln!(s, "impl ApiError {{")?;
     // reason()
-    writeln!(s, "/// The `ErrorReason` of the error.\npub fn reason(&self) -> crate::pb::ErrorReason {{ match self {{")?;
+    writeln!(
+        s,
+        "/// The `ErrorReason` of the error.\npub fn reason(&self) -> crate::pb::ErrorReason {{ match self {{"
+    )?;
     for row in &rows {
         writeln!(s, "Self::{0} {{ .. }} => crate::pb::ErrorReason::{0},", pascal(&row.name))?;
     }
     writeln!(s, "}} }}")?;
     // reason_name()
-    writeln!(s, "/// `ErrorInfo.reason`: the reason's name without the `ERROR_REASON_` prefix.\npub fn reason_name(&self) -> &'static str {{ match self {{")?;
+    writeln!(
+        s,
+        "/// `ErrorInfo.reason`: the reason's name without the `ERROR_REASON_` prefix.\npub fn reason_name(&self) -> &'static str {{ match self {{"
+    )?;
     for row in &rows {
         writeln!(s, "Self::{} {{ .. }} => {:?},", pascal(&row.name), row.name)?;
     }
     writeln!(s, "}} }}")?;
     // code()
-    writeln!(s, "/// The gRPC status code the contract sends the error with.\npub fn code(&self) -> tonic::Code {{ match self {{")?;
+    writeln!(
+        s,
+        "/// The gRPC status code the contract sends the error with.\npub fn code(&self) -> tonic::Code {{ match self {{"
+    )?;
     for row in &rows {
         writeln!(s, "Self::{} {{ .. }} => tonic::Code::{},", pascal(&row.name), pascal(&row.code))?;
     }
@@ -142,10 +154,9 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
     }
     writeln!(s, "}} }}")?;
     // correlation_id(), message()
-    for (method, doc) in [
-        ("correlation_id", "The `correlationId` of the failed call."),
-        ("message", "The status message, for people."),
-    ] {
+    for (method, doc) in
+        [("correlation_id", "The `correlationId` of the failed call."), ("message", "The status message, for people.")]
+    {
         writeln!(s, "/// {doc}\npub fn {method}(&self) -> &str {{ match self {{")?;
         for row in &rows {
             writeln!(s, "Self::{} {{ {method}, .. }} => {method},", pascal(&row.name))?;
@@ -179,12 +190,8 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
          pub fn metadata(&self) -> Vec<(&'static str, Option<&str>)> {{ match self {{"
     )?;
     for row in &rows {
-        let fields: Vec<_> = row
-            .metadata_keys
-            .iter()
-            .chain(&row.optional_metadata_keys)
-            .map(|k| snake_case(k))
-            .collect();
+        let fields: Vec<_> =
+            row.metadata_keys.iter().chain(&row.optional_metadata_keys).map(|k| snake_case(k)).collect();
         let pattern = if fields.is_empty() { "..".to_string() } else { format!("{}, ..", fields.join(", ")) };
         let items: Vec<_> = row
             .metadata_keys
@@ -273,7 +280,12 @@ mod tests {
         .expect("the edited contract generates");
         let variant = added.find("    QuotaSpent {").expect("a variant for the new reason");
         let body = &added[variant..added[variant..].find("},").map(|e| variant + e).expect("the variant ends")];
-        for field in ["correlation_id: String", "bucket_name: String", "hint: Option<String>", "retry_delay: Option<std::time::Duration>"] {
+        for field in [
+            "correlation_id: String",
+            "bucket_name: String",
+            "hint: Option<String>",
+            "retry_delay: Option<std::time::Duration>",
+        ] {
             assert!(body.contains(field), "`{field}` missing from\n{body}");
         }
         assert!(added.contains("\"QUOTA_SPENT\" => {"), "the decoder knows the new reason");
@@ -284,15 +296,17 @@ mod tests {
 
     #[test]
     fn a_key_that_clashes_fails_generation_with_the_reason_named() {
-        let error = generate_edited(|text| text.replace("metadata_keys: [\"permission\"]", "metadata_keys: [\"message\"]"))
-            .expect_err("a key named like a fixed field is refused");
+        let error =
+            generate_edited(|text| text.replace("metadata_keys: [\"permission\"]", "metadata_keys: [\"message\"]"))
+                .expect_err("a key named like a fixed field is refused");
         assert!(error.to_string().contains("ERROR_REASON_PERMISSION_DENIED"), "{error}");
     }
 
     #[test]
     fn check_rows_refuses_clashing_and_malformed_keys() {
         assert!(check_rows(&[row(&["jobId", "limitValue"])]).is_ok());
-        for bad in [&["message"][..], &["retryDelay"], &["correlationId"], &["JobId"], &["job-id"], &["jobId", "jobId"]] {
+        for bad in [&["message"][..], &["retryDelay"], &["correlationId"], &["JobId"], &["job-id"], &["jobId", "jobId"]]
+        {
             assert!(check_rows(&[row(bad)]).is_err(), "keys {bad:?} should be refused");
         }
     }

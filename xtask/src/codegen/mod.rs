@@ -117,7 +117,9 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
     // A file in the generated directory that generation does not produce
     // is stale (a renamed proto, a hand-added file): it must go.
     let generated_dirs = [GENERATED_DIR, TESTEE_GENERATED_DIR];
-    for rel in generated_dirs.iter().map(|d| files_with_suffix(root, &root.join(d), "")).collect::<Result<Vec<_>>>()?.concat() {
+    for rel in
+        generated_dirs.iter().map(|d| files_with_suffix(root, &root.join(d), "")).collect::<Result<Vec<_>>>()?.concat()
+    {
         if outputs.iter().any(|o| o.path == rel) {
             continue;
         }
@@ -126,10 +128,9 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
                 std::fs::remove_file(root.join(&rel))?;
                 drifts.push(Drift { path: rel, diff: String::new() });
             }
-            Mode::Check => drifts.push(Drift {
-                diff: format!("`{rel}` is not produced by codegen: remove it\n"),
-                path: rel,
-            }),
+            Mode::Check => {
+                drifts.push(Drift { diff: format!("`{rel}` is not produced by codegen: remove it\n"), path: rel })
+            }
         }
     }
     Ok(drifts)
@@ -175,9 +176,7 @@ pub fn compare_outputs(a: &[Output], b: &[Output]) -> Vec<String> {
     for x in a {
         match b.iter().find(|y| y.path == x.path) {
             None => problems.push(format!("`{}` only in the first run", x.path)),
-            Some(y) if y.contents != x.contents => {
-                problems.push(diff(&x.path, Some(&x.contents), &y.contents))
-            }
+            Some(y) if y.contents != x.contents => problems.push(diff(&x.path, Some(&x.contents), &y.contents)),
             Some(_) => {}
         }
     }

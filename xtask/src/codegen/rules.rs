@@ -46,7 +46,9 @@ pub fn is_rule_id(id: &str) -> bool {
     let parts: Vec<&str> = id.split('.').collect();
     parts.len() >= 2
         && parts[0].bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
 }
 
 /// A marker found in a text: `(start, end, id)`, where `start..end` spans
@@ -69,7 +71,10 @@ pub fn markers(text: &str) -> Result<Vec<Marker>, (usize, String)> {
         };
         let id = &body[..close];
         if !is_rule_id(id) {
-            return Err((start, format!("`{id}` is not a rule id (`group.name`: lowercase letters, digits and `_`, dotted)")));
+            return Err((
+                start,
+                format!("`{id}` is not a rule id (`group.name`: lowercase letters, digits and `_`, dotted)"),
+            ));
         }
         let end = start + MARKER.len() + close + 1;
         out.push((start, end, id.to_string()));
@@ -158,13 +163,20 @@ pub fn collect(pool: &DescriptorPool, schema_name: &str, schema: &str) -> Result
                 if !text.contains("[rule") {
                     continue;
                 }
-                let element = names.get(&(file.name().to_string(), loc.path.clone())).cloned().unwrap_or_else(|| file.name().to_string());
+                let element = names
+                    .get(&(file.name().to_string(), loc.path.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| file.name().to_string());
                 let line = loc.span.first().copied().unwrap_or(0) + 1;
-                let rules = rules_of(&text)
-                    .map_err(|(_, why)| anyhow::anyhow!("{}:{line}: in the comment of `{element}`: {why}", file.name()))?;
+                let rules = rules_of(&text).map_err(|(_, why)| {
+                    anyhow::anyhow!("{}:{line}: in the comment of `{element}`: {why}", file.name())
+                })?;
                 for (n, (id, sentence)) in rules.into_iter().enumerate() {
                     let order = (file.name().to_string(), loc.span.first().copied().unwrap_or(0), k as i32, n);
-                    found.push((order, RuleRow { id, text: sentence, element: element.clone(), file: file.name().to_string() }));
+                    found.push((
+                        order,
+                        RuleRow { id, text: sentence, element: element.clone(), file: file.name().to_string() },
+                    ));
                 }
             }
         }
@@ -240,7 +252,11 @@ pub struct RuleSpec {{
 pub const RULES: &[RuleSpec] = &["
     )?;
     for r in rows {
-        writeln!(s, "RuleSpec {{ id: {:?}, text: {:?}, element: {:?}, file: {:?} }},", r.id, r.text, r.element, r.file)?;
+        writeln!(
+            s,
+            "RuleSpec {{ id: {:?}, text: {:?}, element: {:?}, file: {:?} }},",
+            r.id, r.text, r.element, r.file
+        )?;
     }
     writeln!(s, "];")?;
     Ok(s)

@@ -5,8 +5,8 @@ use anyhow::{Context, Result, anyhow};
 use prost::Message as _;
 
 use super::{Output, header};
-use crate::paths::{GENERATED_DIR, TESTEE_GENERATED_DIR};
 use crate::descriptors::Compiled;
+use crate::paths::{GENERATED_DIR, TESTEE_GENERATED_DIR};
 
 /// Generates one Rust file per proto package of the contract.
 pub(super) fn generate(compiled: &Compiled) -> Result<Vec<Output>> {
@@ -56,7 +56,10 @@ pub(super) fn generate_testee(compiled: &Compiled) -> Result<Vec<Output>> {
         }
         let code = std::fs::read_to_string(tmp.path().join(&name))
             .with_context(|| format!("tonic-prost-build wrote no `{name}` for `{file}`"))?;
-        outputs.push(Output { path: format!("{TESTEE_GENERATED_DIR}/{name}"), contents: format_rust(&code)?.into_bytes() });
+        outputs.push(Output {
+            path: format!("{TESTEE_GENERATED_DIR}/{name}"),
+            contents: format_rust(&code)?.into_bytes(),
+        });
     }
     Ok(outputs)
 }

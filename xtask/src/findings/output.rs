@@ -136,7 +136,8 @@ fn junit(findings: &[Finding], path: &dyn Fn(&Finding) -> String) -> String {
     }
     let mut out = String::from("<testsuites>\n");
     for (p, group) in suites {
-        let name = if p.is_empty() { "<input>".to_string() } else { p.strip_suffix(".proto").unwrap_or(&p).to_string() };
+        let name =
+            if p.is_empty() { "<input>".to_string() } else { p.strip_suffix(".proto").unwrap_or(&p).to_string() };
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
@@ -224,9 +225,19 @@ mod tests {
     fn sample() -> Vec<Finding> {
         let at = Span { line: 7, column: 1, end_line: 10, end_column: 2 };
         vec![
-            Finding::new("FILE_NO_DELETE", "", Span::default(), "Previously present file \"a/v1/b.proto\" was deleted.".into()),
-            Finding::new("FIELD_NO_DELETE", "a/v1/a.proto", at, "Field \"2\" with name \"x,y\" was deleted: 100%.".into())
-                .explained("Readers break."),
+            Finding::new(
+                "FILE_NO_DELETE",
+                "",
+                Span::default(),
+                "Previously present file \"a/v1/b.proto\" was deleted.".into(),
+            ),
+            Finding::new(
+                "FIELD_NO_DELETE",
+                "a/v1/a.proto",
+                at,
+                "Field \"2\" with name \"x,y\" was deleted: 100%.".into(),
+            )
+            .explained("Readers break."),
         ]
     }
 
@@ -242,11 +253,15 @@ mod tests {
     #[test]
     fn json_lines_have_buf_s_keys_and_end_positions() {
         let out = render(&sample(), Format::Json, "");
-        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        let lines: Vec<serde_json::Value> =
+            out.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].get("path").is_none());
         assert_eq!(lines[1]["path"], "a/v1/a.proto");
-        assert_eq!((lines[1]["start_line"].as_u64(), lines[1]["end_line"].as_u64(), lines[1]["end_column"].as_u64()), (Some(7), Some(10), Some(2)));
+        assert_eq!(
+            (lines[1]["start_line"].as_u64(), lines[1]["end_line"].as_u64(), lines[1]["end_column"].as_u64()),
+            (Some(7), Some(10), Some(2))
+        );
         assert_eq!(lines[1]["type"], "FIELD_NO_DELETE");
         assert!(!out.contains("Readers break"), "explanations are for text output only");
     }

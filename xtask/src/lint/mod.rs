@@ -72,9 +72,19 @@ fn is_category(name: &str, version: Version) -> bool {
 /// neither a lint rule nor a category.
 pub fn check_selectors(config: &Config) -> Result<()> {
     let s = &config.lint.section;
-    for (key, name) in s.use_.iter().map(|n| ("use", n)).chain(s.except.iter().map(|n| ("except", n))).chain(s.ignore_only.keys().map(|n| ("ignore_only", n))) {
+    for (key, name) in s
+        .use_
+        .iter()
+        .map(|n| ("use", n))
+        .chain(s.except.iter().map(|n| ("except", n)))
+        .chain(s.ignore_only.keys().map(|n| ("ignore_only", n)))
+    {
         if !is_category(name, config.version) && rules::rule(name).is_none() {
-            bail!("{}: lint.{key}: `{name}` is neither a lint rule nor a category ({})", config.source, CATEGORIES.join(", "));
+            bail!(
+                "{}: lint.{key}: `{name}` is neither a lint rule nor a category ({})",
+                config.source,
+                CATEGORIES.join(", ")
+            );
         }
     }
     Ok(())
@@ -95,7 +105,12 @@ pub fn selected(config: &Config) -> Vec<&'static Rule> {
 
 /// Lints the `own` files of a descriptor set (imports are context only)
 /// under `config`: the engine, with no I/O.
-pub fn lint(files: &[FileDescriptorProto], own: &BTreeSet<String>, pool: Option<&DescriptorPool>, config: &Config) -> Vec<Finding> {
+pub fn lint(
+    files: &[FileDescriptorProto],
+    own: &BTreeSet<String>,
+    pool: Option<&DescriptorPool>,
+    config: &Config,
+) -> Vec<Finding> {
     let section = &config.lint.section;
     let mine: Vec<&FileDescriptorProto> =
         files.iter().filter(|f| own.contains(f.name()) && !Section::matches(&section.ignore, f.name())).collect();
@@ -109,8 +124,12 @@ pub fn lint(files: &[FileDescriptorProto], own: &BTreeSet<String>, pool: Option<
     for rule in selected(config) {
         let mut out = Out::default();
         rules::run(rule, &ctx, &elements, &mut out);
-        let skip: Vec<&Vec<String>> =
-            section.ignore_only.iter().filter(|(k, _)| *k == rule.id || in_category(rule, k, config.version)).map(|(_, v)| v).collect();
+        let skip: Vec<&Vec<String>> = section
+            .ignore_only
+            .iter()
+            .filter(|(k, _)| *k == rule.id || in_category(rule, k, config.version))
+            .map(|(_, v)| v)
+            .collect();
         for raw in out.found {
             if skip.iter().any(|paths| Section::matches(paths, raw.file.name())) {
                 continue;
@@ -214,7 +233,11 @@ pub fn main(root: &Path, args: &Args) -> i32 {
             eprintln!("{}", outcome.summary());
             outcome.exit_code()
         }
-        Err(e) => crate::descriptors::report_error(&crate::descriptors::relabel(e, &prefix, None), args.error_format, EXIT_ERROR),
+        Err(e) => crate::descriptors::report_error(
+            &crate::descriptors::relabel(e, &prefix, None),
+            args.error_format,
+            EXIT_ERROR,
+        ),
     }
 }
 

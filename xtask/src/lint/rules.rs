@@ -16,7 +16,9 @@ use prost_types::{
 };
 
 use crate::descriptors::locate;
-use crate::toolkit::{self, file_option, full_name, has_version_suffix, num, q, sub, to_lower_snake, to_pascal, to_upper_snake};
+use crate::toolkit::{
+    self, file_option, full_name, has_version_suffix, num, q, sub, to_lower_snake, to_pascal, to_upper_snake,
+};
 
 /// The options of buf's lint configuration that change what a rule
 /// accepts.
@@ -86,7 +88,12 @@ pub struct Out<'a> {
 impl<'a> Out<'a> {
     /// A finding about `element` of `file`, at the first located of `paths`.
     pub fn at(&mut self, file: &'a FileDescriptorProto, element: &[i32], paths: &[&[i32]], message: String) {
-        self.found.push(Raw { file, paths: paths.iter().map(|p| p.to_vec()).collect(), element: element.to_vec(), message });
+        self.found.push(Raw {
+            file,
+            paths: paths.iter().map(|p| p.to_vec()).collect(),
+            element: element.to_vec(),
+            message,
+        });
     }
 }
 
@@ -281,7 +288,12 @@ fn file_lower_snake_case<'a>(_: &Ctx<'a>, f: &'a FileDescriptorProto, out: &mut 
     let stem = base.strip_suffix(".proto").unwrap_or(base);
     let expected = to_lower_snake(stem);
     if stem != expected {
-        out.at(f, &[], &[], format!("Filename {} should be lower_snake_case.proto, such as \"{expected}.proto\".", q(base)));
+        out.at(
+            f,
+            &[],
+            &[],
+            format!("Filename {} should be lower_snake_case.proto, such as \"{expected}.proto\".", q(base)),
+        );
     }
 }
 
@@ -319,14 +331,23 @@ fn package_lower_snake_case<'a>(_: &Ctx<'a>, f: &'a FileDescriptorProto, out: &m
     let pkg = f.package();
     let lower = pkg.split('.').map(to_lower_snake).collect::<Vec<_>>().join(".");
     if !pkg.is_empty() && lower != pkg {
-        out.at(f, &[num::FILE_PACKAGE], &[&[num::FILE_PACKAGE]], format!("Package name {} should be lower_snake.case, such as {}.", q(pkg), q(lower)));
+        out.at(
+            f,
+            &[num::FILE_PACKAGE],
+            &[&[num::FILE_PACKAGE]],
+            format!("Package name {} should be lower_snake.case, such as {}.", q(pkg), q(lower)),
+        );
     }
 }
 
 fn package_version_suffix<'a>(_: &Ctx<'a>, f: &'a FileDescriptorProto, out: &mut Out<'a>) {
     let pkg = f.package();
     if !pkg.is_empty() && !has_version_suffix(pkg) {
-        let message = format!("Package name {} should be suffixed with a correctly formed version, such as {}.", q(pkg), q(format!("{pkg}.v1")));
+        let message = format!(
+            "Package name {} should be suffixed with a correctly formed version, such as {}.",
+            q(pkg),
+            q(format!("{pkg}.v1"))
+        );
         out.at(f, &[num::FILE_PACKAGE], &[&[num::FILE_PACKAGE]], message);
     }
 }
@@ -445,7 +466,12 @@ fn directory_same_package<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
             (false, _) => format!("Multiple packages {}", q(named.join(","))),
         };
         for f in group {
-            out.at(f, &[num::FILE_PACKAGE], &[&[num::FILE_PACKAGE]], format!("{prefix} detected within directory {}.", q(dir)));
+            out.at(
+                f,
+                &[num::FILE_PACKAGE],
+                &[&[num::FILE_PACKAGE]],
+                format!("{prefix} detected within directory {}.", q(dir)),
+            );
         }
     }
 }
@@ -464,7 +490,12 @@ fn package_same_directory<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
         if dirs.len() > 1 {
             let list = dirs.into_iter().collect::<Vec<_>>().join(",");
             for f in group {
-                out.at(f, &[num::FILE_PACKAGE], &[&[num::FILE_PACKAGE]], format!("Multiple directories {} contain files with package {}.", q(&list), q(pkg)));
+                out.at(
+                    f,
+                    &[num::FILE_PACKAGE],
+                    &[&[num::FILE_PACKAGE]],
+                    format!("Multiple directories {} contain files with package {}.", q(&list), q(pkg)),
+                );
             }
         }
     }
@@ -479,9 +510,19 @@ fn package_same_option<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>, option: &str) {
         }
         let set = values.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(",");
         let message = if values.contains("") {
-            format!("Files in package {} have both values {} and no value for option {} and all values must be equal.", q(pkg), q(&set), q(option.name))
+            format!(
+                "Files in package {} have both values {} and no value for option {} and all values must be equal.",
+                q(pkg),
+                q(&set),
+                q(option.name)
+            )
         } else {
-            format!("Files in package {} have multiple values {} for option {} and all values must be equal.", q(pkg), q(&set), q(option.name))
+            format!(
+                "Files in package {} have multiple values {} for option {} and all values must be equal.",
+                q(pkg),
+                q(&set),
+                q(option.name)
+            )
         };
         for f in group {
             let path = [num::FILE_OPTIONS, option.number];
@@ -555,7 +596,12 @@ fn rpc_request_response_unique<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
                 let path = vec![num::FILE_SERVICE, i as i32, num::SERVICE_METHOD, j as i32];
                 let (input, output) = (m.input_type().trim_start_matches('.'), m.output_type().trim_start_matches('.'));
                 if input == output && !opts.rpc_allow_same_request_response {
-                    out.at(f, &path, &[&path], format!("RPC {} has the same type {} for the request and response.", q(m.name()), q(input)));
+                    out.at(
+                        f,
+                        &path,
+                        &[&path],
+                        format!("RPC {} has the same type {} for the request and response.", q(m.name()), q(input)),
+                    );
                 }
                 let rpc = full_name(f.package(), &format!("{}.{}", s.name(), m.name()));
                 let empty = "google.protobuf.Empty";
@@ -578,7 +624,12 @@ fn rpc_request_response_unique<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
     for (t, rpcs) in uses {
         if rpcs.len() > 1 {
             for (f, path, _) in rpcs {
-                out.at(f, &path, &[&path], format!("{} is used as the request or response type for multiple RPCs.", q(&t)));
+                out.at(
+                    f,
+                    &path,
+                    &[&path],
+                    format!("{} is used as the request or response type for multiple RPCs.", q(&t)),
+                );
             }
         }
     }
@@ -589,27 +640,47 @@ fn rpc_request_response_unique<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
 fn message_pascal_case<'a>(_: &Ctx<'a>, m: &Message<'a>, out: &mut Out<'a>) {
     let (name, pascal) = (m.proto.name(), to_pascal(m.proto.name()));
     if name != pascal {
-        out.at(m.file, &m.path, &[&sub(&m.path, &[num::NAME])], format!("Message name {} should be PascalCase, such as {}.", q(name), q(pascal)));
+        out.at(
+            m.file,
+            &m.path,
+            &[&sub(&m.path, &[num::NAME])],
+            format!("Message name {} should be PascalCase, such as {}.", q(name), q(pascal)),
+        );
     }
 }
 
 fn field_lower_snake_case<'a>(_: &Ctx<'a>, x: &Field<'a>, out: &mut Out<'a>) {
     let (name, expected) = (x.proto.name(), to_lower_snake(x.proto.name()));
     if name != expected {
-        out.at(x.file, &x.path, &[&sub(&x.path, &[num::NAME])], format!("Field name {} should be lower_snake_case, such as {}.", q(name), q(expected)));
+        out.at(
+            x.file,
+            &x.path,
+            &[&sub(&x.path, &[num::NAME])],
+            format!("Field name {} should be lower_snake_case, such as {}.", q(name), q(expected)),
+        );
     }
 }
 
 fn field_not_required<'a>(_: &Ctx<'a>, x: &Field<'a>, out: &mut Out<'a>) {
     if x.proto.label() == Label::Required {
-        out.at(x.file, &x.path, &[&sub(&x.path, &[num::NAME])], format!("Field named {} should not be required.", q(x.proto.name())));
+        out.at(
+            x.file,
+            &x.path,
+            &[&sub(&x.path, &[num::NAME])],
+            format!("Field named {} should not be required.", q(x.proto.name())),
+        );
     }
 }
 
 fn oneof_lower_snake_case<'a>(_: &Ctx<'a>, x: &Oneof<'a>, out: &mut Out<'a>) {
     let (name, expected) = (x.proto.name(), to_lower_snake(x.proto.name()));
     if name != expected {
-        out.at(x.file, &x.path, &[&sub(&x.path, &[num::NAME])], format!("Oneof name {} should be lower_snake_case, such as {}.", q(name), q(expected)));
+        out.at(
+            x.file,
+            &x.path,
+            &[&sub(&x.path, &[num::NAME])],
+            format!("Oneof name {} should be lower_snake_case, such as {}.", q(name), q(expected)),
+        );
     }
 }
 
@@ -618,14 +689,24 @@ fn oneof_lower_snake_case<'a>(_: &Ctx<'a>, x: &Oneof<'a>, out: &mut Out<'a>) {
 fn enum_pascal_case<'a>(_: &Ctx<'a>, e: &Enum<'a>, out: &mut Out<'a>) {
     let (name, pascal) = (e.proto.name(), to_pascal(e.proto.name()));
     if name != pascal {
-        out.at(e.file, &e.path, &[&sub(&e.path, &[num::NAME])], format!("Enum name {} should be PascalCase, such as {}.", q(name), q(pascal)));
+        out.at(
+            e.file,
+            &e.path,
+            &[&sub(&e.path, &[num::NAME])],
+            format!("Enum name {} should be PascalCase, such as {}.", q(name), q(pascal)),
+        );
     }
 }
 
 fn enum_no_allow_alias<'a>(_: &Ctx<'a>, e: &Enum<'a>, out: &mut Out<'a>) {
     if e.proto.options.as_ref().is_some_and(|o| o.allow_alias()) {
         let option = sub(&e.path, &[num::ENUM_OPTIONS, num::ENUM_OPTION_ALLOW_ALIAS]);
-        out.at(e.file, &e.path, &[&option, &e.path], format!("Enum option \"allow_alias\" on enum {} must be false.", q(e.proto.name())));
+        out.at(
+            e.file,
+            &e.path,
+            &[&option, &e.path],
+            format!("Enum option \"allow_alias\" on enum {} must be false.", q(e.proto.name())),
+        );
     }
 }
 
@@ -634,21 +715,36 @@ fn enum_first_value_zero<'a>(_: &Ctx<'a>, e: &Enum<'a>, out: &mut Out<'a>) {
         && first.number() != 0
     {
         let number = sub(&e.path, &[num::ENUM_VALUE, 0, num::ENUM_VALUE_NUMBER]);
-        out.at(e.file, &e.path, &[&number], format!("First enum value {} should have a numeric value of 0", q(first.name())));
+        out.at(
+            e.file,
+            &e.path,
+            &[&number],
+            format!("First enum value {} should have a numeric value of 0", q(first.name())),
+        );
     }
 }
 
 fn enum_value_prefix<'a>(_: &Ctx<'a>, v: &EnumValue<'a>, out: &mut Out<'a>) {
     let prefix = format!("{}_", to_upper_snake(v.parent.name()));
     if !v.proto.name().starts_with(&prefix) {
-        out.at(v.file, &v.path, &[&sub(&v.path, &[num::NAME])], format!("Enum value name {} should be prefixed with {}.", q(v.proto.name()), q(&prefix)));
+        out.at(
+            v.file,
+            &v.path,
+            &[&sub(&v.path, &[num::NAME])],
+            format!("Enum value name {} should be prefixed with {}.", q(v.proto.name()), q(&prefix)),
+        );
     }
 }
 
 fn enum_value_upper_snake_case<'a>(_: &Ctx<'a>, v: &EnumValue<'a>, out: &mut Out<'a>) {
     let (name, upper) = (v.proto.name(), to_upper_snake(v.proto.name()));
     if name != upper {
-        out.at(v.file, &v.path, &[&sub(&v.path, &[num::NAME])], format!("Enum value name {} should be UPPER_SNAKE_CASE, such as {}.", q(name), q(upper)));
+        out.at(
+            v.file,
+            &v.path,
+            &[&sub(&v.path, &[num::NAME])],
+            format!("Enum value name {} should be UPPER_SNAKE_CASE, such as {}.", q(name), q(upper)),
+        );
     }
 }
 
@@ -665,21 +761,36 @@ fn enum_zero_value_suffix<'a>(ctx: &Ctx<'a>, v: &EnumValue<'a>, out: &mut Out<'a
 fn service_pascal_case<'a>(_: &Ctx<'a>, s: &Service<'a>, out: &mut Out<'a>) {
     let (name, pascal) = (s.proto.name(), to_pascal(s.proto.name()));
     if name != pascal {
-        out.at(s.file, &s.path, &[&sub(&s.path, &[num::NAME])], format!("Service name {} should be PascalCase, such as {}.", q(name), q(pascal)));
+        out.at(
+            s.file,
+            &s.path,
+            &[&sub(&s.path, &[num::NAME])],
+            format!("Service name {} should be PascalCase, such as {}.", q(name), q(pascal)),
+        );
     }
 }
 
 fn service_suffix<'a>(ctx: &Ctx<'a>, s: &Service<'a>, out: &mut Out<'a>) {
     let suffix = &ctx.options.service_suffix;
     if !s.proto.name().ends_with(suffix.as_str()) {
-        out.at(s.file, &s.path, &[&sub(&s.path, &[num::NAME])], format!("Service name {} should be suffixed with {}.", q(s.proto.name()), q(suffix)));
+        out.at(
+            s.file,
+            &s.path,
+            &[&sub(&s.path, &[num::NAME])],
+            format!("Service name {} should be suffixed with {}.", q(s.proto.name()), q(suffix)),
+        );
     }
 }
 
 fn rpc_pascal_case<'a>(_: &Ctx<'a>, m: &Method<'a>, out: &mut Out<'a>) {
     let (name, pascal) = (m.proto.name(), to_pascal(m.proto.name()));
     if name != pascal {
-        out.at(m.file, &m.path, &[&sub(&m.path, &[num::NAME])], format!("RPC name {} should be PascalCase, such as {}.", q(name), q(pascal)));
+        out.at(
+            m.file,
+            &m.path,
+            &[&sub(&m.path, &[num::NAME])],
+            format!("RPC name {} should be PascalCase, such as {}.", q(name), q(pascal)),
+        );
     }
 }
 
@@ -695,7 +806,12 @@ fn standard_name<'a>(m: &Method<'a>, out: &mut Out<'a>, ty: &str, suffix: &str, 
     let b = format!("{}{a}", to_pascal(m.service.name()));
     if short != a && short != b {
         let what = suffix.to_lowercase();
-        out.at(m.file, &m.path, &[&sub(&m.path, &[field])], format!("RPC {what} type {} should be named {} or {}.", q(short), q(a), q(b)));
+        out.at(
+            m.file,
+            &m.path,
+            &[&sub(&m.path, &[field])],
+            format!("RPC {what} type {} should be named {} or {}.", q(short), q(a), q(b)),
+        );
     }
 }
 
@@ -771,7 +887,12 @@ impl<'a> Elements<'a> {
             for (i, s) in f.service.iter().enumerate() {
                 let path = vec![num::FILE_SERVICE, i as i32];
                 for (j, m) in s.method.iter().enumerate() {
-                    el.methods.push(Method { file: f, path: sub(&path, &[num::SERVICE_METHOD, j as i32]), proto: m, service: s });
+                    el.methods.push(Method {
+                        file: f,
+                        path: sub(&path, &[num::SERVICE_METHOD, j as i32]),
+                        proto: m,
+                        service: s,
+                    });
                 }
                 el.services.push(Service { file: f, path, proto: s });
             }
@@ -808,7 +929,12 @@ impl<'a> Elements<'a> {
 
     fn enumeration(&mut self, f: &'a FileDescriptorProto, e: &'a EnumDescriptorProto, path: Vec<i32>) {
         for (i, v) in e.value.iter().enumerate() {
-            self.values.push(EnumValue { file: f, path: sub(&path, &[num::ENUM_VALUE, i as i32]), proto: v, parent: e });
+            self.values.push(EnumValue {
+                file: f,
+                path: sub(&path, &[num::ENUM_VALUE, i as i32]),
+                proto: v,
+                parent: e,
+            });
         }
         self.enums.push(Enum { file: f, path, proto: e });
     }

@@ -15,9 +15,7 @@ pub fn repo_copy() -> tempfile::TempDir {
     let root = project_root();
     let sh = xshell::Shell::new().expect("shell");
     sh.change_dir(&root);
-    let listed = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard")
-        .read()
-        .expect("git ls-files");
+    let listed = xshell::cmd!(sh, "git ls-files --cached --others --exclude-standard").read().expect("git ls-files");
     let tmp = tempfile::tempdir().expect("tempdir");
     for rel in listed.lines() {
         let from = root.join(rel);

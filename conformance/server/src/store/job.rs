@@ -23,7 +23,6 @@ use crate::mutants::{Faults, Mutant};
 use crate::reply::EventFields;
 use crate::skills::{SkillKind, canonical_json};
 
-
 /// One job and its event log.
 #[derive(Debug)]
 pub(crate) struct JobEntry {
@@ -101,15 +100,10 @@ pub(crate) enum Ending {
     /// `SUCCEEDED` with this output.
     Succeeded(Value),
     /// `FAILED` with a policy reason code.
-    Failed {
-        reason_code: String,
-        message: String,
-        transient: bool,
-    },
+    Failed { reason_code: String, message: String, transient: bool },
     /// `CANCELLED`.
     Cancelled,
 }
-
 
 impl JobEntry {
     /// Locks the job.
@@ -156,7 +150,12 @@ impl JobEntry {
 
     /// [`JobEntry::append`] without waking anyone: the caller calls
     /// [`JobEntry::announce`] before it releases the job's lock.
-    pub(crate) fn append_unannounced(&self, data: &mut JobData, correlation_id: &str, payload: &Payload) -> Option<u64> {
+    pub(crate) fn append_unannounced(
+        &self,
+        data: &mut JobData,
+        correlation_id: &str,
+        payload: &Payload,
+    ) -> Option<u64> {
         if data.terminal {
             return None;
         }
@@ -176,11 +175,7 @@ impl JobEntry {
             payload,
         }
         .encode();
-        data.log.push_back(LoggedEvent {
-            sequence,
-            terminal,
-            message,
-        });
+        data.log.push_back(LoggedEvent { sequence, terminal, message });
         if let Some(max) = self.max_events {
             while data.log.len() as u64 > max {
                 data.log.pop_front();
@@ -212,19 +207,12 @@ impl JobEntry {
             return false;
         }
         let (state, status, output_json, reason_code, message, transient) = match ending {
-            Ending::Succeeded(output) => (
-                JobState::Succeeded,
-                TaskStatus::Pass,
-                canonical_json(&output),
-                String::new(),
-                String::new(),
-                false,
-            ),
-            Ending::Failed {
-                reason_code,
-                message,
-                transient,
-            } => (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient),
+            Ending::Succeeded(output) => {
+                (JobState::Succeeded, TaskStatus::Pass, canonical_json(&output), String::new(), String::new(), false)
+            }
+            Ending::Failed { reason_code, message, transient } => {
+                (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient)
+            }
             Ending::Cancelled => (
                 JobState::Cancelled,
                 TaskStatus::Blocked,
@@ -252,10 +240,7 @@ impl JobEntry {
         }
         // The event is written from the outcome, which then moves into the
         // job: it is built once, never copied.
-        let changed = Payload::StateChanged(pb::JobStateChanged {
-            state: state as i32,
-            outcome: Some(outcome),
-        });
+        let changed = Payload::StateChanged(pb::JobStateChanged { state: state as i32, outcome: Some(outcome) });
         self.append_own(data, &changed);
         if let (Some(job), Payload::StateChanged(changed)) = (data.live(), changed) {
             job.outcome = changed.outcome;
@@ -272,10 +257,7 @@ impl JobEntry {
         if !data.terminal
             && let Some(job) = data.live()
         {
-            job.provenance
-                .get_or_insert_with(Default::default)
-                .commands
-                .push(command);
+            job.provenance.get_or_insert_with(Default::default).commands.push(command);
         }
     }
 
@@ -342,23 +324,12 @@ impl JobEntry {
         faults: Faults,
     ) -> (Arc<JobEntry>, Bytes) {
         let job_id = new_id("job-");
-        let run_id = if sub.run_id.is_empty() {
-            new_id("run-")
-        } else {
-            sub.run_id
-        };
-        let base_ref = if sub.base_ref.is_empty() {
-            "HEAD".to_owned()
-        } else {
-            sub.base_ref
-        };
+        let run_id = if sub.run_id.is_empty() { new_id("run-") } else { sub.run_id };
+        let base_ref = if sub.base_ref.is_empty() { "HEAD".to_owned() } else { sub.base_ref };
         let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
         // The entry's own copies, which the tables share as their keys.
-        let (entry_job_id, entry_run_id, entry_key): (Arc<str>, Arc<str>, Arc<str>) = (
-            Arc::from(job_id.as_str()),
-            Arc::from(run_id.as_str()),
-            Arc::from(sub.idempotency_key.as_str()),
-        );
+        let (entry_job_id, entry_run_id, entry_key): (Arc<str>, Arc<str>, Arc<str>) =
+            (Arc::from(job_id.as_str()), Arc::from(run_id.as_str()), Arc::from(sub.idempotency_key.as_str()));
         let job = pb::Job {
             task_id: job_id.clone(),
             job_id,
@@ -374,10 +345,7 @@ impl JobEntry {
                 input_sha256,
                 commands: Vec::new(),
                 artifacts: HashMap::new(),
-                tool_versions: HashMap::from([(
-                    "domed".to_owned(),
-                    env!("CARGO_PKG_VERSION").to_owned(),
-                )]),
+                tool_versions: HashMap::from([("domed".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]),
                 policy_ref: String::new(),
             }),
             skill_id: sub.skill_id,
@@ -425,10 +393,7 @@ impl JobEntry {
 
 /// The event of a change to a non-terminal `state`.
 pub(super) fn state_changed(state: JobState) -> Payload {
-    Payload::StateChanged(pb::JobStateChanged {
-        state: state as i32,
-        outcome: None,
-    })
+    Payload::StateChanged(pb::JobStateChanged { state: state as i32, outcome: None })
 }
 
 /// Waits until `holds()`, checked again after each notification of

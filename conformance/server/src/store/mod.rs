@@ -206,16 +206,8 @@ impl Store {
         // The evicted jobs are freed here, with no lock held.
         drop(evicted);
         Ok(match result? {
-            Some(existing) => Submitted {
-                job: existing.encoded(),
-                entry: existing,
-                created: false,
-            },
-            None => Submitted {
-                entry,
-                job,
-                created: true,
-            },
+            Some(existing) => Submitted { job: existing.encoded(), entry: existing, created: false },
+            None => Submitted { entry, job, created: true },
         })
     }
 
@@ -250,33 +242,17 @@ impl Store {
         // A place in the queue is taken before the job is retained; it is
         // counted from now on, and a cancel while queued gives it back.
         let cap = limit(self.limits.queue_capacity).unwrap_or(u64::MAX);
-        if self
-            .queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < cap).then_some(q + 1))
-            .is_err()
-        {
+        if self.queued.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < cap).then_some(q + 1)).is_err() {
             return Err(ApiError::queue_full(cap));
         }
         if let Err(e) = self.retain(entry, evicted) {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(e);
         }
-        self.index
-            .shard(&entry.job_id)
-            .insert(Arc::clone(&entry.job_id), entry.clone());
-        self.runs
-            .shard(&entry.run_id)
-            .entry(Arc::clone(&entry.run_id))
-            .or_default()
-            .jobs += 1;
+        self.index.shard(&entry.job_id).insert(Arc::clone(&entry.job_id), entry.clone());
+        self.runs.shard(&entry.run_id).entry(Arc::clone(&entry.run_id)).or_default().jobs += 1;
         if let Some(keys) = keys.as_mut() {
-            keys.insert(
-                Arc::clone(&entry.idempotency_key),
-                Idempotent {
-                    job: entry.clone(),
-                    created: Instant::now(),
-                },
-            );
+            keys.insert(Arc::clone(&entry.idempotency_key), Idempotent { job: entry.clone(), created: Instant::now() });
         }
         Ok(None)
     }
@@ -352,43 +328,26 @@ impl Store {
     pub(crate) fn record_gate(&self, decision: pb::GateDecision) {
         let mut runs = self.runs.shard(&decision.run_id);
         let decisions = runs.entry(Arc::from(decision.run_id.as_str())).or_default().decisions();
-        decisions
-            .gate_by_task
-            .insert(decision.task_id.clone(), decision.clone());
+        decisions.gate_by_task.insert(decision.task_id.clone(), decision.clone());
         decisions.gate_last = Some(decision);
     }
 
     /// Records a promotion decision for its run.
     pub(crate) fn record_promotion(&self, decision: pb::PromotionDecision) {
         let run_id: Arc<str> = Arc::from(decision.run_id.as_str());
-        self.runs
-            .shard(&run_id)
-            .entry(run_id.clone())
-            .or_default()
-            .decisions()
-            .promotion_last = Some(decision);
+        self.runs.shard(&run_id).entry(run_id.clone()).or_default().decisions().promotion_last = Some(decision);
     }
 
     /// The gate decision of a run (and task, when not empty).
     pub(crate) fn gate_decision(&self, run_id: &str, task_id: &str) -> Option<pb::GateDecision> {
         let runs = self.runs.shard(run_id);
         let decisions = runs.get(run_id)?.decisions.as_deref()?;
-        if task_id.is_empty() {
-            decisions.gate_last.clone()
-        } else {
-            decisions.gate_by_task.get(task_id).cloned()
-        }
+        if task_id.is_empty() { decisions.gate_last.clone() } else { decisions.gate_by_task.get(task_id).cloned() }
     }
 
     /// The promotion decision recorded last for a run.
     pub(crate) fn promotion_decision(&self, run_id: &str) -> Option<pb::PromotionDecision> {
-        self.runs
-            .shard(run_id)
-            .get(run_id)?
-            .decisions
-            .as_deref()?
-            .promotion_last
-            .clone()
+        self.runs.shard(run_id).get(run_id)?.decisions.as_deref()?.promotion_last.clone()
     }
 
     /// Counts a queued job leaving the queue to start.
@@ -449,40 +408,23 @@ mod tests {
     /// window passed) leaves the key naming the newer job.
     #[test]
     fn eviction_keeps_a_key_that_names_a_newer_job() -> Result<(), ApiError> {
-        let limits = Limits {
-            idempotency_window: Duration::from_nanos(1),
-            max_jobs_retained: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { idempotency_window: Duration::from_nanos(1), max_jobs_retained: 2, ..Limits::default() };
         let store = Store::new(limits, Faults::default(), None);
         let older = submit_and_end(&store, "reused-key")?;
         let newer = submit_and_end(&store, "reused-key")?;
-        assert!(
-            !Arc::ptr_eq(&older, &newer),
-            "the window passed, so the key made a new job"
-        );
+        assert!(!Arc::ptr_eq(&older, &newer), "the window passed, so the key made a new job");
         // A third job pushes the oldest, `older`, out of retention.
         submit_and_end(&store, "")?;
         assert!(store.job(&older.job_id).is_err(), "the oldest job was evicted");
-        let named = store
-            .idempotency
-            .shard("reused-key")
-            .get("reused-key")
-            .map(|e| e.job.clone());
-        assert!(
-            named.is_some_and(|job| Arc::ptr_eq(&job, &newer)),
-            "the key still names the newer job"
-        );
+        let named = store.idempotency.shard("reused-key").get("reused-key").map(|e| e.job.clone());
+        assert!(named.is_some_and(|job| Arc::ptr_eq(&job, &newer)), "the key still names the newer job");
         Ok(())
     }
 
     /// Evicting the job a key names frees the key.
     #[test]
     fn eviction_frees_the_key_of_the_evicted_job() -> Result<(), ApiError> {
-        let limits = Limits {
-            max_jobs_retained: 1,
-            ..Limits::default()
-        };
+        let limits = Limits { max_jobs_retained: 1, ..Limits::default() };
         let store = Store::new(limits, Faults::default(), None);
         submit_and_end(&store, "only-key")?;
         submit_and_end(&store, "")?;

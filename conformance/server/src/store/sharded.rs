@@ -33,10 +33,7 @@ type Hasher = foldhash::quality::RandomState;
 
 impl<V> Sharded<V> {
     pub(super) fn new() -> Self {
-        Self {
-            shards: std::array::from_fn(|_| Mutex::default()),
-            hasher: Hasher::default(),
-        }
+        Self { shards: std::array::from_fn(|_| Mutex::default()), hasher: Hasher::default() }
     }
 
     /// The locked shard of `key`.

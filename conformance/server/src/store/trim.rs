@@ -28,11 +28,7 @@ pub(super) struct Trim {
 
 impl Trim {
     pub(super) fn new(hook: Option<fn()>) -> Self {
-        Self {
-            hook,
-            freed_events: AtomicU64::new(0),
-            trimming: Arc::new(AtomicBool::new(false)),
-        }
+        Self { hook, freed_events: AtomicU64::new(0), trimming: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Counts events freed by eviction; past a threshold, runs the hook on

@@ -70,7 +70,11 @@ impl Harness {
     }
 
     /// Opens a stream of a job's events after `after`.
-    pub async fn open(&mut self, job_id: &str, after: u64) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Status> {
+    pub async fn open(
+        &mut self,
+        job_id: &str,
+        after: u64,
+    ) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Status> {
         self.client
             .stream_job_events(pb::StreamJobEventsRequest {
                 job_id: job_id.to_owned(),
@@ -135,10 +139,7 @@ impl Harness {
     /// Reads a job.
     pub async fn status(&mut self, job_id: &str) -> pb::Job {
         self.client
-            .get_job_status(pb::GetJobStatusRequest {
-                job_id: job_id.to_owned(),
-                ..Default::default()
-            })
+            .get_job_status(pb::GetJobStatusRequest { job_id: job_id.to_owned(), ..Default::default() })
             .await
             .expect("GetJobStatus succeeds")
             .into_inner()
@@ -149,10 +150,7 @@ impl Harness {
     /// Cancels a job.
     pub async fn cancel(&mut self, job_id: &str) -> pb::CancelJobResponse {
         self.client
-            .cancel_job(pb::CancelJobRequest {
-                job_id: job_id.to_owned(),
-                ..Default::default()
-            })
+            .cancel_job(pb::CancelJobRequest { job_id: job_id.to_owned(), ..Default::default() })
             .await
             .expect("CancelJob succeeds")
             .into_inner()
@@ -264,7 +262,11 @@ pub async fn raw_server_streaming(channel: Channel, path: &'static str, body: Ve
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.map_err(|e| Status::unknown(e.to_string()))?;
     let mut stream = grpc
-        .server_streaming(tonic::Request::new(body), tonic::codegen::http::uri::PathAndQuery::from_static(path), RawCodec)
+        .server_streaming(
+            tonic::Request::new(body),
+            tonic::codegen::http::uri::PathAndQuery::from_static(path),
+            RawCodec,
+        )
         .await?
         .into_inner();
     let mut messages = Vec::new();

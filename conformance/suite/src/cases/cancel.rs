@@ -87,7 +87,10 @@ async fn queued_job(ctx: Ctx) -> CaseResult {
         return Err(Stop::Skip("the server sets no max_running_jobs, so a job cannot be held QUEUED".into()));
     }
     if l.max_running_jobs > 2048 {
-        return Err(Stop::Skip(format!("holding {} workers takes more jobs than this suite submits (at most 2048)", l.max_running_jobs)));
+        return Err(Stop::Skip(format!(
+            "holding {} workers takes more jobs than this suite submits (at most 2048)",
+            l.max_running_jobs
+        )));
     }
     let mut holders = Vec::new();
     for _ in 0..l.max_running_jobs {
@@ -157,7 +160,10 @@ async fn parked_job(ctx: Ctx) -> CaseResult {
             _ => None,
         })
         .collect();
-    ensure!(reasons == ["conformance"], "the cancel-requested event records the reason {reasons:?}; CancelJob gave \"conformance\"");
+    ensure!(
+        reasons == ["conformance"],
+        "the cancel-requested event records the reason {reasons:?}; CancelJob gave \"conformance\""
+    );
     let last = events.last().cloned().unwrap_or_default();
     let status = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
     ensure!(
@@ -175,7 +181,11 @@ async fn finished_job(ctx: Ctx) -> CaseResult {
     let (events, summary) = ctx.finish(&job).await?;
     let mut facts = job.facts.clone();
     let resp = ctx.cancel(&mut facts, Some(summary.terminal)).await?;
-    ensure!(!resp.cancel_requested, "cancelling a {} job answered cancel_requested: true", summary.terminal.as_str_name());
+    ensure!(
+        !resp.cancel_requested,
+        "cancelling a {} job answered cancel_requested: true",
+        summary.terminal.as_str_name()
+    );
     let j = resp.job.unwrap_or_default();
     ensure!(
         j.state == summary.terminal as i32 && j.last_sequence == events.len() as u64,
@@ -196,7 +206,12 @@ async fn repeated(ctx: Ctx) -> CaseResult {
     let mut known = Some(JobState::Running);
     for i in 0..3 {
         let resp = ctx.cancel(&mut job.facts, known).await?;
-        ensure!(resp.cancel_requested == (i == 0), "cancel #{} answered cancel_requested: {}", i + 1, resp.cancel_requested);
+        ensure!(
+            resp.cancel_requested == (i == 0),
+            "cancel #{} answered cancel_requested: {}",
+            i + 1,
+            resp.cancel_requested
+        );
         known = resp.job.map(|j| JobState::try_from(j.state).unwrap_or_default());
     }
     finish_cancelled(&ctx, &job).await?;
@@ -242,44 +257,45 @@ fn pb_facts(f: &model::JobFacts) -> model::JobFacts {
 }
 
 async fn random_point(ctx: Ctx) -> CaseResult {
-    ctx.property(arbitrary::cancel_point, |(s, k)| format!("cancel after event {k} of:\n{s}"), |ctx, (script, k)| async move {
-        let mut job = ctx.submit(&script).await?;
-        let mut stream = ctx.wire.stream(&job.facts.job_id, 0).await?;
-        // Never wait for an event the script cannot emit without a cancel:
-        // a parked job stops after QUEUED, RUNNING and its emissions.
-        let emitted = job.prediction.emissions.len() + 2;
-        let reachable = if job.prediction.ending == model::Ending::Parks { emitted } else { emitted + 1 };
-        let mut seen = Vec::new();
-        while seen.len() < (k as usize).min(reachable) {
-            match stream.next().await? {
-                Some(e) => seen.push(e),
-                None => break,
+    ctx.property(
+        arbitrary::cancel_point,
+        |(s, k)| format!("cancel after event {k} of:\n{s}"),
+        |ctx, (script, k)| async move {
+            let mut job = ctx.submit(&script).await?;
+            let mut stream = ctx.wire.stream(&job.facts.job_id, 0).await?;
+            // Never wait for an event the script cannot emit without a cancel:
+            // a parked job stops after QUEUED, RUNNING and its emissions.
+            let emitted = job.prediction.emissions.len() + 2;
+            let reachable = if job.prediction.ending == model::Ending::Parks { emitted } else { emitted + 1 };
+            let mut seen = Vec::new();
+            while seen.len() < (k as usize).min(reachable) {
+                match stream.next().await? {
+                    Some(e) => seen.push(e),
+                    None => break,
+                }
             }
-        }
-        drop(stream);
-        // A terminal event already streamed fixes the state the cancel
-        // must leave alone.
-        let before = seen.last().filter(|e| dome_sdk::is_terminal_event(e)).and_then(|e| match &e.payload {
-            Some(pb::job_event::Payload::StateChanged(s)) => JobState::try_from(s.state).ok(),
-            _ => None,
-        });
-        let resp = ctx.cancel(&mut job.facts, before).await?;
-        let state = JobState::try_from(resp.job.map(|j| j.state).unwrap_or_default()).unwrap_or_default();
-        let (events, summary) = ctx.finish(&job).await?;
-        ensure!(
-            events.starts_with(&seen),
-            "the events streamed before the cancel are not a prefix of the log"
-        );
-        if resp.cancel_requested {
-            ensure!(summary.cancel_requested_at.is_some(), "the effective cancel left no cancel_requested event");
-        } else {
-            ensure!(
-                is_terminal(state) || state == JobState::Cancelling,
-                "CancelJob answered cancel_requested: false for a {} job",
-                state.as_str_name()
-            );
-        }
-        Ok(())
-    })
+            drop(stream);
+            // A terminal event already streamed fixes the state the cancel
+            // must leave alone.
+            let before = seen.last().filter(|e| dome_sdk::is_terminal_event(e)).and_then(|e| match &e.payload {
+                Some(pb::job_event::Payload::StateChanged(s)) => JobState::try_from(s.state).ok(),
+                _ => None,
+            });
+            let resp = ctx.cancel(&mut job.facts, before).await?;
+            let state = JobState::try_from(resp.job.map(|j| j.state).unwrap_or_default()).unwrap_or_default();
+            let (events, summary) = ctx.finish(&job).await?;
+            ensure!(events.starts_with(&seen), "the events streamed before the cancel are not a prefix of the log");
+            if resp.cancel_requested {
+                ensure!(summary.cancel_requested_at.is_some(), "the effective cancel left no cancel_requested event");
+            } else {
+                ensure!(
+                    is_terminal(state) || state == JobState::Cancelling,
+                    "CancelJob answered cancel_requested: false for a {} job",
+                    state.as_str_name()
+                );
+            }
+            Ok(())
+        },
+    )
     .await
 }

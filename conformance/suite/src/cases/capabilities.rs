@@ -75,8 +75,8 @@ async fn conformance_profile(ctx: Ctx) -> CaseResult {
             contract::CONFORMANCE_SKILL_VERSION
         )));
     };
-    let published: serde_json::Value =
-        serde_json::from_str(contract::CONFORMANCE_SCRIPT_SCHEMA).map_err(|e| crate::case::Stop::Fail(e.to_string()))?;
+    let published: serde_json::Value = serde_json::from_str(contract::CONFORMANCE_SCRIPT_SCHEMA)
+        .map_err(|e| crate::case::Stop::Fail(e.to_string()))?;
     let offered: Result<serde_json::Value, _> = serde_json::from_str(&skill.input_schema_json);
     ensure!(
         offered.as_ref().ok() == Some(&published),
@@ -115,7 +115,9 @@ async fn shape(ctx: Ctx) -> CaseResult {
             s.skill_id
         );
         let schema = serde_json::from_str::<serde_json::Value>(&s.input_schema_json);
-        let Ok(schema) = schema else { return Err(crate::case::Stop::Fail(format!("skill {}'s input_schema_json is not JSON", s.skill_id))) };
+        let Ok(schema) = schema else {
+            return Err(crate::case::Stop::Fail(format!("skill {}'s input_schema_json is not JSON", s.skill_id)));
+        };
         // Canonical: keys sorted (serde_json's map is ordered), no
         // insignificant whitespace.
         ensure!(
@@ -123,13 +125,19 @@ async fn shape(ctx: Ctx) -> CaseResult {
             "skill {}'s input_schema_json is not canonical JSON text (keys sorted, no insignificant whitespace)",
             s.skill_id
         );
-        let dotted = s.skill_id.split('.').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        let dotted = s
+            .skill_id
+            .split('.')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         ensure!(dotted, "skill id {:?} is not lowercase dotted words", s.skill_id);
         ensure!(is_semver(&s.version), "skill {}'s version {:?} is not a semantic version", s.skill_id, s.version);
     }
     let families: Vec<i32> = caps.ssot_schema_versions.iter().map(|v| v.family).collect();
     let want: Vec<i32> = (1..=6).collect();
-    ensure!(families == want, "ssot_schema_versions families {families:?}, expected one per family in number order {want:?}");
+    ensure!(
+        families == want,
+        "ssot_schema_versions families {families:?}, expected one per family in number order {want:?}"
+    );
     ensure!(
         caps.ssot_schema_versions.iter().all(|v| v.version == "1.0.0"),
         "ssot_schema_versions {:?}: in v1 every family's version is 1.0.0",
@@ -151,7 +159,10 @@ async fn stable(ctx: Ctx) -> CaseResult {
     let a = ctx.wire.capabilities(pb::ListCapabilitiesRequest::default()).await?;
     let b = ctx
         .wire
-        .capabilities(pb::ListCapabilitiesRequest { correlation_id: ctx.correlation("caps"), api_version: String::new() })
+        .capabilities(pb::ListCapabilitiesRequest {
+            correlation_id: ctx.correlation("caps"),
+            api_version: String::new(),
+        })
         .await?;
     let strip = |mut r: pb::ListCapabilitiesResponse| {
         r.correlation_id.clear();
@@ -176,13 +187,28 @@ async fn correlation(ctx: Ctx) -> CaseResult {
         r.correlation_id
     );
     let again = ctx.wire.capabilities(pb::ListCapabilitiesRequest::default()).await?;
-    ensure!(again.correlation_id != r.correlation_id, "two calls without a correlation id were both assigned {:?}", r.correlation_id);
+    ensure!(
+        again.correlation_id != r.correlation_id,
+        "two calls without a correlation id were both assigned {:?}",
+        r.correlation_id
+    );
     // A malformed one is INVALID_ARGUMENT, echoing an assigned id instead.
     for bad in ["has space".to_string(), "x".repeat(129)] {
-        let result = ctx.wire.capabilities(pb::ListCapabilitiesRequest { correlation_id: bad.clone(), api_version: String::new() }).await;
-        let seen = expect_error(result, "INVALID_ARGUMENT", None, &format!("ListCapabilities with correlation_id {bad:.20?}"))?;
+        let result = ctx
+            .wire
+            .capabilities(pb::ListCapabilitiesRequest { correlation_id: bad.clone(), api_version: String::new() })
+            .await;
+        let seen = expect_error(
+            result,
+            "INVALID_ARGUMENT",
+            None,
+            &format!("ListCapabilities with correlation_id {bad:.20?}"),
+        )?;
         let echoed = seen.metadata.get("correlationId").map(String::as_str).unwrap_or("");
-        ensure!(is_prefixed_id(echoed, "corr-"), "the error for a malformed correlation_id carries correlationId {echoed:?}, expected an assigned `corr-` id");
+        ensure!(
+            is_prefixed_id(echoed, "corr-"),
+            "the error for a malformed correlation_id carries correlationId {echoed:?}, expected an assigned `corr-` id"
+        );
     }
     Ok(())
 }
@@ -193,7 +219,11 @@ async fn served_versions(ctx: Ctx) -> CaseResult {
             .capabilities(pb::ListCapabilitiesRequest { correlation_id: String::new(), api_version: v.clone() })
             .await?;
         ctx.wire
-            .capabilities_with_headers(pb::ListCapabilitiesRequest::default(), &[(contract::API_VERSION_HEADER, v)], false)
+            .capabilities_with_headers(
+                pb::ListCapabilitiesRequest::default(),
+                &[(contract::API_VERSION_HEADER, v)],
+                false,
+            )
             .await?;
     }
     Ok(())
@@ -209,7 +239,12 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
             false,
         )
         .await;
-    let seen = expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), "ListCapabilities with dome-api-version: v0-unserved")?;
+    let seen = expect_error(
+        result,
+        "UNSUPPORTED_API_VERSION",
+        Some(&corr),
+        "ListCapabilities with dome-api-version: v0-unserved",
+    )?;
     ensure!(
         seen.metadata.get("requestedVersion").map(String::as_str) == Some("v0-unserved"),
         "requestedVersion is {:?}, the header said v0-unserved",
@@ -226,13 +261,24 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
             true,
         )
         .await;
-    expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), "ListCapabilities without credentials and with dome-api-version: v0-unserved")?;
+    expect_error(
+        result,
+        "UNSUPPORTED_API_VERSION",
+        Some(&corr),
+        "ListCapabilities without credentials and with dome-api-version: v0-unserved",
+    )?;
     // Before anything else: an unknown job would be JOB_NOT_FOUND, and an
     // empty id INVALID_ARGUMENT, but the version is checked first.
     for job_id in ["job-00000000000000000000000000000000", ""] {
         let corr = ctx.correlation("version");
-        let result = ctx.wire.status_with_headers(job_id, &corr, &[(contract::API_VERSION_HEADER, "v0-unserved")]).await;
-        expect_error(result, "UNSUPPORTED_API_VERSION", Some(&corr), &format!("GetJobStatus({job_id:?}) with dome-api-version: v0-unserved"))?;
+        let result =
+            ctx.wire.status_with_headers(job_id, &corr, &[(contract::API_VERSION_HEADER, "v0-unserved")]).await;
+        expect_error(
+            result,
+            "UNSUPPORTED_API_VERSION",
+            Some(&corr),
+            &format!("GetJobStatus({job_id:?}) with dome-api-version: v0-unserved"),
+        )?;
     }
     Ok(())
 }

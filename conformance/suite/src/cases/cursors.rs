@@ -89,7 +89,11 @@ async fn check_positions(ctx: Ctx, (bulk, positions): (u32, Vec<Position>)) -> C
     let live = wait_for_log(&ctx, &job_id).await?;
     let head = live.len() as u64;
     let read = ctx.wire.status(&job_id, "").await?.job.unwrap_or_default();
-    ensure!(read.last_sequence == head, "the parked job reads last_sequence {}, but its log holds {head} events", read.last_sequence);
+    ensure!(
+        read.last_sequence == head,
+        "the parked job reads last_sequence {}, but its log holds {head} events",
+        read.last_sequence
+    );
     let mut at_head = Vec::new();
     for &p in &positions {
         let after = cursor(p, head);
@@ -99,7 +103,12 @@ async fn check_positions(ctx: Ctx, (bulk, positions): (u32, Vec<Position>)) -> C
             while (got.len() as u64) < head - after {
                 match s.next().await? {
                     Some(e) => got.push(e),
-                    None => return Err(Stop::Fail(format!("streaming the live job after {after} closed after {} events", got.len()))),
+                    None => {
+                        return Err(Stop::Fail(format!(
+                            "streaming the live job after {after} closed after {} events",
+                            got.len()
+                        )));
+                    }
                 }
             }
             ensure!(
@@ -152,7 +161,12 @@ async fn check_positions(ctx: Ctx, (bulk, positions): (u32, Vec<Position>)) -> C
 
 async fn ahead(ctx: &Ctx, job_id: &str, after: u64, head: u64) -> CaseResult {
     let e = stream_error(ctx, job_id, after).await?;
-    let seen = expect_error::<()>(Err(e), "CURSOR_AHEAD_OF_HEAD", None, &format!("StreamJobEvents after {after}, past the head {head}"))?;
+    let seen = expect_error::<()>(
+        Err(e),
+        "CURSOR_AHEAD_OF_HEAD",
+        None,
+        &format!("StreamJobEvents after {after}, past the head {head}"),
+    )?;
     let last = seen.metadata.get("lastSequence").map(String::as_str).unwrap_or("");
     ensure!(last == head.to_string(), "CURSOR_AHEAD_OF_HEAD names lastSequence {last:?}; the head is {head}");
     Ok(())
@@ -161,7 +175,9 @@ async fn ahead(ctx: &Ctx, job_id: &str, after: u64, head: u64) -> CaseResult {
 async fn first_retained(ctx: Ctx) -> CaseResult {
     let retained = ctx.limits().max_events_retained_per_job;
     if retained == 0 {
-        return Err(Stop::Skip("the server advertises no max_events_retained_per_job, so every event stays retained".into()));
+        return Err(Stop::Skip(
+            "the server advertises no max_events_retained_per_job, so every event stays retained".into(),
+        ));
     }
     if retained > 20_000 {
         return Err(Stop::Skip(format!(
@@ -173,13 +189,23 @@ async fn first_retained(ctx: Ctx) -> CaseResult {
     // The job ends; its last sequence is fixed from then on.
     let end = super::errors::await_end(&ctx, &job_id).await?;
     let e = stream_error(&ctx, &job_id, 0).await?;
-    let seen = expect_error::<()>(Err(e), "CURSOR_EXPIRED", None, "StreamJobEvents from 0 after the first events left retention")?;
+    let seen = expect_error::<()>(
+        Err(e),
+        "CURSOR_EXPIRED",
+        None,
+        "StreamJobEvents from 0 after the first events left retention",
+    )?;
     let first: u64 = seen.metadata.get("firstRetainedSequence").and_then(|v| v.parse().ok()).unwrap_or(0);
     ensure!(first >= 2 && first <= end, "firstRetainedSequence {first} is not within 2..={end}");
     // One below the edge is expired, the edge itself is valid.
     if first >= 3 {
         let e = stream_error(&ctx, &job_id, first - 2).await?;
-        expect_error::<()>(Err(e), "CURSOR_EXPIRED", None, &format!("StreamJobEvents after {}, two below the first retained {first}", first - 2))?;
+        expect_error::<()>(
+            Err(e),
+            "CURSOR_EXPIRED",
+            None,
+            &format!("StreamJobEvents after {}, two below the first retained {first}", first - 2),
+        )?;
     }
     let tail = ctx.wire.collect(&job_id, first - 1).await?;
     ensure!(
@@ -190,6 +216,10 @@ async fn first_retained(ctx: Ctx) -> CaseResult {
         tail.first().map(|e| e.sequence)
     );
     let tail = ctx.wire.collect(&job_id, first).await?;
-    ensure!(tail.first().map(|e| e.sequence) == Some(first + 1), "streaming after {first} did not start at {}", first + 1);
+    ensure!(
+        tail.first().map(|e| e.sequence) == Some(first + 1),
+        "streaming after {first} did not start at {}",
+        first + 1
+    );
     Ok(())
 }

@@ -32,7 +32,10 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 async fn reject_is_ok(ctx: Ctx) -> CaseResult {
-    let telemetry = Some(Telemetry { trace_id_hex: "0af7651916cd43dd8448eb211c80319c".into(), span_id_hex: "b7ad6b7169203331".into() });
+    let telemetry = Some(Telemetry {
+        trace_id_hex: "0af7651916cd43dd8448eb211c80319c".into(),
+        span_id_hex: "b7ad6b7169203331".into(),
+    });
     let gate = GateStep {
         status: Decision::Reject,
         reason_codes: vec!["VERIFY.TEST_FAILURE".into(), "POLICY.NEEDS_HUMAN".into()],
@@ -67,13 +70,19 @@ async fn check_reads(
         let corr = ctx.correlation("gate");
         let r = ctx
             .wire
-            .gate(pb::GetGateDecisionRequest { correlation_id: corr.clone(), run_id: facts.run_id.clone(), task_id: task.clone() })
+            .gate(pb::GetGateDecisionRequest {
+                correlation_id: corr.clone(),
+                run_id: facts.run_id.clone(),
+                task_id: task.clone(),
+            })
             .await;
         let what = format!("GetGateDecision(task {task:?})");
         match (gate, r) {
             (Some(want), Ok(resp)) => {
                 ensure!(resp.correlation_id == corr, "{what} echoed correlation_id {:?}", resp.correlation_id);
-                let Some(got) = resp.decision else { return Err(Stop::Fail(format!("{what} answered without a decision"))) };
+                let Some(got) = resp.decision else {
+                    return Err(Stop::Fail(format!("{what} answered without a decision")));
+                };
                 model::check_gate(&got, want, facts, &what)?;
                 ensure!(got.record_time.is_some(), "{what}: record_time is unset");
             }
@@ -90,10 +99,14 @@ async fn check_reads(
         .await;
     match (promotion, r) {
         (Some(want), Ok(resp)) => {
-            let Some(got) = resp.decision else { return Err(Stop::Fail("GetPromotionDecision answered without a decision".into())) };
+            let Some(got) = resp.decision else {
+                return Err(Stop::Fail("GetPromotionDecision answered without a decision".into()));
+            };
             model::check_promotion(&got, want, facts, "GetPromotionDecision")?;
         }
-        (Some(_), Err(e)) => return Err(Stop::Fail(format!("GetPromotionDecision of a recorded decision failed: {e}"))),
+        (Some(_), Err(e)) => {
+            return Err(Stop::Fail(format!("GetPromotionDecision of a recorded decision failed: {e}")));
+        }
         (None, r) => {
             super::expect_error(r, "DECISION_NOT_FOUND", Some(&corr), "GetPromotionDecision")?;
         }
@@ -114,12 +127,18 @@ fn decision_script() -> impl Strategy<Value = Script> {
 }
 
 async fn returned_as_recorded(ctx: Ctx) -> CaseResult {
-    ctx.property(decision_script, |s| s.to_string(), |ctx, script| async move {
-        let job = ctx.submit(&script).await?;
-        ctx.finish(&job).await?;
-        let gate = script.steps.iter().rev().find_map(|s| if let Step::GateDecision(g) = s { Some(g) } else { None });
-        let promotion = script.steps.iter().rev().find_map(|s| if let Step::PromotionDecision(p) = s { Some(p) } else { None });
-        check_reads(&ctx, &job.facts, gate, promotion).await
-    })
+    ctx.property(
+        decision_script,
+        |s| s.to_string(),
+        |ctx, script| async move {
+            let job = ctx.submit(&script).await?;
+            ctx.finish(&job).await?;
+            let gate =
+                script.steps.iter().rev().find_map(|s| if let Step::GateDecision(g) = s { Some(g) } else { None });
+            let promotion =
+                script.steps.iter().rev().find_map(|s| if let Step::PromotionDecision(p) = s { Some(p) } else { None });
+            check_reads(&ctx, &job.facts, gate, promotion).await
+        },
+    )
     .await
 }

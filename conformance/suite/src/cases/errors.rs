@@ -107,9 +107,8 @@ async fn errors_bounded(ctx: Ctx) -> CaseResult {
     let corr = |what: &str| ctx.correlation(what);
 
     let c = corr("capabilities");
-    let r = wire
-        .capabilities(pb::ListCapabilitiesRequest { correlation_id: c.clone(), api_version: huge.clone() })
-        .await;
+    let r =
+        wire.capabilities(pb::ListCapabilitiesRequest { correlation_id: c.clone(), api_version: huge.clone() }).await;
     typed_and_small(r, &c, "ListCapabilities with an oversized api_version")?;
 
     let c = corr("execute-skill");
@@ -132,7 +131,8 @@ async fn errors_bounded(ctx: Ctx) -> CaseResult {
     let input_size = if max_input == 0 { size } else { size.min(max_input as usize / 2) };
     // A wrong type deep in the script, whose value is the oversized string:
     // a validator that quotes the value it rejects would echo it all.
-    req.input_json = serde_json::json!({ "steps": [{ "progress": { "percent": "é".repeat(input_size / 4) } }] }).to_string();
+    req.input_json =
+        serde_json::json!({ "steps": [{ "progress": { "percent": "é".repeat(input_size / 4) } }] }).to_string();
     typed_and_small(wire.execute(req).await, &c, "SkillExecute with an oversized invalid input")?;
 
     let c = corr("status");
@@ -175,7 +175,8 @@ fn typed_and_small<T>(r: crate::wire::Rpc<T>, correlation_id: &str, what: &str) 
             status.message()
         )));
     };
-    crate::wire::check_error(&status, &info.reason, Some(correlation_id)).map_err(|e| Stop::Fail(format!("{what}: {e}")))?;
+    crate::wire::check_error(&status, &info.reason, Some(correlation_id))
+        .map_err(|e| Stop::Fail(format!("{what}: {e}")))?;
     let encoded = status.details().len().div_ceil(3) * 4;
     ensure!(
         encoded < HEADER_LIST_LIMIT as usize,
@@ -190,19 +191,31 @@ fn typed_and_small<T>(r: crate::wire::Rpc<T>, correlation_id: &str, what: &str) 
 /// skip, and the matrix gives the reason).
 fn rules_of(name: &str) -> Vec<&'static str> {
     let own: &[&'static str] = match name {
-        "INVALID_ARGUMENT" => &["errors.invalid_argument", "execute.skill_id_required", "idempotency.key_form", "execute.labels_form", "cancel.reason_length"],
+        "INVALID_ARGUMENT" => &[
+            "errors.invalid_argument",
+            "execute.skill_id_required",
+            "idempotency.key_form",
+            "execute.labels_form",
+            "cancel.reason_length",
+        ],
         "INVALID_SKILL_INPUT" => &["errors.invalid_skill_input", "execute.input_validated", "execute.empty_input"],
         "SKILL_NOT_FOUND" => &["errors.skill_not_found", "execute.unknown_skill", "execute.unknown_version"],
         "JOB_NOT_FOUND" => &["errors.job_not_found", "stream.correlation_on_errors"],
-        "DECISION_NOT_FOUND" => &["errors.decision_not_found", "decisions.gate_not_found", "decisions.promotion_not_found"],
-        "IDEMPOTENCY_KEY_CONFLICT" => &["errors.idempotency_key_conflict", "idempotency.conflict", "idempotency.fields_as_sent"],
+        "DECISION_NOT_FOUND" => {
+            &["errors.decision_not_found", "decisions.gate_not_found", "decisions.promotion_not_found"]
+        }
+        "IDEMPOTENCY_KEY_CONFLICT" => {
+            &["errors.idempotency_key_conflict", "idempotency.conflict", "idempotency.fields_as_sent"]
+        }
         "CURSOR_AHEAD_OF_HEAD" => &["errors.cursor_ahead_of_head", "cursor.ahead_of_head"],
         "CURSOR_EXPIRED" => &["errors.cursor_expired", "cursor.expired", "limits.events_retained"],
         "SUBSCRIBER_LAGGED" => &["errors.subscriber_lagged", "limits.subscriber_lag", "limits.lag_never_skips"],
         "UNSUPPORTED_API_VERSION" => &["errors.unsupported_api_version", "capabilities.api_version_checked"],
         "FEATURE_NOT_ENABLED" => &["errors.feature_not_enabled", "profile.off_feature_not_enabled"],
         "QUEUE_FULL" => &["errors.queue_full", "limits.queue_capacity", "limits.max_running_jobs"],
-        "LIMIT_EXCEEDED" => &["errors.limit_exceeded", "limits.exceeded_named", "execute.max_input_bytes", "limits.subscribers_per_job"],
+        "LIMIT_EXCEEDED" => {
+            &["errors.limit_exceeded", "limits.exceeded_named", "execute.max_input_bytes", "limits.subscribers_per_job"]
+        }
         "UNAUTHENTICATED" => &["errors.unauthenticated", "auth.bearer_required"],
         _ => return Vec::new(),
     };
@@ -223,14 +236,24 @@ fn rules_of(name: &str) -> Vec<&'static str> {
 /// `correlationId`: the one the server assigned to the call.
 async fn correlation_assigned(ctx: Ctx) -> CaseResult {
     let unknown_job = format!("job-{}", hex32(ctx.seed ^ 0x5a5a));
-    let seen = expect_error(ctx.wire.status(&unknown_job, "").await, "JOB_NOT_FOUND", None, "GetJobStatus of an unknown job without a correlation id")?;
+    let seen = expect_error(
+        ctx.wire.status(&unknown_job, "").await,
+        "JOB_NOT_FOUND",
+        None,
+        "GetJobStatus of an unknown job without a correlation id",
+    )?;
     let assigned = md(&seen, contract::CORRELATION_ID_KEY).to_string();
     ensure!(
         crate::model::is_prefixed_id(&assigned, "corr-"),
         "the error of a call without a correlation id carries correlationId {assigned:?}, expected the one the server assigned (`corr-` and 32 lowercase hex digits)"
     );
     let e = stream_error(&ctx, &unknown_job, 0).await?;
-    let seen = expect_error::<()>(Err(e), "JOB_NOT_FOUND", None, "StreamJobEvents of an unknown job without a correlation id")?;
+    let seen = expect_error::<()>(
+        Err(e),
+        "JOB_NOT_FOUND",
+        None,
+        "StreamJobEvents of an unknown job without a correlation id",
+    )?;
     let again = md(&seen, contract::CORRELATION_ID_KEY);
     ensure!(
         crate::model::is_prefixed_id(again, "corr-") && again != assigned,
@@ -254,7 +277,11 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
         Reason::InvalidArgument => {
             let r = ctx.wire.status("", &corr).await;
             let seen = expect_error(r, spec.name, Some(&corr), "GetJobStatus with an empty job_id")?;
-            ensure!(md(&seen, "field").contains("job_id"), "metadata field is {:?}, expected the path job_id", md(&seen, "field"));
+            ensure!(
+                md(&seen, "field").contains("job_id"),
+                "metadata field is {:?}, expected the path job_id",
+                md(&seen, "field")
+            );
             // Each malformed field of SkillExecute and CancelJob, one at a
             // time, named in `field`.
             let base = || pb::SkillExecuteRequest {
@@ -267,22 +294,51 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
                 ("skill_id", pb::SkillExecuteRequest { skill_id: String::new(), ..base() }),
                 ("idempotency_key", pb::SkillExecuteRequest { idempotency_key: "not a key!".into(), ..base() }),
                 ("idempotency_key", pb::SkillExecuteRequest { idempotency_key: "k".repeat(129), ..base() }),
-                ("labels", pb::SkillExecuteRequest { labels: [("Not-Lowercase".to_string(), "v".to_string())].into(), ..base() }),
+                (
+                    "labels",
+                    pb::SkillExecuteRequest {
+                        labels: [("Not-Lowercase".to_string(), "v".to_string())].into(),
+                        ..base()
+                    },
+                ),
             ];
             for (field, req) in bad {
-                let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), &format!("SkillExecute with a malformed {field}"))?;
-                ensure!(md(&seen, "field").contains(field), "metadata field is {:?}, expected the path {field}", md(&seen, "field"));
+                let seen = expect_error(
+                    ctx.wire.execute(req).await,
+                    spec.name,
+                    Some(&corr),
+                    &format!("SkillExecute with a malformed {field}"),
+                )?;
+                ensure!(
+                    md(&seen, "field").contains(field),
+                    "metadata field is {:?}, expected the path {field}",
+                    md(&seen, "field")
+                );
             }
             let long = "r".repeat(1025);
-            let seen = expect_error(ctx.wire.cancel(&unknown_job, &corr, &long).await, spec.name, Some(&corr), "CancelJob with a 1025-character reason")?;
-            ensure!(md(&seen, "field").contains("reason"), "metadata field is {:?}, expected the path reason", md(&seen, "field"));
+            let seen = expect_error(
+                ctx.wire.cancel(&unknown_job, &corr, &long).await,
+                spec.name,
+                Some(&corr),
+                "CancelJob with a 1025-character reason",
+            )?;
+            ensure!(
+                md(&seen, "field").contains("reason"),
+                "metadata field is {:?}, expected the path reason",
+                md(&seen, "field")
+            );
             Ok(())
         }
         Reason::InvalidSkillInput => {
             let bad = r#"{"steps":[{"progress":{"percent":101}},{"sleep":{"millis":-1}}]}"#;
             let mut req = ctx.request(&Script::default(), &corr);
             req.input_json = bad.into();
-            let seen = expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute with a script that breaks its schema")?;
+            let seen = expect_error(
+                ctx.wire.execute(req.clone()).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute with a script that breaks its schema",
+            )?;
             ensure!(md(&seen, "skillId") == contract::CONFORMANCE_SKILL_ID, "skillId is {:?}", md(&seen, "skillId"));
             ensure!(
                 md(&seen, "violationCount") == seen.violations.len().to_string(),
@@ -306,7 +362,12 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
                 );
             }
             req.input_json = "{\"steps\": [".into();
-            expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute with input that is not JSON")?;
+            expect_error(
+                ctx.wire.execute(req.clone()).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute with input that is not JSON",
+            )?;
             req.input_json = String::new();
             expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with an empty input_json")?;
             Ok(())
@@ -314,19 +375,47 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
         Reason::SkillNotFound => {
             let mut req = ctx.request(&Script::default(), &corr);
             req.skill_id = "dome.conformance.absent".into();
-            let seen = expect_error(ctx.wire.execute(req.clone()).await, spec.name, Some(&corr), "SkillExecute of an unknown skill")?;
+            let seen = expect_error(
+                ctx.wire.execute(req.clone()).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute of an unknown skill",
+            )?;
             ensure!(md(&seen, "skillId") == "dome.conformance.absent", "skillId is {:?}", md(&seen, "skillId"));
-            ensure!(md(&seen, "skillVersion").is_empty(), "skillVersion is {:?}, expected empty (none was requested)", md(&seen, "skillVersion"));
+            ensure!(
+                md(&seen, "skillVersion").is_empty(),
+                "skillVersion is {:?}, expected empty (none was requested)",
+                md(&seen, "skillVersion")
+            );
             req.skill_id = contract::CONFORMANCE_SKILL_ID.into();
             req.skill_version = "999.0.0".into();
-            let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute of an unknown version")?;
-            ensure!(md(&seen, "skillVersion") == "999.0.0", "skillVersion is {:?}, expected 999.0.0", md(&seen, "skillVersion"));
+            let seen = expect_error(
+                ctx.wire.execute(req).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute of an unknown version",
+            )?;
+            ensure!(
+                md(&seen, "skillVersion") == "999.0.0",
+                "skillVersion is {:?}, expected 999.0.0",
+                md(&seen, "skillVersion")
+            );
             Ok(())
         }
         Reason::JobNotFound => {
-            let seen = expect_error(ctx.wire.status(&unknown_job, &corr).await, spec.name, Some(&corr), "GetJobStatus of an unknown job")?;
+            let seen = expect_error(
+                ctx.wire.status(&unknown_job, &corr).await,
+                spec.name,
+                Some(&corr),
+                "GetJobStatus of an unknown job",
+            )?;
             ensure!(md(&seen, "jobId") == unknown_job, "jobId is {:?}, expected {unknown_job}", md(&seen, "jobId"));
-            expect_error(ctx.wire.cancel(&unknown_job, &corr, "").await, spec.name, Some(&corr), "CancelJob of an unknown job")?;
+            expect_error(
+                ctx.wire.cancel(&unknown_job, &corr, "").await,
+                spec.name,
+                Some(&corr),
+                "CancelJob of an unknown job",
+            )?;
             let e = stream_error(&ctx, &unknown_job, 0).await?;
             expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents of an unknown job")?;
             Ok(())
@@ -337,7 +426,11 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let run_id = job.facts.run_id.clone();
             let r = ctx
                 .wire
-                .gate(pb::GetGateDecisionRequest { correlation_id: corr.clone(), run_id: run_id.clone(), task_id: String::new() })
+                .gate(pb::GetGateDecisionRequest {
+                    correlation_id: corr.clone(),
+                    run_id: run_id.clone(),
+                    task_id: String::new(),
+                })
                 .await;
             let seen = expect_error(r, spec.name, Some(&corr), "GetGateDecision of a run without decisions")?;
             ensure!(
@@ -347,7 +440,11 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             );
             let r = ctx
                 .wire
-                .gate(pb::GetGateDecisionRequest { correlation_id: corr.clone(), run_id: run_id.clone(), task_id: job.facts.job_id.clone() })
+                .gate(pb::GetGateDecisionRequest {
+                    correlation_id: corr.clone(),
+                    run_id: run_id.clone(),
+                    task_id: job.facts.job_id.clone(),
+                })
                 .await;
             let seen = expect_error(r, spec.name, Some(&corr), "GetGateDecision of a task without decisions")?;
             ensure!(md(&seen, "taskId") == job.facts.job_id, "taskId is {:?}", md(&seen, "taskId"));
@@ -368,7 +465,12 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let mut other_input = first.clone();
             other_input.correlation_id = corr.clone();
             other_input.input_json = Script::new(vec![Step::Succeed { output: Some(serde_json::json!(1)) }]).to_input();
-            let seen = expect_error(ctx.wire.execute(other_input).await, spec.name, Some(&corr), "SkillExecute reusing a key with another input")?;
+            let seen = expect_error(
+                ctx.wire.execute(other_input).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute reusing a key with another input",
+            )?;
             ensure!(
                 md(&seen, "idempotencyKey") == key && md(&seen, "jobId") == job_id,
                 "metadata {:?}, expected idempotencyKey {key} and jobId {job_id}",
@@ -376,18 +478,38 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             );
             let mut other_labels = first.clone();
             other_labels.labels.insert("variant".into(), "b".into());
-            expect_error(ctx.wire.execute(other_labels).await, spec.name, None, "SkillExecute reusing a key with other labels")?;
+            expect_error(
+                ctx.wire.execute(other_labels).await,
+                spec.name,
+                None,
+                "SkillExecute reusing a key with other labels",
+            )?;
             let mut other_ref = first.clone();
             other_ref.base_ref = "refs/heads/other".into();
-            expect_error(ctx.wire.execute(other_ref).await, spec.name, None, "SkillExecute reusing a key with another base_ref")?;
+            expect_error(
+                ctx.wire.execute(other_ref).await,
+                spec.name,
+                None,
+                "SkillExecute reusing a key with another base_ref",
+            )?;
             // Fields are compared as sent: the values an empty field
             // resolves to are still different requests.
             let mut head = first.clone();
             head.base_ref = "HEAD".into();
-            expect_error(ctx.wire.execute(head).await, spec.name, None, "SkillExecute reusing a key with base_ref HEAD where the first sent none")?;
+            expect_error(
+                ctx.wire.execute(head).await,
+                spec.name,
+                None,
+                "SkillExecute reusing a key with base_ref HEAD where the first sent none",
+            )?;
             let mut version = first;
             version.skill_version = contract::CONFORMANCE_SKILL_VERSION.into();
-            expect_error(ctx.wire.execute(version).await, spec.name, None, "SkillExecute reusing a key with skill_version 1.0.0 where the first sent none")?;
+            expect_error(
+                ctx.wire.execute(version).await,
+                spec.name,
+                None,
+                "SkillExecute reusing a key with skill_version 1.0.0 where the first sent none",
+            )?;
             Ok(())
         }
         Reason::CursorAheadOfHead => {
@@ -421,7 +543,12 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             let job = ctx.submit(&Script::new(vec![Step::Bulk { count }])).await?;
             let last = await_end(&ctx, &job.facts.job_id).await?;
             let e = stream_error(&ctx, &job.facts.job_id, 0).await?;
-            let seen = expect_error::<()>(Err(e), spec.name, None, "StreamJobEvents from 0 after the job's first events were dropped")?;
+            let seen = expect_error::<()>(
+                Err(e),
+                spec.name,
+                None,
+                "StreamJobEvents from 0 after the job's first events were dropped",
+            )?;
             let first: u64 = md(&seen, "firstRetainedSequence").parse().unwrap_or(0);
             ensure!(
                 first > 1 && first <= last && md(&seen, "afterSequence") == "0",
@@ -441,20 +568,38 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
         Reason::UnsupportedApiVersion => {
             let r = ctx
                 .wire
-                .capabilities(pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: "v0-unserved".into() })
+                .capabilities(pb::ListCapabilitiesRequest {
+                    correlation_id: corr.clone(),
+                    api_version: "v0-unserved".into(),
+                })
                 .await;
             let seen = expect_error(r, spec.name, Some(&corr), "ListCapabilities with api_version v0-unserved")?;
-            ensure!(md(&seen, "requestedVersion") == "v0-unserved", "requestedVersion is {:?}", md(&seen, "requestedVersion"));
+            ensure!(
+                md(&seen, "requestedVersion") == "v0-unserved",
+                "requestedVersion is {:?}",
+                md(&seen, "requestedVersion")
+            );
             let served = ctx.caps.api_versions.join(",");
-            ensure!(md(&seen, "supportedVersions") == served, "supportedVersions is {:?}, expected {served:?}", md(&seen, "supportedVersions"));
+            ensure!(
+                md(&seen, "supportedVersions") == served,
+                "supportedVersions is {:?}, expected {served:?}",
+                md(&seen, "supportedVersions")
+            );
             Ok(())
         }
         Reason::FeatureNotEnabled => {
             if ctx.has_feature(contract::CONFORMANCE_FEATURE) {
-                return skip("the server enables the only feature a request can need (it advertises dome.conformance.v1)");
+                return skip(
+                    "the server enables the only feature a request can need (it advertises dome.conformance.v1)",
+                );
             }
             let r = ctx.wire.execute(ctx.request(&Script::default(), &corr)).await;
-            let seen = expect_error(r, spec.name, Some(&corr), "SkillExecute of the conformance skill without the conformance profile")?;
+            let seen = expect_error(
+                r,
+                spec.name,
+                Some(&corr),
+                "SkillExecute of the conformance skill without the conformance profile",
+            )?;
             ensure!(md(&seen, "feature") == contract::CONFORMANCE_FEATURE, "feature is {:?}", md(&seen, "feature"));
             Ok(())
         }
@@ -472,11 +617,19 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             input.push_str(&" ".repeat((max as usize + 1).saturating_sub(input.len())));
             let mut req = ctx.request(&Script::default(), &corr);
             req.input_json = input;
-            let seen = expect_error(ctx.wire.execute(req).await, spec.name, Some(&corr), "SkillExecute with input one byte over max_input_bytes")?;
+            let seen = expect_error(
+                ctx.wire.execute(req).await,
+                spec.name,
+                Some(&corr),
+                "SkillExecute with input one byte over max_input_bytes",
+            )?;
             let (limit, value) = (md(&seen, "limit"), md(&seen, "limitValue"));
             let ok = (limit == "max_input_bytes" && value == max.to_string())
                 || (limit == "max_request_bytes" && value == limits.max_request_bytes.to_string());
-            ensure!(ok, "limit {limit:?} = {value:?}, expected max_input_bytes = {max} (or max_request_bytes as advertised)");
+            ensure!(
+                ok,
+                "limit {limit:?} = {value:?}, expected max_input_bytes = {max} (or max_request_bytes as advertised)"
+            );
             too_many_subscribers(&ctx).await
         }
         Reason::Unauthenticated => {
@@ -485,7 +638,11 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             }
             let r = ctx
                 .wire
-                .capabilities_with_headers(pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() }, &[], true)
+                .capabilities_with_headers(
+                    pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() },
+                    &[],
+                    true,
+                )
                 .await;
             expect_error(r, spec.name, Some(&corr), "ListCapabilities without credentials")?;
             let r = ctx
@@ -500,7 +657,9 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
             Ok(())
         }
         Reason::SubscriberLagged => subscriber_lagged(&ctx).await,
-        Reason::PermissionDenied => skip("no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)"),
+        Reason::PermissionDenied => skip(
+            "no call of the contract lets a client provoke it on purpose (it depends on the server's authorization policy)",
+        ),
         Reason::ShuttingDown => skip("it needs the server to shut down while the suite runs"),
         Reason::Internal => skip("a conforming server breaks no invariant on request"),
         Reason::Unspecified => skip("the zero value is never sent"),
@@ -534,10 +693,13 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
         return skip("the server sets no max_subscriber_lag_events, so no subscriber can lag");
     }
     if max_lag > 40_000 {
-        return skip(&format!("max_subscriber_lag_events is {max_lag}; overflowing it takes more events than one bulk step emits"));
+        return skip(&format!(
+            "max_subscriber_lag_events is {max_lag}; overflowing it takes more events than one bulk step emits"
+        ));
     }
     let count = (max_lag + 30_000) as u32;
-    let stalled_wire = ctx.wire.isolated(WINDOW).await.map_err(|e| Stop::Fail(format!("a second connection failed: {e}")))?;
+    let stalled_wire =
+        ctx.wire.isolated(WINDOW).await.map_err(|e| Stop::Fail(format!("a second connection failed: {e}")))?;
     // The sleep lets the subscription begin before the bulk, so that the
     // bulk counts as lag rather than as replay backlog. How long that takes
     // is the machine's business, not the contract's: when the subscription
@@ -557,7 +719,8 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
             }
             Err(e) => (None, Err(e)),
         };
-        let late = matches!(&first, Err(RpcError::Status(s)) if crate::wire::check_error(s, "CURSOR_EXPIRED", None).is_ok());
+        let late =
+            matches!(&first, Err(RpcError::Status(s)) if crate::wire::check_error(s, "CURSOR_EXPIRED", None).is_ok());
         if late && sleep_ms < 4_800 {
             sleep_ms *= 2;
             continue;
@@ -599,7 +762,8 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
             Err(e) => return Err(e.into()),
         }
     };
-    let seen = expect_error::<()>(Err(RpcError::Status(status)), "SUBSCRIBER_LAGGED", None, "the stalled StreamJobEvents")?;
+    let seen =
+        expect_error::<()>(Err(RpcError::Status(status)), "SUBSCRIBER_LAGGED", None, "the stalled StreamJobEvents")?;
     let resume = got.last().map(|e| e.sequence).unwrap_or(0);
     ensure!(
         md(&seen, "resumeAfterSequence") == resume.to_string() && md(&seen, "jobId") == job.facts.job_id,
@@ -614,7 +778,12 @@ async fn subscriber_lagged(ctx: &Ctx) -> CaseResult {
             Ok(Some(e)) => ensure!(e.sequence == resume + 1, "resuming after {resume} began with event {}", e.sequence),
             Ok(None) => ensure!(resume == last, "resuming after {resume} closed at once, but the log runs to {last}"),
             Err(RpcError::Status(s)) => {
-                expect_error::<()>(Err(RpcError::Status(s)), "CURSOR_EXPIRED", None, "resuming after resumeAfterSequence")?;
+                expect_error::<()>(
+                    Err(RpcError::Status(s)),
+                    "CURSOR_EXPIRED",
+                    None,
+                    "resuming after resumeAfterSequence",
+                )?;
             }
             Err(e) => return Err(e.into()),
         },

@@ -69,11 +69,15 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 async fn gapless(ctx: Ctx) -> CaseResult {
-    ctx.property(arbitrary::finishing_script, |s| s.to_string(), |ctx, script| async move {
-        let job = ctx.submit(&script).await?;
-        ctx.finish(&job).await?;
-        Ok(())
-    })
+    ctx.property(
+        arbitrary::finishing_script,
+        |s| s.to_string(),
+        |ctx, script| async move {
+            let job = ctx.submit(&script).await?;
+            ctx.finish(&job).await?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -130,12 +134,13 @@ async fn concurrent_subscribers(ctx: Ctx) -> CaseResult {
 }
 
 async fn resume_every_cursor(ctx: Ctx) -> CaseResult {
-    let job = ctx.submit(&Script::new(vec![
-        Step::Bulk { count: 12 },
-        Step::Log { level: None, message: "x".into() },
-        Step::Fail { reason_code: "EXEC.NONZERO_EXIT".into(), message: None, transient: None },
-    ]))
-    .await?;
+    let job = ctx
+        .submit(&Script::new(vec![
+            Step::Bulk { count: 12 },
+            Step::Log { level: None, message: "x".into() },
+            Step::Fail { reason_code: "EXEC.NONZERO_EXIT".into(), message: None, transient: None },
+        ]))
+        .await?;
     let (events, _) = ctx.finish(&job).await?;
     for k in 0..=events.len() {
         let tail = ctx.wire.collect(&job.facts.job_id, k as u64).await?;
@@ -166,12 +171,13 @@ async fn live_equals_replay(ctx: Ctx) -> CaseResult {
 }
 
 async fn drop_keeps_job(ctx: Ctx) -> CaseResult {
-    let mut job = ctx.submit(&Script::new(vec![
-        Step::Progress { percent: 10, message: None },
-        Step::Log { level: None, message: "parking".into() },
-        Step::Park,
-    ]))
-    .await?;
+    let mut job = ctx
+        .submit(&Script::new(vec![
+            Step::Progress { percent: 10, message: None },
+            Step::Log { level: None, message: "parking".into() },
+            Step::Park,
+        ]))
+        .await?;
     let seen = wait_for_log(&ctx, &job.facts.job_id).await?;
     // The stream is dropped here; the job must stay as it was.
     let status = ctx.wire.status(&job.facts.job_id, "").await?.job.unwrap_or_default();
@@ -205,7 +211,11 @@ async fn drop_keeps_job(ctx: Ctx) -> CaseResult {
 async fn status_matches_log(ctx: Ctx) -> CaseResult {
     for script in [
         busy_script(),
-        Script::new(vec![Step::Fail { reason_code: "VERIFY.TEST_FAILURE".into(), message: Some("1 failed".into()), transient: None }]),
+        Script::new(vec![Step::Fail {
+            reason_code: "VERIFY.TEST_FAILURE".into(),
+            message: Some("1 failed".into()),
+            transient: None,
+        }]),
         parked("parking"),
     ] {
         let mut job = ctx.submit(&script).await?;
@@ -239,7 +249,9 @@ async fn status_matches_log(ctx: Ctx) -> CaseResult {
             _ => None,
         };
         ensure!(
-            j.state == summary.terminal as i32 && j.last_sequence == events.len() as u64 && j.outcome == terminal_outcome,
+            j.state == summary.terminal as i32
+                && j.last_sequence == events.len() as u64
+                && j.outcome == terminal_outcome,
             "GetJobStatus reads state {} last_sequence {} outcome {:?}; the log ends {} at {} with outcome {:?}",
             j.state,
             j.last_sequence,

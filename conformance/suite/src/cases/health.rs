@@ -49,8 +49,15 @@ async fn health(ctx: Ctx) -> CaseResult {
         let call = client.check(HealthCheckRequest { service: service.to_string() });
         let answer = tokio::time::timeout(ctx.wire.rpc_timeout, call)
             .await
-            .map_err(|_| Stop::Fail(format!("health Check({service:?}) did not answer within {:?}", ctx.wire.rpc_timeout)))?
-            .map_err(|s| Stop::Fail(format!("health Check({service:?}) failed without credentials: {}", crate::wire::describe_status(&s))))?
+            .map_err(|_| {
+                Stop::Fail(format!("health Check({service:?}) did not answer within {:?}", ctx.wire.rpc_timeout))
+            })?
+            .map_err(|s| {
+                Stop::Fail(format!(
+                    "health Check({service:?}) failed without credentials: {}",
+                    crate::wire::describe_status(&s)
+                ))
+            })?
             .into_inner();
         ensure!(
             answer.status == ServingStatus::Serving as i32,
@@ -62,9 +69,15 @@ async fn health(ctx: Ctx) -> CaseResult {
     let call = client.check(HealthCheckRequest { service: unknown.to_string() });
     match tokio::time::timeout(ctx.wire.rpc_timeout, call).await {
         Err(_) => Err(Stop::Fail(format!("health Check({unknown:?}) did not answer"))),
-        Ok(Ok(r)) => Err(Stop::Fail(format!("health Check({unknown:?}) answered {:?}; expected NOT_FOUND", r.into_inner()))),
+        Ok(Ok(r)) => {
+            Err(Stop::Fail(format!("health Check({unknown:?}) answered {:?}; expected NOT_FOUND", r.into_inner())))
+        }
         Ok(Err(s)) => {
-            ensure!(s.code() == tonic::Code::NotFound, "health Check({unknown:?}) failed with {:?}, expected NOT_FOUND", s.code());
+            ensure!(
+                s.code() == tonic::Code::NotFound,
+                "health Check({unknown:?}) failed with {:?}, expected NOT_FOUND",
+                s.code()
+            );
             Ok(())
         }
     }
@@ -91,9 +104,9 @@ type Answer = Result<BTreeSet<String>, String>;
 /// so one macro writes the request for both.
 macro_rules! ask {
     ($pb:path, $ctx:expr, $ask:expr) => {{
-        use $pb as pb;
         use pb::server_reflection_request::MessageRequest;
         use pb::server_reflection_response::MessageResponse;
+        use $pb as pb;
         let mut client = pb::server_reflection_client::ServerReflectionClient::new($ctx.wire.channel());
         let message_request = match $ask.clone() {
             Ask::List => MessageRequest::ListServices(String::new()),

@@ -54,7 +54,12 @@ async fn duplicate(ctx: Ctx) -> CaseResult {
     ensure!(first.created, "the first call with a new idempotency key answered created: false");
     let job = first.job.unwrap_or_default();
     ensure!(job.labels == req.labels, "the job's labels are {:?}, the request sent {:?}", job.labels, req.labels);
-    ensure!(job.idempotency_key == req.idempotency_key, "the job's idempotency_key is {:?}, the request sent {:?}", job.idempotency_key, req.idempotency_key);
+    ensure!(
+        job.idempotency_key == req.idempotency_key,
+        "the job's idempotency_key is {:?}, the request sent {:?}",
+        job.idempotency_key,
+        req.idempotency_key
+    );
     for i in 0..2 {
         req.correlation_id = ctx.correlation("again");
         let again = ctx.execute(req.clone()).await?;

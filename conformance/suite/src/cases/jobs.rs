@@ -60,7 +60,11 @@ fn job_of(resp: pb::SkillExecuteResponse) -> Result<pb::Job, Stop> {
 
 /// Submits `req` and follows the job to its end, checking its log against
 /// the model; returns the job as `GetJobStatus` reads it then, and its log.
-async fn run_to_end(ctx: &Ctx, req: pb::SkillExecuteRequest, script: &Script) -> Result<(pb::Job, Vec<pb::JobEvent>), Stop> {
+async fn run_to_end(
+    ctx: &Ctx,
+    req: pb::SkillExecuteRequest,
+    script: &Script,
+) -> Result<(pb::Job, Vec<pb::JobEvent>), Stop> {
     let job = job_of(ctx.execute(req.clone()).await?)?;
     let facts = JobFacts {
         job_id: job.job_id.clone(),
@@ -80,7 +84,8 @@ async fn values_read_back(ctx: Ctx) -> CaseResult {
     let script = Script::new(vec![Step::Log { level: None, message: "read back".into() }]);
     let first = ctx.submit(&script).await?;
     let mut req = ctx.request(&script, &ctx.correlation("values"));
-    req.labels = [("team".to_string(), "conformance".to_string()), ("case.id".to_string(), "values-1".to_string())].into();
+    req.labels =
+        [("team".to_string(), "conformance".to_string()), ("case.id".to_string(), "values-1".to_string())].into();
     req.idempotency_key = format!("values-{}-{:x}", &first.facts.job_id[4..16], ctx.seed);
     req.base_ref = "refs/heads/conformance".into();
     req.run_id = first.facts.run_id.clone();
@@ -92,7 +97,11 @@ async fn values_read_back(ctx: Ctx) -> CaseResult {
         job.idempotency_key,
         req.idempotency_key
     );
-    ensure!(first.job.idempotency_key.is_empty(), "a job submitted without a key reads idempotency_key {:?}", first.job.idempotency_key);
+    ensure!(
+        first.job.idempotency_key.is_empty(),
+        "a job submitted without a key reads idempotency_key {:?}",
+        first.job.idempotency_key
+    );
     let base_ref = job.provenance.as_ref().map(|p| p.base_ref.as_str()).unwrap_or("");
     ensure!(base_ref == req.base_ref, "provenance.base_ref is {base_ref:?}; the request set {:?}", req.base_ref);
     ensure!(job.run_id == req.run_id, "the job's run_id is {:?}; the request joined {:?}", job.run_id, req.run_id);
@@ -125,7 +134,11 @@ fn gate(status: Decision, code: &str) -> Step {
 }
 
 async fn shared_run(ctx: Ctx) -> CaseResult {
-    let statuses = [(Decision::Approve, "POLICY.OK"), (Decision::Reject, "VERIFY.TEST_FAILURE"), (Decision::NeedsHuman, "POLICY.NEEDS_HUMAN")];
+    let statuses = [
+        (Decision::Approve, "POLICY.OK"),
+        (Decision::Reject, "VERIFY.TEST_FAILURE"),
+        (Decision::NeedsHuman, "POLICY.NEEDS_HUMAN"),
+    ];
     let mut run_id = String::new();
     let mut jobs = Vec::new();
     let mut seen_ids = HashSet::new();
@@ -140,17 +153,29 @@ async fn shared_run(ctx: Ctx) -> CaseResult {
         ensure!(job.run_id == run_id, "a job that joined the run {run_id} reads run {}", job.run_id);
         // One log per job: it starts at 1 and shares no event with the
         // other jobs of the run.
-        ensure!(events.first().map(|e| e.sequence) == Some(1), "the log of {} does not start at sequence 1", job.job_id);
+        ensure!(
+            events.first().map(|e| e.sequence) == Some(1),
+            "the log of {} does not start at sequence 1",
+            job.job_id
+        );
         for e in &events {
             ensure!(e.job_id == job.job_id, "the log of {} holds an event of {}", job.job_id, e.job_id);
-            ensure!(seen_ids.insert(e.event_id.clone()), "the event id {} appears in the logs of two jobs of one run", e.event_id);
+            ensure!(
+                seen_ids.insert(e.event_id.clone()),
+                "the event id {} appears in the logs of two jobs of one run",
+                e.event_id
+            );
         }
         jobs.push((job.job_id.clone(), code));
     }
     for (job_id, code) in &jobs {
         let r = ctx
             .wire
-            .gate(pb::GetGateDecisionRequest { correlation_id: String::new(), run_id: run_id.clone(), task_id: job_id.clone() })
+            .gate(pb::GetGateDecisionRequest {
+                correlation_id: String::new(),
+                run_id: run_id.clone(),
+                task_id: job_id.clone(),
+            })
             .await?;
         let d = r.decision.unwrap_or_default();
         ensure!(
@@ -161,10 +186,21 @@ async fn shared_run(ctx: Ctx) -> CaseResult {
         );
         ensure!(d.record_time.is_some(), "the gate decision of {job_id} has no record_time");
     }
-    let last = ctx.wire.gate(pb::GetGateDecisionRequest { correlation_id: String::new(), run_id: run_id.clone(), task_id: String::new() }).await?;
+    let last = ctx
+        .wire
+        .gate(pb::GetGateDecisionRequest {
+            correlation_id: String::new(),
+            run_id: run_id.clone(),
+            task_id: String::new(),
+        })
+        .await?;
     let d = last.decision.unwrap_or_default();
     let (last_job, _) = &jobs[jobs.len() - 1];
-    ensure!(d.task_id == *last_job, "GetGateDecision of the run answered task {}'s decision; {last_job} recorded last", d.task_id);
+    ensure!(
+        d.task_id == *last_job,
+        "GetGateDecision of the run answered task {}'s decision; {last_job} recorded last",
+        d.task_id
+    );
     // A promotion decision in the shared run carries its record time too.
     let script = Script::new(vec![Step::PromotionDecision(crate::script::PromotionStep {
         decision: Decision::Approve,
@@ -200,7 +236,10 @@ async fn canonical_numbers(ctx: Ctx) -> CaseResult {
         let job = job_of(resp)?;
         hashes.push(job.provenance.map(|p| p.input_sha256).unwrap_or_default());
     }
-    ensure!(hashes.windows(2).all(|w| w[0] == w[1]), "inputs with one canonical form have different input_sha256 values: {hashes:?}");
+    ensure!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "inputs with one canonical form have different input_sha256 values: {hashes:?}"
+    );
     // The output is written canonically: integers by value, keys sorted.
     let mut req = ctx.request(&Script::default(), &ctx.correlation("numbers"));
     req.input_json = r#"{"steps":[{"succeed":{"output":{"n":1.0,"m":[1e2,0.25,-3.0]}}}]}"#.into();
@@ -208,7 +247,11 @@ async fn canonical_numbers(ctx: Ctx) -> CaseResult {
     let end = crate::cases::await_end(&ctx, &job.job_id).await?;
     let outcome = end.outcome.unwrap_or_default();
     let want = r#"{"m":[100,0.25,-3],"n":1}"#;
-    ensure!(outcome.output_json == want, "output_json is {:?}; the canonical form of the output is {want}", outcome.output_json);
+    ensure!(
+        outcome.output_json == want,
+        "output_json is {:?}; the canonical form of the output is {want}",
+        outcome.output_json
+    );
     let other = r#"{"steps":[{"succeed":{"output":{"n":2,"m":[1e2,0.25]}}}]}"#.to_string();
     let mut req = ctx.request(&Script::default(), &ctx.correlation("numbers"));
     req.input_json = other;

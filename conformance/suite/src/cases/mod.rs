@@ -65,7 +65,9 @@ pub(crate) async fn stream_error(ctx: &Ctx, job_id: &str, after: u64) -> Result<
                 "StreamJobEvents(after_sequence {after}) sent event #{} instead of failing",
                 ev.sequence
             ))),
-            Ok(None) => Err(Stop::Fail(format!("StreamJobEvents(after_sequence {after}) closed with OK instead of failing"))),
+            Ok(None) => {
+                Err(Stop::Fail(format!("StreamJobEvents(after_sequence {after}) closed with OK instead of failing")))
+            }
         },
     }
 }

@@ -147,7 +147,9 @@ async fn step(ctx: &Ctx, jobs: &Jobs, op: Op, n: usize) -> CaseResult {
                 (g[i].job.facts.clone(), g[i].reads.begin())
             };
             let resp = ctx.wire.status(&facts.job_id, "").await?;
-            let Some(job) = resp.job else { return Err(Stop::Fail(format!("job #{i}: GetJobStatus answered without a job"))) };
+            let Some(job) = resp.job else {
+                return Err(Stop::Fail(format!("job #{i}: GetJobStatus answered without a job")));
+            };
             let what = format!("job #{i}: GetJobStatus");
             let state = model::check_job_shape(&job, &facts, &what)?;
             lock(jobs)?[i].reads.read_since(state, job.last_sequence, began, &what)?;
