@@ -341,6 +341,16 @@ impl Service {
         Err(Status::unavailable("the scripted gateway stopped"))
     }
 
+    /// Plays the scripted fault of a unary call, if any: an error ends the
+    /// call with it; a dropped connection or a hang gives no answer.
+    async fn admit<T>(&self, request: &Request<T>, fault: Option<Fault>, correlation_id: &str) -> Result<(), Status> {
+        match fault {
+            Some(Fault::Error(e)) => Err(e.status(correlation_id)),
+            Some(other) => self.no_answer(request, &other).await,
+            None => Ok(()),
+        }
+    }
+
     async fn pace(&self) {
         let delay = self.shared.script(|s| s.delay);
         if !delay.is_zero() {
@@ -471,11 +481,7 @@ impl server::GatewayService for Service {
     ) -> Result<Response<pb::GetJobStatusResponse>, Status> {
         let fault = self.shared.record(Method::GetJobStatus, &request, Received::GetJobStatus);
         let req = request.get_ref().clone();
-        match fault {
-            Some(Fault::Error(e)) => return Err(e.status(&req.correlation_id)),
-            Some(other) => return self.no_answer(&request, &other).await,
-            None => {}
-        }
+        self.admit(&request, fault, &req.correlation_id).await?;
         self.pace().await;
         let job = self.job(&req.job_id, &req.correlation_id)?;
         Ok(Response::new(pb::GetJobStatusResponse { correlation_id: req.correlation_id, job: Some(job.job) }))
@@ -487,11 +493,7 @@ impl server::GatewayService for Service {
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
         let fault = self.shared.record(Method::CancelJob, &request, Received::CancelJob);
         let req = request.get_ref().clone();
-        match fault {
-            Some(Fault::Error(e)) => return Err(e.status(&req.correlation_id)),
-            Some(other) => return self.no_answer(&request, &other).await,
-            None => {}
-        }
+        self.admit(&request, fault, &req.correlation_id).await?;
         self.pace().await;
         self.job(&req.job_id, &req.correlation_id)?;
         let mut state = self.shared.lock();
@@ -524,11 +526,7 @@ impl server::GatewayService for Service {
     ) -> Result<Response<Self::StreamJobEventsStream>, Status> {
         let fault = self.shared.record(Method::StreamJobEvents, &request, Received::StreamJobEvents);
         let req = request.get_ref().clone();
-        match fault {
-            Some(Fault::Error(e)) => return Err(e.status(&req.correlation_id)),
-            Some(other) => return self.no_answer(&request, &other).await,
-            None => {}
-        }
+        self.admit(&request, fault, &req.correlation_id).await?;
         let job = self.job(&req.job_id, &req.correlation_id)?;
         let head = job.log.len() as u64;
         if req.after_sequence > head {
@@ -595,11 +593,7 @@ impl server::GatewayService for Service {
     ) -> Result<Response<pb::GetGateDecisionResponse>, Status> {
         let fault = self.shared.record(Method::GetGateDecision, &request, Received::GetGateDecision);
         let req = request.get_ref().clone();
-        match fault {
-            Some(Fault::Error(e)) => return Err(e.status(&req.correlation_id)),
-            Some(other) => return self.no_answer(&request, &other).await,
-            None => {}
-        }
+        self.admit(&request, fault, &req.correlation_id).await?;
         self.pace().await;
         let decision = pb::GateDecision {
             version: "1".into(),
@@ -617,11 +611,7 @@ impl server::GatewayService for Service {
     ) -> Result<Response<pb::GetPromotionDecisionResponse>, Status> {
         let fault = self.shared.record(Method::GetPromotionDecision, &request, Received::GetPromotionDecision);
         let req = request.get_ref().clone();
-        match fault {
-            Some(Fault::Error(e)) => return Err(e.status(&req.correlation_id)),
-            Some(other) => return self.no_answer(&request, &other).await,
-            None => {}
-        }
+        self.admit(&request, fault, &req.correlation_id).await?;
         self.pace().await;
         let decision = pb::PromotionDecision {
             version: "1".into(),
