@@ -84,7 +84,43 @@ pub(crate) struct JobData {
     input: Option<Value>,
 }
 
+impl AsRef<Bytes> for LoggedEvent {
+    fn as_ref(&self) -> &Bytes {
+        &self.message
+    }
+}
+
+impl AsMut<Bytes> for LoggedEvent {
+    fn as_mut(&mut self) -> &mut Bytes {
+        &mut self.message
+    }
+}
+
 impl JobData {
+    /// The job as it is now, encoded: the sealed bytes of an ended job
+    /// (shared, not copied), a fresh encoding of a live one.
+    pub(crate) fn encoded(&self) -> Bytes {
+        self.snapshot.encoded()
+    }
+
+    /// The live message; `None` once the job has ended.
+    pub(super) fn live(&mut self) -> Option<&mut pb::Job> {
+        self.snapshot.live()
+    }
+
+    /// The correlation id of the call that submitted the job, while the
+    /// job is live (nothing is appended to an ended job).
+    pub(crate) fn correlation_id(&self) -> Option<&str> {
+        self.snapshot.correlation_id()
+    }
+
+    /// Seals the ended job (see [`Snapshot::seal`]) and frees its list
+    /// of artifacts.
+    pub(super) fn seal(&mut self) {
+        self.artifacts = Vec::new();
+        self.snapshot.seal(&mut self.log);
+    }
+
     /// Moves the job to `state`.
     pub(super) fn set_state(&mut self, state: JobState) {
         self.state = state;

@@ -6,12 +6,12 @@
 //! bytes. This is a speed and memory trick kept in one place: what a read
 //! answers is the same message either way (pinned by the tests below).
 
+use std::collections::VecDeque;
+
 use prost::Message;
 use prost::bytes::Bytes;
 
 use dome_sdk::pb;
-
-use super::job::JobData;
 
 /// The job as reads answer it.
 #[derive(Debug)]
@@ -24,11 +24,11 @@ pub(super) enum Snapshot {
     Sealed(Bytes),
 }
 
-impl JobData {
+impl Snapshot {
     /// The job as it is now, encoded: the sealed bytes of an ended job
     /// (shared, not copied), a fresh encoding of a live one.
-    pub(crate) fn encoded(&self) -> Bytes {
-        match &self.snapshot {
+    pub(super) fn encoded(&self) -> Bytes {
+        match self {
             Snapshot::Live(job) => Bytes::from(job.encode_to_vec()),
             Snapshot::Sealed(sealed) => sealed.clone(),
         }
@@ -36,7 +36,7 @@ impl JobData {
 
     /// The live message; `None` once the job has ended.
     pub(super) fn live(&mut self) -> Option<&mut pb::Job> {
-        match &mut self.snapshot {
+        match self {
             Snapshot::Live(job) => Some(job),
             Snapshot::Sealed(_) => None,
         }
@@ -44,8 +44,8 @@ impl JobData {
 
     /// The correlation id of the call that submitted the job, while the
     /// job is live (nothing is appended to an ended job).
-    pub(crate) fn correlation_id(&self) -> Option<&str> {
-        match &self.snapshot {
+    pub(super) fn correlation_id(&self) -> Option<&str> {
+        match self {
             Snapshot::Live(job) => Some(&job.correlation_id),
             Snapshot::Sealed(_) => None,
         }
@@ -55,31 +55,32 @@ impl JobData {
     /// still in the cache: a retained job then holds one buffer instead of
     /// a tree of strings and maps, so reads share it, the job takes a
     /// third of the memory, and eviction, long after, frees a few blocks
-    /// instead of dozens. A short log moves into the same buffer, after
-    /// the job (streams still reading the old copies keep them alive).
-    pub(super) fn seal(&mut self) {
-        self.artifacts = Vec::new();
-        let Snapshot::Live(job) = &self.snapshot else {
+    /// instead of dozens. A short `log` (each event's encoded bytes) moves
+    /// into the same buffer, after the job (streams still reading the old
+    /// copies keep them alive). A sealed snapshot stays as it is.
+    pub(super) fn seal<E: AsRef<Bytes> + AsMut<Bytes>>(&mut self, log: &mut VecDeque<E>) {
+        let Snapshot::Live(job) = self else {
             return;
         };
-        if self.log.len() > SEALED_WITH_LOG {
-            self.snapshot = Snapshot::Sealed(Bytes::from(job.encode_to_vec()));
+        if log.len() > SEALED_WITH_LOG {
+            *self = Snapshot::Sealed(Bytes::from(job.encode_to_vec()));
             return;
         }
         let job_len = job.encoded_len();
-        let mut buf = Vec::with_capacity(job_len + self.log.iter().map(|e| e.message.len()).sum::<usize>());
+        let mut buf = Vec::with_capacity(job_len + log.iter().map(|e| e.as_ref().len()).sum::<usize>());
         job.encode_raw(&mut buf);
-        for event in &self.log {
-            buf.extend_from_slice(&event.message);
+        for event in log.iter() {
+            buf.extend_from_slice(event.as_ref());
         }
         let all = Bytes::from(buf);
         let mut at = job_len;
-        for event in &mut self.log {
-            let len = event.message.len();
-            event.message = all.slice(at..at + len);
+        for event in log.iter_mut() {
+            let message = event.as_mut();
+            let len = message.len();
+            *message = all.slice(at..at + len);
             at += len;
         }
-        self.snapshot = Snapshot::Sealed(all.slice(..job_len));
+        *self = Snapshot::Sealed(all.slice(..job_len));
     }
 }
 
