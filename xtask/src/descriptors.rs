@@ -3,15 +3,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use prost::Message as _;
 use prost_reflect::DescriptorPool;
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
-use crate::config::Section;
-use crate::findings::{self, Finding, Format, Span};
 use crate::util::files_with_suffix;
 
 /// A compiled proto tree.
@@ -26,6 +24,19 @@ pub struct Compiled {
     pub set: prost_types::FileDescriptorSet,
     /// The same descriptor set, decoded for reflection (custom options).
     pub pool: DescriptorPool,
+}
+
+/// A start and end position in a proto file, 1-based; all 0 when unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    /// Start line.
+    pub line: usize,
+    /// Start column.
+    pub column: usize,
+    /// End line.
+    pub end_line: usize,
+    /// End column (exclusive).
+    pub end_column: usize,
 }
 
 /// A proto that does not compile, or cannot be read: where and why.
@@ -100,21 +111,29 @@ fn read_source(root: &Path, name: &str) -> Result<String> {
     }
 }
 
-/// Compiles every `.proto` file under `proto_root` (less the `excludes`
-/// directories) with protox (no protoc), keeping source info so comments
-/// and positions survive.
+/// Compiles every `.proto` file under `proto_root` (less those under the
+/// `excludes` directories) with protox (no protoc), keeping source info
+/// so comments and positions survive.
 ///
 /// A proto that does not compile is a [`CompileError`] naming its file,
 /// line and column.
 pub fn compile_tree(proto_root: &Path, excludes: &[String]) -> Result<Compiled> {
-    let files: Vec<String> = files_with_suffix(proto_root, proto_root, ".proto")?
-        .into_iter()
-        .filter(|f| !Section::matches(excludes, f))
-        .collect();
+    let files: Vec<String> =
+        files_with_suffix(proto_root, proto_root, ".proto")?.into_iter().filter(|f| !under(excludes, f)).collect();
     if files.is_empty() {
         return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
     }
     compile_files(proto_root, files.clone(), &files)
+}
+
+/// Whether `file` (a path relative to a proto root) is one of `paths` or
+/// lies under one of them (`.` is the whole root), as buf matches the
+/// paths of `excludes` and `ignore`.
+pub fn under(paths: &[String], file: &str) -> bool {
+    paths.iter().any(|p| {
+        let p = p.trim_end_matches('/');
+        p == "." || file == p || file.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// Compiles `files` (relative to `proto_root`) and what they import, as
@@ -199,32 +218,6 @@ pub fn relabel(e: anyhow::Error, prefix: &str, side: Option<&str>) -> anyhow::Er
     }
 }
 
-/// Reports a command's error: a [`CompileError`] as a `COMPILE` finding
-/// on stdout in `format`, plus the error on stderr; any other error on
-/// stderr only. Returns `code`.
-pub fn report_error(e: &anyhow::Error, format: Format, code: i32) -> i32 {
-    if let Some(c) = e.chain().find_map(|c| c.downcast_ref::<CompileError>()) {
-        let finding = Finding::new(findings::COMPILE, c.path.clone(), c.at, c.message.clone());
-        print!("{}", findings::render(&[finding], format, ""));
-    }
-    eprintln!("error: {e:#}");
-    code
-}
-
-/// A directory given on the command line, as a prefix for the paths
-/// printed under it: relative to the working directory when inside it
-/// (empty for the working directory itself), as given otherwise.
-pub fn display_prefix(dir: &Path) -> String {
-    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
-    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let rel: PathBuf = match cwd.as_deref().and_then(|c| canonical.strip_prefix(c).ok()) {
-        Some(rel) => rel.to_path_buf(),
-        None => dir.to_path_buf(),
-    };
-    let shown = rel.to_string_lossy().replace('\\', "/");
-    if shown.is_empty() || shown == "." { String::new() } else { format!("{}/", shown.trim_end_matches('/')) }
-}
-
 /// Where an element of a proto file is, and what its comments say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Located {
@@ -243,6 +236,13 @@ pub struct Located {
     pub leading_comments: String,
     /// The comment right after the element on its line; may be empty.
     pub trailing_comments: String,
+}
+
+impl Located {
+    /// The element's span.
+    pub fn span(&self) -> Span {
+        Span { line: self.line, column: self.column, end_line: self.end_line, end_column: self.end_column }
+    }
 }
 
 /// Looks up the source location of the element at `path` of `file`.

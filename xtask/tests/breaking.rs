@@ -8,8 +8,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use xshell::{Shell, cmd};
-use xtask::breaking::{self, ALL_RULES, Args, Category, Tree};
-use xtask::findings::{self, Format};
+use xtask::breaking::{self, Args};
+use xtask::engine::breaking::{ALL_RULES, Category, all_findings, rules};
+use xtask::engine::config::Config;
+use xtask::engine::input::{Tree, load_dir};
+use xtask::engine::output::{Format, render};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/breaking")
@@ -22,8 +25,8 @@ fn expected(case: &Path) -> BTreeSet<String> {
 }
 
 fn load(case: &Path) -> (Tree, Tree) {
-    let before = breaking::load_dir(&case.join("before"), "before").expect("before compiles");
-    let after = breaking::load_dir(&case.join("after"), "after").expect("after compiles");
+    let before = load_dir(&case.join("before"), "before").expect("before compiles");
+    let after = load_dir(&case.join("after"), "after").expect("after compiles");
     (after, before)
 }
 
@@ -32,19 +35,19 @@ fn corpus_cases_trigger_exactly_their_rules() {
     insta::glob!("corpus/breaking/*/expect", |expect| {
         let case = expect.parent().expect("case directory");
         let (after, before) = load(case);
-        let all = breaking::findings(&after, &before);
+        let all = all_findings(&after, &before);
         let fired: BTreeSet<String> = all.iter().map(|f| f.rule.to_string()).collect();
         assert_eq!(fired, expected(case), "rules fired by case `{}`", case.display());
 
         let mut text = String::new();
         for category in [Category::File, Category::Package, Category::WireJson, Category::Wire] {
-            let outcome = breaking::compare(&after, &before, category);
+            let outcome = breaking::outcome(&after, &before, &Config::default(), Some(category));
             text.push_str(&format!("== {category} (exit {})\n", outcome.exit_code()));
             text.push_str(&outcome.render(Format::Text, ""));
             text.push_str(&format!("{}\n", outcome.summary()));
         }
         insta::assert_snapshot!("text", text);
-        insta::assert_snapshot!("json", findings::render(&all, Format::Json, ""));
+        insta::assert_snapshot!("json", render(&all, Format::Json, ""));
     });
 }
 
@@ -62,7 +65,7 @@ fn every_rule_has_a_corpus_case() {
 
 #[test]
 fn categories_hold_buf_s_rule_counts() {
-    let ids = |c| breaking::rules::rules_in(c).map(|r| r.id).collect::<BTreeSet<_>>();
+    let ids = |c| rules::rules_in(c).map(|r| r.id).collect::<BTreeSet<_>>();
     let counts: Vec<(Category, usize)> = [Category::File, Category::Package, Category::WireJson, Category::Wire]
         .into_iter()
         .map(|c| (c, ids(c).len()))

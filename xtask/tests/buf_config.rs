@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use xtask::findings::{self, Format};
-use xtask::{breaking, lint};
+use xtask::engine::input::load_dir;
+use xtask::engine::output::{Format, render};
+use xtask::{engine, lint};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/config")
@@ -59,15 +60,15 @@ fn lint_agrees_with_buf_under_every_configuration() {
 #[test]
 fn breaking_agrees_with_buf_under_every_configuration() {
     let (after, before) = (corpus().join("breaking/after"), corpus().join("breaking/before"));
-    let current = breaking::load_dir(&after, "after").expect("after compiles");
-    let baseline = breaking::load_dir(&before, "before").expect("before compiles");
+    let current = load_dir(&after, "after").expect("after compiles");
+    let baseline = load_dir(&before, "before").expect("before compiles");
     let cases = verdicts();
     let cases = cases["breaking"].as_array().expect("breaking cases");
     assert!(cases.len() >= 7);
     for case in cases {
-        let config = xtask::config::load(&after, Some(&case["config"].to_string())).expect("a valid configuration");
-        let outcome = breaking::compare_configured(&current, &baseline, &config, None);
-        let ours = lines(&findings::render(&outcome.findings, Format::Json, ""));
+        let config = engine::configuration(&after, Some(&case["config"].to_string())).expect("a valid configuration");
+        let findings = engine::breaking::compare(&current, &baseline, &config, None);
+        let ours = lines(&render(&findings, Format::Json, ""));
         assert_eq!(ours, bufs(case), "breaking findings under {}", case["config"]);
     }
 }

@@ -6,8 +6,8 @@
 mod common;
 
 use xtask::breaking::{self, Args};
+use xtask::cli::{EXIT_FINDINGS, EXIT_OK};
 use xtask::codegen;
-use xtask::findings::{EXIT_FINDINGS, EXIT_OK};
 use xtask::paths::FROZEN_DESCRIPTOR_SET;
 use xtask::util::Mode;
 

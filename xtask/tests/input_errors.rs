@@ -6,7 +6,7 @@ use std::path::Path;
 
 use xtask::breaking;
 use xtask::descriptors::CompileError;
-use xtask::findings::Format;
+use xtask::engine::output::Format;
 use xtask::lint;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

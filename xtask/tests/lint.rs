@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use xshell::{Shell, cmd};
-use xtask::findings::Format;
-use xtask::lint::{self, Args, RULES};
+use xtask::engine::lint::RULES;
+use xtask::engine::output::Format;
+use xtask::lint::{self, Args};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/lint")

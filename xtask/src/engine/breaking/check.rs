@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_types::FileDescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
 
-use super::model::{self, Enum, Field, Index, Msg, Syntax, Tree, oneof_of, real_oneof};
+use super::model::{self, Enum, Field, Index, Msg, Syntax, oneof_of, real_oneof};
 use super::rules::{self as r, Rule};
-use crate::findings::{Finding, Span};
-use crate::toolkit::{FILE_OPTIONS, full_name, num, position, q, sub};
+use crate::engine::findings::{Finding, Span};
+use crate::engine::input::Tree;
+use crate::engine::toolkit::{FILE_OPTIONS, full_name, num, position, q, sub};
 
 /// Compares `current` against `baseline` and returns every finding of
 /// every rule (unfiltered, sorted as buf sorts them).

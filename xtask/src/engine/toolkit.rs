@@ -5,8 +5,7 @@
 
 use prost_types::{FileDescriptorProto, FileOptions};
 
-use crate::descriptors::locate;
-use crate::findings::Span;
+use crate::descriptors::{Span, locate};
 
 /// Field numbers of `google/protobuf/descriptor.proto`, the steps of a
 /// source path (`[MESSAGE, 0, MESSAGE_FIELD, 2]` is the third field of the
@@ -157,7 +156,7 @@ pub fn file_option(name: &str) -> &'static FileOption {
 /// The position of the first of `paths` that `file`'s source info
 /// locates; unknown (0) when none does, which a finding shows as 1:1.
 pub fn position(file: &FileDescriptorProto, paths: &[&[i32]]) -> Span {
-    paths.iter().map(|p| locate(file, p)).find(|l| l.line > 0).map(|l| Span::from(&l)).unwrap_or_default()
+    paths.iter().map(|p| locate(file, p)).find(|l| l.line > 0).map(|l| l.span()).unwrap_or_default()
 }
 
 /// `path` followed by `tail`.

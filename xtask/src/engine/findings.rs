@@ -1,20 +1,10 @@
-//! Findings of the proto gates and what a gate's run maps to: one finding
-//! type for the lint and the breaking gate alike, the exit codes both
-//! commands share, and (in [`output`]) every format a finding is printed
-//! in. Neither gate owns this module; both build findings and hand them
-//! here.
+//! Findings of the proto rules: one finding type for the lint and the
+//! breaking rules alike, positioned as buf positions them. Neither rule
+//! set owns this module; both build findings here, and
+//! [`super::output`] prints them.
 
-pub mod output;
-
-pub use output::{Format, render};
-
-/// Exit code: clean (lint) or compatible (breaking).
-pub const EXIT_OK: i32 = 0;
-/// Exit code: at least one finding.
-pub const EXIT_FINDINGS: i32 = 1;
-/// Exit code: a usage or input error (a flag, a configuration, a proto
-/// that does not compile, an unreadable image).
-pub const EXIT_ERROR: i32 = 2;
+use crate::descriptors::CompileError;
+pub use crate::descriptors::Span;
 
 /// The rule id of a finding that reports a proto which does not compile,
 /// as buf names it.
@@ -60,40 +50,9 @@ impl Finding {
     }
 }
 
-/// A start and end position, 1-based; all 0 when unknown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span {
-    /// Start line.
-    pub line: usize,
-    /// Start column.
-    pub column: usize,
-    /// End line.
-    pub end_line: usize,
-    /// End column (exclusive).
-    pub end_column: usize,
-}
-
-impl From<&crate::descriptors::Located> for Span {
-    fn from(l: &crate::descriptors::Located) -> Span {
-        Span { line: l.line, column: l.column, end_line: l.end_line, end_column: l.end_column }
+impl From<&CompileError> for Finding {
+    /// A proto that does not compile, as a [`COMPILE`] finding.
+    fn from(e: &CompileError) -> Finding {
+        Finding::new(COMPILE, e.path.clone(), e.at, e.message.clone())
     }
-}
-
-/// The exit code of a run's findings: [`EXIT_OK`] when none,
-/// [`EXIT_FINDINGS`] otherwise.
-pub fn exit_code(findings: &[Finding]) -> i32 {
-    if findings.is_empty() { EXIT_OK } else { EXIT_FINDINGS }
-}
-
-/// How many distinct files the findings point into.
-pub fn file_count(findings: &[Finding]) -> usize {
-    let mut files: Vec<&str> = findings.iter().map(|f| f.path.as_str()).collect();
-    files.sort_unstable();
-    files.dedup();
-    files.len()
-}
-
-/// `1 finding` / `3 findings`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }

@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sha2::{Digest, Sha512};
 
-use super::Finding;
+use super::findings::Finding;
 
-/// Output format of the gates (`--error-format`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+/// An output format, named as buf's `--error-format` names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Format {
     /// `path:line:col:message`, one finding per line; an explanation, when
     /// the rule has one, follows on its own indented line.
@@ -32,6 +32,31 @@ pub enum Format {
     Junit,
     /// A GitLab Code Quality report (a JSON array).
     GitlabCodeQuality,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 5] =
+        [Format::Text, Format::Json, Format::GithubActions, Format::Junit, Format::GitlabCodeQuality];
+
+    /// buf's name for the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::GithubActions => "github-actions",
+            Format::Junit => "junit",
+            Format::GitlabCodeQuality => "gitlab-code-quality",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| format!("unknown format `{s}`"))
+    }
 }
 
 /// Renders the findings in `format`, each path prefixed with `prefix`
@@ -220,7 +245,7 @@ fn gitlab(findings: &[Finding], path: &dyn Fn(&Finding) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::Span;
+    use crate::engine::findings::Span;
 
     fn sample() -> Vec<Finding> {
         let at = Span { line: 7, column: 1, end_line: 10, end_column: 2 };

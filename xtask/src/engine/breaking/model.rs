@@ -3,23 +3,14 @@
 //! keys buf pairs them with, each with its file and source path so that a
 //! finding can say where it is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, ServiceDescriptorProto,
 };
 
-/// A compiled proto tree (or descriptor set) to compare.
-#[derive(Debug, Clone)]
-pub struct Tree {
-    /// How the tree is named in output (`proto/`, `golden/...binpb`, `git:REV`).
-    pub label: String,
-    /// Every file of the descriptor set, imports included.
-    pub files: Vec<FileDescriptorProto>,
-    /// The names of the files that belong to the tree (not imports).
-    pub own: BTreeSet<String>,
-}
+use crate::engine::input::Tree;
 
 /// The syntax a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

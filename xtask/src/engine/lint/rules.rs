@@ -16,37 +16,10 @@ use prost_types::{
 };
 
 use crate::descriptors::locate;
-use crate::toolkit::{
-    self, file_option, full_name, has_version_suffix, num, q, sub, to_lower_snake, to_pascal, to_upper_snake,
+use crate::engine::config::LintOptions;
+use crate::engine::toolkit::{
+    file_option, full_name, has_version_suffix, num, q, sub, to_lower_snake, to_pascal, to_upper_snake,
 };
-
-/// The options of buf's lint configuration that change what a rule
-/// accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// `enum_zero_value_suffix` (default `_UNSPECIFIED`).
-    pub enum_zero_value_suffix: String,
-    /// `rpc_allow_same_request_response`.
-    pub rpc_allow_same_request_response: bool,
-    /// `rpc_allow_google_protobuf_empty_requests`.
-    pub rpc_allow_google_protobuf_empty_requests: bool,
-    /// `rpc_allow_google_protobuf_empty_responses`.
-    pub rpc_allow_google_protobuf_empty_responses: bool,
-    /// `service_suffix` (default `Service`).
-    pub service_suffix: String,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            enum_zero_value_suffix: "_UNSPECIFIED".into(),
-            rpc_allow_same_request_response: false,
-            rpc_allow_google_protobuf_empty_requests: false,
-            rpc_allow_google_protobuf_empty_responses: false,
-            service_suffix: "Service".into(),
-        }
-    }
-}
 
 /// What every check may read: the whole descriptor set, the files being
 /// linted, and the configured options.
@@ -60,7 +33,7 @@ pub struct Ctx<'a> {
     /// The set decoded for reflection (custom options), when available.
     pub pool: Option<&'a DescriptorPool>,
     /// The rule options.
-    pub options: &'a Options,
+    pub options: &'a LintOptions,
 }
 
 /// A finding before it is positioned: the file, the candidate source
@@ -954,6 +927,3 @@ pub fn run<'a>(rule: &Rule, ctx: &Ctx<'a>, el: &Elements<'a>, out: &mut Out<'a>)
         Check::Tree(check) => check(ctx, out),
     }
 }
-
-/// The position helper for engine use.
-pub use toolkit::position;

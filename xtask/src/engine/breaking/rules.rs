@@ -10,8 +10,7 @@
 use std::fmt;
 
 /// A rule category, as buf names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Category {
     /// Source compatibility of generated code, per file.
     File,
@@ -24,6 +23,9 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, strictest first.
+    pub const ALL: [Category; 4] = [Category::File, Category::Package, Category::WireJson, Category::Wire];
+
     /// The category's name as buf writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +34,14 @@ impl Category {
             Category::WireJson => "WIRE_JSON",
             Category::Wire => "WIRE",
         }
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Category, String> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| format!("unknown category `{s}`"))
     }
 }
 

@@ -3,6 +3,8 @@
 //! found from the proto root upwards, or given with `--config FILE|DATA`
 //! (YAML or JSON).
 //!
+//! This module reads the configuration; whether its selectors name known
+//! rules is for the rule sets to say ([`super::configuration`] asks both).
 //! Only the lint and breaking sections matter here; `deps`, `name` and
 //! `build` are accepted and left alone. The defaults are buf's: lint
 //! `STANDARD` (v1 `DEFAULT`), breaking `FILE`, comment ignores off in v1
@@ -116,10 +118,35 @@ pub struct Section {
 impl Section {
     /// Whether `file` (relative to the proto root) is under one of `paths`.
     pub fn matches(paths: &[String], file: &str) -> bool {
-        paths.iter().any(|p| {
-            let p = p.trim_end_matches('/');
-            p == "." || file == p || file.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
-        })
+        crate::descriptors::under(paths, file)
+    }
+}
+
+/// The options of buf's lint configuration that change what a rule
+/// accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintOptions {
+    /// `enum_zero_value_suffix` (default `_UNSPECIFIED`).
+    pub enum_zero_value_suffix: String,
+    /// `rpc_allow_same_request_response`.
+    pub rpc_allow_same_request_response: bool,
+    /// `rpc_allow_google_protobuf_empty_requests`.
+    pub rpc_allow_google_protobuf_empty_requests: bool,
+    /// `rpc_allow_google_protobuf_empty_responses`.
+    pub rpc_allow_google_protobuf_empty_responses: bool,
+    /// `service_suffix` (default `Service`).
+    pub service_suffix: String,
+}
+
+impl Default for LintOptions {
+    fn default() -> LintOptions {
+        LintOptions {
+            enum_zero_value_suffix: "_UNSPECIFIED".into(),
+            rpc_allow_same_request_response: false,
+            rpc_allow_google_protobuf_empty_requests: false,
+            rpc_allow_google_protobuf_empty_responses: false,
+            service_suffix: "Service".into(),
+        }
     }
 }
 
@@ -129,7 +156,7 @@ pub struct Lint {
     /// Rule selection and ignores.
     pub section: Section,
     /// The options the rules read.
-    pub options: crate::lint::rules::Options,
+    pub options: LintOptions,
     /// Whether `// buf:lint:ignore RULE` comments waive findings.
     pub allow_comment_ignores: bool,
 }
@@ -208,14 +235,14 @@ impl Config {
         if version == Version::V2 && l.allow_comment_ignores.is_some() {
             bail!("lint.allow_comment_ignores is a v1 key; v2 uses lint.disallow_comment_ignores");
         }
-        let defaults = crate::lint::rules::Options::default();
+        let defaults = LintOptions::default();
         let allow_comment_ignores = match version {
             Version::V1 => l.allow_comment_ignores.unwrap_or(false),
             Version::V2 => !l.disallow_comment_ignores.unwrap_or(false),
         };
         let lint = Lint {
             section: section(&l, if version == Version::V1 { "DEFAULT" } else { "STANDARD" }),
-            options: crate::lint::rules::Options {
+            options: LintOptions {
                 enum_zero_value_suffix: l.enum_zero_value_suffix.clone().unwrap_or(defaults.enum_zero_value_suffix),
                 rpc_allow_same_request_response: l.rpc_allow_same_request_response.unwrap_or(false),
                 rpc_allow_google_protobuf_empty_requests: l.rpc_allow_google_protobuf_empty_requests.unwrap_or(false),
@@ -228,10 +255,7 @@ impl Config {
             section: section(&b, "FILE"),
             ignore_unstable_packages: b.ignore_unstable_packages.unwrap_or(false),
         };
-        let config = Config { version, source, excludes: rel(excludes), lint, breaking };
-        crate::lint::check_selectors(&config)?;
-        crate::breaking::check_selectors(&config)?;
-        Ok(config)
+        Ok(Config { version, source, excludes: rel(excludes), lint, breaking })
     }
 }
 
@@ -430,8 +454,6 @@ mod tests {
         assert!(!c.lint.allow_comment_ignores);
         let e = load(tmp.path(), Some("version: v1\nlint:\n  usе: [X]\n")).expect_err("unknown key");
         assert!(format!("{e:#}").starts_with("--config:3:3: "), "{e:#}");
-        let e = load(tmp.path(), Some("version: v1\nlint:\n  use: [NOT_A_RULE]\n")).expect_err("unknown rule");
-        assert!(format!("{e:#}").contains("NOT_A_RULE"), "{e:#}");
         let e = load(tmp.path(), Some("version: v3\n")).expect_err("unknown version");
         assert!(format!("{e:#}").contains("unsupported version `v3`"), "{e:#}");
         let e = load(tmp.path(), Some("version: v1\nlint:\n  disallow_comment_ignores: true\n")).expect_err("v2 key");
