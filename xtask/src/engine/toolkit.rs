@@ -27,6 +27,8 @@ pub mod num {
     pub const FILE_OPTIONS: i32 = 8;
     /// `FileDescriptorProto.syntax`.
     pub const FILE_SYNTAX: i32 = 12;
+    /// `FileOptions.java_string_check_utf8`.
+    pub const FILE_OPTION_JAVA_STRING_CHECK_UTF8: i32 = 27;
     /// `FileDescriptorProto.edition`.
     pub const FILE_EDITION: i32 = 14;
     /// `DescriptorProto.name` (also of fields, enums, values, services, RPCs, oneofs).

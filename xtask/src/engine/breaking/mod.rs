@@ -9,8 +9,13 @@
 //! breaking` command ([`crate::breaking`]) does that.
 
 mod check;
+mod enums;
+mod fields;
+mod files;
+mod messages;
 pub mod model;
 pub mod rules;
+mod services;
 
 use std::collections::BTreeSet;
 
@@ -77,23 +82,21 @@ pub fn compare(current: &Tree, baseline: &Tree, config: &Config, category: Optio
             .collect();
         Tree { label: tree.label.clone(), files: tree.files.clone(), own }
     };
-    let all = if b.section.ignore.is_empty() && !b.ignore_unstable_packages {
-        check::compare(current, baseline)
-    } else {
-        check::compare(&keep(current), &keep(baseline))
-    };
     let (use_, except) = match category {
         Some(c) => (vec![c.as_str().to_string()], Vec::new()),
         None => (b.section.use_.clone(), b.section.except.clone()),
     };
-    all.into_iter()
-        .filter(|f| {
-            let Some(rule) = ALL_RULES.iter().find(|r| r.id == f.rule) else { return false };
-            selected_by(&use_, rule) && !selected_by(&except, rule)
-        })
+    let selected = ALL_RULES.iter().filter(|r| selected_by(&use_, r) && !selected_by(&except, r));
+    let found = if b.section.ignore.is_empty() && !b.ignore_unstable_packages {
+        check::run(current, baseline, selected)
+    } else {
+        check::run(&keep(current), &keep(baseline), selected)
+    };
+    found
+        .into_iter()
         .filter(|f| {
             !b.section.ignore_only.iter().any(|(k, paths)| {
-                (k == f.rule || ALL_RULES.iter().any(|r| r.id == f.rule && r.categories.contains(&k.as_str())))
+                rules::rule(f.rule).is_some_and(|r| selected_by(std::slice::from_ref(k), r))
                     && Section::matches(paths, &f.path)
             })
         })
@@ -103,5 +106,5 @@ pub fn compare(current: &Tree, baseline: &Tree, config: &Config, category: Optio
 /// Every finding of every rule, whatever its category or configuration,
 /// sorted.
 pub fn all_findings(current: &Tree, baseline: &Tree) -> Vec<Finding> {
-    check::compare(current, baseline)
+    check::run(current, baseline, ALL_RULES)
 }

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{
-    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, ServiceDescriptorProto,
+    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto, MethodDescriptorProto,
+    ServiceDescriptorProto,
 };
 
 use crate::engine::input::Tree;
+use crate::engine::toolkit::{full_name, num, sub};
 
 /// The syntax a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,32 @@ pub struct Service<'a> {
     pub proto: &'a ServiceDescriptorProto,
 }
 
+impl<'a> Service<'a> {
+    /// The service's RPCs, each with its source path.
+    pub fn methods(&self) -> Vec<Method<'a>> {
+        let (file, service) = (self.file, self.proto);
+        service
+            .method
+            .iter()
+            .enumerate()
+            .map(|(i, proto)| Method { file, path: sub(&self.path, &[num::SERVICE_METHOD, i as i32]), service, proto })
+            .collect()
+    }
+}
+
+/// An RPC of a service.
+#[derive(Debug, Clone)]
+pub struct Method<'a> {
+    /// The declaring file.
+    pub file: &'a FileDescriptorProto,
+    /// Source path of the RPC.
+    pub path: Vec<i32>,
+    /// Its service.
+    pub service: &'a ServiceDescriptorProto,
+    /// The descriptor.
+    pub proto: &'a MethodDescriptorProto,
+}
+
 /// A field of a message, or an extension.
 #[derive(Debug, Clone)]
 pub struct Field<'a> {
@@ -114,10 +142,6 @@ pub struct Index<'a> {
     pub all_enums: BTreeMap<String, &'a EnumDescriptorProto>,
 }
 
-fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
-}
-
 impl<'a> Index<'a> {
     /// Builds the index of a tree.
     pub fn new(tree: &'a Tree) -> Index<'a> {
@@ -129,17 +153,20 @@ impl<'a> Index<'a> {
             }
             let pkg = file.package();
             for (i, e) in file.enum_type.iter().enumerate() {
-                ix.add_enum(file, own, pkg, "", vec![5, i as i32], e);
+                ix.add_enum(file, own, pkg, "", vec![num::FILE_ENUM, i as i32], e);
             }
             for (i, m) in file.message_type.iter().enumerate() {
-                ix.add_message(file, own, pkg, "", vec![4, i as i32], m);
+                ix.add_message(file, own, pkg, "", vec![num::FILE_MESSAGE, i as i32], m);
             }
             if own {
                 for (i, s) in file.service.iter().enumerate() {
-                    ix.services.insert(join(pkg, s.name()), Service { file, path: vec![6, i as i32], proto: s });
+                    ix.services.insert(
+                        full_name(pkg, s.name()),
+                        Service { file, path: vec![num::FILE_SERVICE, i as i32], proto: s },
+                    );
                 }
                 for (i, x) in file.extension.iter().enumerate() {
-                    ix.add_extension(file, None, "", vec![7, i as i32], x);
+                    ix.add_extension(file, None, "", vec![num::FILE_EXTENSION, i as i32], x);
                 }
             }
         }
@@ -155,8 +182,8 @@ impl<'a> Index<'a> {
         path: Vec<i32>,
         e: &'a EnumDescriptorProto,
     ) {
-        let nested = join(outer, e.name());
-        let full = join(pkg, &nested);
+        let nested = full_name(outer, e.name());
+        let full = full_name(pkg, &nested);
         self.all_enums.insert(full.clone(), e);
         if own {
             self.enums.insert(full, Enum { file, path, nested, proto: e });
@@ -172,18 +199,18 @@ impl<'a> Index<'a> {
         path: Vec<i32>,
         m: &'a DescriptorProto,
     ) {
-        let nested = join(outer, m.name());
-        let full = join(pkg, &nested);
+        let nested = full_name(outer, m.name());
+        let full = full_name(pkg, &nested);
         self.all_messages.insert(full.clone(), m);
         for (i, e) in m.enum_type.iter().enumerate() {
-            self.add_enum(file, own, pkg, &nested, [path.as_slice(), &[4, i as i32]].concat(), e);
+            self.add_enum(file, own, pkg, &nested, sub(&path, &[num::MESSAGE_ENUM, i as i32]), e);
         }
         for (i, n) in m.nested_type.iter().enumerate() {
-            self.add_message(file, own, pkg, &nested, [path.as_slice(), &[3, i as i32]].concat(), n);
+            self.add_message(file, own, pkg, &nested, sub(&path, &[num::MESSAGE_NESTED, i as i32]), n);
         }
         if own {
             for (i, x) in m.extension.iter().enumerate() {
-                self.add_extension(file, Some(m), &nested, [path.as_slice(), &[6, i as i32]].concat(), x);
+                self.add_extension(file, Some(m), &nested, sub(&path, &[num::MESSAGE_EXTENSION, i as i32]), x);
             }
             self.messages.insert(full, Msg { file, path, nested, proto: m });
         }
@@ -198,7 +225,7 @@ impl<'a> Index<'a> {
         x: &'a FieldDescriptorProto,
     ) {
         let key = (x.extendee().trim_start_matches('.').to_string(), x.number());
-        let nested = join(outer, x.name());
+        let nested = full_name(outer, x.name());
         self.extensions.insert(key, Field { file, path, proto: x, parent, nested });
     }
 
@@ -209,7 +236,7 @@ impl<'a> Index<'a> {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let path = [msg.path.as_slice(), &[2, i as i32]].concat();
+                let path = sub(&msg.path, &[num::MESSAGE_FIELD, i as i32]);
                 (f.number(), Field { file: msg.file, path, proto: f, parent: Some(msg.proto), nested: String::new() })
             })
             .collect()

@@ -1,0 +1,132 @@
+//! Rules on a pair of enums: their type and JSON format, their values
+//! (deleted, renamed) and their reservations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::check::{Ctx, Loc, Out, Pair, in_ranges, range_covered};
+use super::model::{Enum, Syntax};
+use crate::engine::toolkit::{num, q, sub};
+
+/// Whether the enum is closed (proto2) rather than open (proto3, editions).
+fn closed(e: &Enum<'_>) -> bool {
+    Syntax::of(e.file) == Syntax::Proto2
+}
+
+fn here<'a>(e: &Enum<'a>) -> Loc<'a> {
+    Loc::at(e.file, vec![e.path.clone()])
+}
+
+pub(super) fn enum_same_type(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    let (was, is) = (closed(&p.old), closed(&p.cur));
+    if was != is {
+        let (a, b) = if is { ("open", "closed") } else { ("closed", "open") };
+        out.emit(here(&p.cur), format!("Enum {} changed from {a} to {b}.", q(p.cur.proto.name())));
+    }
+}
+
+/// proto2 enums are `LEGACY_BEST_EFFORT` in JSON, the others `ALLOW`.
+pub(super) fn enum_same_json_format(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    if !closed(&p.old) && closed(&p.cur) {
+        out.emit(
+            here(&p.cur),
+            format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(p.cur.proto.name())),
+        );
+    }
+}
+
+/// The enum's value names by number, each with its index.
+fn by_number(e: &Enum<'_>) -> BTreeMap<i32, Vec<(String, usize)>> {
+    let mut m: BTreeMap<i32, Vec<(String, usize)>> = BTreeMap::new();
+    for (i, v) in e.proto.value.iter().enumerate() {
+        m.entry(v.number()).or_default().push((v.name().to_string(), i));
+    }
+    m
+}
+
+/// The numbers of the baseline's values that no current value has, each
+/// with the baseline's names for it, and buf's words for the deletion.
+fn deleted_values(p: &Pair<Enum<'_>>) -> Vec<(i32, Vec<String>, String)> {
+    let current = by_number(&p.cur);
+    by_number(&p.old)
+        .into_iter()
+        .filter(|(number, _)| !current.contains_key(number))
+        .map(|(number, names)| {
+            let what =
+                format!("Previously present enum value \"{number}\" on enum {} was deleted", q(p.cur.proto.name()));
+            (number, names.into_iter().map(|(n, _)| n).collect(), what)
+        })
+        .collect()
+}
+
+pub(super) fn enum_value_no_delete(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    for (_, _, what) in deleted_values(p) {
+        out.emit(here(&p.cur), format!("{what}."));
+    }
+}
+
+pub(super) fn enum_value_no_delete_unless_number_reserved(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    for (number, _, what) in deleted_values(p) {
+        if !in_ranges(number, p.cur.proto.reserved_range.iter().map(|r| (r.start(), r.end()))) {
+            out.emit(here(&p.cur), format!("{what} without reserving the number \"{number}\"."));
+        }
+    }
+}
+
+pub(super) fn enum_value_no_delete_unless_name_reserved(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    for (_, names, what) in deleted_values(p) {
+        if !names.iter().all(|n| p.cur.proto.reserved_name.contains(n)) {
+            let s = if names.len() > 1 { "s" } else { "" };
+            let quoted: Vec<String> = names.iter().map(q).collect();
+            out.emit(here(&p.cur), format!("{what} without reserving the name{s} {}.", quoted.join(", ")));
+        }
+    }
+}
+
+/// Every name a number had must survive (aliases may be added).
+pub(super) fn enum_value_same_name(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    let e = &p.cur;
+    let current = by_number(e);
+    for (number, was) in by_number(&p.old) {
+        let Some(names) = current.get(&number) else { continue };
+        let now: BTreeSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+        if was.iter().all(|(n, _)| now.contains(n.as_str())) {
+            continue;
+        }
+        let quote = |v: &[(String, usize)]| {
+            let mut s: Vec<String> = v.iter().map(|(n, _)| q(n)).collect();
+            s.sort();
+            s.join(", ")
+        };
+        let s = if was.len() > 1 && names.len() > 1 { "s" } else { "" };
+        let what = format!(
+            "Enum value \"{number}\" on enum {} changed name{s} from {} to {}.",
+            q(e.proto.name()),
+            quote(&was),
+            quote(names)
+        );
+        for (_, idx) in names {
+            let value = sub(&e.path, &[num::ENUM_VALUE, *idx as i32]);
+            out.emit(Loc::at(e.file, vec![sub(&value, &[num::ENUM_VALUE_NUMBER]), value]), what.clone());
+        }
+    }
+}
+
+/// Reserved ranges (end inclusive in enums) and names.
+pub(super) fn reserved_enum_no_delete(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    let (e, name) = (&p.cur, p.cur.proto.name());
+    let ranges: Vec<(i32, i32)> = e.proto.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
+    for r in &p.old.proto.reserved_range {
+        let (s, t) = (r.start(), r.end());
+        if !range_covered(s, t, &ranges) {
+            out.emit(
+                here(e),
+                format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)),
+            );
+        }
+    }
+    for n in &p.old.proto.reserved_name {
+        if !e.proto.reserved_name.contains(n) {
+            out.emit(here(e), format!("Previously present reserved name {} on enum {} was deleted.", q(n), q(name)));
+        }
+    }
+}
