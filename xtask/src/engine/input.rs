@@ -11,7 +11,8 @@ use prost::Message as _;
 use prost_types::FileDescriptorProto;
 use xshell::{Shell, cmd};
 
-use crate::descriptors::{compile_tree, decode_set};
+use super::features::Resolved;
+use crate::descriptors::compile_tree;
 
 /// A loaded proto tree (or image) the rules read.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct Tree {
     pub files: Vec<FileDescriptorProto>,
     /// The names of the files that belong to the tree (not imports).
     pub own: BTreeSet<String>,
+    /// The resolved features of the elements of editions files (images
+    /// only: protox compiles proto2 and proto3).
+    pub features: Resolved,
 }
 
 /// Compiles a proto directory into a tree; its own files are those under
@@ -33,7 +37,8 @@ pub fn load_dir(dir: &Path, label: &str) -> Result<Tree> {
 /// Compiles a proto directory, less the `excludes` paths, into a tree.
 pub fn load_dir_excluding(dir: &Path, label: &str, excludes: &[String]) -> Result<Tree> {
     let compiled = compile_tree(dir, excludes)?;
-    Ok(Tree { label: label.to_string(), files: compiled.set.file, own: compiled.files.into_iter().collect() })
+    let own = compiled.files.into_iter().collect();
+    Ok(Tree { label: label.to_string(), files: compiled.set.file, own, features: Resolved::default() })
 }
 
 /// Reads an image (a descriptor set file) into a tree. Files under
@@ -47,17 +52,32 @@ pub fn load_descriptor_set(path: &Path, label: &str) -> Result<Tree> {
             path.display()
         );
     }
-    // Decoded once through prost-reflect to validate references, then as
-    // plain descriptors, which keep the source info the findings need.
-    decode_set(&bytes).with_context(|| format!("image `{}`", path.display()))?;
+    // Decoded as plain descriptors, which keep the source info the
+    // findings need; the features of editions files (which those drop)
+    // are read apart.
     let set = prost_types::FileDescriptorSet::decode(bytes.as_slice())
         .with_context(|| format!("image `{}` is not a FileDescriptorSet", path.display()))?;
+    let names: BTreeSet<&str> = set.file.iter().map(|f| f.name()).collect();
+    for f in &set.file {
+        if let Some(missing) = f.dependency.iter().find(|d| !names.contains(d.as_str())) {
+            bail!(
+                "image `{}`: `{}` imports `{missing}`, which the image does not contain (build it with its imports)",
+                path.display(),
+                f.name()
+            );
+        }
+    }
+    let features = if set.file.iter().any(|f| f.syntax() == "editions") {
+        Resolved::decode(&bytes).with_context(|| format!("image `{}`: features do not decode", path.display()))?
+    } else {
+        Resolved::default()
+    };
     let own: BTreeSet<String> =
         set.file.iter().map(|f| f.name().to_string()).filter(|n| !n.starts_with("google/protobuf/")).collect();
     if own.is_empty() {
         bail!("image `{}` contains no files", path.display());
     }
-    Ok(Tree { label: label.to_string(), files: set.file, own })
+    Ok(Tree { label: label.to_string(), files: set.file, own, features })
 }
 
 /// Writes the `.proto` files of `rev` below the proto root's path in its

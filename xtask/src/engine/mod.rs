@@ -8,11 +8,13 @@
 //! it: [`config`] (`buf.yaml`), [`findings`] (what a rule reports and
 //! where), [`output`] (the formats findings print in), [`toolkit`]
 //! (descriptor field numbers, file options, positions, buf's case
-//! rules), [`input`] (trees, images, git revisions), then the rule sets
+//! rules), [`features`] (editions features, resolved), [`input`]
+//! (trees, images, git revisions), then the rule sets
 //! [`lint`] and [`breaking`], peers that share the toolkit.
 
 pub mod breaking;
 pub mod config;
+pub mod features;
 pub mod findings;
 pub mod input;
 pub mod lint;

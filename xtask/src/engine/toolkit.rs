@@ -3,7 +3,7 @@
 //! numbers, one helper that turns candidate source paths into a position,
 //! and buf's case converters and version-suffix test.
 
-use prost_types::{FileDescriptorProto, FileOptions};
+use prost_types::{DescriptorProto, FileDescriptorProto, FileOptions};
 
 use crate::descriptors::{Span, locate};
 
@@ -27,6 +27,18 @@ pub mod num {
     pub const FILE_OPTIONS: i32 = 8;
     /// `FileDescriptorProto.syntax`.
     pub const FILE_SYNTAX: i32 = 12;
+    /// `MessageOptions.features`.
+    pub const MESSAGE_OPTION_FEATURES: i32 = 12;
+    /// `FieldOptions.features`.
+    pub const FIELD_OPTION_FEATURES: i32 = 21;
+    /// `EnumOptions.features`.
+    pub const ENUM_OPTION_FEATURES: i32 = 7;
+    /// `FeatureSet.enum_type`.
+    pub const FEATURE_ENUM_TYPE: i32 = 2;
+    /// `FeatureSet.utf8_validation`.
+    pub const FEATURE_UTF8_VALIDATION: i32 = 4;
+    /// `FeatureSet.json_format`.
+    pub const FEATURE_JSON_FORMAT: i32 = 6;
     /// `FileOptions.java_string_check_utf8`.
     pub const FILE_OPTION_JAVA_STRING_CHECK_UTF8: i32 = 27;
     /// `FileDescriptorProto.edition`.
@@ -159,6 +171,18 @@ pub fn file_option(name: &str) -> &'static FileOption {
 /// locates; unknown (0) when none does, which a finding shows as 1:1.
 pub fn position(file: &FileDescriptorProto, paths: &[&[i32]]) -> Span {
     paths.iter().map(|p| locate(file, p)).find(|l| l.line > 0).map(|l| l.span()).unwrap_or_default()
+}
+
+/// The message at the source path `path` of `file` (`[MESSAGE, i]`, then
+/// `[MESSAGE_NESTED, j]` steps).
+pub fn message_at<'f>(file: &'f FileDescriptorProto, path: &[i32]) -> Option<&'f DescriptorProto> {
+    let (&[num::FILE_MESSAGE, first], mut rest) = (path.first_chunk::<2>()?, &path[2..]) else { return None };
+    let mut m = file.message_type.get(usize::try_from(first).ok()?)?;
+    while let [num::MESSAGE_NESTED, i, tail @ ..] = rest {
+        m = m.nested_type.get(usize::try_from(*i).ok()?)?;
+        rest = tail;
+    }
+    rest.is_empty().then_some(m)
 }
 
 /// `path` followed by `tail`.

@@ -47,6 +47,11 @@ impl<'p> Loc<'p> {
         Loc { file: Some(file), paths }
     }
 
+    /// The same place, with `path` tried first.
+    pub fn prepend(&mut self, path: Vec<i32>) {
+        self.paths.insert(0, path);
+    }
+
     /// No file: the element's file is gone (buf prints `<input>`).
     pub fn nowhere() -> Loc<'p> {
         Loc { file: None, paths: Vec::new() }

@@ -4,31 +4,46 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::check::{Ctx, Loc, Out, Pair, in_ranges, range_covered};
-use super::model::{Enum, Syntax};
+use super::model::Enum;
+use crate::engine::features::Features;
 use crate::engine::toolkit::{num, q, sub};
 
-/// Whether the enum is closed (proto2) rather than open (proto3, editions).
-fn closed(e: &Enum<'_>) -> bool {
-    Syntax::of(e.file) == Syntax::Proto2
+/// The resolved features of both enums.
+fn features(ctx: &Ctx<'_>, p: &Pair<Enum<'_>>) -> (Features, Features) {
+    (ctx.old.features(p.old.file, &p.old.path), ctx.cur.features(p.cur.file, &p.cur.path))
 }
 
 fn here<'a>(e: &Enum<'a>) -> Loc<'a> {
     Loc::at(e.file, vec![e.path.clone()])
 }
 
-pub(super) fn enum_same_type(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
-    let (was, is) = (closed(&p.old), closed(&p.cur));
-    if was != is {
-        let (a, b) = if is { ("open", "closed") } else { ("closed", "open") };
-        out.emit(here(&p.cur), format!("Enum {} changed from {a} to {b}.", q(p.cur.proto.name())));
+/// At the enum's own `features.<feature>` option when it sets one, else
+/// the enum.
+fn at_feature<'a>(e: &Enum<'a>, feature: i32) -> Loc<'a> {
+    let option = sub(&e.path, &[num::ENUM_OPTIONS, num::ENUM_OPTION_FEATURES, feature]);
+    Loc::at(e.file, vec![option, e.path.clone()])
+}
+
+/// Open (proto3, editions by default) or closed (proto2, `enum_type =
+/// CLOSED`).
+pub(super) fn enum_same_type(ctx: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    let (was, is) = features(ctx, p);
+    if was.closed_enums != is.closed_enums {
+        let (a, b) = if is.closed_enums { ("open", "closed") } else { ("closed", "open") };
+        out.emit(
+            at_feature(&p.cur, num::FEATURE_ENUM_TYPE),
+            format!("Enum {} changed from {a} to {b}.", q(p.cur.proto.name())),
+        );
     }
 }
 
-/// proto2 enums are `LEGACY_BEST_EFFORT` in JSON, the others `ALLOW`.
-pub(super) fn enum_same_json_format(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
-    if !closed(&p.old) && closed(&p.cur) {
+/// `ALLOW` (proto3, editions by default) or `LEGACY_BEST_EFFORT` (proto2,
+/// `json_format = LEGACY_BEST_EFFORT`); only a loss of support breaks.
+pub(super) fn enum_same_json_format(ctx: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut Out<'_>) {
+    let (was, is) = features(ctx, p);
+    if was.json_allow && !is.json_allow {
         out.emit(
-            here(&p.cur),
+            at_feature(&p.cur, num::FEATURE_JSON_FORMAT),
             format!("Enum {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(p.cur.proto.name())),
         );
     }

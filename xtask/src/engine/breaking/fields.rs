@@ -2,12 +2,11 @@
 //! oneof membership, the options that change generated code or
 //! validation, and defaults.
 
-use prost_types::FileDescriptorProto;
 use prost_types::field_descriptor_proto::{Label, Type};
 
 use super::check::{Ctx, Loc, Out, Pair};
-use super::model::{self, Cardinality, Field, Index, Syntax, oneof_of};
-use crate::engine::toolkit::{full_name, num, q, sub};
+use super::model::{self, Cardinality, Field, Index, oneof_of};
+use crate::engine::toolkit::{full_name, message_at, num, q, sub};
 
 /// `Field "3" with name "foo" on message "Bar"` (or the extension form).
 fn describe(f: &Field<'_>, with_name: bool) -> String {
@@ -26,11 +25,29 @@ fn describe(f: &Field<'_>, with_name: bool) -> String {
 }
 
 /// The first located of the field's `tails` (paths below the field),
-/// else the field itself.
+/// else the field itself, else (the key or value of a map entry, which
+/// the source does not spell out) the map field.
 fn at<'a>(f: &Field<'a>, tails: &[&[i32]]) -> Loc<'a> {
     let mut paths: Vec<Vec<i32>> = tails.iter().map(|t| sub(&f.path, t)).collect();
     paths.push(f.path.clone());
+    if let Some(map) = map_field_path(f) {
+        // buf points at the map's `map<K, V>` type.
+        paths.push(sub(&map, &[num::FIELD_TYPE_NAME]));
+        paths.push(map);
+    }
     Loc::at(f.file, paths)
+}
+
+/// The path of the map field whose synthetic entry declares `f`.
+fn map_field_path(f: &Field<'_>) -> Option<Vec<i32>> {
+    let entry = f.parent.filter(|m| m.options.as_ref().is_some_and(|o| o.map_entry()))?;
+    // `[..message, NESTED, k, FIELD, i]`: the entry is nested in the message
+    // that holds the map field.
+    let message = f.path.get(..f.path.len().checked_sub(4)?)?;
+    let holder = message_at(f.file, message)?;
+    let suffix = format!(".{}", entry.name());
+    let i = holder.field.iter().position(|x| x.type_name().ends_with(&suffix))?;
+    Some(sub(message, &[num::MESSAGE_FIELD, i as i32]))
 }
 
 fn is_extension(f: &Field<'_>) -> bool {
@@ -242,28 +259,39 @@ fn both_strings(p: &Pair<Field<'_>>) -> bool {
     p.cur.proto.r#type() == Type::String && p.old.proto.r#type() == Type::String
 }
 
-fn utf8(file: &FileDescriptorProto) -> &'static str {
-    if Syntax::of(file) == Syntax::Proto2 { "NONE" } else { "VERIFY" }
+/// `VERIFY` or `NONE`, as the field's resolved features say.
+fn utf8(ix: &Index<'_>, f: &Field<'_>) -> &'static str {
+    if ix.features(f.file, &f.path).verify_utf8 { "VERIFY" } else { "NONE" }
 }
 
-pub(super) fn field_same_utf8_validation(_: &Ctx<'_>, p: &Pair<Field<'_>>, out: &mut Out<'_>) {
-    let (was, now) = (utf8(p.old.file), utf8(p.cur.file));
-    if both_strings(p) && was != now {
-        out.emit(at(&p.cur, &[]), format!("{} changed UTF8 validation from {was} to {now}.", describe(&p.cur, true)));
+pub(super) fn field_same_utf8_validation(ctx: &Ctx<'_>, p: &Pair<Field<'_>>, out: &mut Out<'_>) {
+    if !both_strings(p) {
+        return;
+    }
+    let (was, now) = (utf8(ctx.old, &p.old), utf8(ctx.cur, &p.cur));
+    if was != now {
+        let option = [num::FIELD_OPTIONS, num::FIELD_OPTION_FEATURES, num::FEATURE_UTF8_VALIDATION];
+        out.emit(
+            at(&p.cur, &[&option]),
+            format!("{} changed UTF8 validation from {was} to {now}.", describe(&p.cur, true)),
+        );
     }
 }
 
-pub(super) fn field_same_java_utf8_validation(_: &Ctx<'_>, p: &Pair<Field<'_>>, out: &mut Out<'_>) {
-    let java = |file: &FileDescriptorProto| {
-        if file.options.as_ref().is_some_and(|o| o.java_string_check_utf8()) { "VERIFY" } else { utf8(file) }
+pub(super) fn field_same_java_utf8_validation(ctx: &Ctx<'_>, p: &Pair<Field<'_>>, out: &mut Out<'_>) {
+    if !both_strings(p) {
+        return;
+    }
+    let java = |ix: &Index<'_>, f: &Field<'_>| {
+        if f.file.options.as_ref().is_some_and(|o| o.java_string_check_utf8()) { "VERIFY" } else { utf8(ix, f) }
     };
-    let (was, now) = (java(p.old.file), java(p.cur.file));
-    if both_strings(p) && was != now {
+    let (was, now) = (java(ctx.old, &p.old), java(ctx.cur, &p.cur));
+    if was != now {
+        let option = vec![num::FILE_OPTIONS, num::FILE_OPTION_JAVA_STRING_CHECK_UTF8];
+        let mut loc = at(&p.cur, &[]);
+        loc.prepend(option);
         out.emit(
-            Loc::at(
-                p.cur.file,
-                vec![vec![num::FILE_OPTIONS, num::FILE_OPTION_JAVA_STRING_CHECK_UTF8], p.cur.path.clone()],
-            ),
+            loc,
             format!("{} changed Java string UTF8 validation from {} to {}.", describe(&p.cur, true), q(was), q(now)),
         );
     }

@@ -74,7 +74,7 @@ pub(super) fn file_same_syntax(_: &Ctx<'_>, p: &Pair<&FileDescriptorProto>, out:
     let (before, after) = (Syntax::of(p.old).name(), Syntax::of(p.cur).name());
     if before != after {
         out.emit(
-            Loc::at(p.cur, vec![vec![num::FILE_SYNTAX], vec![]]),
+            Loc::at(p.cur, vec![vec![num::FILE_SYNTAX], vec![num::FILE_EDITION], vec![]]),
             format!("File syntax changed from {} to {}.", q(before), q(after)),
         );
     }

@@ -8,7 +8,7 @@ use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::Label;
 
 use super::check::{Ctx, Loc, Out, Pair, in_ranges, range_covered};
-use super::model::{Field, Index, Msg, Syntax, real_oneof};
+use super::model::{Field, Index, Msg, real_oneof};
 use crate::engine::toolkit::{num, q, sub};
 
 fn here<'a>(m: &Msg<'a>) -> Loc<'a> {
@@ -120,10 +120,17 @@ pub(super) fn message_no_remove_standard_descriptor_accessor(_: &Ctx<'_>, p: &Pa
     }
 }
 
-pub(super) fn message_same_json_format(_: &Ctx<'_>, p: &Pair<Msg<'_>>, out: &mut Out<'_>) {
-    if Syntax::of(p.old.file) != Syntax::Proto2 && Syntax::of(p.cur.file) == Syntax::Proto2 {
+/// `ALLOW` (proto3, editions by default) or `LEGACY_BEST_EFFORT` (proto2,
+/// `json_format = LEGACY_BEST_EFFORT` on the message, an enclosing one or
+/// the file); only a loss of support breaks.
+pub(super) fn message_same_json_format(ctx: &Ctx<'_>, p: &Pair<Msg<'_>>, out: &mut Out<'_>) {
+    let was = ctx.old.features(p.old.file, &p.old.path).json_allow;
+    let is = ctx.cur.features(p.cur.file, &p.cur.path).json_allow;
+    if was && !is {
+        let m = &p.cur;
+        let option = sub(&m.path, &[num::MESSAGE_OPTIONS, num::MESSAGE_OPTION_FEATURES, num::FEATURE_JSON_FORMAT]);
         out.emit(
-            here(&p.cur),
+            Loc::at(m.file, vec![option, m.path.clone()]),
             format!("Message {} JSON format support changed from ALLOW to LEGACY_BEST_EFFORT.", q(p.cur.proto.name())),
         );
     }

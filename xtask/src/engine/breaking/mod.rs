@@ -80,7 +80,7 @@ pub fn compare(current: &Tree, baseline: &Tree, config: &Config, category: Optio
             })
             .cloned()
             .collect();
-        Tree { label: tree.label.clone(), files: tree.files.clone(), own }
+        Tree { label: tree.label.clone(), files: tree.files.clone(), own, features: tree.features.clone() }
     };
     let (use_, except) = match category {
         Some(c) => (vec![c.as_str().to_string()], Vec::new()),

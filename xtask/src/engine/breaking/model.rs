@@ -11,6 +11,7 @@ use prost_types::{
     ServiceDescriptorProto,
 };
 
+use crate::engine::features::{Features, Presence, Resolved};
 use crate::engine::input::Tree;
 use crate::engine::toolkit::{full_name, num, sub};
 
@@ -21,7 +22,7 @@ pub enum Syntax {
     Proto2,
     /// `proto3`.
     Proto3,
-    /// `editions`, resolved with edition 2023's defaults.
+    /// `editions`, whose behaviour comes from resolved features.
     Editions,
 }
 
@@ -140,12 +141,14 @@ pub struct Index<'a> {
     pub all_messages: BTreeMap<String, &'a DescriptorProto>,
     /// Every enum of the set (imports included), for wire-compatible enum checks.
     pub all_enums: BTreeMap<String, &'a EnumDescriptorProto>,
+    /// The resolved features of editions files.
+    pub resolved: Option<&'a Resolved>,
 }
 
 impl<'a> Index<'a> {
     /// Builds the index of a tree.
     pub fn new(tree: &'a Tree) -> Index<'a> {
-        let mut ix = Index::default();
+        let mut ix = Index { resolved: Some(&tree.features), ..Index::default() };
         for file in &tree.files {
             let own = tree.own.contains(file.name());
             if own {
@@ -256,6 +259,18 @@ impl<'a> Index<'a> {
         field.label() == Label::Repeated && field.r#type() == Type::Message && self.is_map_entry(field.type_name())
     }
 
+    /// The resolved features of the element at `path` of `file`: its
+    /// syntax's, or for editions the edition's defaults with every
+    /// `features` option on the way applied.
+    pub fn features(&self, file: &FileDescriptorProto, path: &[i32]) -> Features {
+        match Syntax::of(file) {
+            Syntax::Editions => {
+                self.resolved.and_then(|r| r.get(file.name(), path)).unwrap_or_else(|| Features::of_syntax("editions"))
+            }
+            _ => Features::of_syntax(file.syntax()),
+        }
+    }
+
     /// The field's cardinality, as buf classifies it.
     pub fn cardinality(&self, field: &Field<'a>) -> Cardinality {
         let f = field.proto;
@@ -265,15 +280,17 @@ impl<'a> Index<'a> {
         if f.label() == Label::Required {
             return Cardinality::Required;
         }
-        let explicit = match Syntax::of(field.file) {
-            Syntax::Proto2 | Syntax::Editions => true,
-            Syntax::Proto3 => {
-                f.proto3_optional()
-                    || matches!(f.r#type(), Type::Message | Type::Group)
-                    || f.oneof_index.is_some()
-                    || f.extendee.is_some()
-            }
-        };
+        // Messages, oneof members and extensions always track presence.
+        let always = matches!(f.r#type(), Type::Message | Type::Group)
+            || f.oneof_index.is_some()
+            || f.extendee.is_some()
+            || f.proto3_optional();
+        let explicit = always
+            || match self.features(field.file, &field.path).presence {
+                Presence::Explicit => true,
+                Presence::Implicit => false,
+                Presence::LegacyRequired => return Cardinality::Required,
+            };
         if explicit { Cardinality::Explicit } else { Cardinality::Implicit }
     }
 }
