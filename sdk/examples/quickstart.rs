@@ -27,19 +27,15 @@ pub(crate) async fn run(endpoint: &str) -> Result<(Vec<pb::JobEvent>, pb::Job), 
     let client = Client::builder(endpoint).correlation_id("quickstart").connect().await?;
     println!("connected to {} (server {})", endpoint, client.capabilities().server_version);
 
-    let submitted = client
-        .skill_execute(pb::SkillExecuteRequest {
-            skill_id: contract::CONFORMANCE_SKILL_ID.into(),
-            input_json: SCRIPT.into(),
-            ..Default::default()
-        })
-        .await?;
-    let job = submitted.job.ok_or_else(|| Error::Protocol("no job in the response".into()))?;
-    println!("submitted {} ({:?})", job.job_id, job.state());
+    // Every call is a builder: what the RPC requires, then options, then
+    // `send()`. The client sets an idempotency key, so retries are safe.
+    let submitted = client.skill_execute(contract::CONFORMANCE_SKILL_ID, SCRIPT).label("team", "docs").send().await?;
+    let job = submitted.job;
+    println!("submitted {} ({})", job.job_id, job.state());
 
     // Each event exactly once, in order, across reconnects; the stream
     // ends after the terminal event.
-    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let mut events = client.stream_job_events(job.job_id.clone()).send();
     let mut seen = Vec::new();
     while let Some(event) = events.next_event().await {
         let event = event?;
@@ -47,9 +43,9 @@ pub(crate) async fn run(endpoint: &str) -> Result<(Vec<pb::JobEvent>, pb::Job), 
         seen.push(event);
     }
 
-    let job = client.get_job_status(job.job_id).await?;
+    let job = client.get_job_status(job.job_id).send().await?;
     let outcome = job.outcome.clone().unwrap_or_default();
-    println!("{} ended {:?}: {:?} {}", job.job_id, job.state(), outcome.status(), outcome.output_json);
+    println!("{} ended {}: {} {}", job.job_id, job.state(), outcome.status(), outcome.output_json);
     Ok((seen, job))
 }
 

@@ -1,26 +1,35 @@
-//! The client: connecting and negotiating the API version, every RPC with
-//! the contract's retry rules, resuming event streams, and the
+//! The client: connecting and negotiating the API version, running every
+//! call with the contract's retry rules, resuming event streams, and the
 //! conveniences built on them (`execute_and_wait`, cancellation).
+//!
+//! The per-RPC request builders are generated (`calls.rs`); what they
+//! call into is here.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_stream::StreamExt as _;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 
+use crate::Code;
+use crate::calls::{ListCapabilitiesReply, SkillExecute, StreamJobEvents};
 use crate::contract::{API_VERSION, API_VERSION_HEADER};
+use crate::endpoint::Endpoint;
 use crate::error::{ApiError, Error, StatusKind, is_local_timeout};
 use crate::events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 use crate::mutants::{self, Mutant};
 use crate::pb;
 use crate::pb::gateway_service_client::GatewayServiceClient;
-use crate::retry::{RetryPolicy, jitter_unit};
+use crate::retry::{RetryPolicy, jitter_unit, random_u64};
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
 
 /// How many events a [`JobEventStream`] buffers ahead of its reader. A
 /// reader slower than the job makes the server end the stream with
@@ -28,9 +37,8 @@ use crate::retry::{RetryPolicy, jitter_unit};
 const EVENT_BUFFER: usize = 64;
 
 /// The generated tonic client on a [`Client`]'s connection, as returned by
-/// [`Client::raw`].
+/// [`Client::raw`]: for calls made by hand, with tonic's own types.
 pub type RawClient = GatewayServiceClient<InterceptedService<Channel, CallHeaders>>;
-type Inner = RawClient;
 
 /// The interceptor that adds the headers every call of a [`Client`]
 /// carries: `dome-api-version` and, when a token is set, `authorization`.
@@ -50,6 +58,22 @@ impl Interceptor for CallHeaders {
     }
 }
 
+impl std::fmt::Debug for CallHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("CallHeaders")
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The options of one call, set on its request builder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+}
+
 /// Configures and connects a [`Client`].
 #[derive(Clone)]
 pub struct ClientBuilder {
@@ -57,21 +81,24 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
     auth_token: Option<String>,
-    tls: Option<ClientTlsConfig>,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
     retry: RetryPolicy,
     correlation_id: Option<String>,
 }
 
 impl ClientBuilder {
-    /// A builder for the server at `endpoint` (such as
-    /// `http://127.0.0.1:50051`), with the default [`RetryPolicy`] and no
-    /// timeouts beyond its deadline.
+    /// A builder for the server at `endpoint` (`http://host:port`, or
+    /// `https://host:port` with the `tls` feature), with the default
+    /// [`RetryPolicy`] and no timeouts beyond its deadline. The endpoint is
+    /// checked when connecting: a malformed one is [`Error::Config`].
     pub fn new(endpoint: impl Into<String>) -> Self {
         ClientBuilder {
             endpoint: endpoint.into(),
             connect_timeout: None,
             request_timeout: None,
             auth_token: None,
+            #[cfg(feature = "tls")]
             tls: None,
             retry: RetryPolicy::default(),
             correlation_id: None,
@@ -85,8 +112,9 @@ impl ClientBuilder {
     }
 
     /// How long one attempt of a unary call may take (also sent to the
-    /// server as `grpc-timeout`). The retry policy's deadline bounds the
-    /// whole call.
+    /// server as `grpc-timeout`); a call's own `.timeout()` overrides it.
+    /// An attempt that times out is retried like a lost connection, within
+    /// the retry policy's deadline, which bounds the whole call.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
@@ -99,15 +127,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects over TLS (rustls) with this configuration: at least the
-    /// CA certificate to trust (`ClientTlsConfig::ca_certificate`) and,
-    /// when it differs from the endpoint's host, the domain name.
-    pub fn tls(mut self, config: ClientTlsConfig) -> Self {
+    /// The TLS settings of an `https://` endpoint: at least the CA
+    /// certificate to trust (or a root store feature).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: TlsConfig) -> Self {
         self.tls = Some(config);
         self
     }
 
-    /// How failed calls are retried.
+    /// How failed calls are retried (a call's own `.retry_policy()`
+    /// overrides it).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -122,17 +151,44 @@ impl ClientBuilder {
     /// Connects, calls `ListCapabilities` once (with the retry policy) and
     /// checks that the server serves [`API_VERSION`].
     ///
-    /// Fails with [`Error::UnsupportedVersion`] when the server lists
-    /// other versions only, or with the server's own
-    /// `UNSUPPORTED_API_VERSION` as [`Error::Api`].
+    /// Fails with [`Error::Config`] at once, never retried, for a
+    /// malformed endpoint or unusable settings; with
+    /// [`Error::Transport`] (naming the endpoint and the cause) when the
+    /// server cannot be reached within the retry policy; with
+    /// [`Error::UnsupportedVersion`] when the server lists other versions
+    /// only, or with the server's own `UNSUPPORTED_API_VERSION` as
+    /// [`Error::Api`].
     pub async fn connect(self) -> Result<Client, Error> {
-        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|e| Error::Config(format!("endpoint `{}` is not a valid uri: {e}", self.endpoint)))?;
+        let endpoint = Endpoint::parse(&self.endpoint)?;
+        let mut transport = tonic::transport::Endpoint::from_shared(endpoint.as_str().to_string())
+            .map_err(|e| Error::Config(format!("endpoint `{endpoint}` is not usable: {e}")))?;
         if let Some(timeout) = self.connect_timeout {
-            endpoint = endpoint.connect_timeout(timeout);
+            transport = transport.connect_timeout(timeout);
         }
-        if let Some(tls) = self.tls {
-            endpoint = endpoint.tls_config(tls).map_err(|e| Error::Config(format!("tls configuration: {e}")))?;
+        #[cfg(feature = "tls")]
+        {
+            if endpoint.is_tls() {
+                let tls = self.tls.clone().unwrap_or_else(default_tls);
+                if !tls.trusts_something() {
+                    return Err(Error::Config(format!(
+                        "endpoint `{endpoint}` is https but nothing is trusted: give `TlsConfig::ca_certificate_pem` \
+                         (or enable the `tls-native-roots` or `tls-webpki-roots` feature)"
+                    )));
+                }
+                transport = transport
+                    .tls_config(tls.to_tonic())
+                    .map_err(|e| Error::Config(format!("tls configuration: {}", crate::error::chain(&e))))?;
+            } else if self.tls.is_some() {
+                return Err(Error::Config(format!(
+                    "tls is configured but endpoint `{endpoint}` is http: use https://"
+                )));
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        if endpoint.is_tls() {
+            return Err(Error::Config(format!(
+                "endpoint `{endpoint}` is https, which needs the `tls` feature of dome-sdk"
+            )));
         }
         let authorization = match &self.auth_token {
             None => None,
@@ -144,94 +200,163 @@ impl ClientBuilder {
         };
         // Lazily: a refused connection then fails the first call with
         // `UNAVAILABLE`, which the retry policy handles like any other.
-        let channel = endpoint.connect_lazy();
+        let channel = transport.connect_lazy();
         let inner = GatewayServiceClient::with_interceptor(channel, CallHeaders { authorization });
         let mut client = Client {
             inner,
+            endpoint,
             retry: self.retry,
             request_timeout: self.request_timeout,
             correlation_id: self.correlation_id.map(Arc::from),
-            capabilities: Arc::new(pb::ListCapabilitiesResponse::default()),
+            capabilities: None,
         };
-        let capabilities = client.list_capabilities().await?;
-        if !capabilities.api_versions.iter().any(|v| v == API_VERSION) {
+        // The version first: a server that does not speak this contract's
+        // version is reported as such, whatever else its answer lacks.
+        let call = client.list_capabilities();
+        let response =
+            client.unary(call.request, call.options, |mut c, r| async move { c.list_capabilities(r).await }).await?;
+        if !response.api_versions.iter().any(|v| v == API_VERSION) {
             return Err(Error::UnsupportedVersion {
                 requested: API_VERSION.to_string(),
-                supported: capabilities.api_versions,
+                supported: response.api_versions,
             });
         }
-        client.capabilities = Arc::new(capabilities);
+        client.capabilities = Some(Arc::new(ListCapabilitiesReply::from_response(response)?));
         Ok(client)
+    }
+}
+
+/// The trust of an `https://` endpoint given no [`TlsConfig`]: the root
+/// stores the enabled features provide, else nothing.
+#[cfg(feature = "tls")]
+fn default_tls() -> TlsConfig {
+    #[allow(unused_mut)]
+    let mut tls = TlsConfig::new();
+    #[cfg(feature = "tls-native-roots")]
+    {
+        tls = tls.with_native_roots();
+    }
+    #[cfg(feature = "tls-webpki-roots")]
+    {
+        tls = tls.with_webpki_roots();
+    }
+    tls
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("ClientBuilder");
+        s.field("endpoint", &self.endpoint)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            // Never print the token.
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"));
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls);
+        s.field("retry", &self.retry).field("correlation_id", &self.correlation_id).finish()
     }
 }
 
 /// A connected client of a dome gateway (cheap to clone; clones share the
 /// connection).
 ///
-/// Every call sends the `dome-api-version` header and the client's
-/// correlation id (unless the request carries its own), and is retried as
-/// its [`RetryPolicy`] and the contract allow: only errors the contract
-/// marks retryable and transport failures ([`Error::is_retryable`]), and
-/// `SkillExecute` only with an idempotency key (which the client creates,
-/// a UUIDv4, when the request has none, so that a retry can never create
-/// a second job).
-#[derive(Debug, Clone)]
+/// Every RPC is one method returning a request builder: set what the call
+/// needs, then `send()` (see the crate documentation for the list). Every
+/// call sends the `dome-api-version` header and the client's correlation
+/// id (unless the call sets its own), and is retried as its
+/// [`RetryPolicy`] and the contract allow: only errors the contract marks
+/// retryable, transport failures ([`Error::is_retryable`]) and attempts
+/// that timed out, all safe because every call is idempotent:
+/// `SkillExecute` through its idempotency key, which the client creates
+/// (random, UUIDv4-shaped) when the call sets none, so that a retry can
+/// never create a second job.
+#[derive(Clone)]
 pub struct Client {
-    inner: Inner,
+    inner: RawClient,
+    endpoint: Endpoint,
     retry: RetryPolicy,
     request_timeout: Option<Duration>,
     correlation_id: Option<Arc<str>>,
-    capabilities: Arc<pb::ListCapabilitiesResponse>,
+    /// Set once connected; `None` only during the first call.
+    capabilities: Option<Arc<ListCapabilitiesReply>>,
 }
 
-impl std::fmt::Debug for ClientBuilder {
+impl std::fmt::Debug for Client {
+    /// Short: where it is connected and how it calls, not what the server
+    /// offers (the skills' schemas are long).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("endpoint", &self.endpoint)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("request_timeout", &self.request_timeout)
-            // Never print the token.
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
-            .field("tls", &self.tls.is_some())
-            .field("retry", &self.retry)
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("server_version", &self.capabilities.as_ref().map(|c| c.server_version.as_str()))
             .field("correlation_id", &self.correlation_id)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
 
-impl std::fmt::Debug for CallHeaders {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the token.
-        f.debug_struct("CallHeaders")
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// Request messages, all of which carry an optional correlation id.
-trait Correlated {
+/// Requests the client fills in before sending: the correlation id
+/// (generated for every request message) and, per RPC, what the client
+/// sets itself ([`Fill`]).
+pub(crate) trait Correlated {
     fn correlation_id_mut(&mut self) -> &mut String;
 }
 
-macro_rules! correlated {
-    ($($t:ty),*) => {$(
-        impl Correlated for $t {
-            fn correlation_id_mut(&mut self) -> &mut String {
-                &mut self.correlation_id
-            }
-        }
-    )*};
+/// What the client sets on a request of one RPC before sending it.
+pub(crate) trait Fill {
+    fn fill(&mut self) {}
+
+    /// What changes between attempts of one call: nothing, unless a
+    /// client mutant breaks that rule.
+    fn fill_attempt(&mut self) {}
 }
 
-correlated!(
-    pb::ListCapabilitiesRequest,
-    pb::SkillExecuteRequest,
-    pb::GetJobStatusRequest,
-    pb::CancelJobRequest,
-    pb::StreamJobEventsRequest,
-    pb::GetGateDecisionRequest,
-    pb::GetPromotionDecisionRequest
-);
+impl Fill for pb::ListCapabilitiesRequest {
+    /// The client states the version it speaks.
+    fn fill(&mut self) {
+        if self.api_version.is_empty() {
+            self.api_version = API_VERSION.to_string();
+        }
+    }
+}
+
+impl Fill for pb::SkillExecuteRequest {
+    /// Without an idempotency key a retry could create a second job.
+    fn fill(&mut self) {
+        if self.idempotency_key.is_empty() {
+            self.idempotency_key = fresh_idempotency_key();
+        }
+    }
+
+    fn fill_attempt(&mut self) {
+        if mutants::is(Mutant::FreshIdempotencyKey) {
+            self.idempotency_key = fresh_idempotency_key();
+        }
+    }
+}
+
+impl Fill for pb::GetJobStatusRequest {}
+impl Fill for pb::CancelJobRequest {}
+impl Fill for pb::StreamJobEventsRequest {}
+impl Fill for pb::GetGateDecisionRequest {}
+impl Fill for pb::GetPromotionDecisionRequest {}
+
+/// A fresh idempotency key: 122 random bits in the form of a UUIDv4.
+fn fresh_idempotency_key() -> String {
+    let (high, low) = (random_u64(), random_u64());
+    // Version 4 in the high nibble of the third group, variant `10` in
+    // the top bits of the fourth.
+    let high = (high & !0xf000) | 0x4000;
+    let low = (low & !(0b11 << 62)) | (0b10 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xffff,
+        low >> 48,
+        low & 0xffff_ffff_ffff
+    )
+}
 
 impl Client {
     /// Connects to `endpoint` with the default settings; see
@@ -246,13 +371,23 @@ impl Client {
         ClientBuilder::new(endpoint)
     }
 
+    /// The endpoint this client is connected to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// What the server said it offers when the client connected.
-    pub fn capabilities(&self) -> &pb::ListCapabilitiesResponse {
-        &self.capabilities
+    pub fn capabilities(&self) -> &ListCapabilitiesReply {
+        match &self.capabilities {
+            Some(capabilities) => capabilities,
+            // Only `connect` holds a client without them, and it never
+            // asks.
+            None => unreachable_capabilities(),
+        }
     }
 
     /// A client sharing this one's connection whose calls carry the
-    /// correlation id `id` (unless a request sets its own).
+    /// correlation id `id` (unless a call sets its own).
     pub fn with_correlation_id(&self, id: impl Into<String>) -> Client {
         Client { correlation_id: Some(Arc::from(id.into())), ..self.clone() }
     }
@@ -268,116 +403,49 @@ impl Client {
     }
 
     /// The generated tonic client on this client's connection (with the
-    /// version and authorization headers), for calls made by hand.
+    /// version and authorization headers), for calls made by hand. Its
+    /// signatures are tonic's: the one place this crate shows them.
     pub fn raw(&self) -> RawClient {
         self.inner.clone()
     }
 
-    /// `ListCapabilities`, stating [`API_VERSION`].
-    pub async fn list_capabilities(&self) -> Result<pb::ListCapabilitiesResponse, Error> {
-        let request = pb::ListCapabilitiesRequest { api_version: API_VERSION.to_string(), ..Default::default() };
-        self.unary(request, |mut c, r| async move { c.list_capabilities(r).await }).await
-    }
-
-    /// `SkillExecute`: submits a job. When the request has no idempotency
-    /// key the client sets a fresh UUIDv4 one, so that a retry returns the
-    /// job the first attempt created instead of creating a second.
-    pub async fn skill_execute(&self, mut request: pb::SkillExecuteRequest) -> Result<pb::SkillExecuteResponse, Error> {
-        if request.idempotency_key.is_empty() {
-            request.idempotency_key = uuid::Uuid::new_v4().to_string();
-        }
-        self.unary(request, |mut c, mut r| async move {
-            if mutants::is(Mutant::FreshIdempotencyKey) {
-                r.get_mut().idempotency_key = uuid::Uuid::new_v4().to_string();
-            }
-            c.skill_execute(r).await
-        })
-        .await
-    }
-
-    /// `GetJobStatus`: the job as it is now.
-    pub async fn get_job_status(&self, job_id: impl Into<String>) -> Result<pb::Job, Error> {
-        let request = pb::GetJobStatusRequest { job_id: job_id.into(), ..Default::default() };
-        let response = self.unary(request, |mut c, r| async move { c.get_job_status(r).await }).await?;
-        response.job.ok_or_else(|| Error::Protocol("`GetJobStatusResponse.job` is unset".into()))
-    }
-
-    /// `CancelJob`: requests cancellation (idempotent, so retried freely).
-    /// `reason` is recorded in the cancel-requested event.
-    pub async fn cancel_job(
+    /// Submits `skill_id` with `input_json`, follows the job and returns it
+    /// once it is terminal (`SUCCEEDED`, `FAILED` or `CANCELLED`; a failed
+    /// job is a successful call, its outcome says why). `limit` bounds the
+    /// wait (see [`Client::wait_for_job`]); for the call's other options,
+    /// use [`SkillExecute::send_and_wait`].
+    pub async fn execute_and_wait(
         &self,
-        job_id: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Result<pb::CancelJobResponse, Error> {
-        let request = pb::CancelJobRequest { job_id: job_id.into(), reason: reason.into(), ..Default::default() };
-        self.unary(request, |mut c, r| async move { c.cancel_job(r).await }).await
-    }
-
-    /// `GetGateDecision`: the gate decision recorded for `run_id` (and
-    /// `task_id`; empty for the one recorded last in the run).
-    pub async fn get_gate_decision(
-        &self,
-        run_id: impl Into<String>,
-        task_id: impl Into<String>,
-    ) -> Result<pb::GateDecision, Error> {
-        let request =
-            pb::GetGateDecisionRequest { run_id: run_id.into(), task_id: task_id.into(), ..Default::default() };
-        let response = self.unary(request, |mut c, r| async move { c.get_gate_decision(r).await }).await?;
-        response.decision.ok_or_else(|| Error::Protocol("`GetGateDecisionResponse.decision` is unset".into()))
-    }
-
-    /// `GetPromotionDecision`: the promotion decision recorded last for
-    /// `run_id`.
-    pub async fn get_promotion_decision(&self, run_id: impl Into<String>) -> Result<pb::PromotionDecision, Error> {
-        let request = pb::GetPromotionDecisionRequest { run_id: run_id.into(), ..Default::default() };
-        let response = self.unary(request, |mut c, r| async move { c.get_promotion_decision(r).await }).await?;
-        response.decision.ok_or_else(|| Error::Protocol("`GetPromotionDecisionResponse.decision` is unset".into()))
-    }
-
-    /// Follows the events of `job_id` after sequence `after` (0 for all):
-    /// each exactly once, in order, until the terminal event, reconnecting
-    /// after transport failures and resumable errors. See
-    /// [`JobEventStream`]. The stream is driven by a task on the current
-    /// Tokio runtime; called outside one, it yields a single
-    /// [`Error::Config`].
-    pub fn stream_job_events(&self, job_id: impl Into<String>, after: u64) -> JobEventStream {
-        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(follow(self.clone(), job_id.into(), after, tx));
-            }
-            Err(_) => {
-                let error = Error::Config("`stream_job_events` needs a tokio runtime".into());
-                // The channel is empty and its reader alive: this cannot fail.
-                let _ = tx.try_send(Err(error));
-            }
-        }
-        JobEventStream::new(rx)
-    }
-
-    /// Submits a job, follows it and returns it once it is terminal
-    /// (`SUCCEEDED`, `FAILED` or `CANCELLED`; a failed job is a successful
-    /// call, its outcome says why). Waits as [`Client::wait_for_job`] does.
-    pub async fn execute_and_wait(&self, request: pb::SkillExecuteRequest) -> Result<pb::Job, Error> {
-        let response = self.skill_execute(request).await?;
-        let job = response.job.ok_or_else(|| Error::Protocol("`SkillExecuteResponse.job` is unset".into()))?;
-        self.wait_for_job(job.job_id).await
+        skill_id: impl Into<String>,
+        input_json: impl Into<String>,
+        limit: Option<Duration>,
+    ) -> Result<pb::Job, Error> {
+        self.skill_execute(skill_id, input_json).send_and_wait(limit).await
     }
 
     /// Waits until `job_id` is terminal and returns it, following its
     /// events rather than polling. Each call it makes honours the retry
-    /// policy's deadline, but the wait itself lasts as long as the job: to
-    /// bound it, wrap it in `tokio::time::timeout` (dropping the future
-    /// stops following; it never cancels the job).
-    pub async fn wait_for_job(&self, job_id: impl Into<String>) -> Result<pb::Job, Error> {
+    /// policy; with `limit`, the whole wait ends after it with
+    /// [`Error::WaitLimit`] (the job goes on: waiting never cancels it).
+    pub async fn wait_for_job(&self, job_id: impl Into<String>, limit: Option<Duration>) -> Result<pb::Job, Error> {
         let job_id = job_id.into();
+        match limit {
+            None => self.wait_unbounded(&job_id).await,
+            Some(limit) => match tokio::time::timeout(limit, self.wait_unbounded(&job_id)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::WaitLimit { job_id, limit }),
+            },
+        }
+    }
+
+    async fn wait_unbounded(&self, job_id: &str) -> Result<pb::Job, Error> {
         let mut expired = 0;
         loop {
-            let job = self.get_job_status(job_id.clone()).await?;
+            let job = self.get_job_status(job_id).send().await?;
             if is_terminal_state(job.state) {
                 return Ok(job);
             }
-            let mut events = self.stream_job_events(job_id.clone(), job.last_sequence);
+            let mut events = self.stream_job_events(job_id).after(job.last_sequence).send();
             while let Some(item) = events.next_event().await {
                 match item {
                     Ok(event) if is_terminal_event(&event) => break,
@@ -393,99 +461,193 @@ impl Client {
         }
     }
 
-    /// Cancels `job_id` and waits until it is terminal (`CANCELLED`, or
-    /// `SUCCEEDED`/`FAILED` when it finished first).
+    /// Cancels `job_id` (recording `reason`) and waits until it is
+    /// terminal (`CANCELLED`, or `SUCCEEDED`/`FAILED` when it finished
+    /// first), at most `limit` when given.
     pub async fn cancel_and_wait(
         &self,
         job_id: impl Into<String>,
         reason: impl Into<String>,
+        limit: Option<Duration>,
     ) -> Result<pb::Job, Error> {
         let job_id = job_id.into();
-        self.cancel_job(job_id.clone(), reason).await?;
-        self.wait_for_job(job_id).await
+        self.cancel_job(job_id.clone()).reason(reason).send().await?;
+        self.wait_for_job(job_id, limit).await
     }
 
-    /// Runs one unary call with the retry policy: sets the correlation id,
-    /// bounds each attempt by the request timeout and the total deadline,
-    /// retries what is retryable after the backoff.
-    async fn unary<Req, Resp, F, Fut>(&self, mut request: Req, mut call: F) -> Result<Resp, Error>
+    /// Runs one unary call with the retry policy: fills in what the client
+    /// sets, bounds each attempt by the timeout and the total deadline,
+    /// retries what is retryable (and attempts that timed out) after the
+    /// backoff.
+    pub(crate) async fn unary<Req, Resp, F, Fut>(
+        &self,
+        mut request: Req,
+        options: CallOptions,
+        mut call: F,
+    ) -> Result<Resp, Error>
     where
-        Req: Correlated + Clone,
-        F: FnMut(Inner, tonic::Request<Req>) -> Fut,
+        Req: Correlated + Fill + Clone,
+        F: FnMut(RawClient, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
-        if let Some(id) = &self.correlation_id
-            && request.correlation_id_mut().is_empty()
-        {
-            *request.correlation_id_mut() = id.to_string();
-        }
+        self.correlate(&mut request);
+        request.fill();
+        let retry = options.retry.as_ref().unwrap_or(&self.retry);
+        let per_attempt = options.timeout.or(self.request_timeout);
         // A deadline too far to represent is no deadline.
-        let deadline = self.retry.deadline.and_then(|d| Instant::now().checked_add(d));
+        let deadline = retry.deadline.and_then(|d| Instant::now().checked_add(d));
         let mut attempts = 0;
+        // The last error of an attempt that failed rather than timed out.
         let mut last: Option<Error> = None;
         loop {
             attempts += 1;
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let timeout = match (self.request_timeout, remaining) {
+            let timeout = match (per_attempt, remaining) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let mut attempt = tonic::Request::new(request.clone());
+            let mut this_attempt = request.clone();
+            this_attempt.fill_attempt();
+            let mut attempt = tonic::Request::new(this_attempt);
             if let Some(timeout) = timeout {
                 attempt.set_timeout(timeout);
             }
             let future = call(self.inner.clone(), attempt);
-            let result = match timeout {
-                Some(timeout) => match tokio::time::timeout(timeout, future).await {
-                    Ok(result) => result,
-                    Err(_) => return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) }),
-                },
-                None => future.await,
+            let outcome = match timeout {
+                Some(timeout) => tokio::time::timeout(timeout, future).await.ok(),
+                None => Some(future.await),
             };
-            let error = match result {
-                Ok(response) => return Ok(response.into_inner()),
-                // The channel enforces the `grpc-timeout` it sends.
-                Err(status) if is_local_timeout(&status) => {
+            // `None`: the attempt timed out (here, or by the channel
+            // enforcing the `grpc-timeout` it sends, or by the server).
+            let error = match outcome {
+                Some(Ok(response)) => return Ok(response.into_inner()),
+                Some(Err(status)) if is_local_timeout(&status) => None,
+                Some(Err(status)) => match Error::from_status(status, self.endpoint.shared()) {
+                    Error::Status { kind: StatusKind::NoErrorInfo, code: Code::DeadlineExceeded, .. } => None,
+                    error => Some(error),
+                },
+                None => None,
+            };
+            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+            let server_delay = match &error {
+                None if out_of_time || attempts >= retry.max_attempts => {
                     return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
                 }
-                Err(status) => Error::from_status(status),
+                None => None,
+                Some(error)
+                    if !(error.is_retryable() || mutants::is(Mutant::RetryNonRetryable))
+                        || attempts >= retry.max_attempts
+                        || out_of_time =>
+                {
+                    return Err(error.clone());
+                }
+                Some(error) => error.retry_delay().filter(|_| !mutants::is(Mutant::IgnoreRetryInfo)),
             };
-            if let Error::Status { kind: StatusKind::NoErrorInfo, status } = &error
-                && status.code() == tonic::Code::DeadlineExceeded
-            {
-                return Err(Error::DeadlineExceeded { attempts, last: last.map(Box::new) });
-            }
-            let retryable = error.is_retryable() || mutants::is(Mutant::RetryNonRetryable);
-            if !retryable || attempts >= self.retry.max_attempts {
-                return Err(error);
-            }
-            let server_delay = error.retry_delay().filter(|_| !mutants::is(Mutant::IgnoreRetryInfo));
-            let delay = self.retry.delay(attempts, server_delay, jitter_unit());
+            let delay = retry.delay(attempts, server_delay, jitter_unit());
             if deadline.is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|end| end >= d)) {
-                return Err(error);
+                return Err(match error {
+                    Some(error) => error,
+                    None => Error::DeadlineExceeded { attempts, last: last.map(Box::new) },
+                });
             }
             tokio::time::sleep(delay).await;
-            last = Some(error);
+            if error.is_some() {
+                last = error;
+            }
+        }
+    }
+
+    /// Sets the client's correlation id on a request that has none.
+    fn correlate(&self, request: &mut impl Correlated) {
+        if let Some(id) = &self.correlation_id
+            && request.correlation_id_mut().is_empty()
+        {
+            *request.correlation_id_mut() = id.to_string();
         }
     }
 
     /// Opens one `StreamJobEvents` call after `after`.
     async fn open_events(
         &self,
-        job_id: &str,
+        request: &pb::StreamJobEventsRequest,
         after: u64,
     ) -> Result<tonic::Streaming<pb::StreamJobEventsResponse>, Error> {
-        let mut request =
-            pb::StreamJobEventsRequest { job_id: job_id.to_string(), after_sequence: after, ..Default::default() };
-        if let Some(id) = &self.correlation_id {
-            request.correlation_id = id.to_string();
-        }
+        let request = pb::StreamJobEventsRequest { after_sequence: after, ..request.clone() };
         let mut inner = self.inner.clone();
         match inner.stream_job_events(request).await {
             Ok(response) => Ok(response.into_inner()),
-            Err(status) => Err(Error::from_status(status)),
+            Err(status) => Err(Error::from_status(status, self.endpoint.shared())),
         }
     }
+}
+
+#[cold]
+fn unreachable_capabilities() -> ! {
+    unreachable!("a connected client always holds the server's capabilities")
+}
+
+impl SkillExecute<'_> {
+    /// Sends the call, then waits as [`Client::wait_for_job`] does (at
+    /// most `limit` when given) and returns the terminal job.
+    pub async fn send_and_wait(self, limit: Option<Duration>) -> Result<pb::Job, Error> {
+        let client = self.client;
+        let submitted = self.send().await?;
+        client.wait_for_job(submitted.job.job_id, limit).await
+    }
+}
+
+impl StreamJobEvents<'_> {
+    /// Starts after sequence `after` (0, the default, for every event):
+    /// the same as [`StreamJobEvents::after_sequence`].
+    pub fn after(self, after: u64) -> Self {
+        self.after_sequence(after)
+    }
+
+    /// Follows the job's events: each exactly once, in order, until the
+    /// terminal event, reconnecting after transport failures and
+    /// resumable errors (see [`JobEventStream`]). The stream is driven by
+    /// a task on the current Tokio runtime; called outside one, it yields
+    /// a single [`Error::Config`]. The call's retry policy bounds how many
+    /// reconnects in a row may fail; `.timeout()` does not apply to a
+    /// stream, which lasts as long as the job.
+    pub fn send(self) -> JobEventStream {
+        let mut request = self.request;
+        self.client.correlate(&mut request);
+        request.fill();
+        let after = request.after_sequence;
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let retry = self.options.retry.unwrap_or_else(|| self.client.retry.clone());
+                runtime.spawn(follow(self.client.clone(), request, retry, tx));
+            }
+            Err(_) => {
+                let error = Error::Config("a job's event stream needs a tokio runtime".into());
+                // The channel is empty and its reader alive: this cannot fail.
+                let _ = tx.try_send(Err(error));
+            }
+        }
+        JobEventStream::new(rx, after)
+    }
+}
+
+/// Runs `future` until it ends or the stream's reader is gone (`None`).
+async fn unless_closed<T, F: Future<Output = T>>(
+    tx: &mpsc::Sender<Result<pb::JobEvent, Error>>,
+    future: F,
+) -> Option<T> {
+    let mut future = pin!(future);
+    let mut closed = pin!(tx.closed());
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        if closed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Sends `item` unless the reader is gone; false when it is.
@@ -496,14 +658,20 @@ async fn send(tx: &mpsc::Sender<Result<pb::JobEvent, Error>>, item: Result<pb::J
 /// Drives one [`JobEventStream`]: opens `StreamJobEvents` from the cursor,
 /// delivers what the cursor accepts, and on a resumable failure backs off
 /// and reopens from the last delivered sequence.
-async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Result<pb::JobEvent, Error>>) {
-    let mut cursor = EventCursor::new(after);
+async fn follow(
+    client: Client,
+    request: pb::StreamJobEventsRequest,
+    retry: RetryPolicy,
+    tx: mpsc::Sender<Result<pb::JobEvent, Error>>,
+) {
+    let job_id = request.job_id.clone();
+    let mut cursor = EventCursor::new(request.after_sequence);
     // Failed reconnects in a row; a delivered event resets it.
     let mut failures = 0u32;
     loop {
-        let ended = tokio::select! {
-            _ = tx.closed() => return,
-            ended = read_stream(&client, &job_id, &mut cursor, &mut failures, &tx) => ended,
+        let Some(ended) = unless_closed(&tx, read_stream(&client, &request, &mut cursor, &mut failures, &tx)).await
+        else {
+            return;
         };
         let error = match ended {
             Ended::Done => return,
@@ -512,7 +680,7 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
                 // The server closed the stream without error before the
                 // terminal event. That is right only when nothing is left:
                 // the job is terminal and its last event is delivered.
-                match client.get_job_status(job_id.clone()).await {
+                match client.get_job_status(job_id.clone()).send().await {
                     Ok(job) if is_terminal_state(job.state) && job.last_sequence <= cursor.after_sequence() => return,
                     Ok(_) => {
                         Error::Protocol(format!("the event stream of job `{job_id}` closed before its terminal event"))
@@ -523,7 +691,7 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
         };
         failures += 1;
         let resumable = error.is_resumable() || matches!(error, Error::Protocol(_));
-        if !resumable || failures >= client.retry.max_attempts {
+        if !resumable || failures >= retry.max_attempts {
             if mutants::is(Mutant::SwallowCursorExpired) && matches!(error, Error::Api(ApiError::CursorExpired { .. }))
             {
                 return;
@@ -531,10 +699,9 @@ async fn follow(client: Client, job_id: String, after: u64, tx: mpsc::Sender<Res
             send(&tx, Err(error)).await;
             return;
         }
-        let delay = client.retry.delay(failures, error.retry_delay(), jitter_unit());
-        tokio::select! {
-            _ = tx.closed() => return,
-            _ = tokio::time::sleep(delay) => {}
+        let delay = retry.delay(failures, error.retry_delay(), jitter_unit());
+        if unless_closed(&tx, tokio::time::sleep(delay)).await.is_none() {
+            return;
         }
     }
 }
@@ -552,21 +719,21 @@ enum Ended {
 
 async fn read_stream(
     client: &Client,
-    job_id: &str,
+    request: &pb::StreamJobEventsRequest,
     cursor: &mut EventCursor,
     failures: &mut u32,
     tx: &mpsc::Sender<Result<pb::JobEvent, Error>>,
 ) -> Ended {
     let after = if mutants::is(Mutant::ResumeFromZero) { 0 } else { cursor.after_sequence() };
-    let mut stream = match client.open_events(job_id, after).await {
+    let mut stream = match client.open_events(request, after).await {
         Ok(stream) => stream,
         Err(error) => return Ended::Failed(error),
     };
     loop {
-        let message = match stream.next().await {
-            None => return Ended::ClosedEarly,
-            Some(Err(status)) => return Ended::Failed(Error::from_status(status)),
-            Some(Ok(message)) => message,
+        let message = match stream.message().await {
+            Ok(None) => return Ended::ClosedEarly,
+            Err(status) => return Ended::Failed(Error::from_status(status, client.endpoint.shared())),
+            Ok(Some(message)) => message,
         };
         let Some(event) = message.event else {
             return Ended::Failed(Error::Protocol("`StreamJobEventsResponse.event` is unset".into()));
@@ -587,9 +754,30 @@ async fn read_stream(
             Offer::Duplicate => {}
             Offer::Finished => return Ended::Done,
             Offer::Gap { expected, received } => {
-                send(tx, Err(Error::SequenceGap { job_id: job_id.to_string(), expected, received })).await;
+                let job_id = request.job_id.clone();
+                send(tx, Err(Error::SequenceGap { job_id, expected, received })).await;
                 return Ended::Done;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_uuid_v4_shaped_and_distinct() {
+        let keys: Vec<String> = (0..1000).map(|_| fresh_idempotency_key()).collect();
+        for key in &keys {
+            let groups: Vec<&str> = key.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{key}");
+            assert!(key.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{key}");
+            assert!(groups[2].starts_with('4'), "version 4: {key}");
+            assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "variant 10: {key}");
+        }
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
     }
 }

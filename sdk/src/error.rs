@@ -1,20 +1,22 @@
 //! The SDK's errors: the contract's typed errors ([`ApiError`], generated
 //! from `ErrorReason`), and everything else a call can end with.
 //!
-//! A failed call is decoded once, from its `tonic::Status`, with
-//! [`tonic_types::StatusExt`]: the `ErrorInfo` (reason, domain, metadata),
-//! the `BadRequest` violations and the `RetryInfo` delay. Decoding never
-//! panics: a status without an `ErrorInfo`, with undecodable details, from
-//! a foreign domain, with an unknown reason or without a metadata key its
-//! reason promises becomes [`Error::Status`], which says which of these it
-//! was and keeps the raw status.
+//! A failed call is decoded once, from its gRPC status: the `ErrorInfo`
+//! (reason, domain, metadata), the `BadRequest` violations and the
+//! `RetryInfo` delay. Decoding never panics: a status without an
+//! `ErrorInfo`, with undecodable details, from a foreign domain, with an
+//! unknown reason, without a metadata key its reason promises or with a
+//! typed one that does not parse becomes [`Error::Status`], which says
+//! which of these it was and keeps the code and message.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic_types::StatusExt as _;
 
+use crate::Code;
 use crate::contract::ERROR_DOMAIN;
 
 pub use crate::generated::errors::ApiError;
@@ -30,6 +32,9 @@ pub struct FieldViolation {
 }
 
 /// Everything a call of this SDK can fail with.
+///
+/// `Display` is one line that says what happened; the cause of a
+/// [`Error::DeadlineExceeded`] is its [`source`](std::error::Error::source).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
@@ -38,18 +43,17 @@ pub enum Error {
     /// The server (or something between it and the client) answered with a
     /// status this SDK cannot decode to an [`ApiError`]; the kind says why.
     /// A new reason added to the contract after this SDK was built lands
-    /// here too: treat it by its gRPC code.
+    /// here too: treat it by its code.
     Status {
         /// Why the status is not an [`ApiError`].
         kind: StatusKind,
-        /// The status as received.
-        status: tonic::Status,
+        /// The status code.
+        code: Code,
+        /// The status message.
+        message: String,
     },
-    /// The connection could not be made or broke during the call: a status
-    /// the transport produced locally, or `UNAVAILABLE` without an
-    /// `ErrorInfo` (which is how a refused connection, or a proxy without a
-    /// route to a server, reports itself).
-    Transport(tonic::Status),
+    /// The connection could not be made or broke during the call.
+    Transport(TransportError),
     /// The server does not serve the API version this SDK speaks
     /// ([`crate::contract::API_VERSION`]); found while connecting.
     UnsupportedVersion {
@@ -68,21 +72,68 @@ pub enum Error {
         /// The sequence that came instead.
         received: u64,
     },
-    /// The call's total deadline (see [`crate::RetryPolicy::deadline`], or
-    /// the per-attempt timeout) passed before it could succeed.
+    /// The call ran out of time: its total deadline (see
+    /// [`crate::RetryPolicy::deadline`]) passed, or its last attempt
+    /// outlived the per-attempt timeout with no retry left.
     DeadlineExceeded {
         /// How many attempts were made.
         attempts: u32,
-        /// The error of the last attempt, if one failed before the deadline.
+        /// The error of the last attempt that failed rather than timed
+        /// out, if one did; also the error's `source()`.
         last: Option<Box<Error>>,
+    },
+    /// [`crate::Client::wait_for_job`] (or a call built on it) reached its
+    /// limit before the job ended; the job goes on.
+    WaitLimit {
+        /// The job waited for.
+        job_id: String,
+        /// The limit that passed.
+        limit: Duration,
     },
     /// A response broke the contract in a way no status reports (a field
     /// the contract always sets was missing).
     Protocol(String),
     /// The client was configured with something unusable (an endpoint that
-    /// is not a URI, a token that is not a valid header value).
+    /// is not an `http://` or `https://` URL, a token that is not a valid
+    /// header value, a TLS certificate that does not parse). Never retried.
     Config(String),
 }
+
+/// A connection that could not be made or broke during a call: the
+/// endpoint and what the operating system or the transport said.
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    endpoint: Arc<str>,
+    code: Code,
+    cause: String,
+}
+
+impl TransportError {
+    /// The endpoint the client was talking to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The status code the transport reported (`UNAVAILABLE` for a
+    /// refused or broken connection).
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// What failed, innermost cause last (`tcp connect error: Connection
+    /// refused (os error 111)`).
+    pub fn cause(&self) -> &str {
+        &self.cause
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot reach `{}`: {}", self.endpoint, self.cause)
+    }
+}
+
+impl std::error::Error for TransportError {}
 
 /// Why a status could not be decoded to an [`ApiError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,28 +156,45 @@ pub enum StatusKind {
         /// The absent key.
         key: String,
     },
+    /// A typed metadata value (a decimal number) does not parse.
+    MalformedMetadata {
+        /// The reason.
+        reason: String,
+        /// The key.
+        key: String,
+        /// The value as received.
+        value: String,
+    },
 }
 
 impl Error {
-    /// Decodes a status received from a call (never panics, whatever the
-    /// status holds).
-    pub fn from_status(status: tonic::Status) -> Self {
+    /// Decodes a status received from a call to `endpoint` (never panics,
+    /// whatever the status holds).
+    pub(crate) fn from_status(status: tonic::Status, endpoint: &Arc<str>) -> Self {
+        let code = Code::of(status.code());
         let details = match status.check_error_details() {
             Ok(details) => details,
-            Err(e) => return Error::Status { kind: StatusKind::UndecodableDetails(e.to_string()), status },
+            Err(e) => {
+                return Error::Status {
+                    kind: StatusKind::UndecodableDetails(e.to_string()),
+                    code,
+                    message: status.message().to_string(),
+                };
+            }
         };
         let Some(info) = details.error_info() else {
             // A status tonic made itself from a broken connection carries
             // the underlying error as its source (one received from a peer
             // never does), except a refused connection, which tonic reports
             // as a bare `UNAVAILABLE`.
-            if std::error::Error::source(&status).is_some() || status.code() == tonic::Code::Unavailable {
-                return Error::Transport(status);
+            if std::error::Error::source(&status).is_some() || code == Code::Unavailable {
+                return Error::Transport(TransportError { endpoint: endpoint.clone(), code, cause: causes(&status) });
             }
-            return Error::Status { kind: StatusKind::NoErrorInfo, status };
+            return Error::Status { kind: StatusKind::NoErrorInfo, code, message: status.message().to_string() };
         };
+        let status_of = |kind| Error::Status { kind, code, message: status.message().to_string() };
         if info.domain != ERROR_DOMAIN {
-            return Error::Status { kind: StatusKind::ForeignDomain(info.domain.clone()), status };
+            return status_of(StatusKind::ForeignDomain(info.domain.clone()));
         }
         let violations = details
             .bad_request()
@@ -148,11 +216,13 @@ impl Error {
         };
         match ApiError::decode(&input) {
             Ok(Some(api)) => Error::Api(api),
-            Ok(None) => Error::Status { kind: StatusKind::UnknownReason(info.reason.clone()), status },
-            Err(MissingKey(key)) => Error::Status {
-                kind: StatusKind::MissingMetadata { reason: info.reason.clone(), key: key.to_string() },
-                status,
-            },
+            Ok(None) => status_of(StatusKind::UnknownReason(info.reason.clone())),
+            Err(BadMetadata::Missing(key)) => {
+                status_of(StatusKind::MissingMetadata { reason: info.reason.clone(), key: key.to_string() })
+            }
+            Err(BadMetadata::Malformed { key, value }) => {
+                status_of(StatusKind::MalformedMetadata { reason: info.reason.clone(), key: key.to_string(), value })
+            }
         }
     }
 
@@ -165,11 +235,12 @@ impl Error {
     }
 
     /// The gRPC code of the failure, when it has one.
-    pub fn code(&self) -> Option<tonic::Code> {
+    pub fn code(&self) -> Option<Code> {
         match self {
             Error::Api(e) => Some(e.code()),
-            Error::Status { status, .. } | Error::Transport(status) => Some(status.code()),
-            Error::DeadlineExceeded { .. } => Some(tonic::Code::DeadlineExceeded),
+            Error::Status { code, .. } => Some(*code),
+            Error::Transport(e) => Some(e.code()),
+            Error::DeadlineExceeded { .. } => Some(Code::DeadlineExceeded),
             _ => None,
         }
     }
@@ -197,8 +268,8 @@ impl Error {
     /// call retries.
     pub fn is_resumable(&self) -> bool {
         match self {
-            Error::Status { kind: StatusKind::NoErrorInfo, status } => {
-                matches!(status.code(), tonic::Code::Unknown | tonic::Code::Internal)
+            Error::Status { kind: StatusKind::NoErrorInfo, code, .. } => {
+                matches!(code, Code::Unknown | Code::Internal)
             }
             _ => self.is_retryable(),
         }
@@ -220,36 +291,12 @@ impl Error {
     }
 }
 
-impl ApiError {
-    /// A metadata value of the error parsed as a decimal number (the
-    /// contract's sequences, counts and limits), when the key is present
-    /// and holds one.
-    pub fn metadata_u64(&self, key: &str) -> Option<u64> {
-        self.metadata().into_iter().find(|(k, _)| *k == key).and_then(|(_, v)| v?.parse().ok())
-    }
-
-    /// `resumeAfterSequence`, where the error carries it (a stream ended by
-    /// `SUBSCRIBER_LAGGED` or `SHUTTING_DOWN`).
-    pub fn resume_after_sequence(&self) -> Option<u64> {
-        self.metadata_u64("resumeAfterSequence")
-    }
-}
-
-impl From<tonic::Status> for Error {
-    fn from(status: tonic::Status) -> Self {
-        Error::from_status(status)
-    }
-}
-
 impl fmt::Display for ApiError {
+    /// `JOB_NOT_FOUND: no job `x` is known (correlation id c)`: the
+    /// reason, the server's message (which holds every dynamic value, so
+    /// the metadata is not repeated) and the correlation id to report.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.reason_name(), self.message())?;
-        for (key, value) in self.metadata() {
-            if let Some(value) = value {
-                write!(f, ", {key}={value:?}")?;
-            }
-        }
-        write!(f, " (correlation id `{}`)", self.correlation_id())
+        write!(f, "{}: {} (correlation id {})", self.reason_name(), self.message(), self.correlation_id())
     }
 }
 
@@ -265,6 +312,9 @@ impl fmt::Display for StatusKind {
             StatusKind::MissingMetadata { reason, key } => {
                 write!(f, "reason `{reason}` without its metadata key `{key}`")
             }
+            StatusKind::MalformedMetadata { reason, key, value } => {
+                write!(f, "reason `{reason}` with metadata `{key}` = {value:?}, not of its declared type")
+            }
         }
     }
 }
@@ -272,11 +322,9 @@ impl fmt::Display for StatusKind {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Api(e) => write!(f, "server error {e}"),
-            Error::Status { kind, status } => {
-                write!(f, "server status {:?} ({kind}): {}", status.code(), status.message())
-            }
-            Error::Transport(status) => write!(f, "transport failure: {}", status.message()),
+            Error::Api(e) => e.fmt(f),
+            Error::Status { kind, code, message } => write!(f, "{code}: {message} ({kind})"),
+            Error::Transport(e) => e.fmt(f),
             Error::UnsupportedVersion { requested, supported } => {
                 write!(f, "the server does not serve api version `{requested}` (it serves: {})", supported.join(", "))
             }
@@ -284,12 +332,13 @@ impl fmt::Display for Error {
                 write!(f, "event stream of job `{job_id}` skipped from sequence {expected} to {received}")
             }
             Error::DeadlineExceeded { attempts, last } => {
-                write!(f, "deadline exceeded after {attempts} attempt(s)")?;
-                if let Some(last) = last {
-                    write!(f, "; last error: {last}")?;
+                let s = if *attempts == 1 { "" } else { "s" };
+                match last {
+                    Some(_) => write!(f, "deadline exceeded after {attempts} attempt{s}"),
+                    None => write!(f, "deadline exceeded after {attempts} attempt{s}, each of which timed out"),
                 }
-                Ok(())
             }
+            Error::WaitLimit { job_id, limit } => write!(f, "job `{job_id}` did not end within {limit:?}"),
             Error::Protocol(m) => write!(f, "protocol violation: {m}"),
             Error::Config(m) => write!(f, "invalid client configuration: {m}"),
         }
@@ -297,14 +346,48 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// Only [`Error::DeadlineExceeded`] has a source, its last cause:
+    /// every other variant says all it knows in its `Display`.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Api(e) => Some(e),
-            Error::Status { status, .. } | Error::Transport(status) => Some(status),
             Error::DeadlineExceeded { last: Some(last), .. } => Some(last.as_ref()),
             _ => None,
         }
     }
+}
+
+/// An error and its sources on one line, each text once.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The causes of a status the transport made, outermost first, each said
+/// once (tonic's wrappers repeat their inner error's text, and its
+/// outermost `transport error` says nothing).
+fn causes(status: &tonic::Status) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut push = |text: String| {
+        let text = text.trim().to_string();
+        if !text.is_empty() && text != "transport error" && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    };
+    push(status.message().to_string());
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        push(error.to_string());
+        source = error.source();
+    }
+    if parts.is_empty() { "the connection failed".to_string() } else { parts.join(": ") }
 }
 
 /// Whether tonic made `status` because the call's own `grpc-timeout` ran
@@ -320,10 +403,13 @@ pub(crate) fn is_local_timeout(status: &tonic::Status) -> bool {
     false
 }
 
-/// A promised metadata key that is absent; what the generated decoder
-/// returns.
+/// A promised metadata key that is absent or not of its declared type;
+/// what the generated decoder returns.
 #[derive(Debug)]
-pub(crate) struct MissingKey(pub(crate) &'static str);
+pub(crate) enum BadMetadata {
+    Missing(&'static str),
+    Malformed { key: &'static str, value: String },
+}
 
 /// The parts of a status the generated decoder reads.
 pub(crate) struct Details<'a> {
@@ -339,12 +425,30 @@ impl Details<'_> {
         self.reason
     }
 
-    pub(crate) fn required(&self, key: &'static str) -> Result<String, MissingKey> {
-        self.metadata.get(key).cloned().ok_or(MissingKey(key))
+    pub(crate) fn required(&self, key: &'static str) -> Result<String, BadMetadata> {
+        self.metadata.get(key).cloned().ok_or(BadMetadata::Missing(key))
     }
 
-    pub(crate) fn optional(&self, key: &'static str) -> Option<String> {
-        self.metadata.get(key).cloned()
+    pub(crate) fn optional(&self, key: &'static str) -> Result<Option<String>, BadMetadata> {
+        Ok(self.metadata.get(key).cloned())
+    }
+
+    pub(crate) fn required_u64(&self, key: &'static str) -> Result<u64, BadMetadata> {
+        decimal(key, &self.required(key)?)
+    }
+
+    pub(crate) fn optional_u64(&self, key: &'static str) -> Result<Option<u64>, BadMetadata> {
+        self.optional(key)?.map(|value| decimal(key, &value)).transpose()
+    }
+
+    pub(crate) fn required_list(&self, key: &'static str) -> Result<Vec<String>, BadMetadata> {
+        Ok(list(&self.required(key)?))
+    }
+
+    // For the generated decoder, once a reason declares an optional list.
+    #[allow(dead_code)]
+    pub(crate) fn optional_list(&self, key: &'static str) -> Result<Option<Vec<String>>, BadMetadata> {
+        Ok(self.optional(key)?.map(|value| list(&value)))
     }
 
     pub(crate) fn message(&self) -> &str {
@@ -359,3 +463,19 @@ impl Details<'_> {
         self.retry_delay
     }
 }
+
+fn decimal(key: &'static str, value: &str) -> Result<u64, BadMetadata> {
+    // `u64::from_str` accepts a leading `+`, which is not decimal text.
+    match value.parse() {
+        Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(BadMetadata::Malformed { key, value: value.to_string() }),
+    }
+}
+
+/// A comma-separated list; the empty text is the empty list.
+fn list(value: &str) -> Vec<String> {
+    if value.is_empty() { Vec::new() } else { value.split(',').map(str::to_string).collect() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -109,17 +109,36 @@ pub fn is_terminal_event(event: &pb::JobEvent) -> bool {
 #[derive(Debug)]
 pub struct JobEventStream {
     rx: mpsc::Receiver<Result<pb::JobEvent, Error>>,
+    cursor: EventCursor,
 }
 
 impl JobEventStream {
-    pub(crate) fn new(rx: mpsc::Receiver<Result<pb::JobEvent, Error>>) -> Self {
-        JobEventStream { rx }
+    pub(crate) fn new(rx: mpsc::Receiver<Result<pb::JobEvent, Error>>, after: u64) -> Self {
+        JobEventStream { rx, cursor: EventCursor::new(after) }
     }
 
     /// The next event, or `None` once the stream has ended: the same as
     /// `StreamExt::next`, without importing a stream extension trait.
     pub async fn next_event(&mut self) -> Option<Result<pb::JobEvent, Error>> {
-        self.rx.recv().await
+        let item = self.rx.recv().await;
+        self.record(&item);
+        item
+    }
+
+    /// What the reader has been given so far: the sequence of the last
+    /// event it received (where a new stream would resume from, with
+    /// `.after(cursor.after_sequence())`) and whether that was the terminal
+    /// event.
+    pub fn cursor(&self) -> &EventCursor {
+        &self.cursor
+    }
+
+    fn record(&mut self, item: &Option<Result<pb::JobEvent, Error>>) {
+        if let Some(Ok(event)) = item {
+            // The driving task delivers each next sequence exactly once,
+            // so the offer always succeeds.
+            self.cursor.offer(event.sequence, is_terminal_event(event));
+        }
     }
 }
 
@@ -127,7 +146,11 @@ impl futures_core::Stream for JobEventStream {
     type Item = Result<pb::JobEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(item) = &polled {
+            self.record(item);
+        }
+        polled
     }
 }
 

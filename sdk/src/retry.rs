@@ -13,7 +13,18 @@ use std::time::Duration;
 /// The delay before retry `n` (counting from 1) is drawn uniformly from
 /// `[b/2, b]` with `b = min(max_backoff, initial_backoff * multiplier^(n-1))`,
 /// and is raised to the server's `RetryInfo` delay when that is longer.
+///
+/// The defaults ([`RetryPolicy::default`]): 5 attempts, backoff from
+/// 50 ms doubling up to 2 s, and a total deadline of 30 s per call.
+/// Change them with the setters:
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = dome_sdk::RetryPolicy::default().max_attempts(3).deadline(Duration::from_secs(5));
+/// assert_eq!(policy.max_attempts, 3);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// How many attempts a call makes at most, the first included; 1
     /// disables retries. For an event stream, how many reconnects in a row
@@ -44,9 +55,45 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A policy that never retries.
+    /// A policy that never retries (one attempt, the default deadline).
     pub fn never() -> Self {
         RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// Sets [`RetryPolicy::max_attempts`] (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets [`RetryPolicy::initial_backoff`].
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Sets [`RetryPolicy::max_backoff`].
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Sets [`RetryPolicy::multiplier`].
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// Sets the total deadline of a call ([`RetryPolicy::deadline`]).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Lets a call retry for as long as its attempts last.
+    pub fn no_deadline(mut self) -> Self {
+        self.deadline = None;
+        self
     }
 
     /// The capped exponential backoff before retry `retry` (1 for the first
@@ -81,10 +128,19 @@ impl RetryPolicy {
 /// randomly keyed hasher is seeded from the OS and advanced per call, which
 /// is plenty for spreading retries, without a random-number dependency.
 pub(crate) fn jitter_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// 64 random bits: SipHash under a key the standard library draws from the
+/// OS once per thread and advances for every `RandomState`, over a
+/// process-wide counter, so that no two calls agree.
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x9e37_79b9_7f4a_7c15);
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed) ^ 0x9e37_79b9_7f4a_7c15);
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -23,23 +23,47 @@ async fn unusable_settings_are_config_errors() {
 async fn an_unreachable_server_is_a_transport_error_after_the_retries() {
     // A port nothing listens on: bind one, then free it.
     let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-        multiplier: 2.0,
-        deadline: Some(Duration::from_secs(10)),
-    };
+    let policy = RetryPolicy::default()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+        .multiplier(2.0)
+        .deadline(Duration::from_secs(10));
     let error = Client::builder(format!("http://{addr}")).retry_policy(policy).connect().await.expect_err("refused");
-    assert!(matches!(&error, Error::Transport(status) if status.code() == tonic::Code::Unavailable), "{error:?}");
+    assert!(matches!(&error, Error::Transport(t) if t.code() == dome_sdk::Code::Unavailable), "{error:?}");
     assert!(error.is_retryable(), "a refused connection is worth retrying later");
+    // One line naming the endpoint and what the OS said, said once.
+    let shown = error.to_string();
+    assert!(shown.starts_with(&format!("cannot reach `http://{addr}`: ")), "{shown}");
+    assert!(shown.contains("Connection refused") && shown.contains("os error"), "the OS error: {shown}");
+    assert!(!shown.contains('\n'), "{shown}");
+    assert!(std::error::Error::source(&error).is_none(), "nothing below to repeat: {shown}");
 }
 
 #[tokio::test]
-async fn an_endpoint_without_a_scheme_fails_without_panicking() {
-    let policy = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let error = Client::builder("127.0.0.1:1").retry_policy(policy).connect().await.expect_err("refused");
-    assert!(matches!(error, Error::Config(_) | Error::Transport(_)), "{error:?}");
+async fn an_endpoint_without_a_scheme_is_a_config_error_at_once() {
+    // A generous policy: were the error retried, the call would take long.
+    let policy = RetryPolicy::default().max_attempts(50).initial_backoff(Duration::from_secs(1));
+    let error = Client::builder("127.0.0.1:50561").retry_policy(policy).connect().await.expect_err("refused");
+    match &error {
+        Error::Config(message) => assert!(message.contains("has no scheme"), "{message}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert!(!error.is_retryable());
+    assert_eq!(
+        error.to_string(),
+        "invalid client configuration: endpoint `127.0.0.1:50561` has no scheme: write `http://host:port` (or `https://` for TLS)"
+    );
+}
+
+#[tokio::test]
+async fn a_client_prints_short() {
+    let server = domed::start(domed::Config::default()).await.expect("starts");
+    let client = Client::builder(server.url()).correlation_id("c-1").connect().await.expect("connects");
+    let shown = format!("{client:?}");
+    assert!(shown.len() < 400, "{} bytes: {shown}", shown.len());
+    assert!(shown.contains(&server.url()) && shown.contains("c-1"), "{shown}");
+    server.shutdown().await.expect("stops");
 }
 
 #[tokio::test]
@@ -58,7 +82,7 @@ fn a_stream_outside_a_runtime_is_an_error_not_a_panic() {
         let server = domed::start(domed::Config::default()).await.expect("starts");
         (Client::connect(server.url()).await.expect("connects"), server)
     });
-    let mut events = client.stream_job_events("job-x", 0);
+    let mut events = client.stream_job_events("job-x").after(0).send();
     let first = runtime.block_on(events.next_event());
     assert!(matches!(first, Some(Err(Error::Config(_)))), "{first:?}");
     assert!(runtime.block_on(events.next_event()).is_none());

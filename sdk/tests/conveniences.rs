@@ -10,16 +10,16 @@ async fn execute_and_wait_returns_the_terminal_job() {
     let server = common::default_server().await;
     let client = common::client(&server.url()).await;
 
-    let ok = client
-        .execute_and_wait(common::script(r#"[{"bulk":{"count":50}},{"succeed":{"output":[1,2]}}]"#))
+    let ok = common::script(&client, r#"[{"bulk":{"count":50}},{"succeed":{"output":[1,2]}}]"#)
+        .send_and_wait(None)
         .await
         .expect("runs");
     assert_eq!(ok.state(), pb::JobState::Succeeded);
     assert_eq!(ok.outcome.as_ref().expect("an outcome").output_json, "[1,2]");
 
     // A failed job is a successful call: its outcome carries the policy reason.
-    let failed = client
-        .execute_and_wait(common::script(r#"[{"fail":{"reason_code":"EXEC.NONZERO_EXIT","message":"exit 3"}}]"#))
+    let failed = common::script(&client, r#"[{"fail":{"reason_code":"EXEC.NONZERO_EXIT","message":"exit 3"}}]"#)
+        .send_and_wait(None)
         .await
         .expect("runs");
     assert_eq!(failed.state(), pb::JobState::Failed);
@@ -27,7 +27,7 @@ async fn execute_and_wait_returns_the_terminal_job() {
     assert_eq!((outcome.status(), outcome.reason_code.as_str()), (pb::TaskStatus::Fail, "EXEC.NONZERO_EXIT"));
 
     // Submission errors come back typed, before anything is followed.
-    let error = client.execute_and_wait(common::script(r#"[{"nope":{}}]"#)).await.expect_err("invalid input");
+    let error = common::script(&client, r#"[{"nope":{}}]"#).send_and_wait(None).await.expect_err("invalid input");
     assert!(matches!(error, Error::Api(ApiError::InvalidSkillInput { .. })), "{error:?}");
     server.shutdown().await.expect("stops");
 }
@@ -41,8 +41,8 @@ async fn execute_and_wait_outlives_event_retention() {
     let limits = domed::Limits { max_events_retained_per_job: 8, ..domed::Limits::default() };
     let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
     let client = common::client(&server.url()).await;
-    let job = client
-        .execute_and_wait(common::script(r#"[{"sleep":{"millis":300}},{"bulk":{"count":500}}]"#))
+    let job = common::script(&client, r#"[{"sleep":{"millis":300}},{"bulk":{"count":500}}]"#)
+        .send_and_wait(None)
         .await
         .expect("runs");
     assert_eq!(job.state(), pb::JobState::Succeeded);
@@ -54,20 +54,20 @@ async fn execute_and_wait_outlives_event_retention() {
 async fn cancel_and_wait_ends_a_parked_job_once() {
     let server = common::default_server().await;
     let client = common::client(&server.url()).await;
-    let job = client.skill_execute(common::script(r#"[{"park":{}}]"#)).await.expect("submits").job.expect("a job");
+    let job = common::script(&client, r#"[{"park":{}}]"#).send().await.expect("submits").job;
 
-    let cancelled = client.cancel_and_wait(job.job_id.clone(), "user asked").await.expect("cancels");
+    let cancelled = client.cancel_and_wait(job.job_id.clone(), "user asked", None).await.expect("cancels");
     assert_eq!(cancelled.state(), pb::JobState::Cancelled);
     assert_eq!(cancelled.outcome.expect("an outcome").reason_code, dome_sdk::contract::CANCELLED_REASON_CODE);
 
     // Cancelling again changes nothing and is still a success.
-    let again = client.cancel_job(job.job_id.clone(), "again").await.expect("idempotent");
+    let again = client.cancel_job(job.job_id.clone()).reason("again").send().await.expect("idempotent");
     assert!(!again.cancel_requested);
-    let waited = client.wait_for_job(job.job_id.clone()).await.expect("already terminal");
-    assert_eq!(waited.last_sequence, again.job.expect("a job").last_sequence);
+    let waited = client.wait_for_job(job.job_id.clone(), None).await.expect("already terminal");
+    assert_eq!(waited.last_sequence, again.job.last_sequence);
 
     // Exactly one cancel-requested event in the log.
-    let mut events = client.stream_job_events(job.job_id, 0);
+    let mut events = client.stream_job_events(job.job_id).after(0).send();
     let mut cancels = 0;
     while let Some(event) = events.next_event().await {
         if matches!(event.expect("no error").payload, Some(pb::job_event::Payload::CancelRequested(_))) {
@@ -91,30 +91,28 @@ async fn correlation_ids_are_set_per_client_or_per_call() {
     assert_eq!(client.correlation_id(), Some("corr-client"));
 
     // Once per client: every call carries it.
-    let job = client.execute_and_wait(common::script("[]")).await.expect("runs");
+    let job = common::script(&client, "[]").send_and_wait(None).await.expect("runs");
     assert_eq!(job.correlation_id, "corr-client");
 
     // Per call, through a derived client sharing the connection...
     let per_call = client.with_correlation_id("corr-call");
-    let job = per_call.execute_and_wait(common::script("[]")).await.expect("runs");
+    let job = common::script(&per_call, "[]").send_and_wait(None).await.expect("runs");
     assert_eq!(job.correlation_id, "corr-call");
-    let cancel = per_call.cancel_job(job.job_id.clone(), "").await.expect("answers");
+    let cancel = per_call.cancel_job(job.job_id.clone()).reason("").send().await.expect("answers");
     assert_eq!(cancel.correlation_id, "corr-call");
 
     // ...or in the request itself, which wins over the client's.
-    let mut request = common::script("[]");
-    request.correlation_id = "corr-request".into();
-    let response = client.skill_execute(request).await.expect("submits");
+    let response = common::script(&client, "[]").correlation_id("corr-request").send().await.expect("submits");
     assert_eq!(response.correlation_id, "corr-request");
-    assert_eq!(response.job.expect("a job").correlation_id, "corr-request");
+    assert_eq!(response.job.correlation_id, "corr-request");
 
     // Errors carry it too.
-    let error = per_call.get_job_status(format!("job-{}", "0".repeat(32))).await.expect_err("no such job");
+    let error = per_call.get_job_status(format!("job-{}", "0".repeat(32))).send().await.expect_err("no such job");
     assert_eq!(error.correlation_id(), Some("corr-call"));
 
     // Without one, the server assigns one per call.
     let anonymous = common::client(&url).await;
-    let response = anonymous.skill_execute(common::script("[]")).await.expect("submits");
+    let response = common::script(&anonymous, "[]").send().await.expect("submits");
     assert!(response.correlation_id.starts_with("corr-"), "{}", response.correlation_id);
     server.shutdown().await.expect("stops");
 }

@@ -25,6 +25,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use tonic_types::StatusExt as _;
 
 /// What the forwarder does to the calls of one RPC.
 #[derive(Clone, Copy, Default)]
@@ -33,7 +34,7 @@ struct Plan {
     refuse: usize,
     /// Forward the next this many calls, then answer `UNAVAILABLE`.
     lose: usize,
-    /// Never answer at all.
+    /// Never answer once the refusals are spent.
     stall: bool,
 }
 
@@ -62,7 +63,7 @@ impl Forwarder {
         let n = log.calls.entry(rpc).or_default();
         *n += 1;
         let plan = self.plans.get(rpc).copied().unwrap_or_default();
-        (*n <= plan.refuse, *n > plan.refuse && *n <= plan.refuse + plan.lose, plan.stall)
+        (*n <= plan.refuse, *n > plan.refuse && *n <= plan.refuse + plan.lose, plan.stall && *n > plan.refuse)
     }
 
     fn calls(&self, rpc: &str) -> usize {
@@ -92,9 +93,9 @@ impl Forwarder {
             .insert(dome_sdk::API_VERSION_HEADER, dome_sdk::contract::API_VERSION.parse().expect("ascii"));
         let result = call(self.upstream.clone(), forwarded).await;
         if let Err(status) = &result
-            && let Error::Api(e) = Error::from_status(status.clone())
+            && let Some(info) = status.get_details_error_info()
         {
-            self.log.lock().expect("not poisoned").errors.push(e.reason_name().to_string());
+            self.log.lock().expect("not poisoned").errors.push(info.reason);
             self.error_seen.notify_waiters();
         }
         if lose {
@@ -184,20 +185,21 @@ async fn a_lost_submission_is_retried_without_a_second_job() {
     let client = common::client(&url).await;
     assert_eq!(fwd.calls("ListCapabilities"), 3, "two refusals, then success");
 
-    let response = client.skill_execute(common::script("[]")).await.expect("succeeds after retries");
+    let response = common::script(&client, "[]").send().await.expect("succeeds after retries");
     assert_eq!(fwd.calls("SkillExecute"), 4, "one refusal, two lost answers, then success");
     let executed = fwd.log.lock().expect("not poisoned").executed.clone();
     assert_eq!(executed.len(), 3, "the server saw three attempts: {executed:?}");
     let (key, job_id, _) = &executed[0];
-    let parsed = uuid::Uuid::parse_str(key).expect("the client made the key a UUID");
-    assert_eq!(parsed.get_version_num(), 4, "a UUIDv4");
+    let groups: Vec<usize> = key.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "the client made the key UUID-shaped: {key}");
+    assert_eq!(key.as_bytes()[14], b'4', "a UUIDv4: {key}");
     assert!(
         executed.iter().all(|(k, j, _)| k == key && j == job_id),
         "every attempt names one key and one job: {executed:?}"
     );
     let created: Vec<bool> = executed.iter().map(|(_, _, c)| *c).collect();
     assert_eq!(created, vec![true, false, false], "only the first attempt created the job");
-    let job = response.job.expect("a job");
+    let job = response.job;
     assert_eq!(&job.job_id, job_id);
     assert!(!response.created, "the answer that arrived is the replay of the first job");
     server.shutdown().await.expect("stops");
@@ -208,10 +210,9 @@ async fn the_callers_idempotency_key_is_kept_across_retries() {
     let server = common::default_server().await;
     let (fwd, url, _stop) = forwarder(&server.url(), &[("SkillExecute", Plan { lose: 1, ..Plan::default() })]).await;
     let client = common::client(&url).await;
-    let mut request = common::script("[]");
-    request.idempotency_key = "caller-key-1".into();
-    let response = client.skill_execute(request).await.expect("succeeds after a retry");
-    assert_eq!(response.job.expect("a job").idempotency_key, "caller-key-1");
+    let response =
+        common::script(&client, "[]").idempotency_key("caller-key-1").send().await.expect("succeeds after a retry");
+    assert_eq!(response.job.idempotency_key, "caller-key-1");
     let executed = fwd.log.lock().expect("not poisoned").executed.clone();
     assert_eq!(
         executed.iter().map(|(k, _, c)| (k.as_str(), *c)).collect::<Vec<_>>(),
@@ -225,7 +226,7 @@ async fn a_non_retryable_error_is_returned_at_once() {
     let server = common::default_server().await;
     let (fwd, url, _stop) = forwarder(&server.url(), &[]).await;
     let client = common::client(&url).await;
-    let error = client.get_job_status(format!("job-{}", "0".repeat(32))).await.expect_err("no such job");
+    let error = client.get_job_status(format!("job-{}", "0".repeat(32))).send().await.expect_err("no such job");
     assert!(matches!(error, Error::Api(ApiError::JobNotFound { .. })), "{error:?}");
     assert_eq!(fwd.calls("GetJobStatus"), 1, "JOB_NOT_FOUND is not retryable");
     server.shutdown().await.expect("stops");
@@ -238,25 +239,24 @@ async fn retries_stop_at_max_attempts_and_at_the_deadline() {
         forwarder(&server.url(), &[("GetJobStatus", Plan { refuse: usize::MAX, ..Plan::default() })]).await;
 
     // Bounded by attempts.
-    let policy = RetryPolicy { max_attempts: 3, deadline: None, ..common::fast_retries() };
+    let policy = common::fast_retries().max_attempts(3).no_deadline();
     let client = Client::builder(url.clone()).retry_policy(policy).connect().await.expect("connects");
-    let error = client.get_job_status("job-x").await.expect_err("always unavailable");
-    assert!(matches!(&error, Error::Transport(s) if s.code() == tonic::Code::Unavailable), "{error:?}");
+    let error = client.get_job_status("job-x").send().await.expect_err("always unavailable");
+    assert!(matches!(&error, Error::Transport(s) if s.code() == dome_sdk::Code::Unavailable), "{error:?}");
     assert_eq!(fwd.calls("GetJobStatus"), 3);
 
     // Bounded by the deadline: many attempts allowed, little time.
     let deadline = Duration::from_millis(300);
-    let policy = RetryPolicy {
-        max_attempts: 1_000,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(40),
-        multiplier: 2.0,
-        deadline: Some(deadline),
-    };
+    let policy = RetryPolicy::default()
+        .max_attempts(1_000)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(40))
+        .multiplier(2.0)
+        .deadline(deadline);
     let client = Client::builder(url).retry_policy(policy).connect().await.expect("connects");
     let before = fwd.calls("GetJobStatus");
     let started = Instant::now();
-    let error = client.get_job_status("job-x").await.expect_err("always unavailable");
+    let error = client.get_job_status("job-x").send().await.expect_err("always unavailable");
     let elapsed = started.elapsed();
     let attempts = fwd.calls("GetJobStatus") - before;
     // The last error, or the deadline when it fell during an attempt.
@@ -274,21 +274,21 @@ async fn queue_full_is_retried_after_the_servers_delay() {
     let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
     let (fwd, url, _stop) = forwarder(&server.url(), &[]).await;
     let client = common::client(&url).await;
-    let running = client.skill_execute(common::script(r#"[{"park":{}}]"#)).await.expect("runs").job.expect("job");
-    let queued = client.skill_execute(common::script(r#"[{"park":{}}]"#)).await.expect("queues").job.expect("job");
+    let running = common::script(&client, r#"[{"park":{}}]"#).send().await.expect("runs").job;
+    let queued = common::script(&client, r#"[{"park":{}}]"#).send().await.expect("queues").job;
 
     let notified = fwd.error_seen.notified();
     let submitter = client.clone();
     let third = tokio::spawn(async move {
         let started = Instant::now();
-        let result = submitter.skill_execute(common::script("[]")).await;
+        let result = common::script(&submitter, "[]").send().await;
         (result, started.elapsed())
     });
     // Once the server has said QUEUE_FULL, make room.
     notified.await;
     assert_eq!(fwd.log.lock().expect("not poisoned").errors.first().map(String::as_str), Some("QUEUE_FULL"));
-    client.cancel_and_wait(running.job_id, "room").await.expect("cancels");
-    client.cancel_and_wait(queued.job_id, "room").await.expect("cancels");
+    client.cancel_and_wait(running.job_id, "room", None).await.expect("cancels");
+    client.cancel_and_wait(queued.job_id, "room", None).await.expect("cancels");
 
     let (result, elapsed) = third.await.expect("joins");
     let response = result.expect("succeeds once there is room");
@@ -296,7 +296,7 @@ async fn queue_full_is_retried_after_the_servers_delay() {
     // The reference server asks for 500 ms; the client waited at least that.
     assert!(elapsed >= Duration::from_millis(500), "retried after {elapsed:?}, before the RetryInfo delay");
     let executed = fwd.log.lock().expect("not poisoned").executed.clone();
-    assert_eq!(executed.iter().filter(|(_, j, _)| *j == response.job.as_ref().expect("job").job_id).count(), 1);
+    assert_eq!(executed.iter().filter(|(_, j, _)| *j == response.job.job_id).count(), 1);
     server.shutdown().await.expect("stops");
 }
 
@@ -307,34 +307,67 @@ async fn closed_connections_are_retried_on_a_new_one() {
     let proxy = common::Proxy::start(server.local_addr(), 2).await;
     let client = common::client(&proxy.url()).await;
     assert_eq!(proxy.accepted(), 3, "two closed connections, then one that works");
-    let job = client.execute_and_wait(common::script("[]")).await.expect("runs over the third connection");
+    let job = common::script(&client, "[]").send_and_wait(None).await.expect("runs over the third connection");
     assert_eq!(job.state(), JobState::Succeeded);
     server.shutdown().await.expect("stops");
 }
 
 #[tokio::test]
-async fn an_attempt_that_never_answers_ends_at_the_request_timeout() {
+async fn an_attempt_that_never_answers_is_retried_until_the_attempts_run_out() {
     let server = common::default_server().await;
     let (fwd, url, _stop) =
         forwarder(&server.url(), &[("GetJobStatus", Plan { stall: true, ..Plan::default() })]).await;
     let timeout = Duration::from_millis(100);
-    let client = Client::builder(url)
-        .retry_policy(common::fast_retries())
-        .request_timeout(timeout)
-        .connect()
-        .await
-        .expect("connects");
+    let policy = common::fast_retries().max_attempts(3);
+    let client = Client::builder(url).retry_policy(policy).request_timeout(timeout).connect().await.expect("connects");
     let started = Instant::now();
-    let error = client.get_job_status("job-x").await.expect_err("never answered");
+    let error = client.get_job_status("job-x").send().await.expect_err("never answered");
     let elapsed = started.elapsed();
-    assert!(matches!(error, Error::DeadlineExceeded { attempts: 1, last: None }), "{error:?}");
-    assert_eq!(error.code(), Some(tonic::Code::DeadlineExceeded));
-    // The stalled attempt would never end without the timeout; the upper
+    assert!(matches!(error, Error::DeadlineExceeded { attempts: 3, last: None }), "{error:?}");
+    assert_eq!(error.code(), Some(dome_sdk::Code::DeadlineExceeded));
+    assert_eq!(error.to_string(), "deadline exceeded after 3 attempts, each of which timed out");
+    // Each stalled attempt would never end without the timeout; the upper
     // bound only has to tell "ended" from "hung" on a loaded machine.
-    assert!(
-        elapsed >= timeout && elapsed < timeout + Duration::from_secs(10),
-        "took {elapsed:?} for a {timeout:?} timeout"
-    );
-    assert_eq!(fwd.calls("GetJobStatus"), 1, "a timed-out attempt is not retried");
+    assert!(elapsed >= timeout * 3 && elapsed < timeout * 3 + Duration::from_secs(10), "took {elapsed:?}");
+    assert_eq!(fwd.calls("GetJobStatus"), 3, "a timed-out attempt is retried: the call is idempotent");
+
+    // A call's own timeout and policy win over the client's; a total
+    // deadline shorter than the attempts ends the call at the deadline.
+    let before = fwd.calls("GetJobStatus");
+    let error = client
+        .get_job_status("job-x")
+        .timeout(Duration::from_millis(50))
+        .retry_policy(RetryPolicy::default().max_attempts(100).deadline(Duration::from_millis(400)))
+        .send()
+        .await
+        .expect_err("never answered");
+    let attempts = fwd.calls("GetJobStatus") - before;
+    assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error:?}");
+    assert!((2..100).contains(&attempts), "{attempts} attempts of 50 ms within 400 ms");
+    server.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn the_last_cause_is_kept_when_time_runs_out() {
+    let server = common::default_server().await;
+    // Refused once (a transport failure), then stalled until the deadline.
+    let plan = Plan { refuse: 1, stall: true, ..Plan::default() };
+    let (_fwd, url, _stop) = forwarder(&server.url(), &[("GetJobStatus", plan)]).await;
+    let client = common::client(&url).await;
+    let error = client
+        .get_job_status("job-x")
+        .timeout(Duration::from_millis(100))
+        .retry_policy(common::fast_retries().max_attempts(3))
+        .send()
+        .await
+        .expect_err("never answered");
+    match &error {
+        Error::DeadlineExceeded { attempts: 3, last: Some(last) } => {
+            assert!(matches!(**last, Error::Transport(_)), "{last:?}");
+        }
+        other => panic!("expected the deadline with the refusal as its cause, got {other:?}"),
+    }
+    let source = std::error::Error::source(&error).expect("the last cause is the source");
+    assert!(source.to_string().starts_with("cannot reach `http://"), "{source}");
     server.shutdown().await.expect("stops");
 }

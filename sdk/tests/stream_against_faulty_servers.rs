@@ -48,7 +48,11 @@ fn contract_error(reason: &str) -> Status {
     if spec.retryable {
         details.set_retry_info(Some(Duration::from_millis(1)));
     }
-    <Status as tonic_types::StatusExt>::with_error_details(spec.code, format!("scripted {reason}"), details)
+    <Status as tonic_types::StatusExt>::with_error_details(
+        tonic::Code::from(spec.code.as_i32()),
+        format!("scripted {reason}"),
+        details,
+    )
 }
 
 #[derive(Clone, Default)]
@@ -104,7 +108,11 @@ impl GatewayService for Scripted {
         &self,
         _: Request<ListCapabilitiesRequest>,
     ) -> Result<Response<ListCapabilitiesResponse>, Status> {
-        Ok(Response::new(ListCapabilitiesResponse { api_versions: vec!["v1".into()], ..Default::default() }))
+        Ok(Response::new(ListCapabilitiesResponse {
+            api_versions: vec!["v1".into()],
+            limits: Some(ServerLimits::default()),
+            ..Default::default()
+        }))
     }
     async fn skill_execute(&self, _: Request<SkillExecuteRequest>) -> Result<Response<SkillExecuteResponse>, Status> {
         Err(Status::unimplemented("scripted"))
@@ -164,13 +172,12 @@ async fn scripted(calls: Vec<Vec<Frame>>, job: (JobState, u64)) -> (Scripted, Cl
     *service.calls.lock().expect("not poisoned") = calls.into();
     *service.job.lock().expect("not poisoned") = job;
     let (addr, stop) = common::serve_gateway(service.clone()).await;
-    let policy = RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-        multiplier: 2.0,
-        deadline: Some(Duration::from_secs(10)),
-    };
+    let policy = RetryPolicy::default()
+        .max_attempts(4)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+        .multiplier(2.0)
+        .deadline(Duration::from_secs(10));
     let client = Client::builder(format!("http://{addr}")).retry_policy(policy).connect().await.expect("connects");
     (service, client, stop)
 }
@@ -178,7 +185,7 @@ async fn scripted(calls: Vec<Vec<Frame>>, job: (JobState, u64)) -> (Scripted, Cl
 /// Reads the stream to its end: the delivered sequences and the error
 /// item, if any.
 async fn read_all(client: &Client, after: u64) -> (Vec<u64>, Option<Error>) {
-    let mut events = client.stream_job_events(JOB, after);
+    let mut events = client.stream_job_events(JOB).after(after).send();
     let mut delivered = Vec::new();
     while let Some(item) = events.next_event().await {
         match item {
@@ -280,7 +287,7 @@ async fn dropping_the_stream_ends_the_call_on_the_server() {
     let (service, client, _stop) = scripted(vec![vec![Event(1, false), Frame::Hold]], (JobState::Running, 1)).await;
     let (signal, dropped) = oneshot::channel();
     *service.dropped.lock().expect("not poisoned") = Some(signal);
-    let mut events = client.stream_job_events(JOB, 0);
+    let mut events = client.stream_job_events(JOB).after(0).send();
     assert_eq!(events.next_event().await.expect("an event").expect("no error").sequence, 1);
     drop(events);
     tokio::time::timeout(Duration::from_secs(10), dropped)

@@ -27,12 +27,12 @@ async fn a_stream_survives_a_connection_killed_mid_way() {
     let direct = common::client(&server.url()).await;
     // 2 000 events at once, then the job waits for a cancel: the stream is
     // busy when its connection dies, and cannot have ended.
-    let job = direct.skill_execute(common::script(r#"[{"bulk":{"count":2000}},{"park":{}}]"#)).await.expect("submits");
-    let job = job.job.expect("a job");
+    let job = common::script(&direct, r#"[{"bulk":{"count":2000}},{"park":{}}]"#).send().await.expect("submits");
+    let job = job.job;
 
     let proxy = common::Proxy::start(server.local_addr(), 0).await;
     let through_proxy = common::client(&proxy.url()).await;
-    let mut events = through_proxy.stream_job_events(job.job_id.clone(), 0);
+    let mut events = through_proxy.stream_job_events(job.job_id.clone()).after(0).send();
     let mut seen = Vec::new();
     while seen.len() < 100 {
         seen.push(events.next_event().await.expect("more events").expect("no error"));
@@ -42,12 +42,12 @@ async fn a_stream_survives_a_connection_killed_mid_way() {
     while seen.len() < 2002 {
         seen.push(events.next_event().await.expect("more events").expect("the stream resumes"));
     }
-    direct.cancel_job(job.job_id.clone(), "enough").await.expect("cancels");
+    direct.cancel_job(job.job_id.clone()).reason("enough").send().await.expect("cancels");
     drain(&mut events, &mut seen).await;
     // The cancel's events were appended after the kill, so they came over
     // a new connection.
     assert!(proxy.accepted() >= 2, "the stream reconnected through the proxy");
-    let job = direct.get_job_status(job.job_id).await.expect("reads");
+    let job = direct.get_job_status(job.job_id).send().await.expect("reads");
     assert_eq!(job.state(), pb::JobState::Cancelled);
     assert_exactly_once(&seen, job.last_sequence);
     server.shutdown().await.expect("stops");
@@ -60,16 +60,15 @@ async fn a_lagging_reader_is_resumed_without_loss() {
     let limits = domed::Limits { max_subscriber_lag_events: 4, ..domed::Limits::default() };
     let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
     let client = common::client(&server.url()).await;
-    let job = client
-        .skill_execute(common::script(r#"[{"sleep":{"millis":500}},{"bulk":{"count":3000}}]"#))
+    let job = common::script(&client, r#"[{"sleep":{"millis":500}},{"bulk":{"count":3000}}]"#)
+        .send()
         .await
         .expect("submits")
-        .job
-        .expect("a job");
-    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+        .job;
+    let mut events = client.stream_job_events(job.job_id.clone()).after(0).send();
     let mut seen = Vec::new();
     drain(&mut events, &mut seen).await;
-    let job = client.get_job_status(job.job_id).await.expect("reads");
+    let job = client.get_job_status(job.job_id).send().await.expect("reads");
     assert_eq!(job.state(), pb::JobState::Succeeded);
     assert_exactly_once(&seen, job.last_sequence);
     server.shutdown().await.expect("stops");
@@ -79,14 +78,14 @@ async fn a_lagging_reader_is_resumed_without_loss() {
 async fn a_stream_resumes_from_a_caller_cursor_and_ends_at_once_on_a_finished_job() {
     let server = common::default_server().await;
     let client = common::client(&server.url()).await;
-    let job = client.execute_and_wait(common::script(r#"[{"bulk":{"count":10}}]"#)).await.expect("runs");
-    let mut events = client.stream_job_events(job.job_id.clone(), 5);
+    let job = common::script(&client, r#"[{"bulk":{"count":10}}]"#).send_and_wait(None).await.expect("runs");
+    let mut events = client.stream_job_events(job.job_id.clone()).after(5).send();
     let mut seen = Vec::new();
     drain(&mut events, &mut seen).await;
     let sequences: Vec<u64> = seen.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, (6..=job.last_sequence).collect::<Vec<_>>());
     // A cursor at the terminal event: nothing left, the stream just ends.
-    let mut events = client.stream_job_events(job.job_id.clone(), job.last_sequence);
+    let mut events = client.stream_job_events(job.job_id.clone()).after(job.last_sequence).send();
     assert!(events.next_event().await.is_none());
     server.shutdown().await.expect("stops");
 }
@@ -99,13 +98,12 @@ async fn a_gap_the_server_cannot_fill_is_a_typed_error() {
     let limits = domed::Limits { max_events_retained_per_job: 8, ..domed::Limits::default() };
     let server = common::server(domed::Config { limits, ..domed::Config::default() }).await;
     let client = common::client(&server.url()).await;
-    let job = client
-        .skill_execute(common::script(r#"[{"sleep":{"millis":300}},{"bulk":{"count":500}}]"#))
+    let job = common::script(&client, r#"[{"sleep":{"millis":300}},{"bulk":{"count":500}}]"#)
+        .send()
         .await
         .expect("submits")
-        .job
-        .expect("a job");
-    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+        .job;
+    let mut events = client.stream_job_events(job.job_id.clone()).after(0).send();
     let mut delivered = Vec::new();
     let error = loop {
         match events.next_event().await.expect("the stream reports the gap before it ends") {
@@ -116,9 +114,12 @@ async fn a_gap_the_server_cannot_fill_is_a_typed_error() {
     assert!(events.next_event().await.is_none(), "the stream ends after its error");
     assert_eq!(delivered, (1..=delivered.len() as u64).collect::<Vec<_>>(), "a gapless prefix");
     match error {
-        dome_sdk::Error::Api(e @ dome_sdk::ApiError::CursorExpired { .. }) => {
-            assert_eq!(e.metadata_u64("afterSequence"), Some(delivered.len() as u64));
-            let first = e.metadata_u64("firstRetainedSequence").expect("a number");
+        dome_sdk::Error::Api(dome_sdk::ApiError::CursorExpired {
+            after_sequence,
+            first_retained_sequence: first,
+            ..
+        }) => {
+            assert_eq!(after_sequence, delivered.len() as u64);
             assert!(first > delivered.len() as u64 + 1, "events {} to {} are gone", delivered.len() + 1, first - 1);
         }
         other => panic!("expected CURSOR_EXPIRED, got {other:?}"),
@@ -129,17 +130,16 @@ async fn a_gap_the_server_cannot_fill_is_a_typed_error() {
 /// One job of `count` progress events followed to its end through a proxy
 /// that kills its first carried connection after `cut` bytes.
 async fn follow_through_a_cut(server: &domed::Running, direct: &Client, count: u32, cut: usize) {
-    let job =
-        direct.skill_execute(common::script(&format!(r#"[{{"bulk":{{"count":{count}}}}}]"#))).await.expect("submits");
-    let job = job.job.expect("a job");
+    let job = common::script(direct, &format!(r#"[{{"bulk":{{"count":{count}}}}}]"#)).send().await.expect("submits");
+    let job = job.job;
     let proxy = common::Proxy::start_with(server.local_addr(), 0, Some(cut)).await;
     // The cut may fall in the handshake or ListCapabilities: connecting
     // retries on a new connection like any call.
     let client = common::client(&proxy.url()).await;
-    let mut events = client.stream_job_events(job.job_id.clone(), 0);
+    let mut events = client.stream_job_events(job.job_id.clone()).after(0).send();
     let mut seen = Vec::new();
     drain(&mut events, &mut seen).await;
-    let job = direct.get_job_status(job.job_id).await.expect("reads");
+    let job = direct.get_job_status(job.job_id).send().await.expect("reads");
     assert_exactly_once(&seen, job.last_sequence);
 }
 

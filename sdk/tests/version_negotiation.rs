@@ -70,6 +70,7 @@ impl GatewayService for Versioned {
             correlation_id: r.correlation_id,
             server_version: "0.0.0".into(),
             api_versions: self.versions.clone(),
+            limits: Some(ServerLimits::default()),
             ..Default::default()
         }))
     }
@@ -149,7 +150,7 @@ async fn a_server_refusing_v1_yields_its_typed_error() {
             requested_version, supported_versions, correlation_id, ..
         }) => {
             assert_eq!(requested_version, API_VERSION);
-            assert_eq!(supported_versions, "v2,v3");
+            assert_eq!(supported_versions, ["v2", "v3"], "a list, not the comma-joined text");
             assert_eq!(correlation_id, "corr-test");
         }
         other => panic!("expected UNSUPPORTED_API_VERSION, got {other:?}"),
@@ -162,12 +163,9 @@ async fn a_v1_server_is_accepted_and_every_call_states_the_version() {
     let (addr, _stop) = common::serve_gateway(service.clone()).await;
     let client = Client::connect(format!("http://{addr}")).await.expect("a v1 server is accepted");
     assert_eq!(client.capabilities().api_versions, vec!["v1".to_string(), "v2".to_string()]);
-    client.get_job_status("job-1").await.expect("the stub answers");
-    let unimplemented = client.cancel_job("job-1", "").await.expect_err("the stub refuses");
-    assert!(
-        matches!(&unimplemented, Error::Status { status, .. } if status.code() == tonic::Code::Unimplemented),
-        "{unimplemented:?}"
-    );
+    client.get_job_status("job-1").send().await.expect("the stub answers");
+    let unimplemented = client.cancel_job("job-1").reason("").send().await.expect_err("the stub refuses");
+    assert!(matches!(&unimplemented, Error::Status { code: dome_sdk::Code::Unimplemented, .. }), "{unimplemented:?}");
     let seen = service.seen.lock().expect("not poisoned").clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen.iter().all(|(_, header)| header.as_deref() == Some(API_VERSION)), "{seen:?}");

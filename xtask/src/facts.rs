@@ -37,6 +37,10 @@ pub struct ErrorRow {
     pub optional_metadata_keys: Vec<String>,
     /// Whether a `BadRequest` detail is attached.
     pub bad_request: bool,
+    /// Metadata keys whose value is an unsigned decimal integer.
+    pub decimal_metadata_keys: Vec<String>,
+    /// Metadata keys whose value is a comma-separated list.
+    pub list_metadata_keys: Vec<String>,
     /// The value's comment.
     pub doc: String,
 }
@@ -99,6 +103,8 @@ pub fn error_rows(pool: &DescriptorPool) -> Result<(String, Vec<ErrorRow>)> {
             metadata_keys: strings_field(&spec, "metadata_keys"),
             optional_metadata_keys: strings_field(&spec, "optional_metadata_keys"),
             bad_request: bool_field(&spec, "bad_request"),
+            decimal_metadata_keys: strings_field(&spec, "decimal_metadata_keys"),
+            list_metadata_keys: strings_field(&spec, "list_metadata_keys"),
             doc: locate(file.file_descriptor_proto(), value.path()).leading_comments,
         });
     }

@@ -240,7 +240,7 @@ impl ApiError {
             return Self::internal(format!("unknown error reason {:?}", self.reason))
                 .into_status(correlation_id, faults);
         };
-        let mut code = spec.code;
+        let mut code = Code::from(spec.code.as_i32());
         if faults.is(Mutant::WrongStatusCode) && self.reason == ErrorReason::JobNotFound {
             code = Code::InvalidArgument;
         }
@@ -339,7 +339,7 @@ mod tests {
         for e in one_of_each() {
             let spec = spec_of(e.reason).expect("in the table");
             let status = e.into_status("corr-1", Faults::default());
-            assert_eq!(status.code(), spec.code);
+            assert_eq!(status.code() as i32, spec.code.as_i32());
             let details = status.get_error_details();
             let info = details.error_info().expect("ErrorInfo");
             assert_eq!(info.reason, spec.name);

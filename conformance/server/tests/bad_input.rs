@@ -20,7 +20,7 @@ fn assert_typed_failure(status: &Status) {
     assert_eq!(info.domain, ERROR_DOMAIN);
     let spec =
         ERROR_REASONS.iter().find(|s| s.name == info.reason).unwrap_or_else(|| panic!("known reason {}", info.reason));
-    assert_eq!(status.code(), spec.code, "code of {}", info.reason);
+    assert_eq!(status.code() as i32, spec.code.as_i32(), "code of {}", info.reason);
     assert!(info.metadata.contains_key("correlationId"));
 }
 

@@ -439,8 +439,8 @@ pub fn check_error(status: &tonic::Status, want: &str, correlation_id: Option<&s
             if policy { " (a policy reason code, which is data and never an RPC error)" } else { "" }
         ));
     }
-    if status.code() != spec.code {
-        return Err(format!("{want} must travel with gRPC code {:?}, got {:?}: {seen}", spec.code, status.code()));
+    if status.code() as i32 != spec.code.as_i32() {
+        return Err(format!("{want} must travel with gRPC code {}, got {:?}: {seen}", spec.code, status.code()));
     }
     if info.domain != contract::ERROR_DOMAIN {
         return Err(format!("expected ErrorInfo.domain {:?}, got {:?}: {seen}", contract::ERROR_DOMAIN, info.domain));

@@ -46,7 +46,7 @@ pub struct ErrorReasonSpec {
     /// `ErrorInfo.reason`: the value name without the `ERROR_REASON_` prefix.
     pub name: &'static str,
     /// The gRPC status code the error travels with.
-    pub code: tonic::Code,
+    pub code: crate::Code,
     /// Whether a client may retry the identical request (a `RetryInfo` is attached).
     pub retryable: bool,
     /// Metadata keys always present besides `correlationId`.
@@ -55,6 +55,10 @@ pub struct ErrorReasonSpec {
     pub optional_metadata_keys: &'static [&'static str],
     /// Whether a `BadRequest` detail is attached.
     pub bad_request: bool,
+    /// Metadata keys whose value is an unsigned decimal integer (read as `u64`).
+    pub decimal_metadata_keys: &'static [&'static str],
+    /// Metadata keys whose value is a comma-separated list (read as `Vec<String>`).
+    pub list_metadata_keys: &'static [&'static str],
     /// The reason's comment in the proto.
     pub doc: &'static str,
 }
@@ -63,11 +67,13 @@ pub const ERROR_REASONS: &[ErrorReasonSpec] = &[
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::InvalidArgument,
         name: "INVALID_ARGUMENT",
-        code: tonic::Code::InvalidArgument,
+        code: crate::Code::InvalidArgument,
         retryable: false,
         metadata_keys: &["field"],
         optional_metadata_keys: &[],
         bad_request: true,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"A request field is malformed (empty where required, too long, not of
 the documented form). Fix the request; never retried.
 Metadata: `field` (the path of the first offending field). [rule: errors.invalid_argument]"#,
@@ -75,11 +81,13 @@ Metadata: `field` (the path of the first offending field). [rule: errors.invalid
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::InvalidSkillInput,
         name: "INVALID_SKILL_INPUT",
-        code: tonic::Code::InvalidArgument,
+        code: crate::Code::InvalidArgument,
         retryable: false,
         metadata_keys: &["skillId", "violationCount"],
         optional_metadata_keys: &[],
         bad_request: true,
+        decimal_metadata_keys: &["violationCount"],
+        list_metadata_keys: &[],
         doc: r#"The skill input is not valid JSON or does not validate against the
 skill's input JSON Schema (as published by `ListCapabilities`). The
 `BadRequest` names the violations found (at most 16), its field path
@@ -90,11 +98,13 @@ Metadata: `skillId`, `violationCount` (decimal, how many the
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::SkillNotFound,
         name: "SKILL_NOT_FOUND",
-        code: tonic::Code::NotFound,
+        code: crate::Code::NotFound,
         retryable: false,
         metadata_keys: &["skillId", "skillVersion"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"No skill with the requested id (and version, when one was requested)
 is offered by the server. Metadata: `skillId`, `skillVersion` (empty
 when none was requested). [rule: errors.skill_not_found]"#,
@@ -102,22 +112,26 @@ when none was requested). [rule: errors.skill_not_found]"#,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::JobNotFound,
         name: "JOB_NOT_FOUND",
-        code: tonic::Code::NotFound,
+        code: crate::Code::NotFound,
         retryable: false,
         metadata_keys: &["jobId"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"No job with the requested id is known: it never existed or has been
 dropped from retention. Metadata: `jobId`. [rule: errors.job_not_found]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::DecisionNotFound,
         name: "DECISION_NOT_FOUND",
-        code: tonic::Code::NotFound,
+        code: crate::Code::NotFound,
         retryable: false,
         metadata_keys: &["runId", "decisionKind", "taskId"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"No decision of the requested kind has been recorded for the run (and
 task, when one was named) yet. Metadata: `runId`, `decisionKind`
 (`gate` or `promotion`), `taskId` (empty when none was named). [rule: errors.decision_not_found]"#,
@@ -125,11 +139,13 @@ task, when one was named) yet. Metadata: `runId`, `decisionKind`
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::IdempotencyKeyConflict,
         name: "IDEMPOTENCY_KEY_CONFLICT",
-        code: tonic::Code::AlreadyExists,
+        code: crate::Code::AlreadyExists,
         retryable: false,
         metadata_keys: &["idempotencyKey", "jobId"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"The idempotency key was used within the idempotency window with a
 different request. Metadata: `idempotencyKey`, `jobId` (the job the key
 belongs to). [rule: errors.idempotency_key_conflict]"#,
@@ -137,11 +153,13 @@ belongs to). [rule: errors.idempotency_key_conflict]"#,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::CursorAheadOfHead,
         name: "CURSOR_AHEAD_OF_HEAD",
-        code: tonic::Code::OutOfRange,
+        code: crate::Code::OutOfRange,
         retryable: false,
         metadata_keys: &["jobId", "afterSequence", "lastSequence"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &["afterSequence", "lastSequence"],
+        list_metadata_keys: &[],
         doc: r#"The `after_sequence` cursor of `StreamJobEvents` is greater than the
 sequence of the job's latest event. Metadata: `jobId`, `afterSequence`,
 `lastSequence`. [rule: errors.cursor_ahead_of_head]"#,
@@ -149,11 +167,13 @@ sequence of the job's latest event. Metadata: `jobId`, `afterSequence`,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::CursorExpired,
         name: "CURSOR_EXPIRED",
-        code: tonic::Code::FailedPrecondition,
+        code: crate::Code::FailedPrecondition,
         retryable: false,
         metadata_keys: &["jobId", "afterSequence", "firstRetainedSequence"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &["afterSequence", "firstRetainedSequence"],
+        list_metadata_keys: &[],
         doc: r#"The `after_sequence` cursor of `StreamJobEvents` points before the
 oldest event the server still retains for the job, so the events
 right after it are gone. Resuming from it would leave a gap; the client
@@ -164,11 +184,13 @@ and stream from `firstRetainedSequence - 1`). Metadata: `jobId`,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::SubscriberLagged,
         name: "SUBSCRIBER_LAGGED",
-        code: tonic::Code::Aborted,
+        code: crate::Code::Aborted,
         retryable: true,
         metadata_keys: &["jobId", "resumeAfterSequence"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &["resumeAfterSequence"],
+        list_metadata_keys: &[],
         doc: r#"The subscriber of `StreamJobEvents` fell too far behind the job's
 events appended since the call began (more than
 `ServerLimits.max_subscriber_lag_events`; a replay of retained events
@@ -181,11 +203,13 @@ event sent on the ended stream. Metadata: `jobId`,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::UnsupportedApiVersion,
         name: "UNSUPPORTED_API_VERSION",
-        code: tonic::Code::FailedPrecondition,
+        code: crate::Code::FailedPrecondition,
         retryable: false,
         metadata_keys: &["requestedVersion", "supportedVersions"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &["supportedVersions"],
         doc: r#"The API version the client stated (the `api_version` field of
 `ListCapabilitiesRequest` or the `dome-api-version` request header) is
 not served. Metadata: `requestedVersion`, `supportedVersions`
@@ -194,11 +218,13 @@ not served. Metadata: `requestedVersion`, `supportedVersions`
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::FeatureNotEnabled,
         name: "FEATURE_NOT_ENABLED",
-        code: tonic::Code::FailedPrecondition,
+        code: crate::Code::FailedPrecondition,
         retryable: false,
         metadata_keys: &["feature"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"The request needs a feature flag the server does not enable (for
 example a conformance skill on a server run without the conformance
 profile). Metadata: `feature`. [rule: errors.feature_not_enabled]"#,
@@ -206,22 +232,26 @@ profile). Metadata: `feature`. [rule: errors.feature_not_enabled]"#,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::QueueFull,
         name: "QUEUE_FULL",
-        code: tonic::Code::ResourceExhausted,
+        code: crate::Code::ResourceExhausted,
         retryable: true,
         metadata_keys: &["queueCapacity"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &["queueCapacity"],
+        list_metadata_keys: &[],
         doc: r#"The job queue is full; the job was not created. Retry after the
 `RetryInfo` delay. Metadata: `queueCapacity`. [rule: errors.queue_full]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::LimitExceeded,
         name: "LIMIT_EXCEEDED",
-        code: tonic::Code::ResourceExhausted,
+        code: crate::Code::ResourceExhausted,
         retryable: false,
         metadata_keys: &["limit", "limitValue"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &["limitValue"],
+        list_metadata_keys: &[],
         doc: r#"A fixed server limit was hit: the request or skill input is too large,
 too many concurrent streams, too many subscribers of one job, too
 many retained jobs. Retrying the same request hits it again.
@@ -231,11 +261,13 @@ Metadata: `limit` (the limit's name as in `ServerLimits`, for example
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::Unauthenticated,
         name: "UNAUTHENTICATED",
-        code: tonic::Code::Unauthenticated,
+        code: crate::Code::Unauthenticated,
         retryable: false,
         metadata_keys: &[],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"The call carries no valid credentials (the server requires a bearer
 token in the `authorization` header). No metadata beyond
 `correlationId`. [rule: errors.unauthenticated]"#,
@@ -243,22 +275,26 @@ token in the `authorization` header). No metadata beyond
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::PermissionDenied,
         name: "PERMISSION_DENIED",
-        code: tonic::Code::PermissionDenied,
+        code: crate::Code::PermissionDenied,
         retryable: false,
         metadata_keys: &["permission"],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"The caller is authenticated but not allowed to make the call.
 Metadata: `permission` (what was missing). [rule: errors.permission_denied]"#,
     },
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::ShuttingDown,
         name: "SHUTTING_DOWN",
-        code: tonic::Code::Unavailable,
+        code: crate::Code::Unavailable,
         retryable: true,
         metadata_keys: &[],
         optional_metadata_keys: &["resumeAfterSequence", "jobId"],
         bad_request: false,
+        decimal_metadata_keys: &["resumeAfterSequence"],
+        list_metadata_keys: &[],
         doc: r#"The server is shutting down and takes no new work; an open event
 stream is ended with it. Retry against the same address (after a
 restart) or another replica. On a stream, `resumeAfterSequence` is the
@@ -267,11 +303,13 @@ sequence of the last event sent on it. [rule: errors.shutting_down]"#,
     ErrorReasonSpec {
         reason: crate::pb::ErrorReason::Internal,
         name: "INTERNAL",
-        code: tonic::Code::Internal,
+        code: crate::Code::Internal,
         retryable: false,
         metadata_keys: &[],
         optional_metadata_keys: &[],
         bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
         doc: r#"An invariant of the server broke. Not retryable: report it with the
 correlation id. Metadata: none beyond `correlationId`. [rule: errors.internal]"#,
     },

@@ -30,6 +30,16 @@ pub struct ErrorSpec {
     /// field violation per problem found.
     #[prost(bool, tag = "5")]
     pub bad_request: bool,
+    /// The metadata keys (of `metadata_keys` or `optional_metadata_keys`) whose
+    /// value is an unsigned decimal integer, such as a sequence, a count or a
+    /// limit. Clients read them as numbers.
+    #[prost(string, repeated, tag = "6")]
+    pub decimal_metadata_keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The metadata keys (of `metadata_keys` or `optional_metadata_keys`) whose
+    /// value is a comma-separated list without spaces. Clients read them as
+    /// lists.
+    #[prost(string, repeated, tag = "7")]
+    pub list_metadata_keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 /// Where a message of the service surface stands against dome's SSOT
 /// families: either it projects onto one family, or it is a delta the

@@ -29,8 +29,8 @@ pub enum ApiError {
         correlation_id: String,
         /// The `skillId` metadata value.
         skill_id: String,
-        /// The `violationCount` metadata value.
-        violation_count: String,
+        /// The `violationCount` metadata value (sent as decimal text).
+        violation_count: u64,
         /// The field violations of the `google.rpc.BadRequest` detail.
         violations: Vec<crate::error::FieldViolation>,
         /// The status message, for people; decide by the variant, never by it.
@@ -95,10 +95,10 @@ pub enum ApiError {
         correlation_id: String,
         /// The `jobId` metadata value.
         job_id: String,
-        /// The `afterSequence` metadata value.
-        after_sequence: String,
-        /// The `lastSequence` metadata value.
-        last_sequence: String,
+        /// The `afterSequence` metadata value (sent as decimal text).
+        after_sequence: u64,
+        /// The `lastSequence` metadata value (sent as decimal text).
+        last_sequence: u64,
         /// The status message, for people; decide by the variant, never by it.
         message: String,
     },
@@ -113,10 +113,10 @@ pub enum ApiError {
         correlation_id: String,
         /// The `jobId` metadata value.
         job_id: String,
-        /// The `afterSequence` metadata value.
-        after_sequence: String,
-        /// The `firstRetainedSequence` metadata value.
-        first_retained_sequence: String,
+        /// The `afterSequence` metadata value (sent as decimal text).
+        after_sequence: u64,
+        /// The `firstRetainedSequence` metadata value (sent as decimal text).
+        first_retained_sequence: u64,
         /// The status message, for people; decide by the variant, never by it.
         message: String,
     },
@@ -133,8 +133,8 @@ pub enum ApiError {
         correlation_id: String,
         /// The `jobId` metadata value.
         job_id: String,
-        /// The `resumeAfterSequence` metadata value.
-        resume_after_sequence: String,
+        /// The `resumeAfterSequence` metadata value (sent as decimal text).
+        resume_after_sequence: u64,
         /// The delay of the `google.rpc.RetryInfo` detail: how long to wait before retrying.
         retry_delay: Option<std::time::Duration>,
         /// The status message, for people; decide by the variant, never by it.
@@ -149,8 +149,8 @@ pub enum ApiError {
         correlation_id: String,
         /// The `requestedVersion` metadata value.
         requested_version: String,
-        /// The `supportedVersions` metadata value.
-        supported_versions: String,
+        /// The `supportedVersions` metadata value (sent comma-separated).
+        supported_versions: Vec<String>,
         /// The status message, for people; decide by the variant, never by it.
         message: String,
     },
@@ -170,8 +170,8 @@ pub enum ApiError {
     QueueFull {
         /// The `correlationId` of the failed call.
         correlation_id: String,
-        /// The `queueCapacity` metadata value.
-        queue_capacity: String,
+        /// The `queueCapacity` metadata value (sent as decimal text).
+        queue_capacity: u64,
         /// The delay of the `google.rpc.RetryInfo` detail: how long to wait before retrying.
         retry_delay: Option<std::time::Duration>,
         /// The status message, for people; decide by the variant, never by it.
@@ -187,8 +187,8 @@ pub enum ApiError {
         correlation_id: String,
         /// The `limit` metadata value.
         limit: String,
-        /// The `limitValue` metadata value.
-        limit_value: String,
+        /// The `limitValue` metadata value (sent as decimal text).
+        limit_value: u64,
         /// The status message, for people; decide by the variant, never by it.
         message: String,
     },
@@ -218,8 +218,8 @@ pub enum ApiError {
     ShuttingDown {
         /// The `correlationId` of the failed call.
         correlation_id: String,
-        /// The `resumeAfterSequence` metadata value, present only in the situation the reason describes.
-        resume_after_sequence: Option<String>,
+        /// The `resumeAfterSequence` metadata value (sent as decimal text), present only in the situation the reason describes.
+        resume_after_sequence: Option<u64>,
         /// The `jobId` metadata value, present only in the situation the reason describes.
         job_id: Option<String>,
         /// The delay of the `google.rpc.RetryInfo` detail: how long to wait before retrying.
@@ -286,25 +286,25 @@ impl ApiError {
         }
     }
     /// The gRPC status code the contract sends the error with.
-    pub fn code(&self) -> tonic::Code {
+    pub fn code(&self) -> crate::Code {
         match self {
-            Self::InvalidArgument { .. } => tonic::Code::InvalidArgument,
-            Self::InvalidSkillInput { .. } => tonic::Code::InvalidArgument,
-            Self::SkillNotFound { .. } => tonic::Code::NotFound,
-            Self::JobNotFound { .. } => tonic::Code::NotFound,
-            Self::DecisionNotFound { .. } => tonic::Code::NotFound,
-            Self::IdempotencyKeyConflict { .. } => tonic::Code::AlreadyExists,
-            Self::CursorAheadOfHead { .. } => tonic::Code::OutOfRange,
-            Self::CursorExpired { .. } => tonic::Code::FailedPrecondition,
-            Self::SubscriberLagged { .. } => tonic::Code::Aborted,
-            Self::UnsupportedApiVersion { .. } => tonic::Code::FailedPrecondition,
-            Self::FeatureNotEnabled { .. } => tonic::Code::FailedPrecondition,
-            Self::QueueFull { .. } => tonic::Code::ResourceExhausted,
-            Self::LimitExceeded { .. } => tonic::Code::ResourceExhausted,
-            Self::Unauthenticated { .. } => tonic::Code::Unauthenticated,
-            Self::PermissionDenied { .. } => tonic::Code::PermissionDenied,
-            Self::ShuttingDown { .. } => tonic::Code::Unavailable,
-            Self::Internal { .. } => tonic::Code::Internal,
+            Self::InvalidArgument { .. } => crate::Code::InvalidArgument,
+            Self::InvalidSkillInput { .. } => crate::Code::InvalidArgument,
+            Self::SkillNotFound { .. } => crate::Code::NotFound,
+            Self::JobNotFound { .. } => crate::Code::NotFound,
+            Self::DecisionNotFound { .. } => crate::Code::NotFound,
+            Self::IdempotencyKeyConflict { .. } => crate::Code::AlreadyExists,
+            Self::CursorAheadOfHead { .. } => crate::Code::OutOfRange,
+            Self::CursorExpired { .. } => crate::Code::FailedPrecondition,
+            Self::SubscriberLagged { .. } => crate::Code::Aborted,
+            Self::UnsupportedApiVersion { .. } => crate::Code::FailedPrecondition,
+            Self::FeatureNotEnabled { .. } => crate::Code::FailedPrecondition,
+            Self::QueueFull { .. } => crate::Code::ResourceExhausted,
+            Self::LimitExceeded { .. } => crate::Code::ResourceExhausted,
+            Self::Unauthenticated { .. } => crate::Code::Unauthenticated,
+            Self::PermissionDenied { .. } => crate::Code::PermissionDenied,
+            Self::ShuttingDown { .. } => crate::Code::Unavailable,
+            Self::Internal { .. } => crate::Code::Internal,
         }
     }
     /// Whether the contract lets a client retry the identical request (the reason's `(error).retryable`).
@@ -390,40 +390,40 @@ impl ApiError {
             _ => None,
         }
     }
-    /// Every metadata key the reason declares (always present, then optional), with its value.
-    pub fn metadata(&self) -> Vec<(&'static str, Option<&str>)> {
+    /// Every metadata key the reason declares (always present, then optional), with its value as sent on the wire.
+    pub fn metadata(&self) -> Vec<(&'static str, Option<String>)> {
         match self {
-            Self::InvalidArgument { field, .. } => vec![("field", Some(field.as_str()))],
+            Self::InvalidArgument { field, .. } => vec![("field", Some(field.clone()))],
             Self::InvalidSkillInput { skill_id, violation_count, .. } => {
                 vec![
-                    ("skillId", Some(skill_id.as_str())), ("violationCount",
-                    Some(violation_count.as_str()))
+                    ("skillId", Some(skill_id.clone())), ("violationCount",
+                    Some(violation_count.to_string()))
                 ]
             }
             Self::SkillNotFound { skill_id, skill_version, .. } => {
                 vec![
-                    ("skillId", Some(skill_id.as_str())), ("skillVersion",
-                    Some(skill_version.as_str()))
+                    ("skillId", Some(skill_id.clone())), ("skillVersion",
+                    Some(skill_version.clone()))
                 ]
             }
-            Self::JobNotFound { job_id, .. } => vec![("jobId", Some(job_id.as_str()))],
+            Self::JobNotFound { job_id, .. } => vec![("jobId", Some(job_id.clone()))],
             Self::DecisionNotFound { run_id, decision_kind, task_id, .. } => {
                 vec![
-                    ("runId", Some(run_id.as_str())), ("decisionKind", Some(decision_kind
-                    .as_str())), ("taskId", Some(task_id.as_str()))
+                    ("runId", Some(run_id.clone())), ("decisionKind", Some(decision_kind
+                    .clone())), ("taskId", Some(task_id.clone()))
                 ]
             }
             Self::IdempotencyKeyConflict { idempotency_key, job_id, .. } => {
                 vec![
-                    ("idempotencyKey", Some(idempotency_key.as_str())), ("jobId",
-                    Some(job_id.as_str()))
+                    ("idempotencyKey", Some(idempotency_key.clone())), ("jobId",
+                    Some(job_id.clone()))
                 ]
             }
             Self::CursorAheadOfHead { job_id, after_sequence, last_sequence, .. } => {
                 vec![
-                    ("jobId", Some(job_id.as_str())), ("afterSequence",
-                    Some(after_sequence.as_str())), ("lastSequence", Some(last_sequence
-                    .as_str()))
+                    ("jobId", Some(job_id.clone())), ("afterSequence",
+                    Some(after_sequence.to_string())), ("lastSequence",
+                    Some(last_sequence.to_string()))
                 ]
             }
             Self::CursorExpired {
@@ -433,52 +433,52 @@ impl ApiError {
                 ..
             } => {
                 vec![
-                    ("jobId", Some(job_id.as_str())), ("afterSequence",
-                    Some(after_sequence.as_str())), ("firstRetainedSequence",
-                    Some(first_retained_sequence.as_str()))
+                    ("jobId", Some(job_id.clone())), ("afterSequence",
+                    Some(after_sequence.to_string())), ("firstRetainedSequence",
+                    Some(first_retained_sequence.to_string()))
                 ]
             }
             Self::SubscriberLagged { job_id, resume_after_sequence, .. } => {
                 vec![
-                    ("jobId", Some(job_id.as_str())), ("resumeAfterSequence",
-                    Some(resume_after_sequence.as_str()))
+                    ("jobId", Some(job_id.clone())), ("resumeAfterSequence",
+                    Some(resume_after_sequence.to_string()))
                 ]
             }
             Self::UnsupportedApiVersion { requested_version, supported_versions, .. } => {
                 vec![
-                    ("requestedVersion", Some(requested_version.as_str())),
-                    ("supportedVersions", Some(supported_versions.as_str()))
+                    ("requestedVersion", Some(requested_version.clone())),
+                    ("supportedVersions", Some(supported_versions.join(",")))
                 ]
             }
             Self::FeatureNotEnabled { feature, .. } => {
-                vec![("feature", Some(feature.as_str()))]
+                vec![("feature", Some(feature.clone()))]
             }
             Self::QueueFull { queue_capacity, .. } => {
-                vec![("queueCapacity", Some(queue_capacity.as_str()))]
+                vec![("queueCapacity", Some(queue_capacity.to_string()))]
             }
             Self::LimitExceeded { limit, limit_value, .. } => {
                 vec![
-                    ("limit", Some(limit.as_str())), ("limitValue", Some(limit_value
-                    .as_str()))
+                    ("limit", Some(limit.clone())), ("limitValue", Some(limit_value
+                    .to_string()))
                 ]
             }
             Self::Unauthenticated { .. } => vec![],
             Self::PermissionDenied { permission, .. } => {
-                vec![("permission", Some(permission.as_str()))]
+                vec![("permission", Some(permission.clone()))]
             }
             Self::ShuttingDown { resume_after_sequence, job_id, .. } => {
                 vec![
-                    ("resumeAfterSequence", resume_after_sequence.as_deref()), ("jobId",
-                    job_id.as_deref())
+                    ("resumeAfterSequence", resume_after_sequence.as_ref().map(| v | v
+                    .to_string())), ("jobId", job_id.as_ref().map(| v | v.clone()))
                 ]
             }
             Self::Internal { .. } => vec![],
         }
     }
-    /// Builds the variant named by `details.reason()`. `Ok(None)` for a reason this SDK does not know; `Err` names a promised metadata key that is missing.
+    /// Builds the variant named by `details.reason()`. `Ok(None)` for a reason this SDK does not know; `Err` names a promised metadata key that is missing or malformed.
     pub(crate) fn decode(
         details: &crate::error::Details<'_>,
-    ) -> Result<Option<Self>, crate::error::MissingKey> {
+    ) -> Result<Option<Self>, crate::error::BadMetadata> {
         Ok(
             Some(
                 match details.reason() {
@@ -496,7 +496,7 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             skill_id: details.required("skillId")?,
-                            violation_count: details.required("violationCount")?,
+                            violation_count: details.required_u64("violationCount")?,
                             violations: details.violations(),
                             message: details.message().to_string(),
                         }
@@ -542,8 +542,8 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             job_id: details.required("jobId")?,
-                            after_sequence: details.required("afterSequence")?,
-                            last_sequence: details.required("lastSequence")?,
+                            after_sequence: details.required_u64("afterSequence")?,
+                            last_sequence: details.required_u64("lastSequence")?,
                             message: details.message().to_string(),
                         }
                     }
@@ -552,9 +552,9 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             job_id: details.required("jobId")?,
-                            after_sequence: details.required("afterSequence")?,
+                            after_sequence: details.required_u64("afterSequence")?,
                             first_retained_sequence: details
-                                .required("firstRetainedSequence")?,
+                                .required_u64("firstRetainedSequence")?,
                             message: details.message().to_string(),
                         }
                     }
@@ -564,7 +564,7 @@ impl ApiError {
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             job_id: details.required("jobId")?,
                             resume_after_sequence: details
-                                .required("resumeAfterSequence")?,
+                                .required_u64("resumeAfterSequence")?,
                             retry_delay: details.retry_delay(),
                             message: details.message().to_string(),
                         }
@@ -574,7 +574,8 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             requested_version: details.required("requestedVersion")?,
-                            supported_versions: details.required("supportedVersions")?,
+                            supported_versions: details
+                                .required_list("supportedVersions")?,
                             message: details.message().to_string(),
                         }
                     }
@@ -590,7 +591,7 @@ impl ApiError {
                         Self::QueueFull {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
-                            queue_capacity: details.required("queueCapacity")?,
+                            queue_capacity: details.required_u64("queueCapacity")?,
                             retry_delay: details.retry_delay(),
                             message: details.message().to_string(),
                         }
@@ -600,7 +601,7 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             limit: details.required("limit")?,
-                            limit_value: details.required("limitValue")?,
+                            limit_value: details.required_u64("limitValue")?,
                             message: details.message().to_string(),
                         }
                     }
@@ -624,8 +625,8 @@ impl ApiError {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
                             resume_after_sequence: details
-                                .optional("resumeAfterSequence"),
-                            job_id: details.optional("jobId"),
+                                .optional_u64("resumeAfterSequence")?,
+                            job_id: details.optional("jobId")?,
                             retry_delay: details.retry_delay(),
                             message: details.message().to_string(),
                         }

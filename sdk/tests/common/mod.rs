@@ -26,13 +26,12 @@ pub async fn default_server() -> domed::Running {
 
 /// A retry policy quick enough for tests.
 pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 6,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(50),
-        multiplier: 2.0,
-        deadline: Some(Duration::from_secs(20)),
-    }
+    RetryPolicy::default()
+        .max_attempts(6)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(50))
+        .multiplier(2.0)
+        .deadline(Duration::from_secs(20))
 }
 
 /// A client of `url` with [`fast_retries`].
@@ -40,13 +39,10 @@ pub async fn client(url: &str) -> Client {
     Client::builder(url).retry_policy(fast_retries()).connect().await.expect("the client connects")
 }
 
-/// A request running the conformance script `steps` (a JSON array).
-pub fn script(steps: &str) -> pb::SkillExecuteRequest {
-    pb::SkillExecuteRequest {
-        skill_id: contract::CONFORMANCE_SKILL_ID.into(),
-        input_json: format!(r#"{{"steps":{steps}}}"#),
-        ..Default::default()
-    }
+/// A `SkillExecute` call running the conformance script `steps` (a JSON
+/// array).
+pub fn script<'a>(client: &'a Client, steps: &str) -> dome_sdk::calls::SkillExecute<'a> {
+    client.skill_execute(contract::CONFORMANCE_SKILL_ID, format!(r#"{{"steps":{steps}}}"#))
 }
 
 /// A TCP proxy in front of a server that can refuse connections and kill

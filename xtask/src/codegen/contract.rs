@@ -121,7 +121,7 @@ pub struct ErrorReasonSpec {{
     /// `ErrorInfo.reason`: the value name without the `ERROR_REASON_` prefix.
     pub name: &'static str,
     /// The gRPC status code the error travels with.
-    pub code: tonic::Code,
+    pub code: crate::Code,
     /// Whether a client may retry the identical request (a `RetryInfo` is attached).
     pub retryable: bool,
     /// Metadata keys always present besides `correlationId`.
@@ -130,6 +130,10 @@ pub struct ErrorReasonSpec {{
     pub optional_metadata_keys: &'static [&'static str],
     /// Whether a `BadRequest` detail is attached.
     pub bad_request: bool,
+    /// Metadata keys whose value is an unsigned decimal integer (read as `u64`).
+    pub decimal_metadata_keys: &'static [&'static str],
+    /// Metadata keys whose value is a comma-separated list (read as `Vec<String>`).
+    pub list_metadata_keys: &'static [&'static str],
     /// The reason's comment in the proto.
     pub doc: &'static str,
 }}"
@@ -141,7 +145,7 @@ pub struct ErrorReasonSpec {{
     for e in &errors {
         writeln!(
             s,
-            "ErrorReasonSpec {{ reason: crate::pb::ErrorReason::{}, name: {:?}, code: tonic::Code::{}, retryable: {}, metadata_keys: {}, optional_metadata_keys: {}, bad_request: {}, doc: {} }},",
+            "ErrorReasonSpec {{ reason: crate::pb::ErrorReason::{}, name: {:?}, code: crate::Code::{}, retryable: {}, metadata_keys: {}, optional_metadata_keys: {}, bad_request: {}, decimal_metadata_keys: {}, list_metadata_keys: {}, doc: {} }},",
             pascal(&e.name),
             e.name,
             pascal(&e.code),
@@ -149,6 +153,8 @@ pub struct ErrorReasonSpec {{
             str_list(&e.metadata_keys),
             str_list(&e.optional_metadata_keys),
             e.bad_request,
+            str_list(&e.decimal_metadata_keys),
+            str_list(&e.list_metadata_keys),
             raw_str(&e.doc),
         )?;
     }

@@ -37,6 +37,63 @@ fn snake_case(lower_camel: &str) -> String {
     out
 }
 
+/// How a metadata key's value is typed in the SDK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Decimal,
+    List,
+}
+
+impl Kind {
+    fn of(row: &ErrorRow, key: &str) -> Kind {
+        if row.decimal_metadata_keys.iter().any(|k| k == key) {
+            Kind::Decimal
+        } else if row.list_metadata_keys.iter().any(|k| k == key) {
+            Kind::List
+        } else {
+            Kind::Text
+        }
+    }
+
+    fn rust_type(self) -> &'static str {
+        match self {
+            Kind::Text => "String",
+            Kind::Decimal => "u64",
+            Kind::List => "Vec<String>",
+        }
+    }
+
+    /// The decoder call for a required (`required`) or optional key.
+    fn decode(self, required: bool) -> &'static str {
+        match (self, required) {
+            (Kind::Text, true) => "required",
+            (Kind::Text, false) => "optional",
+            (Kind::Decimal, true) => "required_u64",
+            (Kind::Decimal, false) => "optional_u64",
+            (Kind::List, true) => "required_list",
+            (Kind::List, false) => "optional_list",
+        }
+    }
+
+    /// An expression giving the wire text of `value` (a reference).
+    fn wire(self, value: &str) -> String {
+        match self {
+            Kind::Text => format!("{value}.clone()"),
+            Kind::Decimal => format!("{value}.to_string()"),
+            Kind::List => format!("{value}.join(\",\")"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Text => "",
+            Kind::Decimal => " (sent as decimal text)",
+            Kind::List => " (sent comma-separated)",
+        }
+    }
+}
+
 /// `text` as `///` doc comment lines (one attribute per line, so that
 /// prettyplease prints them as line comments).
 fn doc(text: &str) -> String {
@@ -67,6 +124,18 @@ fn check_rows(rows: &[ErrorRow]) -> Result<()> {
             }
             seen.push(field);
         }
+        let declared = |key: &String| row.metadata_keys.contains(key) || row.optional_metadata_keys.contains(key);
+        for key in row.decimal_metadata_keys.iter().chain(&row.list_metadata_keys) {
+            if !declared(key) {
+                bail!(
+                    "typed metadata key `{key}` of `ERROR_REASON_{}` is not one of its metadata keys; add it to `metadata_keys` or `optional_metadata_keys`",
+                    row.name
+                );
+            }
+            if row.decimal_metadata_keys.contains(key) && row.list_metadata_keys.contains(key) {
+                bail!("metadata key `{key}` of `ERROR_REASON_{}` is both decimal and a list", row.name);
+            }
+        }
     }
     Ok(())
 }
@@ -89,14 +158,26 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
         writeln!(s, "{}{} {{", doc(&row.doc), pascal(&row.name))?;
         writeln!(s, "/// The `correlationId` of the failed call.\ncorrelation_id: String,")?;
         for key in &row.metadata_keys {
-            writeln!(s, "{}{}: String,", doc(&format!("The `{key}` metadata value.")), snake_case(key))?;
-        }
-        for key in &row.optional_metadata_keys {
+            let kind = Kind::of(row, key);
             writeln!(
                 s,
-                "{}{}: Option<String>,",
-                doc(&format!("The `{key}` metadata value, present only in the situation the reason describes.")),
-                snake_case(key)
+                "{}{}: {},",
+                doc(&format!("The `{key}` metadata value{}.", kind.describe())),
+                snake_case(key),
+                kind.rust_type()
+            )?;
+        }
+        for key in &row.optional_metadata_keys {
+            let kind = Kind::of(row, key);
+            writeln!(
+                s,
+                "{}{}: Option<{}>,",
+                doc(&format!(
+                    "The `{key}` metadata value{}, present only in the situation the reason describes.",
+                    kind.describe()
+                )),
+                snake_case(key),
+                kind.rust_type()
             )?;
         }
         if row.bad_request {
@@ -137,10 +218,10 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
     // code()
     writeln!(
         s,
-        "/// The gRPC status code the contract sends the error with.\npub fn code(&self) -> tonic::Code {{ match self {{"
+        "/// The gRPC status code the contract sends the error with.\npub fn code(&self) -> crate::Code {{ match self {{"
     )?;
     for row in &rows {
-        writeln!(s, "Self::{} {{ .. }} => tonic::Code::{},", pascal(&row.name), pascal(&row.code))?;
+        writeln!(s, "Self::{} {{ .. }} => crate::Code::{},", pascal(&row.name), pascal(&row.code))?;
     }
     writeln!(s, "}} }}")?;
     // is_retryable()
@@ -186,8 +267,8 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
     // metadata()
     writeln!(
         s,
-        "/// Every metadata key the reason declares (always present, then optional), with its value.\n\
-         pub fn metadata(&self) -> Vec<(&'static str, Option<&str>)> {{ match self {{"
+        "/// Every metadata key the reason declares (always present, then optional), with its value as sent on the wire.\n\
+         pub fn metadata(&self) -> Vec<(&'static str, Option<String>)> {{ match self {{"
     )?;
     for row in &rows {
         let fields: Vec<_> =
@@ -196,8 +277,12 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
         let items: Vec<_> = row
             .metadata_keys
             .iter()
-            .map(|k| format!("({k:?}, Some({}.as_str()))", snake_case(k)))
-            .chain(row.optional_metadata_keys.iter().map(|k| format!("({k:?}, {}.as_deref())", snake_case(k))))
+            .map(|k| format!("({k:?}, Some({}))", Kind::of(row, k).wire(&snake_case(k))))
+            .chain(
+                row.optional_metadata_keys
+                    .iter()
+                    .map(|k| format!("({k:?}, {}.as_ref().map(|v| {}))", snake_case(k), Kind::of(row, k).wire("v"))),
+            )
             .collect();
         writeln!(s, "Self::{} {{ {pattern} }} => vec![{}],", pascal(&row.name), items.join(", "))?;
     }
@@ -206,14 +291,22 @@ pub(super) fn generate(pool: &DescriptorPool) -> Result<String> {
     writeln!(
         s,
         "/// Builds the variant named by `details.reason()`. `Ok(None)` for a reason this SDK does not know; \
-         `Err` names a promised metadata key that is missing.\n\
-         pub(crate) fn decode(details: &crate::error::Details<'_>) -> Result<Option<Self>, crate::error::MissingKey> {{\n\
+         `Err` names a promised metadata key that is missing or malformed.\n\
+         pub(crate) fn decode(details: &crate::error::Details<'_>) -> Result<Option<Self>, crate::error::BadMetadata> {{\n\
          Ok(Some(match details.reason() {{"
     )?;
     for row in &rows {
         let mut fields = vec!["correlation_id: details.required(crate::contract::CORRELATION_ID_KEY)?".to_string()];
-        fields.extend(row.metadata_keys.iter().map(|k| format!("{}: details.required({k:?})?", snake_case(k))));
-        fields.extend(row.optional_metadata_keys.iter().map(|k| format!("{}: details.optional({k:?})", snake_case(k))));
+        fields.extend(
+            row.metadata_keys
+                .iter()
+                .map(|k| format!("{}: details.{}({k:?})?", snake_case(k), Kind::of(row, k).decode(true))),
+        );
+        fields.extend(
+            row.optional_metadata_keys
+                .iter()
+                .map(|k| format!("{}: details.{}({k:?})?", snake_case(k), Kind::of(row, k).decode(false))),
+        );
         if row.bad_request {
             fields.push("violations: details.violations()".into());
         }
@@ -248,6 +341,8 @@ mod tests {
             metadata_keys: keys.iter().map(|k| k.to_string()).collect(),
             optional_metadata_keys: vec![],
             bad_request: false,
+            decimal_metadata_keys: vec![],
+            list_metadata_keys: vec![],
             doc: String::new(),
         }
     }
@@ -309,5 +404,35 @@ mod tests {
         {
             assert!(check_rows(&[row(bad)]).is_err(), "keys {bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn typed_keys_must_be_declared_and_of_one_type() {
+        let mut typed = row(&["jobId", "limitValue", "versions"]);
+        typed.decimal_metadata_keys = vec!["limitValue".into()];
+        typed.list_metadata_keys = vec!["versions".into()];
+        assert!(check_rows(&[typed.clone()]).is_ok());
+        let mut undeclared = typed.clone();
+        undeclared.decimal_metadata_keys.push("lastSequence".into());
+        assert!(check_rows(&[undeclared]).is_err(), "a typed key must be a metadata key");
+        let mut both = typed;
+        both.list_metadata_keys.push("limitValue".into());
+        assert!(check_rows(&[both]).is_err(), "a key is decimal or a list, not both");
+    }
+
+    #[test]
+    fn decimal_and_list_keys_are_typed_fields() {
+        let generated = generate_edited(|text| text).expect("the contract generates");
+        for field in [
+            "limit_value: u64",
+            "supported_versions: Vec<String>",
+            "resume_after_sequence: Option<u64>",
+            "job_id: String",
+        ] {
+            assert!(generated.contains(field), "`{field}` missing");
+        }
+        let untyped = generate_edited(|text| text.replace("    decimal_metadata_keys: [\"limitValue\"]\n", ""))
+            .expect("the edited contract generates");
+        assert!(untyped.contains("limit_value: String") && !untyped.contains("limit_value: u64"));
     }
 }

@@ -8,6 +8,8 @@
 //!     +--> sdk/src/generated/contract.rs        tables read from the options, and the
 //!                                               rules the comments mark (`rules`)
 //!     +--> sdk/src/generated/errors.rs          the SDK's typed error enum
+//!     +--> sdk/src/generated/pb.rs, calls.rs    the public `pb` list, request
+//!                                               builders, replies, Display
 //!     +--> docs/api.md, docs/surface-matrix.md,  the API reference and SSOT tables
 //!          docs/delta-register.md               (with `ssot/deltas.json`)
 //!     +--> golden/codegen-manifest.json         versions and hashes
@@ -22,6 +24,7 @@
 //! absolute path, timestamp or environment value reaches it, and Rust is
 //! formatted by prettyplease (never the local rustfmt).
 
+mod calls;
 mod contract;
 pub mod docs;
 mod errors;
@@ -84,6 +87,14 @@ fn generate_from(root: &Path, compiled: &Compiled, testee: Option<&Compiled>) ->
     outputs.push(Output {
         path: format!("{GENERATED_DIR}/errors.rs"),
         contents: errors::generate(&compiled.pool)?.into_bytes(),
+    });
+    outputs.push(Output {
+        path: format!("{GENERATED_DIR}/pb.rs"),
+        contents: calls::generate_pb(&compiled.pool)?.into_bytes(),
+    });
+    outputs.push(Output {
+        path: format!("{GENERATED_DIR}/calls.rs"),
+        contents: calls::generate_calls(&compiled.pool)?.into_bytes(),
     });
     outputs.extend(docs::generate(root, &compiled.pool)?);
     if let Some(testee) = testee {

@@ -176,7 +176,7 @@ pub fn assert_typed(status: &Status, reason: &str) -> ErrorInfo {
         .iter()
         .find(|s| s.name == reason)
         .unwrap_or_else(|| panic!("{reason} is a contract error reason"));
-    assert_eq!(status.code(), spec.code, "code of {reason}: {status:?}");
+    assert_eq!(status.code() as i32, spec.code.as_i32(), "code of {reason}: {status:?}");
     let details = status.check_error_details().expect("details decode");
     let info = details.error_info().cloned().unwrap_or_else(|| panic!("{reason} carries ErrorInfo: {status:?}"));
     assert_eq!(info.reason, reason);

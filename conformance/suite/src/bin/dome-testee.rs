@@ -13,7 +13,8 @@ use std::time::Duration;
 use dome_conformance::client::protocol::{
     self, ClientError, Done, ErrorKind, Hello, Reply, command::Action, reply::Outcome,
 };
-use dome_sdk::{Client, ClientBuilder, Error, RetryPolicy, StatusKind};
+use dome_sdk::calls::{CancelJobReply, SkillExecute, SkillExecuteReply};
+use dome_sdk::{Client, ClientBuilder, Error, RetryPolicy, StatusKind, TlsConfig, pb};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The profiles this testee implements: all of them.
@@ -115,26 +116,34 @@ async fn serve() -> Result<(), String> {
             continue;
         };
         let outcome = match action {
-            Action::Execute(e) => client
-                .skill_execute(e.request.unwrap_or_default())
+            Action::Execute(e) => execute(client, e.request.unwrap_or_default())
+                .send()
                 .await
-                .map(|r| Done { executed: Some(r), ..Done::default() }),
-            Action::ExecuteAndWait(e) => client.execute_and_wait(e.request.unwrap_or_default()).await.map(job),
-            Action::GetStatus(r) => client.get_job_status(r.job_id).await.map(job),
-            Action::Cancel(c) => {
-                client.cancel_job(c.job_id, c.reason).await.map(|r| Done { cancelled: Some(r), ..Done::default() })
+                .map(|r| Done { executed: Some(executed(r)), ..Done::default() }),
+            Action::ExecuteAndWait(e) => {
+                execute(client, e.request.unwrap_or_default()).send_and_wait(None).await.map(job)
             }
-            Action::CancelAndWait(c) => client.cancel_and_wait(c.job_id, c.reason).await.map(job),
+            Action::GetStatus(r) => client.get_job_status(r.job_id).send().await.map(job),
+            Action::Cancel(c) => client
+                .cancel_job(c.job_id)
+                .reason(c.reason)
+                .send()
+                .await
+                .map(|r| Done { cancelled: Some(cancelled(r)), ..Done::default() }),
+            Action::CancelAndWait(c) => client.cancel_and_wait(c.job_id, c.reason, None).await.map(job),
             Action::GetGateDecision(d) => client
-                .get_gate_decision(d.run_id, d.task_id)
+                .get_gate_decision(d.run_id)
+                .task_id(d.task_id)
+                .send()
                 .await
                 .map(|g| Done { gate_decision: Some(g), ..Done::default() }),
             Action::GetPromotionDecision(d) => client
                 .get_promotion_decision(d.run_id)
+                .send()
                 .await
                 .map(|p| Done { promotion_decision: Some(p), ..Done::default() }),
             Action::StreamEvents(s) => {
-                let mut events = client.stream_job_events(s.job_id, s.after_sequence);
+                let mut events = client.stream_job_events(s.job_id).after(s.after_sequence).send();
                 let mut ended = Ok(Done::default());
                 while let Some(item) = events.next_event().await {
                     match item {
@@ -158,7 +167,45 @@ async fn serve() -> Result<(), String> {
     Ok(())
 }
 
-fn job(job: dome_sdk::pb::Job) -> Done {
+/// The `SkillExecute` call of a request as the protocol states it, through
+/// the SDK's builder. The request is taken apart field by field, so that a
+/// field the contract adds fails to compile here until the testee sends it.
+fn execute(client: &Client, request: pb::SkillExecuteRequest) -> SkillExecute<'_> {
+    let pb::SkillExecuteRequest {
+        correlation_id,
+        skill_id,
+        skill_version,
+        input_json,
+        idempotency_key,
+        labels,
+        run_id,
+        base_ref,
+    } = request;
+    let call = client
+        .skill_execute(skill_id, input_json)
+        .skill_version(skill_version)
+        .idempotency_key(idempotency_key)
+        .labels(labels)
+        .run_id(run_id)
+        .base_ref(base_ref);
+    if correlation_id.is_empty() { call } else { call.correlation_id(correlation_id) }
+}
+
+/// The SDK's reply as the protocol's response message.
+fn executed(reply: SkillExecuteReply) -> pb::SkillExecuteResponse {
+    pb::SkillExecuteResponse { correlation_id: reply.correlation_id, job: Some(reply.job), created: reply.created }
+}
+
+/// The SDK's reply as the protocol's response message.
+fn cancelled(reply: CancelJobReply) -> pb::CancelJobResponse {
+    pb::CancelJobResponse {
+        correlation_id: reply.correlation_id,
+        job: Some(reply.job),
+        cancel_requested: reply.cancel_requested,
+    }
+}
+
+fn job(job: pb::Job) -> Done {
     Done { job: Some(job), ..Done::default() }
 }
 
@@ -175,8 +222,7 @@ fn builder(connect: &protocol::Connect) -> Result<ClientBuilder, String> {
         builder = builder.correlation_id(connect.correlation_id.clone());
     }
     if !connect.ca_cert_pem.is_empty() {
-        let ca = tonic::transport::Certificate::from_pem(connect.ca_cert_pem.as_bytes());
-        builder = builder.tls(tonic::transport::ClientTlsConfig::new().ca_certificate(ca));
+        builder = builder.tls(TlsConfig::new().ca_certificate_pem(connect.ca_cert_pem.as_bytes()));
     }
     if let Some(timeout) = millis(connect.request_timeout_ms) {
         builder = builder.request_timeout(timeout);
@@ -184,16 +230,16 @@ fn builder(connect: &protocol::Connect) -> Result<ClientBuilder, String> {
     if let Some(retry) = &connect.retry {
         let mut policy = RetryPolicy::default();
         if retry.max_attempts > 0 {
-            policy.max_attempts = retry.max_attempts;
+            policy = policy.max_attempts(retry.max_attempts);
         }
         if let Some(d) = millis(retry.initial_backoff_ms) {
-            policy.initial_backoff = d;
+            policy = policy.initial_backoff(d);
         }
         if let Some(d) = millis(retry.max_backoff_ms) {
-            policy.max_backoff = d;
+            policy = policy.max_backoff(d);
         }
         if let Some(d) = millis(retry.deadline_ms) {
-            policy.deadline = Some(d);
+            policy = policy.deadline(d);
         }
         builder = builder.retry_policy(policy);
     }
@@ -203,7 +249,7 @@ fn builder(connect: &protocol::Connect) -> Result<ClientBuilder, String> {
 /// The SDK's error as the protocol reports it.
 fn client_error(error: &Error) -> ClientError {
     let mut out = ClientError {
-        code: error.code().map(|c| protocol::code_name(c).to_string()).unwrap_or_default(),
+        code: error.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
         retryable: error.is_retryable(),
         retry_delay_ms: error.retry_delay().map_or(0, |d| d.as_millis().min(u128::from(u32::MAX)) as u32),
         message: error.to_string(),

@@ -132,7 +132,7 @@ impl Scripted {
     pub fn reason(reason: &str, metadata: &[(&str, &str)], delay: Duration) -> Scripted {
         let spec = contract::ERROR_REASONS.iter().find(|s| s.name == reason);
         Scripted {
-            code: spec.map_or(tonic::Code::FailedPrecondition, |s| s.code),
+            code: spec.map_or(tonic::Code::FailedPrecondition, |s| tonic::Code::from(s.code.as_i32())),
             reason: reason.to_string(),
             metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             retry_delay: spec.is_some_and(|s| s.retryable).then_some(delay),
@@ -436,6 +436,19 @@ impl server::GatewayService for Service {
             correlation_id,
             api_versions,
             server_version: "scripted-gateway".into(),
+            // The contract always sets the limits; the client cases never
+            // come near them.
+            limits: Some(pb::ServerLimits {
+                max_request_bytes: 4 << 20,
+                max_input_bytes: 1 << 20,
+                queue_capacity: 64,
+                max_running_jobs: 4,
+                max_events_retained_per_job: 4096,
+                max_jobs_retained: 1024,
+                max_subscribers_per_job: 16,
+                max_subscriber_lag_events: 1024,
+                idempotency_window_seconds: 86_400,
+            }),
             ..Default::default()
         }))
     }

@@ -2,14 +2,23 @@
 //! the contract, built as a server of the contract sends it, decodes to
 //! its variant with every promised field; every malformed status decodes
 //! to [`Error::Status`] (or [`Error::Transport`]) with the reason why,
-//! never a panic.
+//! never a panic. (A unit test: decoding takes the transport's status,
+//! which the public API never shows.)
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use dome_sdk::contract::{CORRELATION_ID_KEY, ERROR_DOMAIN, ERROR_REASONS, ErrorReasonSpec};
-use dome_sdk::{ApiError, Error, FieldViolation, StatusKind};
 use tonic_types::{ErrorDetails, StatusExt as _};
+
+use super::*;
+use crate::contract::{CORRELATION_ID_KEY, ERROR_DOMAIN, ERROR_REASONS, ErrorReasonSpec};
+
+const ENDPOINT: &str = "http://gateway.test:50051";
+
+fn decode(status: tonic::Status) -> Error {
+    Error::from_status(status, &Arc::from(ENDPOINT))
+}
 
 /// A status for `spec` as the contract describes it, with `metadata`.
 fn status(spec: &ErrorReasonSpec, metadata: HashMap<String, String>, domain: &str) -> tonic::Status {
@@ -20,7 +29,7 @@ fn status(spec: &ErrorReasonSpec, metadata: HashMap<String, String>, domain: &st
     if spec.retryable {
         details.set_retry_info(Some(Duration::from_millis(250)));
     }
-    tonic::Status::with_error_details(spec.code, format!("{} happened", spec.name), details)
+    tonic::Status::with_error_details(tonic::Code::from(spec.code.as_i32()), format!("{} happened", spec.name), details)
 }
 
 /// Every key `spec` declares, each with a distinct value, plus the
@@ -41,7 +50,7 @@ fn full_metadata(spec: &ErrorReasonSpec) -> HashMap<String, String> {
 fn every_reason_decodes_to_its_variant_with_every_field() {
     for spec in ERROR_REASONS {
         let metadata = full_metadata(spec);
-        let error = Error::from_status(status(spec, metadata.clone(), ERROR_DOMAIN));
+        let error = decode(status(spec, metadata.clone(), ERROR_DOMAIN));
         let Error::Api(api) = &error else { panic!("`{}` decoded to {error:?}, not an api error", spec.name) };
         assert_eq!(api.reason(), spec.reason, "reason of `{}`", spec.name);
         assert_eq!(api.reason_name(), spec.name);
@@ -55,8 +64,7 @@ fn every_reason_decodes_to_its_variant_with_every_field() {
         let decoded: Vec<_> = api.metadata().iter().map(|(k, _)| *k).collect();
         assert_eq!(decoded, declared, "metadata keys of `{}`", spec.name);
         for (key, value) in api.metadata() {
-            assert_eq!(value, Some(metadata[key].as_str()), "`{key}` of `{}`", spec.name);
-            assert_eq!(api.metadata_u64(key), metadata[key].parse().ok());
+            assert_eq!(value.as_deref(), Some(metadata[key].as_str()), "`{key}` of `{}`", spec.name);
         }
         let expected_violations = if spec.bad_request {
             vec![FieldViolation { field: "input_json/steps/0".into(), description: "is not valid".into() }]
@@ -67,8 +75,13 @@ fn every_reason_decodes_to_its_variant_with_every_field() {
         let expected_delay = spec.retryable.then_some(Duration::from_millis(250));
         assert_eq!(api.retry_delay(), expected_delay, "retry delay of `{}`", spec.name);
         assert_eq!(error.retry_delay(), expected_delay);
-        // The message names the reason and never panics on formatting.
-        assert!(error.to_string().contains(spec.name), "{error}");
+        // One line: the reason, the message, the correlation id once.
+        let shown = error.to_string();
+        assert_eq!(
+            shown,
+            format!("{}: {} happened (correlation id {})", spec.name, spec.name, metadata[CORRELATION_ID_KEY])
+        );
+        assert!(std::error::Error::source(&error).is_none(), "nothing below an api error to repeat");
     }
 }
 
@@ -80,12 +93,11 @@ fn optional_metadata_may_be_absent() {
     for key in spec.optional_metadata_keys {
         metadata.remove(*key);
     }
-    let error = Error::from_status(status(spec, metadata, ERROR_DOMAIN));
+    let error = decode(status(spec, metadata, ERROR_DOMAIN));
     let api = error.api().expect("decodes without its optional keys");
     for key in spec.optional_metadata_keys {
         assert!(api.metadata().contains(&(*key, None)), "`{key}` should decode as absent");
     }
-    assert_eq!(api.resume_after_sequence(), None);
 }
 
 #[test]
@@ -94,10 +106,9 @@ fn shutting_down_on_a_stream_carries_its_resume_point() {
     let mut metadata = full_metadata(spec);
     metadata.insert("resumeAfterSequence".into(), "41".into());
     metadata.insert("jobId".into(), "job-1".into());
-    match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
-        Error::Api(api @ ApiError::ShuttingDown { .. }) => {
-            assert_eq!(api.resume_after_sequence(), Some(41));
-            let ApiError::ShuttingDown { job_id, .. } = &api else { unreachable!() };
+    match decode(status(spec, metadata, ERROR_DOMAIN)) {
+        Error::Api(ApiError::ShuttingDown { resume_after_sequence, job_id, .. }) => {
+            assert_eq!(resume_after_sequence, Some(41));
             assert_eq!(job_id.as_deref(), Some("job-1"));
         }
         other => panic!("expected SHUTTING_DOWN, got {other:?}"),
@@ -110,7 +121,7 @@ fn a_missing_promised_key_is_named() {
         for key in spec.metadata_keys.iter().chain([&CORRELATION_ID_KEY]) {
             let mut metadata = full_metadata(spec);
             metadata.remove(*key);
-            match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
+            match decode(status(spec, metadata, ERROR_DOMAIN)) {
                 Error::Status { kind: StatusKind::MissingMetadata { reason, key: missing }, .. } => {
                     assert_eq!((reason.as_str(), missing.as_str()), (spec.name, *key));
                 }
@@ -123,33 +134,33 @@ fn a_missing_promised_key_is_named() {
 #[test]
 fn foreign_domains_and_unknown_reasons_are_kept_raw() {
     let spec = &ERROR_REASONS[0];
-    let foreign = Error::from_status(status(spec, full_metadata(spec), "example.com"));
+    let foreign = decode(status(spec, full_metadata(spec), "example.com"));
     assert!(
-        matches!(&foreign, Error::Status { kind: StatusKind::ForeignDomain(d), status } if d == "example.com" && status.code() == spec.code),
+        matches!(&foreign, Error::Status { kind: StatusKind::ForeignDomain(d), code, .. } if d == "example.com" && *code == spec.code),
         "{foreign:?}"
     );
     let details = ErrorDetails::with_error_info("SOMETHING_NEW", ERROR_DOMAIN, HashMap::new());
-    let unknown = Error::from_status(tonic::Status::with_error_details(tonic::Code::Aborted, "new", details));
+    let unknown = decode(tonic::Status::with_error_details(tonic::Code::Aborted, "new", details));
     assert!(
         matches!(&unknown, Error::Status { kind: StatusKind::UnknownReason(r), .. } if r == "SOMETHING_NEW"),
         "{unknown:?}"
     );
-    assert_eq!(unknown.code(), Some(tonic::Code::Aborted));
+    assert_eq!(unknown.code(), Some(Code::Aborted));
     assert!(!unknown.is_retryable());
 }
 
 #[test]
 fn statuses_without_error_info_decode_by_their_code() {
-    let plain = Error::from_status(tonic::Status::not_found("gone"));
+    let plain = decode(tonic::Status::not_found("gone"));
     assert!(matches!(plain, Error::Status { kind: StatusKind::NoErrorInfo, .. }), "{plain:?}");
     assert!(!plain.is_retryable());
     // UNAVAILABLE without an ErrorInfo is the transport-level failure a
     // client retries (tonic reports a refused connection so).
-    let unavailable = Error::from_status(tonic::Status::unavailable("try again"));
+    let unavailable = decode(tonic::Status::unavailable("try again"));
     assert!(matches!(unavailable, Error::Transport(_)), "{unavailable:?}");
     assert!(unavailable.is_retryable());
     // A stream reset mid-way without details may be resumed, not retried.
-    let reset = Error::from_status(tonic::Status::unknown("h2 protocol error"));
+    let reset = decode(tonic::Status::unknown("h2 protocol error"));
     assert!(reset.is_resumable() && !reset.is_retryable());
     // Garbage in the details trailer is reported, not a panic.
     let garbage = tonic::Status::with_details(
@@ -157,17 +168,47 @@ fn statuses_without_error_info_decode_by_their_code() {
         "bad",
         tonic::codegen::Bytes::from_static(&[0xff, 0x01, 0x02]),
     );
-    let decoded = Error::from_status(garbage);
+    let decoded = decode(garbage);
     assert!(matches!(decoded, Error::Status { kind: StatusKind::UndecodableDetails(_), .. }), "{decoded:?}");
 }
 
 #[test]
 fn a_locally_made_status_is_a_transport_failure() {
     let status = tonic::Status::from_error(Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")));
-    let error = Error::from_status(status);
+    let error = decode(status);
     assert!(matches!(error, Error::Transport(_)), "{error:?}");
     assert!(error.is_resumable());
-    assert!(std::error::Error::source(&error).is_some(), "the status is kept as the source");
+    assert_eq!(error.to_string(), format!("cannot reach `{ENDPOINT}`: reset"), "the cause once, with the endpoint");
+    assert!(std::error::Error::source(&error).is_none(), "the cause is in the message, not repeated below it");
+}
+
+#[test]
+fn typed_metadata_are_numbers_and_lists() {
+    let spec = ERROR_REASONS.iter().find(|s| s.name == "UNSUPPORTED_API_VERSION").expect("a reason with a list");
+    let mut metadata = full_metadata(spec);
+    metadata.insert("supportedVersions".into(), "v1,v2".into());
+    match decode(status(spec, metadata, ERROR_DOMAIN)) {
+        Error::Api(ApiError::UnsupportedApiVersion { supported_versions, .. }) => {
+            assert_eq!(supported_versions, ["v1", "v2"]);
+        }
+        other => panic!("expected UNSUPPORTED_API_VERSION, got {other:?}"),
+    }
+    let spec = ERROR_REASONS.iter().find(|s| s.name == "CURSOR_AHEAD_OF_HEAD").expect("a reason with numbers");
+    let mut metadata = full_metadata(spec);
+    metadata.insert("lastSequence".into(), "7".into());
+    assert!(matches!(
+        decode(status(spec, metadata.clone(), ERROR_DOMAIN)),
+        Error::Api(ApiError::CursorAheadOfHead { last_sequence: 7, .. })
+    ));
+    for bad in ["", "seven", "+7", "-1", "18446744073709551616"] {
+        metadata.insert("lastSequence".into(), bad.into());
+        match decode(status(spec, metadata.clone(), ERROR_DOMAIN)) {
+            Error::Status { kind: StatusKind::MalformedMetadata { key, value, .. }, .. } => {
+                assert_eq!((key.as_str(), value.as_str()), ("lastSequence", bad));
+            }
+            other => panic!("`lastSequence` = {bad:?} decoded to {other:?}"),
+        }
+    }
 }
 
 mod arbitrary_statuses {
@@ -181,7 +222,7 @@ mod arbitrary_statuses {
         #[test]
         fn any_details_bytes_decode_without_panicking(code in 0i32..20, bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let status = tonic::Status::with_details(tonic::Code::from(code), "x", tonic::codegen::Bytes::from(bytes));
-            let error = Error::from_status(status);
+            let error = decode(status);
             let _ = (error.to_string(), error.is_retryable(), error.is_resumable(), error.code());
         }
 
@@ -203,7 +244,7 @@ mod arbitrary_statuses {
                 }
             }
             let promised = spec.metadata_keys.iter().chain([&CORRELATION_ID_KEY]).all(|k| metadata.contains_key(*k));
-            match Error::from_status(status(spec, metadata, ERROR_DOMAIN)) {
+            match decode(status(spec, metadata, ERROR_DOMAIN)) {
                 Error::Api(api) => {
                     prop_assert!(promised, "decoded without a promised key");
                     prop_assert_eq!(api.reason(), spec.reason);
