@@ -16,7 +16,7 @@ pub fn main(root: &Path) -> Result<()> {
     // mode against the Rust SDK's testee.
     crate::conformance::main(root, &["--check-matrix".into(), "docs/conformance-matrix.md".into()])?;
     crate::conformance::main(root, &[])?;
-    let testee = format!("\"{}\"", crate::conformance::rust_testee(root).display());
+    let testee = format!("\"{}\"", crate::conformance::rust_testee(root)?.display());
     crate::conformance::main(root, &["--client".to_string(), testee])?;
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Small helpers shared by every subcommand: the one function through
-//! which every generated file is written or checked, and file listing.
+//! which every generated file is written or checked, file listing, and
+//! cargo's target directory.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
+use xshell::{Shell, cmd};
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -122,4 +124,16 @@ pub fn files_with_suffix(base: &Path, dir: &Path, suffix: &str) -> Result<Vec<St
     }
     out.sort();
     Ok(out)
+}
+
+/// Cargo's target directory, as cargo itself resolves it (so
+/// `CARGO_TARGET_DIR` and `build.target-dir` are honoured, as they are in
+/// many CI caches).
+pub fn target_dir(sh: &Shell) -> Result<PathBuf> {
+    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .quiet()
+        .read()
+        .context("asking cargo for its target directory")?;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
+    metadata["target_directory"].as_str().map(PathBuf::from).context("`cargo metadata` names no target_directory")
 }

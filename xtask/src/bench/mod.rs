@@ -109,7 +109,7 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         }
         cmd!(sh, "cargo build --release {packages...}").run().context("building the release binaries")?;
     }
-    let target_dir = target_dir(&sh)?;
+    let target_dir = crate::util::target_dir(&sh)?;
     let release = target_dir.join("release");
     let bins = Bins {
         xtask: release.join("xtask"),
@@ -167,18 +167,4 @@ fn package_has_bin(sh: &Shell, package: &str) -> Result<Option<String>> {
             is_bin.then(|| t["name"].as_str().map(str::to_owned)).flatten()
         })
     }))
-}
-
-/// Cargo's target directory, as cargo itself resolves it (so
-/// `CARGO_TARGET_DIR` and `build.target-dir` are honoured, as they are in
-/// many CI caches).
-fn target_dir(sh: &Shell) -> Result<std::path::PathBuf> {
-    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .read()
-        .context("asking cargo for its target directory")?;
-    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
-    metadata["target_directory"]
-        .as_str()
-        .map(std::path::PathBuf::from)
-        .context("`cargo metadata` names no target_directory")
 }
