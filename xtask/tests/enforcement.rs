@@ -1,5 +1,5 @@
 //! `docs/ci-enforcement.md` stays true: every command it names exists and
-//! is run by the GitHub workflow.
+//! is run by the GitHub workflow (or by `.ci/run`).
 
 use xtask::paths::project_root;
 
@@ -31,7 +31,11 @@ fn every_mapped_command_exists_and_runs_in_the_workflow() {
             assert!(help.is_ok(), "`{command}`: `cargo xtask {sub}` does not exist");
             assert!(workflow.contains(sub), "`{command}` is not run by the workflow");
         } else {
-            assert!(ci_run.contains(command), "`{command}` is not what .ci/run runs");
+            let in_workflow = workflow.lines().any(|l| l.trim() == format!("run: {command}"));
+            assert!(
+                ci_run.contains(command) || in_workflow,
+                "`{command}` is run neither by .ci/run nor by the workflow"
+            );
         }
     }
 }
