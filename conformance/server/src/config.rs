@@ -108,6 +108,16 @@ pub struct Limits {
     pub idempotency_window: Duration,
     /// How far a subscriber may fall behind before `SUBSCRIBER_LAGGED`.
     pub max_subscriber_lag_events: u64,
+    /// How many bytes of events each job retains (each event counted by
+    /// its encoded size plus the log's own bookkeeping); older ones are
+    /// dropped.
+    pub max_event_bytes_retained_per_job: u64,
+    /// How many bytes of input (until it starts) and output one job
+    /// stores.
+    pub max_job_data_bytes: u64,
+    /// How many bytes every retained job together may hold; past it the
+    /// oldest terminal jobs are dropped.
+    pub max_retained_bytes: u64,
 }
 
 impl Default for Limits {
@@ -122,6 +132,9 @@ impl Default for Limits {
             max_subscribers_per_job: 2048,
             idempotency_window: Duration::from_secs(24 * 60 * 60),
             max_subscriber_lag_events: 4096,
+            max_event_bytes_retained_per_job: 16 * 1024 * 1024,
+            max_job_data_bytes: 2 * 1024 * 1024,
+            max_retained_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -139,6 +152,9 @@ impl Limits {
             max_subscribers_per_job: self.max_subscribers_per_job,
             idempotency_window_seconds: self.idempotency_window.as_secs(),
             max_subscriber_lag_events: self.max_subscriber_lag_events,
+            max_event_bytes_retained_per_job: self.max_event_bytes_retained_per_job,
+            max_job_data_bytes: self.max_job_data_bytes,
+            max_retained_bytes: self.max_retained_bytes,
         }
     }
 }

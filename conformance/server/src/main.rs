@@ -101,6 +101,15 @@ struct Args {
     /// Events a subscriber may fall behind before `SUBSCRIBER_LAGGED` (0: no limit).
     #[arg(long, default_value_t = domed::Limits::default().max_subscriber_lag_events)]
     max_subscriber_lag_events: u64,
+    /// Bytes of events retained per job; older ones are dropped (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_event_bytes_retained_per_job)]
+    max_event_bytes_retained_per_job: u64,
+    /// Bytes of input and output one job stores (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_job_data_bytes)]
+    max_job_data_bytes: u64,
+    /// Bytes all retained jobs may hold together; past it the oldest ended jobs are dropped (0: no limit).
+    #[arg(long, default_value_t = domed::Limits::default().max_retained_bytes)]
+    max_retained_bytes: u64,
     /// Run a deliberately broken variant (for proving the conformance suite).
     #[cfg(feature = "mutants")]
     #[arg(long, value_name = "NAME")]
@@ -135,6 +144,9 @@ async fn main() -> anyhow::Result<()> {
             max_subscribers_per_job: args.max_subscribers_per_job,
             idempotency_window: Duration::from_secs(args.idempotency_window_secs),
             max_subscriber_lag_events: args.max_subscriber_lag_events,
+            max_event_bytes_retained_per_job: args.max_event_bytes_retained_per_job,
+            max_job_data_bytes: args.max_job_data_bytes,
+            max_retained_bytes: args.max_retained_bytes,
         },
         conformance: !args.no_conformance,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),

@@ -18,7 +18,7 @@ use dome_ssot::Family;
 use serde_json::{Map, Value};
 
 use crate::ids::new_hex;
-use crate::skills::SkillKind;
+use crate::skills::{SkillKind, canonical_json};
 use crate::store::{Ending, JobEntry, Store, now};
 
 /// The events a `bulk` step appends per lock of the job and per turn on
@@ -29,26 +29,38 @@ const BULK_CHUNK: u64 = 256;
 pub(crate) async fn execute(store: &Store, job: Arc<JobEntry>) {
     let input = job.take_input();
     let ending = match job.kind {
-        SkillKind::Script => run_script(store, &job, &input).await,
+        SkillKind::Script => {
+            // The script is parsed only while it runs; queued, it is text.
+            let script: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
+            drop(input);
+            run_script(store, &job, &script).await
+        }
         SkillKind::Echo => {
             job.add_command("echo".to_owned());
-            if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded(input) }
+            // The input is canonical JSON text already, and so the output.
+            if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded(input.into()) }
         }
     };
-    let mut data = job.lock();
-    if job.finish(&mut data, ending) {
-        tracing::info!(job_id = %job.job_id, state = ?data.state, "job ended");
+    {
+        let mut data = job.lock();
+        if job.finish(&mut data, ending) {
+            tracing::info!(job_id = %job.job_id, state = ?data.state, "job ended");
+        }
     }
+    store.relieve(&job);
 }
 
 /// Executes the steps of a conformance script in order.
-async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
+async fn run_script(store: &Store, job: &Arc<JobEntry>, input: &Value) -> Ending {
     let steps = input.get("steps").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     for step in steps {
         // A script of many cheap steps still gives the thread back: each
         // step spends a unit of the task's budget, and an empty budget
         // yields to the runtime.
         tokio::task::consume_budget().await;
+        // What the last step appended may have taken the server past its
+        // byte budget.
+        store.relieve(job);
         store.faults.step_delay().await;
         if job.cancel_requested() {
             return Ending::Cancelled;
@@ -94,7 +106,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                     notes: strings(body, "notes"),
                     record_time: Some(now()),
                 };
-                store.record_gate(decision.clone());
+                store.record_gate(job, decision.clone());
                 job.emit(Payload::GateDecisionRecorded(decision));
             }
             "promotion_decision" => {
@@ -119,7 +131,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                     }),
                     record_time: Some(now()),
                 };
-                store.record_promotion(decision.clone());
+                store.record_promotion(job, decision.clone());
                 job.emit(Payload::PromotionDecisionRecorded(decision));
             }
             "artifact" => {
@@ -148,7 +160,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                 };
             }
             "succeed" => {
-                return Ending::Succeeded(body.get("output").cloned().unwrap_or(Value::Null));
+                return Ending::Succeeded(body.get("output").map_or_else(|| "null".to_owned(), canonical_json));
             }
             "bulk" => {
                 let count = uint(body, "count").min(100_000);
@@ -177,6 +189,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
                         job.announce(&data);
                         done = end;
                     }
+                    store.relieve(job);
                     // The thread goes back to the runtime between chunks:
                     // other calls, streams and shutdown run in between.
                     tokio::task::yield_now().await;
@@ -185,7 +198,7 @@ async fn run_script(store: &Store, job: &JobEntry, input: &Value) -> Ending {
             _ => {}
         }
     }
-    if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded(Value::Null) }
+    if job.cancel_requested() { Ending::Cancelled } else { Ending::Succeeded("null".to_owned()) }
 }
 
 fn uint(body: &Map<String, Value>, key: &str) -> u64 {

@@ -148,7 +148,8 @@ impl Gateway {
         let job = check_required_id("job_id", &req.job_id)
             .and_then(|()| self.store.job(&req.job_id))
             .map_err(|e| self.fail(&call, e))?;
-        Ok(JobReply { correlation_id: call.corr, job: job.encoded(), flag: false })
+        let job = job.encoded().ok_or_else(|| self.fail(&call, ApiError::job_not_found(&req.job_id)))?;
+        Ok(JobReply { correlation_id: call.corr, job, flag: false })
     }
 
     /// `CancelJob`: the checks, then the cancel; the job after it,
@@ -169,7 +170,8 @@ impl Gateway {
         if self.store.faults.is(Mutant::CancelFinishedErrors) && entry.lock().terminal {
             return Err(self.fail(&call, ApiError::invalid_argument("job_id", "the job has already ended")));
         }
-        let (job, cancel_requested) = self.store.cancel(&entry, &call.corr, &req.reason);
+        let (job, cancel_requested) =
+            self.store.cancel(&entry, &call.corr, &req.reason).map_err(|e| self.fail(&call, e))?;
         tracing::info!(correlation_id = %call.corr, job_id = %req.job_id, cancel_requested, "cancel");
         Ok(JobReply { correlation_id: call.corr, job, flag: cancel_requested })
     }

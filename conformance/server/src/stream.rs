@@ -15,6 +15,13 @@
 //! began (or whose next event has left retention) is ended with
 //! `SUBSCRIBER_LAGGED`, never with a silent gap. When the client goes
 //! away tonic drops the stream, which releases its slot.
+//!
+//! A stream holds little of its own: at most [`BATCH`] events or
+//! [`BATCH_BYTES`] read ahead of what tonic has taken (shared with the
+//! log, not copied), and a reference to the job. When the job leaves
+//! retention, its log and record are freed at once whoever still holds
+//! the job; each open stream then ends, after what it had read, with
+//! `JOB_NOT_FOUND`, never with a silent close.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -40,6 +47,10 @@ type Item = Result<Bytes, Status>;
 
 /// How many events a stream takes from the log per lock of the job.
 const BATCH: usize = 64;
+
+/// How many bytes of events a stream reads ahead per lock of the job
+/// (always at least one event).
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// The stream of one `StreamJobEvents` call.
 pub(crate) struct EventStream {
@@ -98,6 +109,9 @@ pub(crate) fn open(
 ) -> Result<EventStream, ApiError> {
     let (baseline, closes_at_once) = {
         let data = job.lock();
+        if job.is_released() {
+            return Err(ApiError::job_not_found(&job.job_id));
+        }
         let last = job.head();
         if after_sequence > last {
             return Err(ApiError::cursor_ahead(&job.job_id, after_sequence, last));
@@ -184,6 +198,12 @@ impl Reader {
         }
         let job = Arc::clone(&self.job);
         let data = job.lock();
+        if job.is_released() {
+            // The job left retention: its events are gone.
+            drop(data);
+            self.flush(out);
+            return Next::End(Some(ApiError::job_not_found(&job.job_id)));
+        }
         if self.cursor + 1 < data.first_retained {
             // The next event left retention before it could be sent.
             drop(data);
@@ -193,8 +213,12 @@ impl Reader {
         // Found by sequence, not by arithmetic, so that a log with a hole
         // (the skipped-sequence mutant) is still read in order.
         let start = data.log.partition_point(|e| e.sequence <= self.cursor);
-        let mut read = 0;
+        let (mut read, mut bytes) = (0, 0);
         for event in data.log.range(start..).take(BATCH) {
+            if bytes >= BATCH_BYTES {
+                break;
+            }
+            bytes += event.message.len();
             if let Some(max) = self.max_lag {
                 let behind = job.head().saturating_sub(self.cursor.max(self.baseline));
                 if behind > max {

@@ -478,12 +478,17 @@ pub async fn cleanup(ctx: &Ctx) -> Vec<String> {
     stuck
 }
 
-/// Whether a job reaches its end: a terminal read, or a stream from near
+/// Whether a job reaches its end: a terminal read, a stream from near
 /// its head that closes with OK (which happens only after the terminal
-/// event).
+/// event), or `JOB_NOT_FOUND` (only ended jobs leave retention).
 async fn ended(ctx: &Ctx, job_id: &str) -> bool {
     for _ in 0..3 {
-        let Ok(resp) = ctx.wire.status(job_id, "").await else { return false };
+        let resp = match ctx.wire.status(job_id, "").await {
+            Ok(resp) => resp,
+            // Only ended jobs leave retention.
+            Err(RpcError::Status(s)) => return crate::wire::check_error(&s, "JOB_NOT_FOUND", None).is_ok(),
+            Err(RpcError::Timeout { .. }) => return false,
+        };
         let job = resp.job.unwrap_or_default();
         if model::is_terminal(pb::JobState::try_from(job.state).unwrap_or_default()) {
             return true;

@@ -8,13 +8,15 @@ use crate::error::Error;
 
 /// The limits the embedded server runs with. They are the reference
 /// server's defaults, narrowed so that every limit-driven case runs and
-/// stays quick: a worker pool and queue small enough to fill, and an
-/// event retention small enough to expire a cursor.
+/// stays quick: a worker pool and queue small enough to fill, an event
+/// retention small enough to expire a cursor, and a job retention small
+/// enough to push a job out of it.
 pub fn limits() -> domed::Limits {
     domed::Limits {
         queue_capacity: 64,
         max_running_jobs: 16,
-        max_events_retained_per_job: 2_000,
+        max_events_retained_per_job: 20_000,
+        max_jobs_retained: 1_000,
         max_subscribers_per_job: 32,
         idempotency_window: Duration::from_secs(3600),
         ..domed::Limits::default()

@@ -58,6 +58,18 @@ pub const UNCHECKED: &[(&str, &str)] = &[
         "pushing a job out of retention takes `max_jobs_retained` jobs of the whole server, which every client of the server shares, so a case cannot tell which jobs left first",
     ),
     (
+        "limits.retained_bytes",
+        "reaching `max_retained_bytes` takes that many bytes of jobs of the whole server, which every client of the server shares, so a case cannot tell which jobs left first; the eviction it causes is checked through `max_jobs_retained`",
+    ),
+    (
+        "limits.event_bytes_retained",
+        "a job's events are dropped by count or by bytes, whichever comes first, and the size a server counts for an event is its own (its encoding and bookkeeping), so no event count tells a case where the byte budget must have cut; the expired cursor it causes is checked through `max_events_retained_per_job`",
+    ),
+    (
+        "limits.job_data_bytes",
+        "every input the contract lets a client send is within `max_input_bytes`, and a server's stored form of it is its own, so a case cannot tell from outside which input must pass the budget; the reference server's tests check it",
+    ),
+    (
         "limits.max_request_bytes",
         "a request over `max_request_bytes` is also over the transport's own decoding limit on most servers, which fail it with RESOURCE_EXHAUSTED before the contract's check can name the limit; `max_input_bytes`, the limit a request can reach, is checked",
     ),

@@ -316,6 +316,10 @@ impl crate::client::Correlated for crate::pb::CancelJobRequest {
 /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
 /// sees the identical sequence. [rule: stream.identical_subscribers]
 /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
+/// A job dropped from retention while a stream of it is open ends that
+/// stream, after the events already sent, with `JOB_NOT_FOUND`: never
+/// with a silent close, which a client could not tell from the end of a
+/// shorter log. [rule: stream.evicted_job_not_found]
 /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
 /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
 /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with
@@ -386,6 +390,10 @@ impl<'a> GetGateDecision<'a> {
     /// Optional. The task whose decision to read: the decision recorded last
     /// for that task. [rule: decisions.gate_by_task] Empty reads the decision
     /// recorded last in the run. [rule: decisions.gate_last_in_run]
+    /// A decision is kept as long as the job that recorded it is retained,
+    /// and leaves with it: a decision of a job dropped from retention is no
+    /// longer read, and the run's last decision is then the last one its
+    /// retained jobs recorded. [rule: decisions.retained_with_job]
     pub fn task_id(mut self, value: impl Into<String>) -> Self {
         self.request.task_id = value.into();
         self
@@ -590,6 +598,10 @@ impl crate::Client {
     /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
     /// sees the identical sequence. [rule: stream.identical_subscribers]
     /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
+    /// A job dropped from retention while a stream of it is open ends that
+    /// stream, after the events already sent, with `JOB_NOT_FOUND`: never
+    /// with a silent close, which a client could not tell from the end of a
+    /// shorter log. [rule: stream.evicted_job_not_found]
     /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
     /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
     /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with

@@ -915,6 +915,24 @@ pub const RULES: &[RuleSpec] = &[
         file: "dome/gateway/v1/capabilities.proto",
     },
     RuleSpec {
+        id: "limits.event_bytes_retained",
+        text: "How many bytes of events are retained per job, each event counted by the size of its encoded `StreamJobEventsResponse`; older events are dropped, as for `max_events_retained_per_job`, and a cursor before them is `CURSOR_EXPIRED`.",
+        element: "dome.gateway.v1.ServerLimits.max_event_bytes_retained_per_job",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.job_data_bytes",
+        text: "How many bytes of input and output one job stores: its input (kept until the job starts) as canonical JSON text, and its `output_json`. A `SkillExecute` whose canonical input is larger is `LIMIT_EXCEEDED` naming `max_job_data_bytes`; a job whose output would be larger ends `FAILED` with reason code `EXEC.OUTPUT_TOO_LARGE`.",
+        element: "dome.gateway.v1.ServerLimits.max_job_data_bytes",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
+        id: "limits.retained_bytes",
+        text: "How many bytes every retained job together may hold (its events, its stored input and output, its decisions and its record). When they pass it, the oldest terminal jobs are dropped first, as for `max_jobs_retained` (after which they, and the decisions they recorded, are `JOB_NOT_FOUND` and `DECISION_NOT_FOUND`); when no terminal job is left to drop, a live job appending events drops its own oldest ones, and `SkillExecute` is `LIMIT_EXCEEDED` naming `max_retained_bytes`.",
+        element: "dome.gateway.v1.ServerLimits.max_retained_bytes",
+        file: "dome/gateway/v1/capabilities.proto",
+    },
+    RuleSpec {
         id: "decisions.as_recorded",
         text: "Policy-plane decisions recorded for a run, as dome's `gate.decision` and `promotion.decision`. A decision is data: a REJECT is a successful read of a decision, never an RPC error. Every decision a job records is read back exactly as its event carried it, and projects onto its SSOT family.",
         element: "dome/gateway/v1/decisions.proto",
@@ -941,6 +959,12 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec {
         id: "decisions.gate_last_in_run",
         text: "Empty reads the decision recorded last in the run.",
+        element: "dome.gateway.v1.GetGateDecisionRequest.task_id",
+        file: "dome/gateway/v1/decisions.proto",
+    },
+    RuleSpec {
+        id: "decisions.retained_with_job",
+        text: "A decision is kept as long as the job that recorded it is retained, and leaves with it: a decision of a job dropped from retention is no longer read, and the run's last decision is then the last one its retained jobs recorded.",
         element: "dome.gateway.v1.GetGateDecisionRequest.task_id",
         file: "dome/gateway/v1/decisions.proto",
     },
@@ -1877,6 +1901,12 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec {
         id: "stream.drop_keeps_job",
         text: "Dropping the stream never cancels the job.",
+        element: "dome.gateway.v1.GatewayService.StreamJobEvents",
+        file: "dome/gateway/v1/service.proto",
+    },
+    RuleSpec {
+        id: "stream.evicted_job_not_found",
+        text: "A job dropped from retention while a stream of it is open ends that stream, after the events already sent, with `JOB_NOT_FOUND`: never with a silent close, which a client could not tell from the end of a shorter log.",
         element: "dome.gateway.v1.GatewayService.StreamJobEvents",
         file: "dome/gateway/v1/service.proto",
     },

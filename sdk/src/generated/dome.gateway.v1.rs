@@ -379,6 +379,30 @@ pub struct ServerLimits {
     /// the stream with `SUBSCRIBER_LAGGED`. \[rule: limits.lag_never_skips\]
     #[prost(uint64, tag = "9")]
     pub max_subscriber_lag_events: u64,
+    /// How many bytes of events are retained per job, each event counted by
+    /// the size of its encoded `StreamJobEventsResponse`; older events are
+    /// dropped, as for `max_events_retained_per_job`, and a cursor before
+    /// them is `CURSOR_EXPIRED`. \[rule: limits.event_bytes_retained\]
+    #[prost(uint64, tag = "10")]
+    pub max_event_bytes_retained_per_job: u64,
+    /// How many bytes of input and output one job stores: its input (kept
+    /// until the job starts) as canonical JSON text, and its `output_json`.
+    /// A `SkillExecute` whose canonical input is larger is `LIMIT_EXCEEDED`
+    /// naming `max_job_data_bytes`; a job whose output would be larger ends
+    /// `FAILED` with reason code `EXEC.OUTPUT_TOO_LARGE`.
+    /// \[rule: limits.job_data_bytes\]
+    #[prost(uint64, tag = "11")]
+    pub max_job_data_bytes: u64,
+    /// How many bytes every retained job together may hold (its events, its
+    /// stored input and output, its decisions and its record). When they
+    /// pass it, the oldest terminal jobs are dropped first, as for
+    /// `max_jobs_retained` (after which they, and the decisions they
+    /// recorded, are `JOB_NOT_FOUND` and `DECISION_NOT_FOUND`); when no
+    /// terminal job is left to drop, a live job appending events drops its
+    /// own oldest ones, and `SkillExecute` is `LIMIT_EXCEEDED` naming
+    /// `max_retained_bytes`. \[rule: limits.retained_bytes\]
+    #[prost(uint64, tag = "12")]
+    pub max_retained_bytes: u64,
 }
 /// The trace a decision was made in.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -483,6 +507,10 @@ pub struct GetGateDecisionRequest {
     /// Optional. The task whose decision to read: the decision recorded last
     /// for that task. \[rule: decisions.gate_by_task\] Empty reads the decision
     /// recorded last in the run. \[rule: decisions.gate_last_in_run\]
+    /// A decision is kept as long as the job that recorded it is retained,
+    /// and leaves with it: a decision of a job dropped from retention is no
+    /// longer read, and the run's last decision is then the last one its
+    /// retained jobs recorded. \[rule: decisions.retained_with_job\]
     #[prost(string, tag = "3")]
     pub task_id: ::prost::alloc::string::String,
 }
@@ -1544,6 +1572,10 @@ pub mod gateway_service_client {
         /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
         /// sees the identical sequence. [rule: stream.identical_subscribers]
         /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
+        /// A job dropped from retention while a stream of it is open ends that
+        /// stream, after the events already sent, with `JOB_NOT_FOUND`: never
+        /// with a silent close, which a client could not tell from the end of a
+        /// shorter log. [rule: stream.evicted_job_not_found]
         /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
         /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
         /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with
@@ -1728,6 +1760,10 @@ pub mod gateway_service_server {
         /// [rule: client.dedupe_by_sequence] Every concurrent subscriber of a job
         /// sees the identical sequence. [rule: stream.identical_subscribers]
         /// Dropping the stream never cancels the job. [rule: stream.drop_keeps_job]
+        /// A job dropped from retention while a stream of it is open ends that
+        /// stream, after the events already sent, with `JOB_NOT_FOUND`: never
+        /// with a silent close, which a client could not tell from the end of a
+        /// shorter log. [rule: stream.evicted_job_not_found]
         /// Errors: `JOB_NOT_FOUND`, `CURSOR_AHEAD_OF_HEAD`, `CURSOR_EXPIRED`,
         /// `SUBSCRIBER_LAGGED` (mid-stream, retryable: resume from
         /// `resumeAfterSequence`), `SHUTTING_DOWN` (mid-stream, retryable, with

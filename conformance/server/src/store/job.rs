@@ -3,6 +3,14 @@
 //! Every change of a job (state, outcome, events) happens under its own
 //! lock through [`JobEntry::append`] and [`JobEntry::finish`], so a job
 //! reaches exactly one terminal state whatever races with it.
+//!
+//! Every byte a job holds is counted, as it is taken and as it is freed,
+//! in the job and in the store's ledger of retained bytes: its events
+//! (each by its encoded size and [`EVENT_OVERHEAD`]), its input until it
+//! starts, its record (the job message, or its sealed encoding) and the
+//! decisions it recorded. A job's events are kept within
+//! `max_event_bytes_retained_per_job`; the store keeps the ledger within
+//! `max_retained_bytes` by evicting whole jobs ([`super::Store::relieve`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +19,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use dome_sdk::contract::CANCELLED_REASON_CODE;
 use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
 use prost::bytes::Bytes;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -21,7 +28,23 @@ use crate::config::{Limits, limit};
 use crate::ids::new_id;
 use crate::mutants::{Faults, Mutant};
 use crate::reply::EventFields;
-use crate::skills::{SkillKind, canonical_json};
+use crate::skills::SkillKind;
+
+/// What the log spends on an event beyond its encoded bytes: its slot in
+/// the log and the allocation's own bookkeeping.
+pub(crate) const EVENT_OVERHEAD: u64 = 64;
+
+/// What a job spends beyond its record, events, input and decisions: the
+/// entry itself and its places in the index, the retention order and the
+/// table of runs.
+pub(crate) const JOB_OVERHEAD: u64 = 1024;
+
+/// What a decision spends beyond its encoded bytes.
+pub(crate) const DECISION_OVERHEAD: u64 = 256;
+
+/// The policy reason code of a job whose output is larger than
+/// `max_job_data_bytes`.
+pub(crate) const OUTPUT_TOO_LARGE: &str = "EXEC.OUTPUT_TOO_LARGE";
 
 /// One job and its event log.
 #[derive(Debug)]
@@ -49,8 +72,15 @@ pub(crate) struct JobEntry {
     cancelled: Notify,
     /// Open streams of this job.
     pub(crate) subscribers: AtomicU64,
+    /// Set once the job has left retention: it holds nothing any more,
+    /// and every reader of it answers `JOB_NOT_FOUND`.
+    released: AtomicBool,
+    /// The store's count of the bytes every retained job holds.
+    ledger: Arc<AtomicU64>,
     faults: Faults,
     max_events: Option<u64>,
+    max_event_bytes: Option<u64>,
+    max_data_bytes: Option<u64>,
 }
 
 /// One event of a job's log, kept as the encoded `StreamJobEventsResponse`
@@ -78,10 +108,32 @@ pub(crate) struct JobData {
     next_sequence: u64,
     pub(crate) terminal: bool,
     pub(super) artifacts: Vec<pb::Artifact>,
-    /// The checked input, until the job starts: the worker frees it when
-    /// the job ends, while it is still warm, rather than eviction freeing
-    /// it long after.
-    input: Option<Value>,
+    /// The checked input as canonical JSON text, until the job starts
+    /// (text, not a parsed tree: a queued job holds its input in about as
+    /// many bytes as the client sent).
+    input: Option<Box<str>>,
+    /// The bytes this job holds, as counted in the store's ledger.
+    pub(crate) bytes: u64,
+    /// The bytes of the retained events (part of `bytes`).
+    log_bytes: u64,
+    /// The bytes of the record (the live message or its sealed encoding,
+    /// with [`JOB_OVERHEAD`]; part of `bytes`).
+    record_bytes: u64,
+    /// The gate decision this job recorded last, with its place in the
+    /// order of all recorded decisions.
+    pub(crate) gate: Option<(u64, pb::GateDecision)>,
+    /// The promotion decision this job recorded last, with its place.
+    pub(crate) promotion: Option<(u64, pb::PromotionDecision)>,
+}
+
+/// What a job held when it left retention, to be freed once no lock is
+/// held.
+#[derive(Debug)]
+pub(crate) struct Released {
+    _log: VecDeque<LoggedEvent>,
+    _snapshot: Snapshot,
+    /// The bytes it held.
+    pub(crate) bytes: u64,
 }
 
 impl AsRef<Bytes> for LoggedEvent {
@@ -98,8 +150,9 @@ impl AsMut<Bytes> for LoggedEvent {
 
 impl JobData {
     /// The job as it is now, encoded: the sealed bytes of an ended job
-    /// (shared, not copied), a fresh encoding of a live one.
-    pub(crate) fn encoded(&self) -> Bytes {
+    /// (shared, not copied), a fresh encoding of a live one; `None` once
+    /// the job has left retention.
+    pub(crate) fn encoded(&self) -> Option<Bytes> {
         self.snapshot.encoded()
     }
 
@@ -133,8 +186,8 @@ impl JobData {
 /// How a skill ended, as the worker reports it.
 #[derive(Debug)]
 pub(crate) enum Ending {
-    /// `SUCCEEDED` with this output.
-    Succeeded(Value),
+    /// `SUCCEEDED` with this output, as canonical JSON text.
+    Succeeded(String),
     /// `FAILED` with a policy reason code.
     Failed { reason_code: String, message: String, transient: bool },
     /// `CANCELLED`.
@@ -155,7 +208,78 @@ impl JobEntry {
     /// Waits until the head is past `sequence` (an event after it was
     /// appended).
     pub(crate) async fn appended_after(&self, sequence: u64) {
-        until(&self.appended, || self.head() > sequence).await;
+        until(&self.appended, || self.head() > sequence || self.is_released()).await;
+    }
+
+    /// Whether the job has left retention.
+    pub(crate) fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Counts `n` more bytes held by the job.
+    pub(super) fn charge(&self, data: &mut JobData, n: u64) {
+        data.bytes += n;
+        self.ledger.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` bytes the job no longer holds.
+    pub(super) fn refund(&self, data: &mut JobData, n: u64) {
+        let n = n.min(data.bytes);
+        data.bytes -= n;
+        self.ledger.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Drops the oldest retained event (never the last one); false when
+    /// only one is left.
+    fn drop_oldest(&self, data: &mut JobData) -> bool {
+        if data.log.len() <= 1 {
+            return false;
+        }
+        if let Some(gone) = data.log.pop_front() {
+            let cost = gone.message.len() as u64 + EVENT_OVERHEAD;
+            data.log_bytes -= cost;
+            self.refund(data, cost);
+        }
+        data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
+        true
+    }
+
+    /// Drops the job's oldest events while `over()` holds and more than
+    /// one is left: how a live job gives way when the retained bytes of
+    /// the whole server are at their budget and no ended job is left to
+    /// evict. Returns the bytes freed.
+    pub(super) fn shed_events(&self, over: impl Fn() -> bool) -> u64 {
+        let mut data = self.lock();
+        let before = data.log_bytes;
+        while over() && self.drop_oldest(&mut data) {}
+        before - data.log_bytes
+    }
+
+    /// Takes the job out of retention: from now on it holds nothing and
+    /// its readers answer `JOB_NOT_FOUND`. Returns what it held, for the
+    /// caller to free once it holds no lock; `None` if it was released
+    /// already.
+    pub(super) fn release(&self) -> Option<Released> {
+        let mut data = self.lock();
+        if self.released.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let bytes = data.bytes;
+        self.refund(&mut data, bytes);
+        data.log_bytes = 0;
+        data.record_bytes = 0;
+        data.gate = None;
+        data.promotion = None;
+        data.input = None;
+        let released = Released {
+            _log: std::mem::take(&mut data.log),
+            _snapshot: std::mem::replace(&mut data.snapshot, Snapshot::Released),
+            bytes,
+        };
+        // Streams waiting for the next event wake, see the release and
+        // end with JOB_NOT_FOUND.
+        self.appended.notify_waiters();
+        Some(released)
     }
 
     /// Whether an effective cancel has been requested.
@@ -211,11 +335,15 @@ impl JobEntry {
             payload,
         }
         .encode();
+        let cost = message.len() as u64 + EVENT_OVERHEAD;
         data.log.push_back(LoggedEvent { sequence, terminal, message });
+        data.log_bytes += cost;
+        self.charge(data, cost);
         if let Some(max) = self.max_events {
-            while data.log.len() as u64 > max {
-                data.log.pop_front();
-            }
+            while data.log.len() as u64 > max && self.drop_oldest(data) {}
+        }
+        if let Some(max) = self.max_event_bytes {
+            while data.log_bytes > max && self.drop_oldest(data) {}
         }
         data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
         if let Some(job) = data.live() {
@@ -242,9 +370,23 @@ impl JobEntry {
         if data.terminal {
             return false;
         }
+        let ending = match ending {
+            Ending::Succeeded(output) if self.max_data_bytes.is_some_and(|max| output.len() as u64 > max) => {
+                Ending::Failed {
+                    reason_code: OUTPUT_TOO_LARGE.to_owned(),
+                    message: format!(
+                        "the output is {} bytes, more than max_job_data_bytes ({})",
+                        output.len(),
+                        self.max_data_bytes.unwrap_or_default()
+                    ),
+                    transient: false,
+                }
+            }
+            other => other,
+        };
         let (state, status, output_json, reason_code, message, transient) = match ending {
             Ending::Succeeded(output) => {
-                (JobState::Succeeded, TaskStatus::Pass, canonical_json(&output), String::new(), String::new(), false)
+                (JobState::Succeeded, TaskStatus::Pass, output, String::new(), String::new(), false)
             }
             Ending::Failed { reason_code, message, transient } => {
                 (JobState::Failed, TaskStatus::Fail, String::new(), reason_code, message, transient)
@@ -269,7 +411,7 @@ impl JobEntry {
             artifacts: std::mem::take(&mut data.artifacts),
         };
         // A job cancelled while queued never ran: its input goes now.
-        data.input = None;
+        self.drop_input(data);
         data.set_state(state);
         if let Some(job) = data.live() {
             job.end_time = Some(now());
@@ -283,6 +425,10 @@ impl JobEntry {
         }
         data.terminal = true;
         data.seal();
+        let (before, after) = (data.record_bytes, data.snapshot.retained_len() + JOB_OVERHEAD);
+        data.record_bytes = after;
+        self.refund(data, before);
+        self.charge(data, after);
         true
     }
 
@@ -314,13 +460,26 @@ impl JobEntry {
         self.append_own(&mut data, &Payload::ArtifactProduced(artifact));
     }
 
-    /// Takes the job's input to run it (`null` once taken).
-    pub(crate) fn take_input(&self) -> Value {
-        self.lock().input.take().unwrap_or(Value::Null)
+    /// Takes the job's input to run it, as canonical JSON text (`null`
+    /// once taken).
+    pub(crate) fn take_input(&self) -> Box<str> {
+        let mut data = self.lock();
+        let input = data.input.take();
+        if let Some(input) = &input {
+            self.refund(&mut data, input.len() as u64);
+        }
+        input.unwrap_or_else(|| "null".into())
     }
 
-    /// The job as it is now, encoded.
-    pub(crate) fn encoded(&self) -> Bytes {
+    /// Frees the input of a job that will not run it.
+    fn drop_input(&self, data: &mut JobData) {
+        if let Some(input) = data.input.take() {
+            self.refund(data, input.len() as u64);
+        }
+    }
+
+    /// The job as it is now, encoded; `None` once it has left retention.
+    pub(crate) fn encoded(&self) -> Option<Bytes> {
         self.lock().encoded()
     }
 
@@ -355,14 +514,16 @@ impl JobEntry {
     pub(super) fn create(
         sub: Submission,
         fingerprint: [u8; 32],
-        canonical_input: &str,
+        canonical_input: String,
         limits: &Limits,
         faults: Faults,
+        ledger: Arc<AtomicU64>,
     ) -> (Arc<JobEntry>, Bytes) {
         let job_id = new_id("job-");
         let run_id = if sub.run_id.is_empty() { new_id("run-") } else { sub.run_id };
         let base_ref = if sub.base_ref.is_empty() { "HEAD".to_owned() } else { sub.base_ref };
         let input_sha256 = hex::encode(Sha256::digest(canonical_input.as_bytes()));
+        let input: Box<str> = canonical_input.into_boxed_str();
         // The entry's own copies, which the tables share as their keys.
         let (entry_job_id, entry_run_id, entry_key): (Arc<str>, Arc<str>, Arc<str>) =
             (Arc::from(job_id.as_str()), Arc::from(run_id.as_str()), Arc::from(sub.idempotency_key.as_str()));
@@ -408,22 +569,44 @@ impl JobEntry {
                 next_sequence: 1,
                 terminal: false,
                 artifacts: Vec::new(),
-                input: Some(sub.input),
+                input: None,
+                bytes: 0,
+                log_bytes: 0,
+                record_bytes: 0,
+                gate: None,
+                promotion: None,
             }),
             head_sequence: AtomicU64::new(0),
             appended: Notify::new(),
             cancel_flag: AtomicBool::new(false),
             cancelled: Notify::new(),
             subscribers: AtomicU64::new(0),
+            released: AtomicBool::new(false),
+            ledger,
             faults,
             max_events: limit(limits.max_events_retained_per_job),
+            max_event_bytes: limit(limits.max_event_bytes_retained_per_job),
+            max_data_bytes: limit(limits.max_job_data_bytes),
         });
         let encoded = {
             let mut data = entry.lock();
+            let record = data.snapshot.retained_len() + JOB_OVERHEAD;
+            data.record_bytes = record;
+            entry.charge(&mut data, record + input.len() as u64);
+            data.input = Some(input);
             entry.append_own(&mut data, &state_changed(JobState::Queued));
-            data.encoded()
+            data.encoded().unwrap_or_default()
         };
         (entry, encoded)
+    }
+}
+
+impl Drop for JobEntry {
+    /// A job that never entered retention (its admission failed) gives
+    /// back what it counted; a released one counted nothing any more.
+    fn drop(&mut self) {
+        let data = self.data.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.ledger.fetch_sub(data.bytes, Ordering::Relaxed);
     }
 }
 

@@ -14,6 +14,14 @@
 //! order's lock before a job's. Jobs pushed out of retention leave the
 //! index, the keys and the runs after the submission's locks are released:
 //! those are cold lookups, and no other submission waits for them.
+//!
+//! Memory is bounded in bytes as well as in counts: every job counts what
+//! it holds in the store's ledger ([`job`]), and when the ledger passes
+//! `max_retained_bytes` the oldest ended jobs leave retention
+//! ([`Store::relieve`]), their decisions with them. A job that leaves is
+//! released at once, under the order's lock: its events and record are
+//! freed even while streams of it are still open (they end with
+//! `JOB_NOT_FOUND`).
 
 mod job;
 mod seal;
@@ -26,12 +34,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use dome_sdk::pb::{self, JobState, job_event::Payload};
+use prost::Message;
 use prost::bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-pub(crate) use self::job::{Ending, JobEntry, LoggedEvent};
+#[cfg(test)]
+pub(crate) use self::job::OUTPUT_TOO_LARGE;
+pub(crate) use self::job::{DECISION_OVERHEAD, Ending, JobEntry, LoggedEvent, Released};
 use self::sharded::Sharded;
 use self::trim::Trim;
 use crate::config::{Limits, limit};
@@ -62,8 +73,12 @@ pub(crate) struct Store {
     index: Sharded<Arc<JobEntry>>,
     /// The jobs idempotency keys name.
     idempotency: Sharded<Idempotent>,
-    /// The decisions of runs with retained jobs.
+    /// The runs with retained jobs.
     runs: Sharded<RunRecord>,
+    /// The bytes every retained job holds, together.
+    ledger: Arc<AtomicU64>,
+    /// Numbers the decisions in the order they are recorded.
+    decisions_recorded: AtomicU64,
     /// Jobs waiting for a worker (`QUEUED` and not yet started).
     queued: AtomicU64,
     /// Set once the server starts shutting down.
@@ -78,28 +93,12 @@ struct Idempotent {
     created: Instant,
 }
 
-/// A run with retained jobs: how many, and its decisions, kept while any
-/// job of it is.
+/// A run with retained jobs: how many, and those of them that recorded
+/// a decision (each job keeps its own decisions, which leave with it).
 #[derive(Debug, Default)]
 struct RunRecord {
     jobs: usize,
-    /// Boxed: most runs record none, and a run's record sits inline in
-    /// the table, which holds one record per retained run.
-    decisions: Option<Box<Decisions>>,
-}
-
-/// The decisions recorded for one run.
-#[derive(Debug, Default)]
-struct Decisions {
-    gate_last: Option<pb::GateDecision>,
-    gate_by_task: HashMap<String, pb::GateDecision>,
-    promotion_last: Option<pb::PromotionDecision>,
-}
-
-impl RunRecord {
-    fn decisions(&mut self) -> &mut Decisions {
-        self.decisions.get_or_insert_default()
-    }
+    deciders: Vec<Arc<JobEntry>>,
 }
 
 /// A job `SkillExecute` answers with: the new one, or the one its
@@ -164,6 +163,8 @@ impl Store {
             index: Sharded::new(),
             idempotency: Sharded::new(),
             runs: Sharded::new(),
+            ledger: Arc::new(AtomicU64::new(0)),
+            decisions_recorded: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
             trim: Trim::new(memory_trim),
@@ -182,8 +183,71 @@ impl Store {
 
     /// A retained job.
     pub(crate) fn job(&self, job_id: &str) -> Result<Arc<JobEntry>, ApiError> {
-        let found = self.index.shard(job_id).get(job_id).cloned();
+        let found = self.index.shard(job_id).get(job_id).filter(|j| !j.is_released()).cloned();
         found.ok_or_else(|| ApiError::job_not_found(job_id))
+    }
+
+    /// The bytes every retained job holds, together.
+    pub(crate) fn retained_bytes(&self) -> u64 {
+        self.ledger.load(Ordering::Relaxed)
+    }
+
+    /// Whether the retained bytes are past `max_retained_bytes`.
+    fn over_budget(&self) -> bool {
+        limit(self.limits.max_retained_bytes).is_some_and(|max| self.retained_bytes() > max)
+    }
+
+    /// Brings the retained bytes back within `max_retained_bytes`: first
+    /// by evicting the oldest ended jobs, then, when none is left, by
+    /// dropping the oldest events of `appending`, the live job whose
+    /// appends took the server past it. Called by the workers after each
+    /// step (and each chunk of a `bulk` step).
+    pub(crate) fn relieve(&self, appending: &JobEntry) {
+        if !self.over_budget() {
+            return;
+        }
+        let mut released = Vec::new();
+        {
+            let mut order = lock(&self.order);
+            self.evict_while(&mut order, &mut released, || self.over_budget());
+        }
+        self.forget_all(released);
+        if self.over_budget() {
+            appending.shed_events(|| self.over_budget());
+        }
+    }
+
+    /// Moves the oldest ended jobs out of `order` while `over()` holds,
+    /// releasing each at once. Returns false when `over()` still holds
+    /// and no ended job is left.
+    fn evict_while(
+        &self,
+        order: &mut VecDeque<Arc<JobEntry>>,
+        released: &mut Vec<(Arc<JobEntry>, Released)>,
+        over: impl Fn() -> bool,
+    ) -> bool {
+        let mut from = 0;
+        while over() {
+            let Some(pos) = order.iter().skip(from).position(|j| j.lock().terminal) else {
+                return false;
+            };
+            from += pos;
+            if let Some(gone) = order.remove(from)
+                && let Some(held) = gone.release()
+            {
+                released.push((gone, held));
+            }
+        }
+        true
+    }
+
+    /// Removes released jobs from the other tables and frees what they
+    /// held; called with no lock held.
+    fn forget_all(&self, released: Vec<(Arc<JobEntry>, Released)>) {
+        for (gone, held) in released {
+            self.forget(&gone);
+            self.trim.note_freed(held.bytes);
+        }
     }
 
     /// Creates a job, or finds the one its idempotency key names. Returns
@@ -195,18 +259,24 @@ impl Store {
     /// concurrent calls wait on each other as little as possible.
     pub(crate) fn submit(&self, sub: Submission) -> Result<Submitted, ApiError> {
         let canonical_input = canonical_json(&sub.input);
+        if let Some(max) = limit(self.limits.max_job_data_bytes)
+            && canonical_input.len() as u64 > max
+        {
+            return Err(ApiError::limit_exceeded("max_job_data_bytes", max));
+        }
         let fingerprint = sub.fingerprint(&canonical_input);
-        let (entry, job) = JobEntry::create(sub, fingerprint, &canonical_input, &self.limits, self.faults);
+        let (entry, job) =
+            JobEntry::create(sub, fingerprint, canonical_input, &self.limits, self.faults, self.ledger.clone());
         let mut evicted = Vec::new();
         let result = self.admit(&entry, &mut evicted);
-        for gone in &evicted {
-            self.forget(gone);
-            self.trim.note_freed(gone.lock().log.len() as u64);
-        }
         // The evicted jobs are freed here, with no lock held.
-        drop(evicted);
+        self.forget_all(evicted);
         Ok(match result? {
-            Some(existing) => Submitted { job: existing.encoded(), entry: existing, created: false },
+            Some(existing) => Submitted {
+                job: existing.encoded().ok_or_else(|| ApiError::job_not_found(&existing.job_id))?,
+                entry: existing,
+                created: false,
+            },
             None => Submitted { entry, job, created: true },
         })
     }
@@ -218,7 +288,7 @@ impl Store {
     fn admit(
         &self,
         entry: &Arc<JobEntry>,
-        evicted: &mut Vec<Arc<JobEntry>>,
+        evicted: &mut Vec<(Arc<JobEntry>, Released)>,
     ) -> Result<Option<Arc<JobEntry>>, ApiError> {
         let idempotency_key: &str = &entry.idempotency_key;
         // The key's shard stays locked until the job is entered, so two
@@ -230,7 +300,7 @@ impl Store {
             let window = self.limits.idempotency_window;
             let live = keys
                 .get(idempotency_key)
-                .filter(|e| window.is_zero() || e.created.elapsed() < window)
+                .filter(|e| (window.is_zero() || e.created.elapsed() < window) && !e.job.is_released())
                 .map(|e| e.job.clone());
             if let Some(job) = live {
                 if job.fingerprint == entry.fingerprint {
@@ -257,17 +327,26 @@ impl Store {
         Ok(None)
     }
 
-    /// Appends `entry` to the retention order, first moving the oldest
-    /// ended jobs to `evicted` while the order is full.
-    fn retain(&self, entry: &Arc<JobEntry>, evicted: &mut Vec<Arc<JobEntry>>) -> Result<(), ApiError> {
+    /// Appends `entry` to the retention order, first evicting the oldest
+    /// ended jobs (released, and moved to `evicted`) while the order is
+    /// full or the retained bytes, the new job's included, are past their
+    /// budget.
+    fn retain(&self, entry: &Arc<JobEntry>, evicted: &mut Vec<(Arc<JobEntry>, Released)>) -> Result<(), ApiError> {
         let mut order = lock(&self.order);
         if let Some(max) = limit(self.limits.max_jobs_retained) {
             while order.len() as u64 >= max {
                 let Some(pos) = order.iter().position(|j| j.lock().terminal) else {
                     return Err(ApiError::limit_exceeded("max_jobs_retained", max));
                 };
-                evicted.extend(order.remove(pos));
+                if let Some(gone) = order.remove(pos)
+                    && let Some(held) = gone.release()
+                {
+                    evicted.push((gone, held));
+                }
             }
+        }
+        if !self.evict_while(&mut order, evicted, || self.over_budget()) {
+            return Err(ApiError::limit_exceeded("max_retained_bytes", self.limits.max_retained_bytes));
         }
         order.push_back(entry.clone());
         Ok(())
@@ -291,6 +370,7 @@ impl Store {
         }
         let mut runs = self.runs.shard(&entry.run_id);
         if let Some(run) = runs.get_mut(&entry.run_id) {
+            run.deciders.retain(|j| !Arc::ptr_eq(j, entry));
             run.jobs = run.jobs.saturating_sub(1);
             if run.jobs == 0 {
                 runs.remove(&entry.run_id);
@@ -300,11 +380,17 @@ impl Store {
 
     /// Cancels a job: returns it after the call, encoded, and whether this
     /// call's cancel took effect.
-    pub(crate) fn cancel(&self, entry: &JobEntry, correlation_id: &str, reason: &str) -> (Bytes, bool) {
+    pub(crate) fn cancel(
+        &self,
+        entry: &JobEntry,
+        correlation_id: &str,
+        reason: &str,
+    ) -> Result<(Bytes, bool), ApiError> {
         let mut data = entry.lock();
         let state = data.state;
         if !matches!(state, JobState::Queued | JobState::Running) || self.faults.is(Mutant::CancelIgnored) {
-            return (data.encoded(), self.faults.is(Mutant::CancelIgnored));
+            let job = data.encoded().ok_or_else(|| ApiError::job_not_found(&entry.job_id))?;
+            return Ok((job, self.faults.is(Mutant::CancelIgnored)));
         }
         data.set_state(JobState::Cancelling);
         entry.append(
@@ -321,33 +407,73 @@ impl Store {
             entry.finish(&mut data, Ending::Cancelled);
             self.queued.fetch_sub(1, Ordering::SeqCst);
         }
-        (data.encoded(), true)
+        Ok((data.encoded().unwrap_or_default(), true))
     }
 
-    /// Records a gate decision for its run (and task).
-    pub(crate) fn record_gate(&self, decision: pb::GateDecision) {
-        let mut runs = self.runs.shard(&decision.run_id);
-        let decisions = runs.entry(Arc::from(decision.run_id.as_str())).or_default().decisions();
-        decisions.gate_by_task.insert(decision.task_id.clone(), decision.clone());
-        decisions.gate_last = Some(decision);
+    /// Records a gate decision of `job`, which keeps it (and counts its
+    /// bytes) until it leaves retention.
+    pub(crate) fn record_gate(&self, job: &Arc<JobEntry>, decision: pb::GateDecision) {
+        let order = self.decisions_recorded.fetch_add(1, Ordering::Relaxed);
+        let cost = decision.encoded_len() as u64 + DECISION_OVERHEAD;
+        let first = {
+            let mut data = job.lock();
+            let first = data.gate.is_none() && data.promotion.is_none();
+            if let Some((_, old)) = data.gate.replace((order, decision)) {
+                job.refund(&mut data, old.encoded_len() as u64 + DECISION_OVERHEAD);
+            }
+            job.charge(&mut data, cost);
+            first
+        };
+        if first {
+            self.note_decider(job);
+        }
     }
 
-    /// Records a promotion decision for its run.
-    pub(crate) fn record_promotion(&self, decision: pb::PromotionDecision) {
-        let run_id: Arc<str> = Arc::from(decision.run_id.as_str());
-        self.runs.shard(&run_id).entry(run_id.clone()).or_default().decisions().promotion_last = Some(decision);
+    /// Records a promotion decision of `job`, kept as a gate decision is.
+    pub(crate) fn record_promotion(&self, job: &Arc<JobEntry>, decision: pb::PromotionDecision) {
+        let order = self.decisions_recorded.fetch_add(1, Ordering::Relaxed);
+        let cost = decision.encoded_len() as u64 + DECISION_OVERHEAD;
+        let first = {
+            let mut data = job.lock();
+            let first = data.gate.is_none() && data.promotion.is_none();
+            if let Some((_, old)) = data.promotion.replace((order, decision)) {
+                job.refund(&mut data, old.encoded_len() as u64 + DECISION_OVERHEAD);
+            }
+            job.charge(&mut data, cost);
+            first
+        };
+        if first {
+            self.note_decider(job);
+        }
+    }
+
+    /// Lists `job` among the jobs of its run that recorded a decision.
+    fn note_decider(&self, job: &Arc<JobEntry>) {
+        if let Some(run) = self.runs.shard(&job.run_id).get_mut(&job.run_id) {
+            run.deciders.push(job.clone());
+        }
+    }
+
+    /// The latest decision `pick` finds among the run's retained jobs
+    /// (only the job `task_id` when it is not empty).
+    fn latest<D>(&self, run_id: &str, task_id: &str, pick: impl Fn(&job::JobData) -> Option<(u64, D)>) -> Option<D> {
+        let deciders: Vec<Arc<JobEntry>> = self.runs.shard(run_id).get(run_id)?.deciders.clone();
+        deciders
+            .iter()
+            .filter(|j| task_id.is_empty() || *j.job_id == *task_id)
+            .filter_map(|j| pick(&j.lock()))
+            .max_by_key(|(order, _)| *order)
+            .map(|(_, d)| d)
     }
 
     /// The gate decision of a run (and task, when not empty).
     pub(crate) fn gate_decision(&self, run_id: &str, task_id: &str) -> Option<pb::GateDecision> {
-        let runs = self.runs.shard(run_id);
-        let decisions = runs.get(run_id)?.decisions.as_deref()?;
-        if task_id.is_empty() { decisions.gate_last.clone() } else { decisions.gate_by_task.get(task_id).cloned() }
+        self.latest(run_id, task_id, |data| data.gate.clone())
     }
 
     /// The promotion decision recorded last for a run.
     pub(crate) fn promotion_decision(&self, run_id: &str) -> Option<pb::PromotionDecision> {
-        self.runs.shard(run_id).get(run_id)?.decisions.as_deref()?.promotion_last.clone()
+        self.latest(run_id, "", |data| data.promotion.clone())
     }
 
     /// Counts a queued job leaving the queue to start.
@@ -363,7 +489,8 @@ impl Store {
         let corr = new_id("corr-");
         let mut open = Vec::new();
         for job in jobs {
-            self.cancel(&job, &corr, "the server is shutting down");
+            // A job released meanwhile has ended: nothing to cancel.
+            let _ = self.cancel(&job, &corr, "the server is shutting down");
             if !job.lock().terminal {
                 open.push(job);
             }
@@ -399,7 +526,7 @@ mod tests {
         let submitted = store.submit(submission(key))?;
         assert!(submitted.created, "a fresh submission creates its job");
         let entry = store.job(&submitted.entry.job_id)?;
-        store.cancel(&entry, "corr-test", "ended by the test");
+        store.cancel(&entry, "corr-test", "ended by the test")?;
         assert!(entry.lock().terminal, "a queued job ends at its cancel");
         Ok(entry)
     }
@@ -429,6 +556,167 @@ mod tests {
         submit_and_end(&store, "only-key")?;
         submit_and_end(&store, "")?;
         assert!(!store.idempotency.shard("only-key").contains_key("only-key"));
+        Ok(())
+    }
+
+    /// A job that appends events as a worker would, in one call.
+    fn append_progress(entry: &JobEntry, count: u64) {
+        let mut data = entry.lock();
+        for i in 0..count {
+            entry.append_unannounced(
+                &mut data,
+                "corr-test",
+                &Payload::Progress(pb::JobProgress { percent: (i % 100) as u32, message: String::new() }),
+            );
+        }
+        entry.announce(&data);
+    }
+
+    /// The sum of what every retained job says it holds.
+    fn counted(store: &Store) -> u64 {
+        lock(&store.order).iter().map(|j| j.lock().bytes).sum()
+    }
+
+    /// A job's events are kept within `max_event_bytes_retained_per_job`:
+    /// the oldest go, the first retained sequence moves past them, and the
+    /// store's ledger follows what the job holds.
+    #[test]
+    fn a_jobs_events_are_kept_within_their_byte_budget() -> Result<(), ApiError> {
+        let limits = Limits { max_event_bytes_retained_per_job: 64 * 1024, ..Limits::default() };
+        let store = Store::new(limits, Faults::default(), None);
+        let entry = store.submit(submission(""))?.entry;
+        append_progress(&entry, 5_000);
+        let data = entry.lock();
+        let log_bytes: u64 = data.log.iter().map(|e| e.message.len() as u64 + job::EVENT_OVERHEAD).sum();
+        assert!(log_bytes <= 64 * 1024, "{log_bytes} bytes of events retained");
+        assert!(data.first_retained > 1, "the oldest events were dropped");
+        assert_eq!(data.log.back().map(|e| e.sequence), Some(entry.head()), "the newest event is kept");
+        drop(data);
+        assert_eq!(store.retained_bytes(), counted(&store), "the ledger is the sum of what jobs hold");
+        Ok(())
+    }
+
+    /// Past `max_retained_bytes`, the oldest ended jobs leave first, with
+    /// their decisions; the ledger stays the sum of what the retained jobs
+    /// hold, and stays within the budget.
+    #[test]
+    fn the_oldest_ended_jobs_leave_when_the_retained_bytes_pass_the_budget() -> Result<(), ApiError> {
+        let budget = 512 * 1024;
+        let store = Store::new(Limits { max_retained_bytes: budget, ..Limits::default() }, Faults::default(), None);
+        let first = submit_and_end(&store, "")?;
+        store.record_gate(
+            &first,
+            pb::GateDecision {
+                run_id: first.run_id.to_string(),
+                task_id: first.job_id.to_string(),
+                ..Default::default()
+            },
+        );
+        assert!(store.gate_decision(&first.run_id, &first.job_id).is_some(), "recorded");
+        let mut ended = vec![first.clone()];
+        for _ in 0..40 {
+            let entry = store.submit(submission(""))?.entry;
+            append_progress(&entry, 100);
+            store.cancel(&entry, "corr-test", "ended by the test")?;
+            store.relieve(&entry);
+            ended.push(entry);
+            assert!(store.retained_bytes() <= budget, "{} bytes retained", store.retained_bytes());
+            assert_eq!(store.retained_bytes(), counted(&store));
+        }
+        assert!(store.job(&first.job_id).is_err(), "the oldest job left retention");
+        assert!(first.is_released() && first.encoded().is_none(), "and holds nothing");
+        assert_eq!(first.lock().bytes, 0);
+        assert!(store.gate_decision(&first.run_id, &first.job_id).is_none(), "its decision left with it");
+        assert!(store.gate_decision(&first.run_id, "").is_none(), "and is no longer the run's last");
+        let newest = ended.last().map(|j| j.job_id.clone()).unwrap_or_default();
+        assert!(store.job(&newest).is_ok(), "the newest job is retained");
+        Ok(())
+    }
+
+    /// A job whose decision was recorded last leaves: the run's last
+    /// decision is then the one its retained jobs recorded last.
+    #[test]
+    fn a_runs_last_decision_is_the_last_of_its_retained_jobs() -> Result<(), ApiError> {
+        let store = Store::new(Limits { max_jobs_retained: 2, ..Limits::default() }, Faults::default(), None);
+        let in_run = || Submission { run_id: "run-shared".to_owned(), ..submission("") };
+        let older = store.submit(in_run())?.entry;
+        let newer = store.submit(in_run())?.entry;
+        let gate = |job: &Arc<JobEntry>| pb::GateDecision {
+            run_id: "run-shared".to_owned(),
+            task_id: job.job_id.to_string(),
+            ..Default::default()
+        };
+        store.record_gate(&newer, gate(&newer));
+        store.record_gate(&older, gate(&older));
+        let last = store.gate_decision("run-shared", "").map(|d| d.task_id);
+        assert_eq!(last.as_deref(), Some(&*older.job_id), "recorded last");
+        store.cancel(&older, "corr-test", "ended")?;
+        store.submit(submission(""))?;
+        assert!(older.is_released(), "the older job left");
+        let last = store.gate_decision("run-shared", "").map(|d| d.task_id);
+        assert_eq!(last.as_deref(), Some(&*newer.job_id), "the retained job's decision is the run's last now");
+        Ok(())
+    }
+
+    /// When only live jobs hold the retained bytes, a new job is refused
+    /// with the limit named, and a live job appending sheds its own oldest
+    /// events to stay within the budget.
+    #[test]
+    fn live_jobs_over_the_budget_refuse_new_jobs_and_shed_their_oldest_events() -> Result<(), ApiError> {
+        let budget = 256 * 1024;
+        let store = Store::new(Limits { max_retained_bytes: budget, ..Limits::default() }, Faults::default(), None);
+        let live = store.submit(submission(""))?.entry;
+        append_progress(&live, 3_000);
+        assert!(store.retained_bytes() > budget, "the live job alone is past the budget");
+        let refused = store.submit(submission("")).err().map(|e| e.reason());
+        assert_eq!(refused, Some(dome_sdk::pb::ErrorReason::LimitExceeded));
+        store.relieve(&live);
+        assert!(store.retained_bytes() <= budget, "{} bytes retained", store.retained_bytes());
+        assert!(live.lock().first_retained > 1, "it shed its oldest events");
+        assert!(!live.is_released(), "a live job is never evicted");
+        assert_eq!(store.retained_bytes(), counted(&store));
+        Ok(())
+    }
+
+    /// An input over `max_job_data_bytes` is refused before a job exists;
+    /// an output over it ends the job FAILED with its reason code.
+    #[test]
+    fn job_data_over_its_budget_is_refused_or_fails_the_job() -> Result<(), ApiError> {
+        let store = Store::new(Limits { max_job_data_bytes: 64, ..Limits::default() }, Faults::default(), None);
+        let big = Submission { input: serde_json::json!({ "message": "x".repeat(100) }), ..submission("") };
+        let refused = store.submit(big).err().map(|e| e.reason());
+        assert_eq!(refused, Some(dome_sdk::pb::ErrorReason::LimitExceeded));
+        assert_eq!(store.retained_bytes(), 0, "a refused job holds nothing");
+        let entry = store.submit(submission(""))?.entry;
+        assert!(entry.start());
+        let mut data = entry.lock();
+        entry.finish(&mut data, Ending::Succeeded(format!("\"{}\"", "y".repeat(100))));
+        let job = pb::Job::decode(data.encoded().unwrap_or_default()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let outcome = job.outcome.unwrap_or_default();
+        assert_eq!(job.state, JobState::Failed as i32);
+        assert_eq!(outcome.reason_code, OUTPUT_TOO_LARGE);
+        assert!(outcome.output_json.is_empty());
+        Ok(())
+    }
+
+    /// Every byte counted is given back: once every job has left, the
+    /// ledger is zero.
+    #[test]
+    fn the_ledger_returns_to_zero_when_every_job_has_left() -> Result<(), ApiError> {
+        let store = Store::new(Limits { max_jobs_retained: 1, ..Limits::default() }, Faults::default(), None);
+        let mut jobs = Vec::new();
+        for _ in 0..5 {
+            let entry = submit_and_end(&store, "")?;
+            append_progress(&entry, 10);
+            jobs.push(entry);
+        }
+        let last = jobs.pop().ok_or_else(|| ApiError::internal("no job"))?;
+        let held = last.lock().bytes;
+        assert!(held > 0);
+        assert_eq!(store.retained_bytes(), held, "only the retained job is counted");
+        let released = lock(&store.order).pop_front().and_then(|j| j.release());
+        assert_eq!(released.map(|r| r.bytes), Some(held));
+        assert_eq!(store.retained_bytes(), 0);
         Ok(())
     }
 }

@@ -11,37 +11,37 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Events freed by evictions after which the allocator is asked to give
+/// Bytes freed by evictions after which the allocator is asked to give
 /// free memory back to the system.
-const TRIM_AFTER_FREED_EVENTS: u64 = 50_000;
+const TRIM_AFTER_FREED_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Counts what eviction frees and calls the hook past a threshold.
 #[derive(Debug)]
 pub(super) struct Trim {
     /// The program's way to return free memory; `None`: never trimmed.
     hook: Option<fn()>,
-    /// Events freed by eviction since the allocator was last trimmed.
-    freed_events: AtomicU64,
+    /// Bytes freed by eviction since the allocator was last trimmed.
+    freed_bytes: AtomicU64,
     /// Set while a trim runs.
     trimming: Arc<AtomicBool>,
 }
 
 impl Trim {
     pub(super) fn new(hook: Option<fn()>) -> Self {
-        Self { hook, freed_events: AtomicU64::new(0), trimming: Arc::new(AtomicBool::new(false)) }
+        Self { hook, freed_bytes: AtomicU64::new(0), trimming: Arc::new(AtomicBool::new(false)) }
     }
 
-    /// Counts events freed by eviction; past a threshold, runs the hook on
+    /// Counts bytes freed by eviction; past a threshold, runs the hook on
     /// a blocking thread (one trim at a time).
-    pub(super) fn note_freed(&self, events: u64) {
+    pub(super) fn note_freed(&self, bytes: u64) {
         let Some(hook) = self.hook else {
             return;
         };
-        let freed = self.freed_events.fetch_add(events, Ordering::Relaxed) + events;
-        if freed < TRIM_AFTER_FREED_EVENTS || self.trimming.swap(true, Ordering::AcqRel) {
+        let freed = self.freed_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if freed < TRIM_AFTER_FREED_BYTES || self.trimming.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.freed_events.store(0, Ordering::Relaxed);
+        self.freed_bytes.store(0, Ordering::Relaxed);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.trimming.store(false, Ordering::Release);
             return;

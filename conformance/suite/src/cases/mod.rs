@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod idempotency;
 mod jobs;
+mod retention;
 mod scenario;
 mod ssot;
 
@@ -32,6 +33,7 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(decisions::cases());
     all.extend(ssot::cases());
     all.extend(jobs::cases());
+    all.extend(retention::cases());
     all.extend(health::cases());
     all.extend(scenario::cases());
     all
