@@ -448,6 +448,9 @@ impl server::GatewayService for Service {
                 max_subscribers_per_job: 16,
                 max_subscriber_lag_events: 1024,
                 idempotency_window_seconds: 86_400,
+                max_event_bytes_retained_per_job: 16 << 20,
+                max_job_data_bytes: 2 << 20,
+                max_retained_bytes: 1 << 30,
             }),
             ..Default::default()
         }))
