@@ -44,8 +44,7 @@ pub fn rust_testee(root: &Path) -> Result<PathBuf> {
 pub fn main(root: &Path, args: &[String]) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    cmd!(sh, "{cargo} {BUILD_ARGS...}").run().context("building the conformance suite")?;
+    crate::util::cargo(&sh, &BUILD_ARGS).run().context("building the conformance suite")?;
     let suite = dev_binary(&crate::util::target_dir(&sh)?, "dome-conformance");
     if cmd!(sh, "{suite} {args...}").run().is_err() {
         bail!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use xshell::{Shell, cmd};
+use xshell::{Cmd, Shell, cmd};
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -126,6 +126,31 @@ pub fn files_with_suffix(base: &Path, dir: &Path, suffix: &str) -> Result<Vec<St
     Ok(out)
 }
 
+/// `command` without the variables cargo sets for the program it runs
+/// (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...: xtask's own, under
+/// `cargo xtask`). A cargo run by xtask must not see them: some build
+/// scripts (ring's) ask to be rerun when they change, so a build from
+/// inside xtask and one from the shell would take turns rebuilding those
+/// crates and everything above them.
+pub fn without_package_env(command: Cmd<'_>) -> Cmd<'_> {
+    let set_by_cargo = |key: &str| {
+        ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_"].iter().any(|p| key.starts_with(p))
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "OUT_DIR"
+    };
+    std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| set_by_cargo(key))
+        .fold(command, |command, key| command.env_remove(key))
+}
+
+/// `cargo` (the one running `cargo xtask`, else the one on `PATH`) with
+/// `args`, run as from the shell (see [`without_package_env`]).
+pub fn cargo<'a>(sh: &'a Shell, args: &[&str]) -> Cmd<'a> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    without_package_env(cmd!(sh, "{cargo} {args...}"))
+}
+
 /// Cargo's target directory, as cargo itself resolves it (so
 /// `CARGO_TARGET_DIR` and `build.target-dir` are honoured, as they are in
 /// many CI caches).
@@ -136,4 +161,31 @@ pub fn target_dir(sh: &Shell) -> Result<PathBuf> {
         .context("asking cargo for its target directory")?;
     let metadata: serde_json::Value = serde_json::from_str(&metadata).context("reading `cargo metadata`")?;
     metadata["target_directory"].as_str().map(PathBuf::from).context("`cargo metadata` names no target_directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under `cargo test`, as under `cargo xtask`, cargo has set the
+    /// package's variables: a plain command passes them on, a command
+    /// through `without_package_env` does not.
+    #[test]
+    fn a_cargo_run_by_xtask_does_not_see_xtask_s_package_variables() {
+        let sh = Shell::new().unwrap();
+        assert_eq!(std::env::var("CARGO_PKG_NAME").as_deref(), Ok("xtask"), "cargo sets it for its tests");
+        let plain = cmd!(sh, "env").read().unwrap();
+        assert!(plain.lines().any(|l| l == "CARGO_PKG_NAME=xtask"), "{plain}");
+        assert!(plain.lines().any(|l| l.starts_with("CARGO_MANIFEST_DIR=")), "{plain}");
+
+        let cleaned = without_package_env(cmd!(sh, "env")).read().unwrap();
+        let left: Vec<&str> = cleaned
+            .lines()
+            .filter(|l| {
+                l.starts_with("CARGO_PKG_") || l.starts_with("CARGO_MANIFEST_") || l.starts_with("CARGO_CRATE_")
+            })
+            .collect();
+        assert_eq!(left, Vec::<&str>::new());
+        assert!(cleaned.lines().any(|l| l.starts_with("PATH=")), "everything else is kept: {cleaned}");
+    }
 }

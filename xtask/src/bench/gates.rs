@@ -67,6 +67,27 @@ pub(super) const PLANTED_BUG: (&str, &str, &str) = (
     "Ok(JobState::Cancelled) => \"CANCELLED\".into(),",
 );
 
+/// The word the planted bug writes, which the gate's report of it must
+/// show (the projection and the schema's complaint both carry it).
+pub(super) const PLANTED_WORD: &str = "\"CANCELLED\"";
+
+/// Whether the SSOT gate of the copy with the planted bug fails on that
+/// bug, rather than on anything else: `None` when its report names the
+/// planted word, else what it printed.
+pub(super) fn planted_missed(sh: &Shell, copy: &Path, planted: &Path) -> Result<Option<String>> {
+    let output = cmd!(sh, "{planted} --root {copy} ssot").quiet().ignore_status().output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() && text.contains(PLANTED_WORD) {
+        return Ok(None);
+    }
+    let tail: String =
+        text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n  ");
+    Ok(Some(format!(
+        "the SSOT gate of the copy with the planted bug ({}) did not report it (exit {}):\n  {tail}",
+        PLANTED_BUG.0, output.status
+    )))
+}
+
 /// The copy with the planted bug, under `<target>/bench/planted/`, and its
 /// release `xtask` (built into a target directory of its own, so that the
 /// real `target/release/xtask` stays as it is). Files are written only when
@@ -89,7 +110,8 @@ pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool)
     let target_dir = target.join("bench/planted-target");
     if build {
         let manifest = copy.join("Cargo.toml");
-        cmd!(sh, "cargo build --release --locked -p xtask --manifest-path {manifest}")
+        crate::util::cargo(sh, &["build", "--release", "--locked", "-p", "xtask", "--manifest-path"])
+            .arg(&manifest)
             .env("CARGO_TARGET_DIR", &target_dir)
             .run()
             .context("building the xtask of the copy with the planted bug")?;
@@ -217,4 +239,16 @@ pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result
     }
     drop(temp);
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_planted_word_is_what_the_bug_writes_and_the_projection_never_does() {
+        let (_, from, to) = PLANTED_BUG;
+        assert!(to.contains(PLANTED_WORD), "{to}");
+        assert!(!from.contains(PLANTED_WORD), "{from}");
+    }
 }

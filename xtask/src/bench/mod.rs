@@ -107,7 +107,10 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         if conformance_bin.is_some() {
             packages.extend(["-p", "dome-conformance"]);
         }
-        cmd!(sh, "cargo build --release {packages...}").run().context("building the release binaries")?;
+        crate::util::cargo(&sh, &["build", "--release"])
+            .args(packages)
+            .run()
+            .context("building the release binaries")?;
     }
     let target_dir = crate::util::target_dir(&sh)?;
     let release = target_dir.join("release");
@@ -136,6 +139,11 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
             .filter(|g| g.ours_verdict != g.expected)
             .map(|g| format!("gate `{}` on {} gave {} (expected {})", g.gate, g.input, g.ours_verdict, g.expected)),
     );
+    if let Some((copy, planted)) = &bins.planted
+        && let Some(missed) = gates::planted_missed(&sh, copy, planted)?
+    {
+        failures.push(missed);
+    }
     let quick = args.quick.then_some("--quick");
     let rounds = if args.quick { 1 } else { args.rounds.max(1) };
     let servers = servers::servers(&sh, &bins, &out_dir, quick, rounds, &mut failures)?;
