@@ -29,7 +29,8 @@
 //! generated messages aside, and [`Client::raw`], the escape hatch):
 //! [`Code`], [`Endpoint`] and `TlsConfig` are its own.
 //!
-//! Minimum supported Rust version: 1.88 (`rust-version`, checked in CI).
+//! Minimum supported Rust version: 1.88 (`rust-version`; see the README
+//! for how it is checked).
 //!
 //! # Example
 //!
@@ -129,5 +130,6 @@ pub mod contract {
 pub struct ReadmeDoctests;
 
 /// The encoded `FileDescriptorSet` of the contract (with source info and
-/// imports), as frozen in `golden/`: what server reflection serves.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("../../golden/dome.gateway.v1.binpb");
+/// imports) this crate was generated from, byte for byte the repository's
+/// `golden/dome.gateway.v1.binpb`: what server reflection serves.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/dome.gateway.v1.binpb");

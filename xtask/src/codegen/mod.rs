@@ -4,6 +4,8 @@
 //! ```text
 //! proto/**/*.proto --protox--> descriptor set (source info, imports)
 //!     +--> golden/dome.gateway.v1.binpb        the frozen baseline
+//!     +--> sdk/src/generated/dome.gateway.v1.binpb  the same bytes, inside the
+//!                                               SDK crate (`FILE_DESCRIPTOR_SET`)
 //!     +--> sdk/src/generated/dome.gateway.v1.rs  prost messages + tonic stubs
 //!     +--> sdk/src/generated/contract.rs        tables read from the options, and the
 //!                                               rules the comments mark (`rules`)
@@ -78,7 +80,12 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
 fn generate_from(root: &Path, compiled: &Compiled, testee: Option<&Compiled>) -> Result<Vec<Output>> {
     let schema = std::fs::read_to_string(root.join(CONFORMANCE_SCHEMA))
         .map_err(|e| anyhow::anyhow!("cannot read `{CONFORMANCE_SCHEMA}`: {e}"))?;
-    let mut outputs = vec![Output { path: DESCRIPTOR_SET.into(), contents: compiled.encoded.clone() }];
+    let mut outputs = vec![
+        Output { path: DESCRIPTOR_SET.into(), contents: compiled.encoded.clone() },
+        // The SDK embeds the set it was generated from; a copy inside the
+        // crate, so that the packaged crate is whole.
+        Output { path: format!("{GENERATED_DIR}/dome.gateway.v1.binpb"), contents: compiled.encoded.clone() },
+    ];
     outputs.extend(rust::generate(compiled)?);
     outputs.push(Output {
         path: format!("{GENERATED_DIR}/contract.rs"),
