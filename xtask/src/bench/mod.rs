@@ -24,10 +24,16 @@
 //!    enough cases for 10,000 scenarios (1,000 with `--quick`).
 //! 5. With `--load`: the fault scenarios (`dome-loadgen faults`) and the
 //!    retention scenario against `domed` with small limits.
+//! 6. The SDK's weight (`sdk`): the distinct crates of its normal
+//!    dependency tree, with and without TLS, and a clean debug build of a
+//!    one-file user crate (its quickstart, depending on `dome-sdk` by path
+//!    and tokio only) in a target directory of its own, with the load
+//!    average it ran under.
 //!
 //! The table goes to stdout and the whole report to
 //! `target/bench/report.json`. The goals (server ≥ 0.7x the baseline,
-//! gates < 50 ms and faster than buf, 10,000 scenarios < 60 s) are
+//! gates < 50 ms and faster than buf, 10,000 scenarios < 60 s, the SDK at
+//! most 72 crates and its user crate built in under 25 s) are
 //! reported, never asserted: only a broken invariant (a lost event, a
 //! crashed server, a gate that cannot run or misses the planted bug)
 //! fails the command.
@@ -64,6 +70,7 @@ mod gates;
 mod process;
 mod render;
 mod report;
+mod sdk;
 mod servers;
 
 use std::path::Path;
@@ -95,12 +102,22 @@ pub struct Args {
     /// Use the release binaries as they are instead of building them.
     #[arg(long)]
     pub no_build: bool,
+    /// Measure the SDK's weight only (no release build, no gates, no
+    /// servers).
+    #[arg(long)]
+    pub sdk_only: bool,
 }
 
 /// Runs the bench; see the module docs.
 pub fn main(root: &Path, args: &Args) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(root);
+    if args.sdk_only {
+        let target_dir = crate::util::target_dir(&sh)?;
+        let mut failures = Vec::new();
+        let sdk = Some(sdk::sdk(&sh, root, &target_dir, &mut failures)?);
+        return finish(&sh, &target_dir, Report { machine: Machine::this(), sdk, failures, ..Report::default() });
+    }
     let conformance_bin = package_has_bin(&sh, "dome-conformance")?;
     if !args.no_build {
         let mut packages = vec!["-p", "xtask", "-p", "domed", "-p", "dome-loadgen"];
@@ -151,10 +168,28 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
     let asked = if args.quick { report::SCENARIO_GOAL / 10 } else { report::SCENARIO_GOAL };
     let scenarios = servers::scenarios(&sh, &bins, &out_dir, asked, &mut failures)?;
     let load = if args.load { Some(servers::load(&sh, &bins, &out_dir, &mut failures)?) } else { None };
+    let sdk = Some(sdk::sdk(&sh, root, &target_dir, &mut failures)?);
 
-    let report =
-        Report { machine: Machine::this(), gate_runs: runs, gates, servers, conformance, scenarios, load, failures };
+    let report = Report {
+        machine: Machine::this(),
+        gate_runs: runs,
+        gates,
+        servers,
+        conformance,
+        scenarios,
+        load,
+        sdk,
+        failures,
+    };
+    finish(&sh, &target_dir, report)
+}
+
+/// Prints the report, writes it to `bench/report.json` of the target
+/// directory, and fails on a broken invariant.
+fn finish(sh: &Shell, target_dir: &Path, report: Report) -> Result<()> {
     println!("{}", render::render(&report));
+    let out_dir = target_dir.join("bench");
+    sh.create_dir(&out_dir)?;
     let path = out_dir.join("report.json");
     sh.write_file(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     println!("report: {}", path.display());

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::gates::find_buf;
-use super::report::{Report, SCENARIO_GOAL, SCENARIO_SECONDS, THROUGHPUTS};
+use super::report::{Report, SCENARIO_GOAL, SCENARIO_SECONDS, SDK_BUILD_GOAL_SECS, SDK_CRATES_GOAL, THROUGHPUTS};
 
 /// Every gate should take less than this, in milliseconds.
 pub(super) const GATE_GOAL_MS: f64 = 50.0;
@@ -142,6 +142,7 @@ pub(super) fn render(report: &Report) -> String {
     out += &conformance(report);
     out += &scenarios(report);
     out += &load(report);
+    out += &sdk(report);
     out += &goals(report);
     if !report.failures.is_empty() {
         out += "\nBroken invariants:\n";
@@ -407,6 +408,21 @@ fn load(report: &Report) -> String {
     out
 }
 
+fn sdk(report: &Report) -> String {
+    use Align::{Left, Right};
+    let Some(sdk) = &report.sdk else { return String::new() };
+    let mut table = Table::new(&[("dome-sdk", Left), ("measured", Right)]);
+    table.row(["crates (`cargo tree -p dome-sdk -e normal`, distinct)".to_owned(), sdk.crates.to_string()]);
+    table.row(["crates without the `tls` feature".to_owned(), sdk.crates_without_tls.to_string()]);
+    let build = sdk.user_build_secs.map_or(NONE.to_owned(), |s| format!("{s:.1} s"));
+    table.row(["clean debug build of a one-file user crate".to_owned(), build]);
+    let cpu = sdk.user_build_cpu_secs.map_or(NONE.to_owned(), |s| format!("{s:.1} s"));
+    table.row(["CPU time of that build (user + system)".to_owned(), cpu]);
+    let load = sdk.load_1m.map_or(NONE.to_owned(), |l| format!("{l:.2}"));
+    table.row(["load average (1 min) when the build started".to_owned(), load]);
+    format!("\nThe SDK's weight for its users:\n\n{}", table.finish())
+}
+
 /// The goals, each with whether this run met it. Reported, never
 /// asserted: times vary with the machine.
 fn goals(report: &Report) -> String {
@@ -470,6 +486,19 @@ fn goals(report: &Report) -> String {
             yes(projected < SCENARIO_SECONDS && s.passed)
         );
     }
+    if let Some(sdk) = &report.sdk {
+        out += &format!(
+            "- dome-sdk ≤ {SDK_CRATES_GOAL} crates: {} ({})\n",
+            yes(sdk.crates <= SDK_CRATES_GOAL),
+            sdk.crates
+        );
+        if let Some(secs) = sdk.user_build_secs {
+            out += &format!(
+                "- clean debug build of a user crate < {SDK_BUILD_GOAL_SECS:.0} s: {} ({secs:.1} s)\n",
+                yes(secs < SDK_BUILD_GOAL_SECS)
+            );
+        }
+    }
     let load = report.load.as_ref();
     out += &format!(
         "- zero loss, reorder or duplication{}: {}\n",
@@ -507,6 +536,7 @@ mod tests {
             conformance: Conformance::not_measured("none"),
             scenarios: Scenarios::default(),
             load: None,
+            sdk: None,
             failures: Vec::new(),
         }
     }
@@ -610,6 +640,35 @@ mod tests {
         let quick_slow = run(1_000, 8.0, true);
         assert!(quick_slow.contains("scenarios < 60 s: NOT met (80.0 s at the rate of 1000 in 8.0 s)"), "{quick_slow}");
         assert!(run(10_000, 40.0, false).contains("scenarios < 60 s: NOT met"), "a failing property meets no goal");
+    }
+
+    #[test]
+    fn the_sdk_goals_are_judged_from_its_numbers() {
+        use super::super::report::Sdk;
+        let run = |crates: usize, secs: Option<f64>| {
+            let mut r = report(Vec::new(), Servers::default());
+            r.sdk = Some(Sdk {
+                crates,
+                crates_without_tls: crates - 10,
+                user_build_secs: secs,
+                user_build_cpu_secs: secs.map(|s| s * 1.8),
+                load_1m: Some(1.5),
+            });
+            render(&r)
+        };
+        let good = run(71, Some(20.0));
+        assert!(good.contains("- dome-sdk ≤ 72 crates: met (71)"), "{good}");
+        assert!(good.contains("- clean debug build of a user crate < 25 s: met (20.0 s)"), "{good}");
+        assert!(good.contains("| crates without the `tls` feature | 61 |\n"), "{good}");
+        assert!(good.contains("| load average (1 min) when the build started | 1.50 |\n"), "{good}");
+        assert!(good.contains("| CPU time of that build (user + system) | 36.0 s |\n"), "{good}");
+        let bad = run(82, Some(35.0));
+        assert!(bad.contains("- dome-sdk ≤ 72 crates: NOT met (82)"), "{bad}");
+        assert!(bad.contains("< 25 s: NOT met (35.0 s)"), "{bad}");
+        let unbuilt = run(71, None);
+        assert!(unbuilt.contains("| clean debug build of a one-file user crate | — |\n"), "{unbuilt}");
+        assert!(!unbuilt.contains("clean debug build of a user crate <"), "no build, no verdict: {unbuilt}");
+        assert!(!render(&report(Vec::new(), Servers::default())).contains("dome-sdk"), "not measured, not shown");
     }
 
     #[test]

@@ -22,9 +22,33 @@ pub(super) struct Report {
     pub(super) scenarios: Scenarios,
     /// Present with `--load`.
     pub(super) load: Option<Load>,
+    /// What a user of the SDK pays in crates and build time.
+    pub(super) sdk: Option<Sdk>,
     /// Broken invariants; any of them fails the command.
     pub(super) failures: Vec<String>,
 }
+
+/// The SDK's weight (see [`super::sdk`]).
+#[derive(Debug, Default, Serialize)]
+pub(super) struct Sdk {
+    /// Distinct crates of `cargo tree -p dome-sdk -e normal`, the SDK
+    /// itself included.
+    pub(super) crates: usize,
+    /// The same with `--no-default-features` (no TLS).
+    pub(super) crates_without_tls: usize,
+    /// A clean debug build of a one-file user crate, in seconds; `None`
+    /// when it did not build.
+    pub(super) user_build_secs: Option<f64>,
+    /// The CPU time (user and system) that build took, in seconds.
+    pub(super) user_build_cpu_secs: Option<f64>,
+    /// The one-minute load average when that build started.
+    pub(super) load_1m: Option<f64>,
+}
+
+/// The most crates the SDK may bring.
+pub(super) const SDK_CRATES_GOAL: usize = 72;
+/// The longest clean debug build of a one-file user crate, in seconds.
+pub(super) const SDK_BUILD_GOAL_SECS: f64 = 25.0;
 
 /// The machine the figures were taken on.
 #[derive(Debug, Default, Serialize)]
