@@ -168,18 +168,40 @@ pub fn run(root: &Path, args: &Args) -> Result<Outcome> {
         (None, None) => Baseline::DescriptorSet(root.join(FROZEN_DESCRIPTOR_SET)),
     };
     let config = engine::configuration(&proto_root, args.config.as_deref())?;
-    let (current, against) = std::thread::scope(|s| {
-        let current = s.spawn(|| match &args.image {
-            Some(image) => load_descriptor_set(image, &image.display().to_string())
-                .map_err(|e| relabel(e, "", Some("current image"))),
-            None => load_dir_excluding(&proto_root, &proto_root.display().to_string(), &config.excludes)
-                .map_err(|e| relabel(e, &display_prefix(&proto_root), Some("current tree"))),
+    let load_current = || match &args.image {
+        Some(image) => {
+            load_descriptor_set(image, &image.display().to_string()).map_err(|e| relabel(e, "", Some("current image")))
+        }
+        None => load_dir_excluding(&proto_root, &proto_root.display().to_string(), &config.excludes)
+            .map_err(|e| relabel(e, &display_prefix(&proto_root), Some("current tree"))),
+    };
+    // Small trees are compiled at the same time, for latency; a large one
+    // after the baseline, so that the compiler's peak memory (two copies
+    // of the source info) is never needed twice at once.
+    let (current, against) = if args.image.is_none() && proto_bytes(&proto_root) > SEQUENTIAL_ABOVE {
+        let against = load_baseline(root, &proto_root, &baseline)?;
+        (load_current()?, against)
+    } else {
+        let (current, against) = std::thread::scope(|s| {
+            let current = s.spawn(load_current);
+            let against = load_baseline(root, &proto_root, &baseline);
+            (current.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading the current tree panicked"))), against)
         });
-        let against = load_baseline(root, &proto_root, &baseline);
-        (current.join().unwrap_or_else(|_| Err(anyhow::anyhow!("loading the current tree panicked"))), against)
-    });
-    let (current, against) = (current?, against?);
+        (current?, against?)
+    };
     Ok(outcome(&current, &against, &config, args.category))
+}
+
+/// Above this many bytes of proto source, the two sides are compiled one
+/// after the other (googleapis' 18 API directories are about 6 MB).
+const SEQUENTIAL_ABOVE: u64 = 2 << 20;
+
+/// The size of the `.proto` files under `dir` (0 when it cannot be read:
+/// the compile will say why).
+fn proto_bytes(dir: &Path) -> u64 {
+    crate::util::files_with_suffix(dir, dir, ".proto")
+        .map(|files| files.iter().filter_map(|f| std::fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
 }
 
 /// Writes the current tree's descriptor set (with source info) as the new

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use prost::Message as _;
@@ -74,18 +75,24 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The text of each file of a tree, read once and shared with the error
+/// reporting.
+type Texts = Arc<HashMap<String, String>>;
+
 /// Serves the tree's own files from memory (read once, checked for
 /// UTF-8, a byte-order mark dropped), then the well-known imports.
-struct Sources(HashMap<String, String>);
+struct Sources {
+    texts: Texts,
+}
 
 impl FileResolver for Sources {
     fn resolve_path(&self, path: &Path) -> Option<String> {
         let name = path.to_str()?;
-        self.0.contains_key(name).then(|| name.to_string())
+        self.texts.contains_key(name).then(|| name.to_string())
     }
 
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match self.0.get(name) {
+        match self.texts.get(name) {
             Some(source) => File::from_source(name, source),
             None => Err(protox::Error::file_not_found(name)),
         }
@@ -140,18 +147,8 @@ pub fn under(paths: &[String], file: &str) -> bool {
 /// [`compile_tree`] does; `available` are the files imports may resolve
 /// to (besides Google's well-known types).
 pub fn compile_files(proto_root: &Path, files: Vec<String>, available: &[String]) -> Result<Compiled> {
-    let mut sources = HashMap::with_capacity(available.len());
-    for f in available.iter().chain(&files) {
-        if !sources.contains_key(f) {
-            sources.insert(f.clone(), read_source(proto_root, f)?);
-        }
-    }
-    let texts = sources.clone();
-    let mut resolver = ChainFileResolver::new();
-    resolver.add(Sources(sources));
-    resolver.add(GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_source_info(true).include_imports(true);
+    let texts = read_sources(proto_root, &files, available)?;
+    let mut compiler = compiler(Sources { texts: texts.clone() });
     compiler.open_files(&files).map_err(|e| anyhow::Error::new(compile_error(&e, &texts)))?;
     // Encoded from the pool, not through `prost_types`, whose option
     // messages would drop the custom options (unknown fields to prost).
@@ -160,6 +157,67 @@ pub fn compile_files(proto_root: &Path, files: Vec<String>, available: &[String]
     let pool = DescriptorPool::decode(encoded.as_slice()).context("descriptor set does not decode")?;
     let set = prost_types::FileDescriptorSet::decode(encoded.as_slice()).context("descriptor set does not decode")?;
     Ok(Compiled { files, encoded, set, pool })
+}
+
+fn read_sources(proto_root: &Path, files: &[String], available: &[String]) -> Result<Texts> {
+    let mut sources = HashMap::with_capacity(available.len());
+    for f in available.iter().chain(files) {
+        if !sources.contains_key(f) {
+            sources.insert(f.clone(), read_source(proto_root, f)?);
+        }
+    }
+    Ok(Arc::new(sources))
+}
+
+fn compiler(sources: Sources) -> protox::Compiler {
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(sources);
+    resolver.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_source_info(true).include_imports(true);
+    compiler
+}
+
+/// A proto tree compiled for the breaking rules: the descriptors with
+/// source info.
+#[derive(Debug, Clone)]
+pub struct Analyzed {
+    /// The proto files of the tree, relative to its root, sorted.
+    pub files: Vec<String>,
+    /// The descriptor set, imports included, with source info.
+    pub set: prost_types::FileDescriptorSet,
+}
+
+fn compile_for_rules(proto_root: &Path, excludes: &[String]) -> Result<(Vec<String>, protox::Compiler)> {
+    let files: Vec<String> =
+        files_with_suffix(proto_root, proto_root, ".proto")?.into_iter().filter(|f| !under(excludes, f)).collect();
+    if files.is_empty() {
+        return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
+    }
+    let texts = read_sources(proto_root, &files, &files)?;
+    let mut compiler = compiler(Sources { texts: texts.clone() });
+    compiler.open_files(&files).map_err(|e| anyhow::Error::new(compile_error(&e, &texts)))?;
+    Ok((files, compiler))
+}
+
+/// Compiles the tree as [`compile_tree`] does into plain descriptors
+/// only, with fewer copies of the source info alive at once: no
+/// reflection pool is decoded, and the encoded set is dropped as soon
+/// as it is decoded.
+pub fn analyze_tree(proto_root: &Path, excludes: &[String]) -> Result<Analyzed> {
+    let (files, compiler) = compile_for_rules(proto_root, excludes)?;
+    let encoded = compiler.encode_file_descriptor_set();
+    drop(compiler);
+    let set = prost_types::FileDescriptorSet::decode(encoded.as_slice()).context("descriptor set does not decode")?;
+    Ok(Analyzed { files, set })
+}
+
+/// Compiles the tree as [`compile_tree`] does into the compiler's own
+/// pool, whose files carry their source info: one copy, read both as
+/// plain descriptors and by reflection (custom options).
+pub fn compile_to_pool(proto_root: &Path, excludes: &[String]) -> Result<(Vec<String>, DescriptorPool)> {
+    let (files, compiler) = compile_for_rules(proto_root, excludes)?;
+    Ok((files, compiler.descriptor_pool()))
 }
 
 /// Decodes an encoded descriptor set (a `.binpb` file).

@@ -9,9 +9,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use prost_reflect::{DescriptorPool, FileDescriptor};
+use prost_types::FileDescriptorProto;
 
 use crate::cli::{self, display_prefix, file_count, plural, report_error};
-use crate::descriptors::{Compiled, compile_tree, relabel};
+use crate::descriptors::{compile_to_pool, relabel};
 use crate::engine;
 use crate::engine::config::Config;
 use crate::engine::findings::Finding;
@@ -111,13 +113,15 @@ pub fn gate(root: &Path) -> Result<()> {
 pub fn run(root: &Path, args: &Args) -> Result<Outcome> {
     let proto_root = args.proto_root.clone().unwrap_or_else(|| root.join(PROTO_DIR));
     let config = engine::configuration(&proto_root, args.config.as_deref())?;
-    let compiled = compile_tree(&proto_root, &config.excludes)?;
-    Ok(lint_compiled(&compiled, &config, proto_root.display().to_string()))
+    let (files, pool) = compile_to_pool(&proto_root, &config.excludes)?;
+    Ok(lint_pool(&files, &pool, &config, proto_root.display().to_string()))
 }
 
-/// Lints a compiled tree.
-pub fn lint_compiled(compiled: &Compiled, config: &Config, root: String) -> Outcome {
-    let own: BTreeSet<String> = compiled.files.iter().cloned().collect();
-    let findings = lint::lint(&compiled.set.file, &own, Some(&compiled.pool), config);
+/// Lints the `files` of a compiled pool (its other files are imports).
+pub fn lint_pool(files: &[String], pool: &DescriptorPool, config: &Config, root: String) -> Outcome {
+    let own: BTreeSet<String> = files.iter().cloned().collect();
+    let handles: Vec<FileDescriptor> = pool.files().collect();
+    let protos: Vec<&FileDescriptorProto> = handles.iter().map(FileDescriptor::file_descriptor_proto).collect();
+    let findings = lint::lint(&protos, &own, Some(pool), config);
     Outcome { root, files: own.len(), rules: lint::selected(config).len(), findings }
 }

@@ -30,6 +30,9 @@
 //!    and tokio only) in a target directory of its own, with the load
 //!    average it ran under.
 //!
+//! `--googleapis GIT_DIR` runs instead the gates on a real repository
+//! beside buf, with wall time and peak memory (see `googleapis`).
+//!
 //! The table goes to stdout and the whole report to
 //! `target/bench/report.json`. The goals (server ≥ 0.7x the baseline,
 //! gates < 50 ms and faster than buf, 10,000 scenarios < 60 s, the SDK at
@@ -44,7 +47,7 @@
 //!   server, reading its memory, running `dome-loadgen` (whose JSON is the
 //!   one untyped value, kept as it came).
 //! - `gates`, `servers`: the measurements, each returning a typed part
-//!   of the report.
+//!   of the report; `googleapis`, the opt-in comparison on a real tree.
 //! - `report`: the typed report (`Serialize` structs) and the medians
 //!   over runs and rounds.
 //! - `render`: the Markdown tables and the goals.
@@ -67,6 +70,7 @@
 //! A new row of an existing table is one `table.row([...])` call.
 
 mod gates;
+mod googleapis;
 mod process;
 mod render;
 mod report;
@@ -106,6 +110,14 @@ pub struct Args {
     /// servers).
     #[arg(long)]
     pub sdk_only: bool,
+    /// Instead of the phases above: the lint and breaking gates beside buf
+    /// on googleapis, read from this git directory (a clone or a bare
+    /// mirror); wall time, peak memory and whether the findings agree.
+    #[arg(long, value_name = "GIT_DIR", value_parser = googleapis::git_dir_arg)]
+    pub googleapis: Option<std::path::PathBuf>,
+    /// The two revisions of `--googleapis` to compare, `OLD..NEW`.
+    #[arg(long, value_name = "OLD..NEW", default_value = "HEAD~3000..HEAD", requires = "googleapis")]
+    pub revs: String,
 }
 
 /// Runs the bench; see the module docs.
@@ -117,6 +129,18 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
         let mut failures = Vec::new();
         let sdk = Some(sdk::sdk(&sh, root, &target_dir, &mut failures)?);
         return finish(&sh, &target_dir, Report { machine: Machine::this(), sdk, failures, ..Report::default() });
+    }
+    if let Some(git_dir) = &args.googleapis {
+        if !args.no_build {
+            crate::util::cargo(&sh, &["build", "--release", "-p", "xtask"])
+                .run()
+                .context("building the release xtask")?;
+        }
+        let target_dir = crate::util::target_dir(&sh)?;
+        let out_dir = target_dir.join("bench");
+        sh.create_dir(&out_dir)?;
+        let runs = if args.quick { 1 } else { args.runs.min(3) };
+        return googleapis::main(&sh, &target_dir.join("release/xtask"), git_dir, &args.revs, runs, &out_dir);
     }
     let conformance_bin = package_has_bin(&sh, "dome-conformance")?;
     if !args.no_build {

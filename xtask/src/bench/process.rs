@@ -150,7 +150,7 @@ impl Drop for Server {
 }
 
 /// `(VmRSS, VmHWM)` of `pid`, in KiB.
-fn read_memory(pid: u32) -> Option<(u64, u64)> {
+pub(super) fn read_memory(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status

@@ -12,7 +12,7 @@ use prost_types::FileDescriptorProto;
 use xshell::{Shell, cmd};
 
 use super::features::Resolved;
-use crate::descriptors::compile_tree;
+use crate::descriptors::analyze_tree;
 
 /// A loaded proto tree (or image) the rules read.
 #[derive(Debug, Clone)]
@@ -36,9 +36,23 @@ pub fn load_dir(dir: &Path, label: &str) -> Result<Tree> {
 
 /// Compiles a proto directory, less the `excludes` paths, into a tree.
 pub fn load_dir_excluding(dir: &Path, label: &str, excludes: &[String]) -> Result<Tree> {
-    let compiled = compile_tree(dir, excludes)?;
+    let compiled = analyze_tree(dir, excludes)?;
     let own = compiled.files.into_iter().collect();
-    Ok(Tree { label: label.to_string(), files: compiled.set.file, own, features: Resolved::default() })
+    let mut files = compiled.set.file;
+    drop_comments(&mut files);
+    Ok(Tree { label: label.to_string(), files, own, features: Resolved::default() })
+}
+
+/// Drops the comments of the source info, which no breaking rule reads,
+/// and keeps the spans the findings are positioned by.
+fn drop_comments(files: &mut [FileDescriptorProto]) {
+    for info in files.iter_mut().filter_map(|f| f.source_code_info.as_mut()) {
+        for loc in &mut info.location {
+            loc.leading_comments = None;
+            loc.trailing_comments = None;
+            loc.leading_detached_comments = Vec::new();
+        }
+    }
 }
 
 /// Reads an image (a descriptor set file) into a tree. Files under
@@ -77,7 +91,9 @@ pub fn load_descriptor_set(path: &Path, label: &str) -> Result<Tree> {
     if own.is_empty() {
         bail!("image `{}` contains no files", path.display());
     }
-    Ok(Tree { label: label.to_string(), files: set.file, own, features })
+    let mut files = set.file;
+    drop_comments(&mut files);
+    Ok(Tree { label: label.to_string(), files, own, features })
 }
 
 /// Writes the `.proto` files of `rev` below the proto root's path in its

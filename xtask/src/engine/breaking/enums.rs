@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::check::{Ctx, Loc, Out, Pair, in_ranges, range_covered};
+use super::check::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
 use super::model::Enum;
 use crate::engine::features::Features;
 use crate::engine::toolkit::{num, q, sub};
@@ -131,11 +131,17 @@ pub(super) fn reserved_enum_no_delete(_: &Ctx<'_>, p: &Pair<Enum<'_>>, out: &mut
     let (e, name) = (&p.cur, p.cur.proto.name());
     let ranges: Vec<(i32, i32)> = e.proto.reserved_range.iter().map(|r| (r.start(), r.end())).collect();
     for r in &p.old.proto.reserved_range {
-        let (s, t) = (r.start(), r.end());
-        if !range_covered(s, t, &ranges) {
+        let range = (r.start(), r.end());
+        let gaps = uncovered(range.0, range.1, &ranges);
+        if !gaps.is_empty() {
             out.emit(
                 here(e),
-                format!("Previously present reserved range \"[{s}, {t}]\" on enum {} is missing.", q(name)),
+                format!(
+                    "Previously present reserved range {} on enum {} is missing values: {} were removed.",
+                    q(show_range(range)),
+                    q(name),
+                    show_ranges(&gaps)
+                ),
             );
         }
     }

@@ -182,7 +182,7 @@ pub(super) fn field_wire_compatible_type(ctx: &Ctx<'_>, p: &Pair<Field<'_>>, out
             out.emit(type_loc(&p.cur, t.now), format!("{} {WIRE_RULES}{extra}", t.changed_kind.trim_end()));
         }
     } else if named_type_incompatible(ctx, &t) {
-        out.emit(type_loc(&p.cur, t.now), format!("{} {WIRE_RULES}", t.changed_name));
+        out.emit(type_loc(&p.cur, t.now), t.changed_name);
     }
 }
 
@@ -191,7 +191,7 @@ pub(super) fn field_wire_json_compatible_type(ctx: &Ctx<'_>, p: &Pair<Field<'_>>
     if model::wire_json_group(t.now) != model::wire_json_group(t.was) {
         out.emit(type_loc(&p.cur, t.now), format!("{} {JSON_RULES}", t.changed_kind));
     } else if named_type_incompatible(ctx, &t) {
-        out.emit(type_loc(&p.cur, t.now), format!("{} {JSON_RULES}", t.changed_name));
+        out.emit(type_loc(&p.cur, t.now), t.changed_name);
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::Label;
 
-use super::check::{Ctx, Loc, Out, Pair, in_ranges, range_covered};
+use super::check::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
 use super::model::{Field, Index, Msg, real_oneof};
 use crate::engine::toolkit::{num, q, sub};
 
@@ -76,11 +76,17 @@ pub(super) fn reserved_message_no_delete(_: &Ctx<'_>, p: &Pair<Msg<'_>>, out: &m
     let (m, name) = (&p.cur, p.cur.proto.name());
     let ranges: Vec<(i32, i32)> = m.proto.reserved_range.iter().map(|r| (r.start(), r.end() - 1)).collect();
     for r in &p.old.proto.reserved_range {
-        let (s, t) = (r.start(), r.end() - 1);
-        if !range_covered(s, t, &ranges) {
+        let range = (r.start(), r.end() - 1);
+        let gaps = uncovered(range.0, range.1, &ranges);
+        if !gaps.is_empty() {
             out.emit(
                 here(m),
-                format!("Previously present reserved range \"[{s}, {t}]\" on message {} is missing.", q(name)),
+                format!(
+                    "Previously present reserved range {} on message {} is missing values: {} were removed.",
+                    q(show_range(range)),
+                    q(name),
+                    show_ranges(&gaps)
+                ),
             );
         }
     }
@@ -95,13 +101,16 @@ pub(super) fn extension_message_no_delete(_: &Ctx<'_>, p: &Pair<Msg<'_>>, out: &
     let m = &p.cur;
     let ranges: Vec<(i32, i32)> = m.proto.extension_range.iter().map(|r| (r.start(), r.end() - 1)).collect();
     for r in &p.old.proto.extension_range {
-        let (s, t) = (r.start(), r.end() - 1);
-        if !range_covered(s, t, &ranges) {
+        let range = (r.start(), r.end() - 1);
+        let gaps = uncovered(range.0, range.1, &ranges);
+        if !gaps.is_empty() {
             out.emit(
                 here(m),
                 format!(
-                    "Previously present extension range \"[{s}, {t}]\" on message {} is missing.",
-                    q(m.proto.name())
+                    "Previously present extension range {} on message {} is missing values: {} were removed.",
+                    q(show_range(range)),
+                    q(m.proto.name()),
+                    show_ranges(&gaps)
                 ),
             );
         }

@@ -23,13 +23,22 @@ use anyhow::{Result, bail};
 
 pub use rules::{ALL_RULES, Category, Rule};
 
-use super::config::{Config, Section};
+use super::config::{Config, Section, Version};
 use super::findings::Finding;
 use super::input::Tree;
 use super::toolkit::has_version_suffix;
 
+/// The rules buf added with configuration v2: a v1 configuration's
+/// categories do not include them, and a v1 file cannot name them.
+const V2_ONLY: &[&str] = &["EXTENSION_NO_DELETE", "FIELD_SAME_DEFAULT", "PACKAGE_EXTENSION_NO_DELETE"];
+
+fn in_version(rule: &Rule, version: Version) -> bool {
+    version == Version::V2 || !V2_ONLY.contains(&rule.id)
+}
+
 /// Fails on a selector (in `use`, `except` or `ignore_only`) that names
-/// neither a breaking rule nor a category.
+/// neither a breaking rule (of the configuration's version) nor a
+/// category.
 pub fn check_selectors(config: &Config) -> Result<()> {
     let s = &config.breaking.section;
     for (key, name) in s
@@ -39,7 +48,9 @@ pub fn check_selectors(config: &Config) -> Result<()> {
         .chain(s.except.iter().map(|n| ("except", n)))
         .chain(s.ignore_only.keys().map(|n| ("ignore_only", n)))
     {
-        let known = ALL_RULES.iter().any(|r| r.id == name || r.categories.contains(&name.as_str()));
+        let known = ALL_RULES
+            .iter()
+            .any(|r| (r.id == name && in_version(r, config.version)) || r.categories.contains(&name.as_str()));
         if !known {
             bail!(
                 "{}: breaking.{key}: `{name}` is neither a breaking rule nor a category (FILE, PACKAGE, WIRE_JSON, WIRE)",
@@ -50,8 +61,8 @@ pub fn check_selectors(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn selected_by(names: &[String], rule: &Rule) -> bool {
-    names.iter().any(|n| n == rule.id || rule.categories.contains(&n.as_str()))
+fn selected_by(names: &[String], rule: &Rule, version: Version) -> bool {
+    in_version(rule, version) && names.iter().any(|n| n == rule.id || rule.categories.contains(&n.as_str()))
 }
 
 /// Whether a package's last component is an unstable version
@@ -86,7 +97,8 @@ pub fn compare(current: &Tree, baseline: &Tree, config: &Config, category: Optio
         Some(c) => (vec![c.as_str().to_string()], Vec::new()),
         None => (b.section.use_.clone(), b.section.except.clone()),
     };
-    let selected = ALL_RULES.iter().filter(|r| selected_by(&use_, r) && !selected_by(&except, r));
+    let v = config.version;
+    let selected = ALL_RULES.iter().filter(|r| selected_by(&use_, r, v) && !selected_by(&except, r, v));
     let found = if b.section.ignore.is_empty() && !b.ignore_unstable_packages {
         check::run(current, baseline, selected)
     } else {
@@ -96,7 +108,7 @@ pub fn compare(current: &Tree, baseline: &Tree, config: &Config, category: Optio
         .into_iter()
         .filter(|f| {
             !b.section.ignore_only.iter().any(|(k, paths)| {
-                rules::rule(f.rule).is_some_and(|r| selected_by(std::slice::from_ref(k), r))
+                rules::rule(f.rule).is_some_and(|r| selected_by(std::slice::from_ref(k), r, v))
                     && Section::matches(paths, &f.path)
             })
         })

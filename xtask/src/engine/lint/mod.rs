@@ -83,18 +83,22 @@ pub fn selected(config: &Config) -> Vec<&'static Rule> {
 }
 
 /// Lints the `own` files of a descriptor set (imports are context only)
-/// under `config`: the engine, with no I/O.
-pub fn lint(
-    files: &[FileDescriptorProto],
+/// under `config`: the engine, with no I/O. The files are borrowed, so
+/// that they can be the pool's own (one copy of the source info).
+pub fn lint<'a>(
+    files: &'a [&'a FileDescriptorProto],
     own: &BTreeSet<String>,
     pool: Option<&DescriptorPool>,
     config: &Config,
 ) -> Vec<Finding> {
     let section = &config.lint.section;
-    let mine: Vec<&FileDescriptorProto> =
-        files.iter().filter(|f| own.contains(f.name()) && !Section::matches(&section.ignore, f.name())).collect();
+    let mine: Vec<&FileDescriptorProto> = files
+        .iter()
+        .copied()
+        .filter(|f| own.contains(f.name()) && !Section::matches(&section.ignore, f.name()))
+        .collect();
     let mut types = BTreeMap::new();
-    for f in files {
+    for &f in files {
         collect_types(f.package(), &f.message_type, &f.enum_type, f.name(), &mut types);
     }
     let ctx = Ctx { all: files, own: mine, types, pool, options: &config.lint.options };

@@ -25,7 +25,7 @@ use crate::engine::toolkit::{
 /// linted, and the configured options.
 pub struct Ctx<'a> {
     /// Every file of the set, imports included.
-    pub all: &'a [FileDescriptorProto],
+    pub all: &'a [&'a FileDescriptorProto],
     /// The files being linted.
     pub own: Vec<&'a FileDescriptorProto>,
     /// Full type name (no leading dot) to the file that declares it.
@@ -510,7 +510,7 @@ type ImportGraph<'a> = BTreeMap<&'a str, BTreeMap<&'a str, Vec<(&'a FileDescript
 fn package_no_import_cycle<'a>(ctx: &Ctx<'a>, out: &mut Out<'a>) {
     let mut graph: ImportGraph<'a> = BTreeMap::new();
     let pkg_of: BTreeMap<&str, &str> = ctx.all.iter().map(|f| (f.name(), f.package())).collect();
-    for f in ctx.all {
+    for &f in ctx.all {
         for (i, dep) in f.dependency.iter().enumerate() {
             if let Some(&dp) = pkg_of.get(dep.as_str())
                 && !dp.is_empty()
