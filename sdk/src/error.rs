@@ -294,9 +294,16 @@ impl Error {
 impl fmt::Display for ApiError {
     /// `JOB_NOT_FOUND: no job `x` is known (correlation id c)`: the
     /// reason, the server's message (which holds every dynamic value, so
-    /// the metadata is not repeated) and the correlation id to report.
+    /// the metadata is not repeated) and the correlation id to report,
+    /// once: not again when the server's message already names it (the
+    /// reference server ends its messages with `[correlation id c]`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (correlation id {})", self.reason_name(), self.message(), self.correlation_id())
+        let id = self.correlation_id();
+        if id.is_empty() || self.message().contains(&format!("correlation id {id}")) {
+            write!(f, "{}: {}", self.reason_name(), self.message())
+        } else {
+            write!(f, "{}: {} (correlation id {id})", self.reason_name(), self.message())
+        }
     }
 }
 

@@ -258,3 +258,24 @@ mod arbitrary_statuses {
         }
     }
 }
+
+#[test]
+fn the_correlation_id_shows_once_when_the_message_names_it() {
+    let spec = ERROR_REASONS.iter().find(|s| s.name == "JOB_NOT_FOUND").expect("JOB_NOT_FOUND is a reason");
+    let mut metadata = full_metadata(spec);
+    metadata.insert(CORRELATION_ID_KEY.into(), "c-7".into());
+    let named = |message: &str| {
+        let details = tonic_types::ErrorDetails::with_error_info(spec.name, ERROR_DOMAIN, metadata.clone());
+        decode(tonic::Status::with_error_details(tonic::Code::NotFound, message, details)).to_string()
+    };
+    assert_eq!(
+        named("no job `x` is known [correlation id c-7]"),
+        "JOB_NOT_FOUND: no job `x` is known [correlation id c-7]"
+    );
+    assert_eq!(named("no job `x` is known"), "JOB_NOT_FOUND: no job `x` is known (correlation id c-7)");
+    assert_eq!(
+        named("no job `x` is known [correlation id c-8]"),
+        "JOB_NOT_FOUND: no job `x` is known [correlation id c-8] (correlation id c-7)",
+        "another id in the message is not the call's"
+    );
+}
