@@ -36,6 +36,9 @@ pub struct Config {
     /// How long a new connection may take to send its first bytes (the
     /// HTTP/2 preface, or a TLS handshake) before it is closed.
     pub handshake_timeout: Duration,
+    /// How long a connection may stay open with no call open on it before
+    /// it is closed (zero: never).
+    pub idle_timeout: Duration,
     /// How often an HTTP/2 PING checks a connection that is open.
     pub keepalive_interval: Duration,
     /// How long a PING may go unanswered before its connection is closed.
@@ -67,6 +70,7 @@ impl Default for Config {
             max_concurrent_streams: 1024,
             max_connections: 4096,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             memory_trim: None,

@@ -11,7 +11,9 @@
 //! for long. Once talking, HTTP/2 keepalive pings (set on the server
 //! builder) find a peer that went silent. When `accept` fails for want of
 //! descriptors or memory, the loop waits before trying again instead of
-//! spinning on the error.
+//! spinning on the error. A connection with no call open on it for the
+//! idle timeout is closed ([`crate::idle`]): HTTP/2 PINGs alone keep no
+//! connection.
 
 use std::future::Future;
 use std::io;
@@ -25,7 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Sleep;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
+
+use crate::idle::{Activity, ConnInfo, IdleTimer};
 
 /// The bytes a new connection must send within the handshake timeout:
 /// the 24-byte HTTP/2 preface and a SETTINGS frame header (a TLS
@@ -40,8 +44,14 @@ pub(crate) type Incoming = ReceiverStream<io::Result<Conn>>;
 
 /// Accepts connections from `listener` until the stream is dropped: at
 /// most `max_connections` open at once (0: no cap), each closed unless it
-/// sends its handshake within `handshake_timeout`.
-pub(crate) fn incoming(listener: TcpListener, max_connections: usize, handshake_timeout: Duration) -> Incoming {
+/// sends its handshake within `handshake_timeout`, and closed once it has
+/// had no call open for `idle_timeout` (zero: never).
+pub(crate) fn incoming(
+    listener: TcpListener,
+    max_connections: usize,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+) -> Incoming {
     let (tx, rx) = mpsc::channel(16);
     let cap = (max_connections > 0).then(|| Arc::new(Semaphore::new(max_connections)));
     tokio::spawn(async move {
@@ -64,6 +74,8 @@ pub(crate) fn incoming(listener: TcpListener, max_connections: usize, handshake_
                         stream,
                         handshake: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                         read: 0,
+                        activity: Arc::default(),
+                        idle: (!idle_timeout.is_zero()).then(|| IdleTimer::new(idle_timeout)),
                         _permit: permit,
                     };
                     if tx.send(Ok(conn)).await.is_err() {
@@ -98,14 +110,18 @@ pub(crate) struct Conn {
     handshake: Option<Pin<Box<Sleep>>>,
     /// Bytes read so far (counted only until the handshake is in).
     read: usize,
+    /// What the connection's calls tell it.
+    activity: Arc<Activity>,
+    /// The idle deadline, when there is an idle timeout.
+    idle: Option<IdleTimer>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
+    fn connect_info(&self) -> ConnInfo {
+        ConnInfo { tcp: self.stream.connect_info(), activity: self.activity.clone() }
     }
 }
 
@@ -121,6 +137,12 @@ impl AsyncRead for Conn {
             } else if polled.is_pending() && deadline.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no handshake in time")));
             }
+        }
+        if polled.is_pending()
+            && let Some(idle) = this.idle.as_mut()
+            && idle.expired(&this.activity, cx)
+        {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "no call open for the idle timeout")));
         }
         polled
     }

@@ -227,6 +227,12 @@ impl ApiError {
         }
     }
 
+    /// `UNIMPLEMENTED`: nothing is served at `method`, the path called.
+    pub(crate) fn unimplemented(method: &str) -> Self {
+        Self::new(ErrorReason::Unimplemented, format!("`{}` is not implemented by this server", echo(method)))
+            .meta("method", method)
+    }
+
     /// `INTERNAL`.
     pub(crate) fn internal(what: impl Into<String>) -> Self {
         Self::new(ErrorReason::Internal, what)
@@ -312,6 +318,7 @@ mod tests {
             ApiError::invalid_argument("x", "y").with_reason(ErrorReason::PermissionDenied).meta("permission", "p"),
             ApiError::shutting_down(None),
             ApiError::internal("broken"),
+            ApiError::unimplemented("/x.Y/Z"),
         ]
     }
 
@@ -369,6 +376,7 @@ mod tests {
             ApiError::limit_exceeded(&huge, u64::MAX),
             ApiError::shutting_down(Some((&huge, u64::MAX))),
             ApiError::internal(huge.clone()),
+            ApiError::unimplemented(&huge),
         ]
     }
 

@@ -9,10 +9,10 @@
 //! over the limit, `INVALID_ARGUMENT` for anything else the transport
 //! could not read), under a fresh correlation id, since the request's own
 //! could not be read. `UNIMPLEMENTED` (an unknown method, an encoding not
-//! served) passes as the transport sends it: the contract has no reason
-//! for it.
+//! served) passes here as the transport sends it, and is typed for every
+//! service alike by the [`TypeUnimplemented`] layer.
 
-use tonic::codegen::http;
+use tonic::codegen::{BoxFuture, Service, http};
 use tonic::{Code, Status};
 
 use crate::errors::ApiError;
@@ -56,6 +56,67 @@ pub(crate) fn retype(
     };
     tracing::info!(code = ?status.code(), message = status.message(), "typed an untyped error");
     error.into_status(&new_id("corr-"), faults).into_http()
+}
+
+/// The layer that types the `UNIMPLEMENTED` answers tonic gives on its
+/// own, for any service: a method or service the server does not serve,
+/// or a message encoding it does not accept. The error names the path
+/// called (cut, as every echo is).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TypeUnimplemented(pub(crate) Faults);
+
+impl<S> tower_layer::Layer<S> for TypeUnimplemented {
+    type Service = Typed<S>;
+
+    fn layer(&self, inner: S) -> Typed<S> {
+        Typed { inner, faults: self.0 }
+    }
+}
+
+/// A service whose untyped `UNIMPLEMENTED` answers are typed.
+#[derive(Debug, Clone)]
+pub(crate) struct Typed<S> {
+    inner: S,
+    faults: Faults,
+}
+
+impl<S, B> Service<http::Request<B>> for Typed<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let faults = self.faults;
+        let answered = self.inner.call(request);
+        Box::pin(async move { Ok(type_unimplemented(answered.await?, &path, faults)) })
+    }
+}
+
+/// Replaces an untyped `UNIMPLEMENTED` response with the typed error.
+fn type_unimplemented(
+    response: http::Response<tonic::body::Body>,
+    path: &str,
+    faults: Faults,
+) -> http::Response<tonic::body::Body> {
+    if faults.is(Mutant::MissingErrorInfo) || response.headers().contains_key(DETAILS_HEADER) {
+        return response;
+    }
+    match Status::from_header_map(response.headers()) {
+        Some(status) if status.code() == Code::Unimplemented => {
+            tracing::info!(path = %crate::errors::truncated(path, 128), message = status.message(), "typed an unimplemented call");
+            ApiError::unimplemented(path).into_status(&new_id("corr-"), faults).into_http()
+        }
+        _ => response,
+    }
 }
 
 #[cfg(test)]

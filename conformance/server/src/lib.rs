@@ -22,6 +22,7 @@ mod config;
 mod conn;
 mod errors;
 mod guard;
+mod idle;
 mod ids;
 #[cfg_attr(not(feature = "mutants"), allow(dead_code, unreachable_pub))]
 mod mutants;

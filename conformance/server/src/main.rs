@@ -68,6 +68,9 @@ struct Args {
     /// preface or TLS handshake) before it is closed.
     #[arg(long, default_value_t = domed::Config::default().handshake_timeout.as_secs())]
     handshake_timeout_secs: u64,
+    /// Seconds a connection may stay open with no call open on it (0: no limit).
+    #[arg(long, default_value_t = domed::Config::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
     /// Seconds between HTTP/2 keepalive PINGs on an open connection.
     #[arg(long, default_value_t = domed::Config::default().keepalive_interval.as_secs())]
     keepalive_interval_secs: u64,
@@ -153,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         max_concurrent_streams: args.max_concurrent_streams,
         max_connections: args.max_connections,
         handshake_timeout: Duration::from_secs(args.handshake_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         keepalive_interval: Duration::from_secs(args.keepalive_interval_secs),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_secs),
         #[cfg(feature = "mimalloc")]

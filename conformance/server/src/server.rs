@@ -175,6 +175,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(|e| Error::new(ErrorKind::Reflection(e)))?;
 
     let mut builder = Server::builder()
+        .layer(crate::idle::TrackCalls)
+        .layer(crate::guard::TypeUnimplemented(faults))
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout));
@@ -196,7 +198,8 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .add_service(gateway_service);
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let incoming = crate::conn::incoming(listener, config.max_connections, config.handshake_timeout);
+    let incoming =
+        crate::conn::incoming(listener, config.max_connections, config.handshake_timeout, config.idle_timeout);
     let reporter = health_reporter.clone();
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
         // A dropped sender means the handle is gone: keep serving then.

@@ -190,6 +190,21 @@ impl Wire {
         r
     }
 
+    /// Calls `path`, a method the contract does not define, with an empty
+    /// message, as a client built for another contract would.
+    pub async fn call_unknown(&self, path: &'static str) -> Rpc<()> {
+        let mut grpc = tonic::client::Grpc::new(self.channel());
+        let request = self.request(pb::ListCapabilitiesRequest::default());
+        let call = async move {
+            grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("the connection failed: {e}")))?;
+            let codec = tonic_prost::ProstCodec::<pb::ListCapabilitiesRequest, pb::ListCapabilitiesResponse>::default();
+            grpc.unary(request, tonic::codegen::http::uri::PathAndQuery::from_static(path), codec)
+                .await
+                .map(|r| r.map(|_| ()))
+        };
+        self.deadline("a call of an unknown method", call).await
+    }
+
     /// `ListCapabilities`.
     pub async fn capabilities(&self, req: pb::ListCapabilitiesRequest) -> Rpc<pb::ListCapabilitiesResponse> {
         let mut c = self.client.clone();

@@ -313,6 +313,22 @@ sequence of the last event sent on it. [rule: errors.shutting_down]"#,
         doc: r#"An invariant of the server broke. Not retryable: report it with the
 correlation id. Metadata: none beyond `correlationId`. [rule: errors.internal]"#,
     },
+    ErrorReasonSpec {
+        reason: crate::pb::ErrorReason::Unimplemented,
+        name: "UNIMPLEMENTED",
+        code: crate::Code::Unimplemented,
+        retryable: false,
+        metadata_keys: &["method"],
+        optional_metadata_keys: &[],
+        bad_request: false,
+        decimal_metadata_keys: &[],
+        list_metadata_keys: &[],
+        doc: r#"The server does not implement what the call asks for: a method or
+service it does not serve, or a message encoding it does not accept
+(`grpc-accept-encoding` lists those it does). Never retried.
+Metadata: `method` (the path called, cut to at most 128 bytes).
+[rule: errors.unimplemented]"#,
+    },
 ];
 /// The SSOT standing of one message, read from its `(ssot)` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1152,6 +1168,12 @@ pub const RULES: &[RuleSpec] = &[
         id: "errors.internal",
         text: "An invariant of the server broke. Not retryable: report it with the correlation id. Metadata: none beyond `correlationId`.",
         element: "dome.gateway.v1.ERROR_REASON_INTERNAL",
+        file: "dome/gateway/v1/errors.proto",
+    },
+    RuleSpec {
+        id: "errors.unimplemented",
+        text: "The server does not implement what the call asks for: a method or service it does not serve, or a message encoding it does not accept (`grpc-accept-encoding` lists those it does). Never retried. Metadata: `method` (the path called, cut to at most 128 bytes).",
+        element: "dome.gateway.v1.ERROR_REASON_UNIMPLEMENTED",
         file: "dome/gateway/v1/errors.proto",
     },
     RuleSpec {

@@ -707,6 +707,12 @@ pub enum ErrorReason {
     /// An invariant of the server broke. Not retryable: report it with the
     /// correlation id. Metadata: none beyond `correlationId`. \[rule: errors.internal\]
     Internal = 17,
+    /// The server does not implement what the call asks for: a method or
+    /// service it does not serve, or a message encoding it does not accept
+    /// (`grpc-accept-encoding` lists those it does). Never retried.
+    /// Metadata: `method` (the path called, cut to at most 128 bytes).
+    /// \[rule: errors.unimplemented\]
+    Unimplemented = 18,
 }
 impl ErrorReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -733,6 +739,7 @@ impl ErrorReason {
             Self::PermissionDenied => "ERROR_REASON_PERMISSION_DENIED",
             Self::ShuttingDown => "ERROR_REASON_SHUTTING_DOWN",
             Self::Internal => "ERROR_REASON_INTERNAL",
+            Self::Unimplemented => "ERROR_REASON_UNIMPLEMENTED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -756,6 +763,7 @@ impl ErrorReason {
             "ERROR_REASON_PERMISSION_DENIED" => Some(Self::PermissionDenied),
             "ERROR_REASON_SHUTTING_DOWN" => Some(Self::ShuttingDown),
             "ERROR_REASON_INTERNAL" => Some(Self::Internal),
+            "ERROR_REASON_UNIMPLEMENTED" => Some(Self::Unimplemented),
             _ => None,
         }
     }

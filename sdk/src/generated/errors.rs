@@ -235,6 +235,19 @@ pub enum ApiError {
         /// The status message, for people; decide by the variant, never by it.
         message: String,
     },
+    /// The server does not implement what the call asks for: a method or
+    /// service it does not serve, or a message encoding it does not accept
+    /// (`grpc-accept-encoding` lists those it does). Never retried.
+    /// Metadata: `method` (the path called, cut to at most 128 bytes).
+    /// [rule: errors.unimplemented]
+    Unimplemented {
+        /// The `correlationId` of the failed call.
+        correlation_id: String,
+        /// The `method` metadata value.
+        method: String,
+        /// The status message, for people; decide by the variant, never by it.
+        message: String,
+    },
 }
 impl ApiError {
     /// The `ErrorReason` of the error.
@@ -261,6 +274,7 @@ impl ApiError {
             Self::PermissionDenied { .. } => crate::pb::ErrorReason::PermissionDenied,
             Self::ShuttingDown { .. } => crate::pb::ErrorReason::ShuttingDown,
             Self::Internal { .. } => crate::pb::ErrorReason::Internal,
+            Self::Unimplemented { .. } => crate::pb::ErrorReason::Unimplemented,
         }
     }
     /// `ErrorInfo.reason`: the reason's name without the `ERROR_REASON_` prefix.
@@ -283,6 +297,7 @@ impl ApiError {
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::ShuttingDown { .. } => "SHUTTING_DOWN",
             Self::Internal { .. } => "INTERNAL",
+            Self::Unimplemented { .. } => "UNIMPLEMENTED",
         }
     }
     /// The gRPC status code the contract sends the error with.
@@ -305,6 +320,7 @@ impl ApiError {
             Self::PermissionDenied { .. } => crate::Code::PermissionDenied,
             Self::ShuttingDown { .. } => crate::Code::Unavailable,
             Self::Internal { .. } => crate::Code::Internal,
+            Self::Unimplemented { .. } => crate::Code::Unimplemented,
         }
     }
     /// Whether the contract lets a client retry the identical request (the reason's `(error).retryable`).
@@ -327,6 +343,7 @@ impl ApiError {
             Self::PermissionDenied { .. } => false,
             Self::ShuttingDown { .. } => true,
             Self::Internal { .. } => false,
+            Self::Unimplemented { .. } => false,
         }
     }
     /// The `correlationId` of the failed call.
@@ -349,6 +366,7 @@ impl ApiError {
             Self::PermissionDenied { correlation_id, .. } => correlation_id,
             Self::ShuttingDown { correlation_id, .. } => correlation_id,
             Self::Internal { correlation_id, .. } => correlation_id,
+            Self::Unimplemented { correlation_id, .. } => correlation_id,
         }
     }
     /// The status message, for people.
@@ -371,6 +389,7 @@ impl ApiError {
             Self::PermissionDenied { message, .. } => message,
             Self::ShuttingDown { message, .. } => message,
             Self::Internal { message, .. } => message,
+            Self::Unimplemented { message, .. } => message,
         }
     }
     /// The `BadRequest` field violations; empty for a reason without them.
@@ -473,6 +492,7 @@ impl ApiError {
                 ]
             }
             Self::Internal { .. } => vec![],
+            Self::Unimplemented { method, .. } => vec![("method", Some(method.clone()))],
         }
     }
     /// Builds the variant named by `details.reason()`. `Ok(None)` for a reason this SDK does not know; `Err` names a promised metadata key that is missing or malformed.
@@ -635,6 +655,14 @@ impl ApiError {
                         Self::Internal {
                             correlation_id: details
                                 .required(crate::contract::CORRELATION_ID_KEY)?,
+                            message: details.message().to_string(),
+                        }
+                    }
+                    "UNIMPLEMENTED" => {
+                        Self::Unimplemented {
+                            correlation_id: details
+                                .required(crate::contract::CORRELATION_ID_KEY)?,
+                            method: details.required("method")?,
                             message: details.message().to_string(),
                         }
                     }

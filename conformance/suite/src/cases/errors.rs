@@ -42,7 +42,8 @@ pub(super) fn cases() -> Vec<Case> {
                 | Reason::Unauthenticated
                 | Reason::PermissionDenied
                 | Reason::ShuttingDown
-                | Reason::Internal => case.anywhere(),
+                | Reason::Internal
+                | Reason::Unimplemented => case.anywhere(),
                 // It fills the server's queue, so nothing may run beside it.
                 Reason::QueueFull => case.exclusive(),
                 Reason::InvalidSkillInput
@@ -217,6 +218,7 @@ fn rules_of(name: &str) -> Vec<&'static str> {
             &["errors.limit_exceeded", "limits.exceeded_named", "execute.max_input_bytes", "limits.subscribers_per_job"]
         }
         "UNAUTHENTICATED" => &["errors.unauthenticated", "auth.bearer_required"],
+        "UNIMPLEMENTED" => &["errors.unimplemented"],
         _ => return Vec::new(),
     };
     let shared = [
@@ -662,6 +664,15 @@ async fn provoke(ctx: Ctx, spec: &'static ErrorReasonSpec) -> CaseResult {
         ),
         Reason::ShuttingDown => skip("it needs the server to shut down while the suite runs"),
         Reason::Internal => skip("a conforming server breaks no invariant on request"),
+        Reason::Unimplemented => {
+            let path = "/dome.gateway.v1.GatewayService/NoSuchMethod";
+            let seen = expect_error(ctx.wire.call_unknown(path).await, spec.name, None, "a method the service lacks")?;
+            ensure!(md(&seen, "method") == path, "method is {:?}, expected {path}", md(&seen, "method"));
+            let path = "/dome.nowhere.v1.NoSuchService/Call";
+            let seen = expect_error(ctx.wire.call_unknown(path).await, spec.name, None, "a service the server lacks")?;
+            ensure!(md(&seen, "method") == path, "method is {:?}, expected {path}", md(&seen, "method"));
+            Ok(())
+        }
         Reason::Unspecified => skip("the zero value is never sent"),
     }
 }
