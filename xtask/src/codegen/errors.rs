@@ -367,7 +367,7 @@ mod tests {
         let added = generate_edited(|text| {
             let end = text.rfind('}').expect("the enum closes");
             format!(
-                "{}  // A quota ran out. Metadata: `bucketName`.\n  ERROR_REASON_QUOTA_SPENT = 18 [(error) = {{\n    code: GRPC_CODE_RESOURCE_EXHAUSTED\n    retryable: true\n    metadata_keys: [\"bucketName\"]\n    optional_metadata_keys: [\"hint\"]\n  }}];\n{}",
+                "{}  // A quota ran out. Metadata: `bucketName`.\n  ERROR_REASON_QUOTA_SPENT = 1018 [(error) = {{\n    code: GRPC_CODE_RESOURCE_EXHAUSTED\n    retryable: true\n    metadata_keys: [\"bucketName\"]\n    optional_metadata_keys: [\"hint\"]\n  }}];\n{}",
                 &text[..end],
                 &text[end..]
             )
