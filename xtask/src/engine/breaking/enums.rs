@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::check::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
+use super::context::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
 use super::model::Enum;
 use crate::engine::features::Features;
 use crate::engine::toolkit::{num, q, sub};

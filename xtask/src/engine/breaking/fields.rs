@@ -4,7 +4,7 @@
 
 use prost_types::field_descriptor_proto::{Label, Type};
 
-use super::check::{Ctx, Loc, Out, Pair};
+use super::context::{Ctx, Loc, Out, Pair};
 use super::model::{self, Cardinality, Field, Index, oneof_of};
 use crate::engine::toolkit::{full_name, message_at, num, q, sub};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use prost_types::FileDescriptorProto;
 
-use super::check::{Ctx, Loc, Out, Pair};
+use super::context::{Ctx, Loc, Out, Pair};
 use super::model::{Index, Syntax};
 use crate::engine::toolkit::{file_option, full_name, num, q};
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_types::DescriptorProto;
 use prost_types::field_descriptor_proto::Label;
 
-use super::check::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
+use super::context::{Ctx, Loc, Out, Pair, in_ranges, show_range, show_ranges, uncovered};
 use super::model::{Field, Index, Msg, real_oneof};
 use crate::engine::toolkit::{num, q, sub};
 

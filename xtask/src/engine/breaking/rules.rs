@@ -15,7 +15,7 @@ use std::fmt;
 
 use prost_types::FileDescriptorProto;
 
-use super::check::{Ctx, Out, Pair};
+use super::context::{Ctx, Out, Pair};
 use super::model::{Enum, Field, Method, Msg, Service};
 use super::{enums, fields, files, messages, services};
 

@@ -4,7 +4,7 @@
 use prost_types::MethodDescriptorProto;
 use prost_types::method_options::IdempotencyLevel;
 
-use super::check::{Ctx, Loc, Out, Pair};
+use super::context::{Ctx, Loc, Out, Pair};
 use super::model::{Method, Service};
 use crate::engine::toolkit::{num, q, sub};
 
