@@ -257,7 +257,7 @@ async fn unsupported_header(ctx: Ctx) -> CaseResult {
         .wire
         .capabilities_with_headers(
             pb::ListCapabilitiesRequest { correlation_id: corr.clone(), api_version: String::new() },
-            &[("dome-api-version", "v0-unserved")],
+            &[(contract::API_VERSION_HEADER, "v0-unserved")],
             true,
         )
         .await;

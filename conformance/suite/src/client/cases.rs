@@ -414,11 +414,12 @@ async fn headers_every_call(ctx: ClientCtx) -> CaseResult {
     let want_auth = format!("Bearer {TOKEN}");
     let want_corr = correlation(&ctx);
     for call in &calls {
-        let version = call.header("dome-api-version");
+        let version = call.header(contract::API_VERSION_HEADER);
         ensure!(
             version == Some(contract::API_VERSION),
-            "{:?} carried `dome-api-version: {version:?}`, expected {:?}",
+            "{:?} carried `{}: {version:?}`, expected {:?}",
             call.method,
+            contract::API_VERSION_HEADER,
             contract::API_VERSION
         );
         let auth = call.header("authorization");
