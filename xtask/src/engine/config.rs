@@ -120,6 +120,15 @@ impl Section {
     pub fn matches(paths: &[String], file: &str) -> bool {
         crate::descriptors::under(paths, file)
     }
+
+    /// Every rule id or category name the section names, with the key
+    /// that names it (`use`, `except` or `ignore_only`), for checking
+    /// that each is known.
+    pub fn selectors(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let use_ = self.use_.iter().map(|n| ("use", n));
+        let except = self.except.iter().map(|n| ("except", n));
+        use_.chain(except).chain(self.ignore_only.keys().map(|n| ("ignore_only", n)))
+    }
 }
 
 /// The options of buf's lint configuration that change what a rule

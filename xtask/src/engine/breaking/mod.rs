@@ -41,14 +41,7 @@ fn in_version(rule: &Rule, version: Version) -> bool {
 /// neither a breaking rule (of the configuration's version) nor a
 /// category.
 pub fn check_selectors(config: &Config) -> Result<()> {
-    let s = &config.breaking.section;
-    for (key, name) in s
-        .use_
-        .iter()
-        .map(|n| ("use", n))
-        .chain(s.except.iter().map(|n| ("except", n)))
-        .chain(s.ignore_only.keys().map(|n| ("ignore_only", n)))
-    {
+    for (key, name) in config.breaking.section.selectors() {
         let known = ALL_RULES
             .iter()
             .any(|r| (r.id == name && in_version(r, config.version)) || r.categories.contains(&name.as_str()));

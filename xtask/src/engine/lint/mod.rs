@@ -50,14 +50,7 @@ fn is_category(name: &str, version: Version) -> bool {
 /// Fails on a selector (in `use`, `except` or `ignore_only`) that names
 /// neither a lint rule nor a category.
 pub fn check_selectors(config: &Config) -> Result<()> {
-    let s = &config.lint.section;
-    for (key, name) in s
-        .use_
-        .iter()
-        .map(|n| ("use", n))
-        .chain(s.except.iter().map(|n| ("except", n)))
-        .chain(s.ignore_only.keys().map(|n| ("ignore_only", n)))
-    {
+    for (key, name) in config.lint.section.selectors() {
         if !is_category(name, config.version) && rules::rule(name).is_none() {
             bail!(
                 "{}: lint.{key}: `{name}` is neither a lint rule nor a category ({})",
