@@ -106,7 +106,7 @@ pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool)
     if !text.contains(from) {
         bail!("`{file}` no longer contains `{from}`; update the bench's planted bug");
     }
-    sync_file(sh, &path, &text.replacen(from, to, 1))?;
+    sync_file(&path, text.replacen(from, to, 1).as_bytes())?;
     let target_dir = target.join("bench/planted-target");
     if build {
         let manifest = copy.join("Cargo.toml");
@@ -119,10 +119,12 @@ pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool)
     Ok((copy, target_dir.join("release/xtask")))
 }
 
-/// Mirrors the file or directory `from` at `to`, writing only what differs.
+/// Mirrors the file or directory `from` at `to`, writing only what differs
+/// (as bytes: the tree holds binary descriptor sets).
 fn sync_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
     if !from.is_dir() {
-        return sync_file(sh, to, &sh.read_file(from)?);
+        let bytes = std::fs::read(from).with_context(|| format!("reading `{}`", from.display()))?;
+        return sync_file(to, &bytes);
     }
     sh.create_dir(to)?;
     for entry in sh.read_dir(from)? {
@@ -132,9 +134,9 @@ fn sync_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn sync_file(sh: &Shell, path: &Path, text: &str) -> Result<()> {
-    if sh.read_file(path).ok().as_deref() != Some(text) {
-        sh.write_file(path, text)?;
+fn sync_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).ok().as_deref() != Some(bytes) {
+        std::fs::write(path, bytes).with_context(|| format!("writing `{}`", path.display()))?;
     }
     Ok(())
 }
@@ -250,5 +252,26 @@ mod tests {
         let (_, from, to) = PLANTED_BUG;
         assert!(to.contains(PLANTED_WORD), "{to}");
         assert!(!from.contains(PLANTED_WORD), "{from}");
+    }
+
+    #[test]
+    fn the_planted_copy_keeps_binary_files_and_plants_the_bug_once() {
+        let (file, from, to) = PLANTED_BUG;
+        let root = tempfile::tempdir().expect("temp dir");
+        let target = tempfile::tempdir().expect("temp dir");
+        let binary: &[u8] = &[0x0a, 0xff, 0xfe, 0x00, 0x80];
+        std::fs::create_dir_all(root.path().join("golden")).expect("mkdir");
+        std::fs::write(root.path().join("golden/set.binpb"), binary).expect("write");
+        std::fs::create_dir_all(root.path().join(file).parent().expect("parent")).expect("mkdir");
+        std::fs::write(root.path().join(file), format!("a\n{from}\nb\n")).expect("write");
+        let sh = Shell::new().expect("shell");
+
+        let (copy, _) = planted_xtask(&sh, root.path(), target.path(), false).expect("planted copy");
+        assert_eq!(std::fs::read(copy.join("golden/set.binpb")).expect("read"), binary);
+        assert_eq!(std::fs::read_to_string(copy.join(file)).expect("read"), format!("a\n{to}\nb\n"));
+
+        std::fs::write(root.path().join(file), "the projection moved on\n").expect("write");
+        let err = planted_xtask(&sh, root.path(), target.path(), false).expect_err("nothing to plant");
+        assert!(err.to_string().contains("update the bench's planted bug"), "{err}");
     }
 }
