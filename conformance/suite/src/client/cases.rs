@@ -467,15 +467,28 @@ fn shutting_down() -> Fault {
 }
 
 async fn retry_queue_full(ctx: ClientCtx) -> CaseResult {
-    let script = Script::default().fault(Method::SkillExecute, [queue_full(SHORT), queue_full(SHORT)]);
-    let mut s = Session::open(&ctx, script).await?;
+    let faults = [queue_full(SHORT), queue_full(SHORT)];
+    one_job_after_retries(&ctx, faults, 3, "two QUEUE_FULL, then success").await
+}
+
+/// Submits once through `faults` on SkillExecute and checks that the
+/// client made `calls` attempts under one idempotency key and got the one
+/// job the gateway created.
+async fn one_job_after_retries(
+    ctx: &ClientCtx,
+    faults: impl IntoIterator<Item = Fault>,
+    calls: usize,
+    why: &str,
+) -> CaseResult {
+    let script = Script::default().fault(Method::SkillExecute, faults);
+    let mut s = Session::open(ctx, script).await?;
     let job = executed_job(&s.call(execute()).await?)?;
     let created = s.gateway.jobs_created();
-    let calls = s.close().await?;
-    let n = of(&calls, Method::SkillExecute).len();
-    ensure!(n == 3, "the gateway received {n} SkillExecute calls, expected 3 (two QUEUE_FULL, then success)");
-    one_key(&calls)?;
-    ensure!(created == 1, "{created} jobs were created, expected 1");
+    let seen = s.close().await?;
+    let n = of(&seen, Method::SkillExecute).len();
+    ensure!(n == calls, "the gateway received {n} SkillExecute calls, expected {calls} ({why})");
+    one_key(&seen)?;
+    ensure!(created == 1, "{created} jobs were created for one submission, expected 1");
     ensure!(
         job.job_id == super::gateway::id("job", 1),
         "the application got job {:?}, not the one created",
@@ -568,21 +581,7 @@ async fn retry_stops_at_deadline(ctx: ClientCtx) -> CaseResult {
 }
 
 async fn idempotency_retry_after_drop(ctx: ClientCtx) -> CaseResult {
-    let script = Script::default().fault(Method::SkillExecute, [Fault::DropAfterCommit]);
-    let mut s = Session::open(&ctx, script).await?;
-    let job = executed_job(&s.call(execute()).await?)?;
-    let created = s.gateway.jobs_created();
-    let calls = s.close().await?;
-    let n = of(&calls, Method::SkillExecute).len();
-    ensure!(n == 2, "the gateway received {n} SkillExecute calls, expected 2 (one dropped, one retry)");
-    one_key(&calls)?;
-    ensure!(created == 1, "{created} jobs were created for one submission, expected 1");
-    ensure!(
-        job.job_id == super::gateway::id("job", 1),
-        "the application got job {:?}, not the one created",
-        job.job_id
-    );
-    Ok(())
+    one_job_after_retries(&ctx, [Fault::DropAfterCommit], 2, "one dropped, one retry").await
 }
 
 fn plan(replay: u64, deliver: u64, cut: Cut) -> StreamPlan {
