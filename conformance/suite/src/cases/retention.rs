@@ -78,12 +78,14 @@ async fn evicted_job(ctx: Ctx) -> CaseResult {
     let mut last = String::new();
     for _ in 0..max_jobs {
         let request = ctx.request(&Script::new(vec![]), &ctx.correlation("filler"));
-        let answered = match ctx.wire.execute(request.clone()).await {
+        // `ctx.execute` waits out QUEUE_FULL, which a slow server answers
+        // while the previous fillers still wait for a worker.
+        let answered = match ctx.execute(request.clone()).await {
             Ok(r) => r,
             // Every retained job was live: wait for the last one to end.
             Err(RpcError::Status(s)) if crate::wire::check_error(&s, "LIMIT_EXCEEDED", None).is_ok() => {
                 super::await_end(&ctx, &last).await?;
-                ctx.wire.execute(request).await?
+                ctx.execute(request).await?
             }
             Err(e) => return Err(e.into()),
         };
