@@ -188,4 +188,19 @@ mod tests {
         assert_eq!(left, Vec::<&str>::new());
         assert!(cleaned.lines().any(|l| l.starts_with("PATH=")), "everything else is kept: {cleaned}");
     }
+
+    /// The bench and the conformance gate find their binaries where cargo
+    /// builds them: under `CARGO_TARGET_DIR` when it is set (as in many CI
+    /// caches), relative to where cargo runs when the path is.
+    #[test]
+    fn the_target_directory_follows_cargo_target_dir() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let sh = Shell::new().unwrap();
+        sh.change_dir(&root);
+        let elsewhere = std::env::temp_dir().join("dome-contract-elsewhere/target");
+        sh.set_var("CARGO_TARGET_DIR", &elsewhere);
+        assert_eq!(target_dir(&sh).unwrap(), elsewhere, "CARGO_TARGET_DIR is honoured");
+        sh.set_var("CARGO_TARGET_DIR", "cache/target");
+        assert_eq!(target_dir(&sh).unwrap(), root.join("cache/target"), "a relative one from where cargo runs");
+    }
 }

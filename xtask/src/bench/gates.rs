@@ -96,7 +96,9 @@ pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool)
     let copy = target.join("bench/planted");
     for entry in sh.read_dir(root)? {
         let name = entry.file_name().context("a directory entry without a name")?;
-        if name != "target" && name != ".git" {
+        // A `CARGO_TARGET_DIR` inside the tree under another name holds
+        // the copy itself: copying it would never end.
+        if name != "target" && name != ".git" && !target.starts_with(&entry) {
             sync_tree(sh, &entry, &copy.join(name))?;
         }
     }
