@@ -10,12 +10,19 @@ async fn execute_and_wait_returns_the_terminal_job() {
     let server = common::default_server().await;
     let client = common::client(&server.url()).await;
 
+    let before = std::time::SystemTime::now();
     let ok = common::script(&client, r#"[{"bulk":{"count":50}},{"succeed":{"output":[1,2]}}]"#)
         .send_and_wait(None)
         .await
         .expect("runs");
     assert_eq!(ok.state(), pb::JobState::Succeeded);
     assert_eq!(ok.outcome.as_ref().expect("an outcome").output_json, "[1,2]");
+    // The time readers, named as their fields, give the wire times as
+    // `SystemTime`s, in order; an unset time reads as `None`.
+    let (created, ended) = (ok.create_time().expect("set"), ok.end_time().expect("set"));
+    let second = std::time::Duration::from_secs(1);
+    assert!(before - second <= created && created <= ended && ended <= std::time::SystemTime::now() + second);
+    assert_eq!(pb::Job::default().create_time(), None);
 
     // A failed job is a successful call: its outcome carries the policy reason.
     let failed = common::script(&client, r#"[{"fail":{"reason_code":"EXEC.NONZERO_EXIT","message":"exit 3"}}]"#)

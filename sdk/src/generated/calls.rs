@@ -810,50 +810,50 @@ impl std::fmt::Display for crate::pb::LogLevel {
     }
 }
 impl crate::pb::GateDecision {
-    /// `record_time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `record_time` as a [`std::time::SystemTime`] (the field `record_time` holds its wire form); `None` when unset or out of range.
     ///
     /// When the gateway recorded the decision; always set. Not part of the
     /// SSOT family. [rule: decisions.gate_record_time]
-    pub fn record_time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn record_time(&self) -> Option<std::time::SystemTime> {
         self.record_time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
 }
 impl crate::pb::PromotionDecision {
-    /// `record_time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `record_time` as a [`std::time::SystemTime`] (the field `record_time` holds its wire form); `None` when unset or out of range.
     ///
     /// When the gateway recorded the decision; always set. Not part of the
     /// SSOT family. [rule: decisions.promotion_record_time]
-    pub fn record_time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn record_time(&self) -> Option<std::time::SystemTime> {
         self.record_time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
 }
 impl crate::pb::Job {
-    /// `create_time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `create_time` as a [`std::time::SystemTime`] (the field `create_time` holds its wire form); `None` when unset or out of range.
     ///
     /// When the server accepted the job; always set. [rule: job.create_time]
-    pub fn create_time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn create_time(&self) -> Option<std::time::SystemTime> {
         self.create_time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
-    /// `start_time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `start_time` as a [`std::time::SystemTime`] (the field `start_time` holds its wire form); `None` when unset or out of range.
     ///
     /// When a worker started the job; unset while `QUEUED` (and for a job
     /// cancelled before it started). [rule: job.start_time]
-    pub fn start_time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn start_time(&self) -> Option<std::time::SystemTime> {
         self.start_time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
-    /// `end_time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `end_time` as a [`std::time::SystemTime`] (the field `end_time` holds its wire form); `None` when unset or out of range.
     ///
     /// When the job reached its terminal state; unset before.
     /// [rule: job.end_time]
-    pub fn end_time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn end_time(&self) -> Option<std::time::SystemTime> {
         self.end_time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
 }
 impl crate::pb::JobEvent {
-    /// `time` as a [`std::time::SystemTime`]; `None` when unset or out of range.
+    /// `time` as a [`std::time::SystemTime`] (the field `time` holds its wire form); `None` when unset or out of range.
     ///
     /// When the event was appended; always set. [rule: event.time]
-    pub fn time_time(&self) -> Option<std::time::SystemTime> {
+    pub fn time(&self) -> Option<std::time::SystemTime> {
         self.time.and_then(|t| std::time::SystemTime::try_from(t).ok())
     }
 }

@@ -369,7 +369,8 @@ pub(super) fn generate_calls(pool: &DescriptorPool) -> Result<String> {
         writeln!(s, "}}) }}\n}}")?;
     }
 
-    // Display for every enum of the surface; SystemTime for timestamps.
+    // Display for every enum of the surface; SystemTime for timestamps, read
+    // by a method named as the field, as prost names its enum readers.
     for e in pool.all_enums().filter(|e| e.package_name() == PACKAGE && e.parent_file().name() != OPTIONS_FILE) {
         let path = match e.parent_message() {
             Some(m) => format!("crate::pb::{}::{}", snake(m.name()), e.name()),
@@ -396,9 +397,9 @@ pub(super) fn generate_calls(pool: &DescriptorPool) -> Result<String> {
             let name = field.name();
             writeln!(
                 s,
-                "{}pub fn {name}_time(&self) -> Option<std::time::SystemTime> {{ self.{name}.and_then(|t| std::time::SystemTime::try_from(t).ok()) }}",
+                "{}pub fn {name}(&self) -> Option<std::time::SystemTime> {{ self.{name}.and_then(|t| std::time::SystemTime::try_from(t).ok()) }}",
                 doc(&format!(
-                    "`{name}` as a [`std::time::SystemTime`]; `None` when unset or out of range.\n\n{}",
+                    "`{name}` as a [`std::time::SystemTime`] (the field `{name}` holds its wire form); `None` when unset or out of range.\n\n{}",
                     comment(&field)
                 ))
             )?;
