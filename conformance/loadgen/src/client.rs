@@ -82,9 +82,20 @@ pub async fn submit(
     idempotency_key: &str,
     deadline: tokio::time::Instant,
 ) -> Result<Submitted, Error> {
+    submit_to(client, crate::SCRIPT_SKILL, input_json, idempotency_key, deadline).await
+}
+
+/// [`submit`] to the skill `skill_id`.
+pub async fn submit_to(
+    client: &mut Client,
+    skill_id: &str,
+    input_json: &str,
+    idempotency_key: &str,
+    deadline: tokio::time::Instant,
+) -> Result<Submitted, Error> {
     use tonic_types::StatusExt;
     let request = dome_sdk::pb::SkillExecuteRequest {
-        skill_id: crate::SCRIPT_SKILL.to_owned(),
+        skill_id: skill_id.to_owned(),
         input_json: input_json.to_owned(),
         idempotency_key: idempotency_key.to_owned(),
         ..Default::default()

@@ -15,6 +15,7 @@ enum Kind {
     Timeout { what: String },
     Violation { what: String },
     Io { what: String, source: std::io::Error },
+    Usage { what: String },
 }
 
 impl Error {
@@ -32,6 +33,11 @@ impl Error {
 
     pub(crate) fn violation(what: impl Into<String>) -> Self {
         Self { kind: Kind::Violation { what: what.into() } }
+    }
+
+    /// A scenario asked for without what it needs.
+    pub fn usage(what: impl Into<String>) -> Self {
+        Self { kind: Kind::Usage { what: what.into() } }
     }
 
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
@@ -54,7 +60,7 @@ impl fmt::Display for Error {
             }
             Kind::Timeout { what } => write!(f, "timed out: {what}"),
             Kind::Violation { what } => write!(f, "contract violated: {what}"),
-            Kind::Io { what, .. } => write!(f, "{what}"),
+            Kind::Io { what, .. } | Kind::Usage { what } => write!(f, "{what}"),
         }
     }
 }
@@ -65,7 +71,7 @@ impl std::error::Error for Error {
             Kind::Connect { source, .. } => Some(source),
             Kind::Rpc { status, .. } => Some(status.as_ref()),
             Kind::Io { source, .. } => Some(source),
-            Kind::Timeout { .. } | Kind::Violation { .. } => None,
+            Kind::Timeout { .. } | Kind::Violation { .. } | Kind::Usage { .. } => None,
         }
     }
 }

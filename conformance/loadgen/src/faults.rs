@@ -506,7 +506,7 @@ async fn retention_inner(
 
 /// Submits `count` jobs of `input` with `concurrency` in flight and follows
 /// each to its successful end; returns their ids in submission order.
-async fn run_jobs(
+pub(crate) async fn run_jobs(
     pool: &Pool,
     prefix: &str,
     input: &str,
@@ -559,7 +559,7 @@ fn expect_complete(f: &Followed, job_id: &str, terminal: Option<JobState>) -> Re
     Ok(())
 }
 
-async fn finish(sampler: Option<Sampler>) -> Option<u64> {
+pub(crate) async fn finish(sampler: Option<Sampler>) -> Option<u64> {
     match sampler {
         Some(s) => Some(s.finish().await),
         None => None,

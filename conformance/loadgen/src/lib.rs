@@ -12,6 +12,10 @@
 //! - [`faults`]: bounded load and fault scenarios (a flooded queue, a wide
 //!   fan-out, slow and disconnecting subscribers, cancels mid-burst) that
 //!   check every event arrives exactly once and in order.
+//! - [`hostile`]: attacks a caller can make within the limits (work that
+//!   starves other calls, maximal retained jobs, unread streams, oversized
+//!   strings, idle and silent connections, exhausted descriptors), each
+//!   reporting what it cost the server.
 //! - [`follow`]: the one subscriber used by both, which resumes after lag
 //!   or a dropped stream and verifies the sequence it sees.
 //! - [`rss`]: peak and current resident memory of a server process.
@@ -25,6 +29,7 @@ pub mod client;
 mod error;
 pub mod faults;
 pub mod follow;
+pub mod hostile;
 pub mod rss;
 pub mod stats;
 

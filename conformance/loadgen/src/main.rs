@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use dome_loadgen::{Error, baseline, bench, faults};
+use dome_loadgen::{Error, baseline, bench, faults, hostile};
 
 /// The same allocator as `domed`'s, so that the baseline server this
 /// binary runs differs from `domed` in logic alone, not in allocator.
@@ -57,6 +57,69 @@ enum Command {
         /// Waves of large jobs, each pushed out before the next.
         #[arg(long, default_value_t = 2)]
         waves: u32,
+    },
+    /// Run one hostile client against `--target` (see `hostile`).
+    Hostile {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        scenario: Hostile,
+    },
+}
+
+#[derive(Subcommand)]
+enum Hostile {
+    /// The largest `bulk` jobs, as many as run at once, and
+    /// `ListCapabilities` probed meanwhile; the jobs are left running.
+    Starvation {
+        /// Jobs to start.
+        #[arg(long, default_value_t = 64)]
+        jobs: u64,
+        /// Seconds to probe.
+        #[arg(long, default_value_t = 5)]
+        probe_secs: u64,
+        /// Milliseconds between probes.
+        #[arg(long, default_value_t = 10)]
+        every_ms: u64,
+    },
+    /// Every retained job at its largest, for every skill, past the total
+    /// byte budget; then pushed out.
+    Budget,
+    /// Streams that never read, on large jobs that are then pushed out.
+    Unread {
+        /// Large jobs.
+        #[arg(long, default_value_t = 20)]
+        jobs: u64,
+        /// Unread streams spread over them.
+        #[arg(long, default_value_t = 2000)]
+        streams: u64,
+    },
+    /// A string of `--bytes` in every string field of every RPC.
+    Oversized {
+        /// The size of each string.
+        #[arg(long, default_value_t = 4_000_000)]
+        bytes: usize,
+    },
+    /// Silent, half-preface and idle HTTP/2 connections.
+    Connections {
+        /// Connections of each kind.
+        #[arg(long, default_value_t = 300)]
+        each: u64,
+        /// The server's `--handshake-timeout-secs`.
+        #[arg(long)]
+        handshake_timeout_secs: u64,
+        /// The server's `--idle-timeout-secs`.
+        #[arg(long)]
+        idle_timeout_secs: u64,
+    },
+    /// More connections than the server has descriptors; its CPU meanwhile.
+    Descriptors {
+        /// Connections to open.
+        #[arg(long, default_value_t = 400)]
+        connections: u64,
+        /// Seconds to read the CPU over.
+        #[arg(long, default_value_t = 3)]
+        window_secs: u64,
     },
 }
 
@@ -113,6 +176,28 @@ async fn run(command: Command) -> Result<(), Error> {
             let timeout = Duration::from_secs(300);
             let report = faults::retention(&target.target, target.pid, jobs, events, waves, timeout).await?;
             print_json(&report)
+        }
+        Command::Hostile { target, scenario } => hostile_scenario(&target, scenario).await,
+    }
+}
+
+async fn hostile_scenario(target: &Target, scenario: Hostile) -> Result<(), Error> {
+    let (url, pid) = (target.target.as_str(), target.pid);
+    match scenario {
+        Hostile::Starvation { jobs, probe_secs, every_ms } => print_json(
+            &hostile::starvation(url, jobs, Duration::from_secs(probe_secs), Duration::from_millis(every_ms)).await?,
+        ),
+        Hostile::Budget => print_json(&hostile::budget(url, pid).await?),
+        Hostile::Unread { jobs, streams } => print_json(&hostile::unread(url, pid, jobs, streams).await?),
+        Hostile::Oversized { bytes } => print_json(&hostile::oversized(url, bytes).await?),
+        Hostile::Connections { each, handshake_timeout_secs, idle_timeout_secs } => {
+            let (handshake, idle) =
+                (Duration::from_secs(handshake_timeout_secs), Duration::from_secs(idle_timeout_secs));
+            print_json(&hostile::connections(url, each, handshake, idle).await?)
+        }
+        Hostile::Descriptors { connections, window_secs } => {
+            let pid = pid.ok_or_else(|| Error::usage("the descriptor scenario needs --pid"))?;
+            print_json(&hostile::descriptors(url, pid, connections, Duration::from_secs(window_secs)).await?)
         }
     }
 }

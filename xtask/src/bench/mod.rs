@@ -23,7 +23,12 @@
 //!    and generated scenarios per second; then its properties alone, with
 //!    enough cases for 10,000 scenarios (1,000 with `--quick`).
 //! 5. With `--load`: the fault scenarios (`dome-loadgen faults`) and the
-//!    retention scenario against `domed` with small limits.
+//!    retention scenario against `domed` with small limits; then the
+//!    hostile clients (`dome-loadgen hostile`, see `hostile`), each
+//!    against a fresh `domed`: the starvation probe and the shutdown
+//!    under it, maximal jobs past the byte budget, unread streams over
+//!    evicted jobs, oversized strings, idle and half-open connections,
+//!    exhausted descriptors, and the empty token.
 //! 6. The SDK's weight (`sdk`): the distinct crates of its normal
 //!    dependency tree, with and without TLS, and a clean debug build of a
 //!    one-file user crate (its quickstart, depending on `dome-sdk` by path
@@ -46,8 +51,9 @@
 //! - `process`: timing a command over runs, starting and stopping a
 //!   server, reading its memory, running `dome-loadgen` (whose JSON is the
 //!   one untyped value, kept as it came).
-//! - `gates`, `servers`: the measurements, each returning a typed part
-//!   of the report; `googleapis`, the opt-in comparison on a real tree.
+//! - `gates`, `servers`, `hostile`: the measurements, each returning a
+//!   typed part of the report; `googleapis`, the opt-in comparison on a
+//!   real tree.
 //! - `report`: the typed report (`Serialize` structs) and the medians
 //!   over runs and rounds.
 //! - `render`: the Markdown tables and the goals.
@@ -71,6 +77,7 @@
 
 mod gates;
 mod googleapis;
+mod hostile;
 mod process;
 mod render;
 mod report;

@@ -124,20 +124,27 @@ impl Server {
 
     /// Stops the server with SIGTERM (a graceful shutdown) and reports
     /// whether it exited cleanly within 15 s; SIGKILL after that.
-    pub(super) fn stop(mut self, sh: &Shell) -> Result<bool> {
+    pub(super) fn stop(self, sh: &Shell) -> Result<bool> {
+        Ok(self.stop_timed(sh)?.0)
+    }
+
+    /// [`Server::stop`], with the seconds from SIGTERM to the exit (read
+    /// every 10 ms; `None` when it had to be killed).
+    pub(super) fn stop_timed(mut self, sh: &Shell) -> Result<(bool, Option<f64>)> {
         let pid = self.pid().to_string();
+        let started = Instant::now();
         cmd!(sh, "kill -TERM {pid}").quiet().ignore_status().run()?;
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = started + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                return Ok(status.success());
+                return Ok((status.success(), Some(started.elapsed().as_secs_f64())));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
         eprintln!("{} did not stop within 15 s of SIGTERM; killing it", self.name);
         self.child.kill()?;
         self.child.wait()?;
-        Ok(false)
+        Ok((false, None))
     }
 }
 
@@ -163,9 +170,25 @@ pub(super) fn read_memory(pid: u32) -> Option<(u64, u64)> {
 /// Starts the release `domed` on an ephemeral loopback port with `extra`
 /// flags, its log in `out_dir/log`.
 pub(super) fn start_domed(sh: &Shell, bins: &Bins, out_dir: &Path, extra: &[&str], log: &str) -> Result<Server> {
+    start_domed_under(sh, bins, out_dir, &[], extra, log)
+}
+
+/// [`start_domed`] run through `wrapper` (a program and its arguments
+/// that then runs `domed`, such as `prlimit --nofile=64:64`).
+pub(super) fn start_domed_under(
+    sh: &Shell,
+    bins: &Bins,
+    out_dir: &Path,
+    wrapper: &[&str],
+    extra: &[&str],
+    log: &str,
+) -> Result<Server> {
     let domed = &bins.domed;
-    let command = cmd!(sh, "{domed} --listen 127.0.0.1:0 {extra...}").env("RUST_LOG", "warn");
-    Server::start("domed", command, "domed listening on ", &out_dir.join(log))
+    let command = match wrapper.split_first() {
+        None => cmd!(sh, "{domed} --listen 127.0.0.1:0 {extra...}"),
+        Some((program, args)) => cmd!(sh, "{program} {args...} {domed} --listen 127.0.0.1:0 {extra...}"),
+    };
+    Server::start("domed", command.env("RUST_LOG", "warn"), "domed listening on ", &out_dir.join(log))
 }
 
 /// Starts the bare tonic baseline (`dome-loadgen baseline-server`).

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::gates::find_buf;
+use super::hostile::{BUDGET_BYTES, GRACE_SECS, HANDSHAKE_SECS, Hostile, IDLE_SECS, NOFILE};
 use super::report::{Report, SCENARIO_GOAL, SCENARIO_SECONDS, SDK_BUILD_GOAL_SECS, SDK_CRATES_GOAL, THROUGHPUTS};
 
 /// Every gate should take less than this, in milliseconds.
@@ -142,6 +143,7 @@ pub(super) fn render(report: &Report) -> String {
     out += &conformance(report);
     out += &scenarios(report);
     out += &load(report);
+    out += &hostile(report);
     out += &sdk(report);
     out += &goals(report);
     if !report.failures.is_empty() {
@@ -408,6 +410,208 @@ fn load(report: &Report) -> String {
     out
 }
 
+/// Goals of the hostile clients.
+pub(super) const PROBE_P99_GOAL_MS: f64 = 50.0;
+/// Slack over the budget (and over idle after eviction), in KiB.
+pub(super) const RSS_SLACK_KIB: f64 = 64.0 * 1024.0;
+pub(super) const DETAILS_GOAL_BYTES: f64 = 8192.0;
+pub(super) const CPU_GOAL_PERCENT: f64 = 5.0;
+
+/// Seconds, as measured.
+fn secs(v: impl Figure) -> String {
+    v.figure().map_or(NONE.to_owned(), |s| format!("{s:.2} s"))
+}
+
+/// What the hostile clients' figures say of each goal: `(goal, verdict,
+/// figure)`, in the order of the table.
+fn hostile_goals(h: &Hostile) -> Vec<(String, Option<bool>, String)> {
+    let mut goals = Vec::new();
+    let p99 = h.starvation["probe"]["p99_us"].as_f64().map(|us| us / 1000.0);
+    goals.push((
+        format!("ListCapabilities p99 < {PROBE_P99_GOAL_MS:.0} ms while 64 maximal bulk jobs run"),
+        p99.map(|p| p < PROBE_P99_GOAL_MS),
+        p99.map_or(NONE.to_owned(), |p| format!("{p:.1} ms")),
+    ));
+    goals.push((
+        format!("SIGTERM exits within the grace ({GRACE_SECS:.0} s) + 1 s"),
+        h.shutdown_s.map(|s| s <= GRACE_SECS + 1.0 && h.shutdown_clean),
+        secs(h.shutdown_s),
+    ));
+    let budget_kib = (BUDGET_BYTES / 1024) as f64;
+    let idle = h.budget["idle_kib"].as_f64();
+    for skill in h.budget["skills"].as_array().into_iter().flatten() {
+        let id = skill["skill_id"].as_str().unwrap_or("?");
+        let peak = skill["peak_kib"].as_f64();
+        goals.push((
+            format!("RSS < budget + 64 MiB, every retained job a maximal `{id}`"),
+            peak.map(|p| p < budget_kib + RSS_SLACK_KIB),
+            mib(peak),
+        ));
+        let after = skill["after_kib"].as_f64();
+        goals.push((
+            format!("RSS within 64 MiB of idle once the `{id}` jobs are evicted"),
+            after.zip(idle).map(|(a, i)| a <= i + RSS_SLACK_KIB),
+            mib(after),
+        ));
+    }
+    let u = &h.unread;
+    let (before, closed) = (u["before_kib"].as_f64(), u["closed_kib"].as_f64());
+    if !u.is_null() {
+        goals.push((
+            "RSS within 64 MiB of before once unread streams over evicted jobs close".to_owned(),
+            before.zip(closed).map(|(b, c)| c <= b + RSS_SLACK_KIB),
+            mib(closed),
+        ));
+    }
+    let details = h.oversized["largest_details_bytes"].as_f64();
+    goals.push((
+        "grpc-status-details-bin < 8 KiB with 4 MB strings".to_owned(),
+        details.map(|d| d < DETAILS_GOAL_BYTES),
+        bytes(details),
+    ));
+    let (i, o) = (h.oversized["bytes_in"].as_f64(), h.oversized["bytes_out"].as_f64());
+    let amplification = i.zip(o).filter(|(i, _)| *i > 0.0).map(|(i, o)| o / i);
+    goals.push((
+        "bytes out / bytes in < 1 with 4 MB strings".to_owned(),
+        amplification.map(|a| a < 1.0),
+        amplification.map_or(NONE.to_owned(), |a| format!("{a:.5}")),
+    ));
+    let kinds = h.connections["kinds"].as_array();
+    let past = kinds.map(|k| k.iter().map(|k| k["held_past_timeout"].as_u64().unwrap_or(u64::MAX)).sum::<u64>());
+    goals.push((
+        "no connection held past its timeout".to_owned(),
+        past.map(|p| p == 0),
+        past.map_or(NONE.to_owned(), |p| format!("{p} held")),
+    ));
+    let cpu = h.descriptors["cpu_percent"].as_f64();
+    goals.push((
+        format!("CPU < {CPU_GOAL_PERCENT:.0}% with descriptors exhausted"),
+        cpu.map(|c| c < CPU_GOAL_PERCENT),
+        cpu.map_or(NONE.to_owned(), |c| format!("{c:.1}%")),
+    ));
+    if !h.empty_token.is_empty() {
+        goals.push((
+            "an empty token refuses to start".to_owned(),
+            Some(h.empty_token.iter().all(|t| t.refused)),
+            h.empty_token.iter().map(|t| t.given_as).collect::<Vec<_>>().join(", "),
+        ));
+    }
+    goals
+}
+
+fn hostile(report: &Report) -> String {
+    use Align::{Left, Right};
+    let Some(l) = &report.load else { return String::new() };
+    let h = &l.hostile;
+    let mut out = "\nHostile clients (`--load`), each against a fresh domed with the flags shown:\n\n".to_owned();
+    let mut table = Table::new(&[("attack", Left), ("domed flags", Left), ("measured", Left), ("peak RSS", Right)]);
+    let s = &h.starvation;
+    table.row([
+        format!(
+            "{} jobs of {} `bulk` steps of 100000 events ({} B of input each); ListCapabilities every 10 ms",
+            s["jobs"], s["steps_per_job"], s["input_bytes"]
+        ),
+        "defaults".to_owned(),
+        format!(
+            "p50 {} / p99 {} / max {} over {} probes in {}; {} events appended meanwhile",
+            us(&s["probe"]["p50_us"]),
+            us(&s["probe"]["p99_us"]),
+            us(&s["probe"]["max_us"]),
+            s["probe"]["count"],
+            secs(&s["probe_s"]),
+            s["events_during_probe"]
+        ),
+        String::new(),
+    ]);
+    table.row([
+        "SIGTERM with those jobs running".to_owned(),
+        format!("--shutdown-grace-secs {GRACE_SECS:.0} (default)"),
+        format!("exited in {}{}", secs(h.shutdown_s), if h.shutdown_clean { ", cleanly" } else { ", NOT cleanly" }),
+        String::new(),
+    ]);
+    let b = &h.budget;
+    for skill in b["skills"].as_array().into_iter().flatten() {
+        table.row([
+            format!(
+                "{} maximal `{}` jobs ({} B of input each): about 3x the total budget",
+                skill["jobs"],
+                skill["skill_id"].as_str().unwrap_or("?"),
+                skill["input_bytes"]
+            ),
+            format!("--max-retained-bytes {} (1 GiB by default)", BUDGET_BYTES),
+            format!(
+                "RSS idle {}, after eviction by 10000 small jobs {}",
+                mib(&b["idle_kib"]),
+                mib(&skill["after_kib"])
+            ),
+            mib(&skill["peak_kib"]),
+        ]);
+    }
+    let u = &h.unread;
+    table.row([
+        format!("{} unread streams on {} jobs of 100000 events, then evicted", u["streams"], u["jobs"]),
+        "defaults".to_owned(),
+        format!(
+            "RSS before {}, held {}, held after eviction {}, all closed {}; a held stream ended {}",
+            mib(&u["before_kib"]),
+            mib(&u["held_kib"]),
+            mib(&u["held_evicted_kib"]),
+            mib(&u["closed_kib"]),
+            u["end_of_evicted_stream"].as_str().unwrap_or(NONE)
+        ),
+        String::new(),
+    ]);
+    let o = &h.oversized;
+    let calls = o["calls"].as_array().map_or(0, Vec::len);
+    table.row([
+        format!("a {} B string in each of {calls} string fields of every RPC", o["string_bytes"]),
+        "defaults".to_owned(),
+        format!(
+            "every answer typed; largest grpc-status-details-bin {}; {} out for {} in",
+            bytes(&o["largest_details_bytes"]),
+            bytes(&o["bytes_out"]),
+            bytes(&o["bytes_in"])
+        ),
+        String::new(),
+    ]);
+    for kind in h.connections["kinds"].as_array().into_iter().flatten() {
+        table.row([
+            format!("{} connections: {}", kind["connections"], kind["kind"].as_str().unwrap_or("?")),
+            format!("--handshake-timeout-secs {HANDSHAKE_SECS} --idle-timeout-secs {IDLE_SECS}"),
+            format!(
+                "longest held {} (timeout {}); {} held past it",
+                secs(&kind["longest_held_s"]),
+                secs(&kind["timeout_s"]),
+                kind["held_past_timeout"]
+            ),
+            String::new(),
+        ]);
+    }
+    let d = &h.descriptors;
+    table.row([
+        format!("{} silent connections, more than the server has descriptors", d["connections"]),
+        format!("defaults, under `prlimit --nofile={NOFILE}:{NOFILE}`"),
+        format!(
+            "{} descriptors open; CPU {} over {}; answered again {} after they closed",
+            d["fds_open"],
+            d["cpu_percent"].as_f64().map_or(NONE.to_owned(), |c| format!("{c:.1}%")),
+            secs(&d["window_s"]),
+            secs(&d["recovered_after_s"])
+        ),
+        String::new(),
+    ]);
+    for t in &h.empty_token {
+        table.row([
+            format!("an empty token, as {}", t.given_as),
+            String::new(),
+            format!("{}: {}", if t.refused { "refused to start" } else { "STARTED" }, t.said),
+            String::new(),
+        ]);
+    }
+    out += &table.finish();
+    out
+}
+
 fn sdk(report: &Report) -> String {
     use Align::{Left, Right};
     let Some(sdk) = &report.sdk else { return String::new() };
@@ -516,6 +720,10 @@ fn goals(report: &Report) -> String {
             yes(retention["rss_bounded"] == Value::Bool(true)),
             yes(retention["rss_returned"] == Value::Bool(true))
         );
+        for (goal, verdict, figure) in hostile_goals(&load.hostile) {
+            let verdict = verdict.map_or("not measured", yes);
+            out += &format!("- {goal}: {verdict} ({figure})\n");
+        }
     }
     out
 }
@@ -669,6 +877,73 @@ mod tests {
         assert!(unbuilt.contains("| clean debug build of a one-file user crate | — |\n"), "{unbuilt}");
         assert!(!unbuilt.contains("clean debug build of a user crate <"), "no build, no verdict: {unbuilt}");
         assert!(!render(&report(Vec::new(), Servers::default())).contains("dome-sdk"), "not measured, not shown");
+    }
+
+    /// Each hostile client is a row, and each goal is judged from the
+    /// figures of its row: a missed goal says so.
+    #[test]
+    fn the_hostile_goals_are_judged_from_the_numbers() {
+        use super::super::hostile::{EmptyToken, Hostile};
+        use super::super::report::{Load, ServerMemory};
+        let run = |p99_us: u64, shutdown: f64, peak: u64, details: u64, held: u64, cpu: f64, refused: bool| {
+            let mut r = report(Vec::new(), Servers::default());
+            let hostile = Hostile {
+                starvation: json!({ "jobs": 64, "steps_per_job": 1000, "input_bytes": 26011, "probe_s": 5.0,
+                    "events_during_probe": 1000, "probe": { "count": 400, "p50_us": 5000, "p99_us": p99_us, "max_us": 60000 } }),
+                shutdown_s: Some(shutdown),
+                shutdown_clean: true,
+                budget: json!({ "max_retained_bytes": BUDGET_BYTES, "idle_kib": 12 * 1024, "skills": [
+                    { "skill_id": "dome.echo", "jobs": 768, "input_bytes": 1048576, "peak_kib": peak, "after_kib": 50 * 1024 } ] }),
+                unread: json!({ "jobs": 20, "streams": 2000, "before_kib": 40 * 1024, "held_kib": 400 * 1024,
+                    "held_evicted_kib": 80 * 1024, "closed_kib": 60 * 1024, "end_of_evicted_stream": "JOB_NOT_FOUND" }),
+                oversized: json!({ "string_bytes": 4000000, "calls": [{}, {}], "largest_details_bytes": details,
+                    "bytes_in": 8000000, "bytes_out": 2000 }),
+                connections: json!({ "kinds": [{ "kind": "silent (no preface)", "connections": 300, "timeout_s": 1.0,
+                    "longest_held_s": 1.01, "held_past_timeout": held }] }),
+                descriptors: json!({ "connections": 180, "fds_open": 65, "cpu_percent": cpu, "window_s": 3.0,
+                    "recovered_after_s": 0.1 }),
+                empty_token: vec![EmptyToken { given_as: "DOMED_AUTH_TOKEN=", refused, said: "error: empty".into() }],
+            };
+            r.load = Some(Load {
+                faults: Value::Null,
+                faults_server: ServerMemory::default(),
+                retention: Value::Null,
+                hostile,
+            });
+            render(&r)
+        };
+        let good = run(20_000, 2.5, 300 * 1024, 600, 0, 0.3, true);
+        for line in [
+            "- ListCapabilities p99 < 50 ms while 64 maximal bulk jobs run: met (20.0 ms)",
+            "- SIGTERM exits within the grace (5 s) + 1 s: met (2.50 s)",
+            "- RSS < budget + 64 MiB, every retained job a maximal `dome.echo`: met (300.0 MiB)",
+            "- RSS within 64 MiB of idle once the `dome.echo` jobs are evicted: met (50.0 MiB)",
+            "- RSS within 64 MiB of before once unread streams over evicted jobs close: met (60.0 MiB)",
+            "- grpc-status-details-bin < 8 KiB with 4 MB strings: met (600 B)",
+            "- bytes out / bytes in < 1 with 4 MB strings: met (0.00025)",
+            "- no connection held past its timeout: met (0 held)",
+            "- CPU < 5% with descriptors exhausted: met (0.3%)",
+            "- an empty token refuses to start: met (DOMED_AUTH_TOKEN=)",
+        ] {
+            assert!(good.contains(line), "{line}\n{good}");
+        }
+        assert!(good.contains("| 300 connections: silent (no preface) | --handshake-timeout-secs 1 --idle-timeout-secs 2 | longest held 1.01 s (timeout 1.00 s); 0 held past it | |\n"), "{good}");
+        assert!(
+            good.contains("| an empty token, as DOMED_AUTH_TOKEN= | | refused to start: error: empty | |\n"),
+            "{good}"
+        );
+        let bad = run(80_000, 7.5, 400 * 1024, 9000, 3, 40.0, false);
+        for goal in [
+            "- ListCapabilities p99 < 50 ms while 64 maximal bulk jobs run: NOT met (80.0 ms)",
+            "- SIGTERM exits within the grace (5 s) + 1 s: NOT met",
+            "every retained job a maximal `dome.echo`: NOT met (400.0 MiB)",
+            "- grpc-status-details-bin < 8 KiB with 4 MB strings: NOT met (9000 B)",
+            "- no connection held past its timeout: NOT met (3 held)",
+            "- CPU < 5% with descriptors exhausted: NOT met (40.0%)",
+            "- an empty token refuses to start: NOT met",
+        ] {
+            assert!(bad.contains(goal), "{goal}\n{bad}");
+        }
     }
 
     #[test]

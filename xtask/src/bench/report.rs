@@ -233,6 +233,8 @@ pub(super) struct Load {
     pub(super) faults_server: ServerMemory,
     /// `dome-loadgen retention`'s report (`null` when it failed).
     pub(super) retention: Value,
+    /// The hostile clients.
+    pub(super) hostile: super::hostile::Hostile,
 }
 
 /// The median of `values` (the lower middle one of an even count, so the

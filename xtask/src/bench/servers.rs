@@ -292,5 +292,6 @@ pub(super) fn load(sh: &Shell, bins: &Bins, out_dir: &Path, failures: &mut Vec<S
     if !retention_alive {
         failures.push("domed exited during the retention scenario".to_owned());
     }
-    Ok(Load { faults, faults_server: memory(idle, after, clean), retention })
+    let hostile = super::hostile::hostile(sh, bins, out_dir, failures)?;
+    Ok(Load { faults, faults_server: memory(idle, after, clean), retention, hostile })
 }
