@@ -13,21 +13,27 @@
 //! family and validates it, so a projection that cannot represent some
 //! valid message fails there with the shrunk message.
 
+pub mod chars;
+
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use dome_sdk::pb::{
     Artifact, DecisionStatus, GateDecision, GateDecisionRef, Job, JobCancelRequested, JobEvent, JobLog, JobOutcome,
     JobProgress, JobState, JobStateChanged, PromotionDecision, Provenance, TaskStatus, TelemetryRef,
     job_event::Payload,
 };
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use proptest::collection::{hash_map, vec};
 use proptest::option;
 use proptest::prelude::*;
-use proptest::string::string_regex;
 use prost_types::Timestamp;
 use serde_json::Value;
+
+use chars::{
+    Class, DIGIT, HEX, LOWER, LOWER_DIGIT_DASH, LOWER_DIGIT_UNDERSCORE_DASH, LOWER_SPACE, NAME, TEXT, TOKEN, UPPER,
+    UPPER_DIGIT_UNDERSCORE, URI_PATH, chars,
+};
 
 /// The first and last second of a valid `google.protobuf.Timestamp`
 /// (0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z).
@@ -38,50 +44,67 @@ const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_4
 const STEPS: &[&str] =
     &["progress", "log", "gate_decision", "promotion_decision", "artifact", "sleep", "park", "fail", "succeed", "bulk"];
 
-/// Strings matching `pattern`, compiled once per pattern. (A bare `&str`
-/// is a strategy too, but proptest parses it again for every value it
-/// generates: that parsing was most of the SSOT gate's time.)
-pub fn matching(pattern: &'static str) -> SBoxedStrategy<String> {
-    static COMPILED: OnceLock<Mutex<HashMap<&'static str, SBoxedStrategy<String>>>> = OnceLock::new();
-    let mut compiled = COMPILED.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
-    let strategy = compiled.entry(pattern).or_insert_with(|| match string_regex(pattern) {
-        Ok(strategy) => strategy.sboxed(),
-        // The patterns are this module's own constants, and every strategy
-        // here runs in the crate's property tests: a bad one fails there.
-        Err(e) => panic!("the strategy pattern {pattern:?} does not compile: {e}"),
-    });
-    strategy.clone()
-}
-
 /// An id as servers of the contract form them: `prefix`, `-` and 32
 /// lowercase hex digits.
 pub fn id(prefix: &'static str) -> impl Strategy<Value = String> {
-    matching("[0-9a-f]{32}").prop_map(move |hex| format!("{prefix}-{hex}"))
+    chars(HEX, 32..=32).prop_map(move |hex| format!("{prefix}-{hex}"))
 }
 
-/// A policy reason code (`^[A-Z]+(\.[A-Z0-9_]+)+$`).
+/// Words of `class` (each of a length in `word`) joined by `.`: the first
+/// from `first`, then `rest` more.
+fn dotted(
+    first: Class,
+    rest_class: Class,
+    word: RangeInclusive<usize>,
+    rest: RangeInclusive<usize>,
+) -> impl Strategy<Value = String> {
+    let rest = vec(chars(rest_class, word.clone()), rest);
+    (chars(first, word), rest).prop_map(|(head, tail)| {
+        tail.iter().fold(head, |mut s, part| {
+            s.push('.');
+            s.push_str(part);
+            s
+        })
+    })
+}
+
+/// A policy reason code (`^[A-Z]+(\.[A-Z0-9_]+)+$`): one to eight capitals,
+/// then one to three parts of one to twelve.
 pub fn reason_code() -> impl Strategy<Value = String> {
-    matching("[A-Z]{1,8}(\\.[A-Z0-9_]{1,12}){1,3}")
+    (chars(UPPER, 1..=8), vec(chars(UPPER_DIGIT_UNDERSCORE, 1..=12), 1..=3))
+        .prop_map(|(head, parts)| format!("{head}.{}", parts.join(".")))
 }
 
 /// A correlation id: 1 to 128 characters of `[A-Za-z0-9._:-]`.
 pub fn correlation_id() -> impl Strategy<Value = String> {
-    matching("[A-Za-z0-9._:-]{1,128}")
+    chars(TOKEN, 1..=128)
 }
 
-/// A semantic version `MAJOR.MINOR.PATCH`.
+/// A semantic version `MAJOR.MINOR.PATCH`, each part 0 to 999.
 pub fn semver() -> impl Strategy<Value = String> {
-    matching("(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})")
+    (0..1000u32, 0..1000u32, 0..1000u32).prop_map(|(major, minor, patch)| format!("{major}.{minor}.{patch}"))
 }
 
-/// A skill id: lowercase dotted words.
+/// A skill id: one to four dotted words of one to eight lowercase letters.
 pub fn skill_id() -> impl Strategy<Value = String> {
-    matching("[a-z]{1,8}(\\.[a-z]{1,8}){0,3}")
+    dotted(LOWER, LOWER, 1..=8, 0..=3)
 }
 
 /// Free human-readable text (no control characters), possibly empty.
 pub fn text() -> impl Strategy<Value = String> {
-    matching("\\PC{0,40}")
+    chars(TEXT, 0..=40)
+}
+
+/// A name that starts with a lowercase letter and goes on with
+/// `tail_class` (up to `tail` more characters).
+fn name(tail_class: Class, tail: RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    (chars(LOWER, 1..=1), chars(tail_class, tail)).prop_map(|(head, tail)| head + &tail)
+}
+
+/// An artifact URI: `mem://`, `file://` or `https://` and a path.
+fn uri() -> impl Strategy<Value = String> {
+    (proptest::sample::select(&["mem", "file", "https"][..]), chars(URI_PATH, 1..=40))
+        .prop_map(|(scheme, path)| format!("{scheme}://{path}"))
 }
 
 /// A valid `google.protobuf.Timestamp`.
@@ -92,18 +115,17 @@ pub fn timestamp() -> impl Strategy<Value = Timestamp> {
 /// 32 lowercase hex digits and 16 lowercase hex digits, as W3C trace
 /// context writes trace and span ids.
 pub fn telemetry_ref() -> impl Strategy<Value = TelemetryRef> {
-    (matching("[0-9a-f]{32}"), matching("[0-9a-f]{16}"))
+    (chars(HEX, 32..=32), chars(HEX, 16..=16))
         .prop_map(|(trace_id_hex, span_id_hex)| TelemetryRef { trace_id_hex, span_id_hex })
 }
 
 /// An artifact: a name, a URI, and a SHA-256 when known.
 pub fn artifact() -> impl Strategy<Value = Artifact> {
-    (
-        matching("[a-z][a-z0-9_.-]{0,15}"),
-        matching("(mem|file|https)://[a-z0-9./_-]{1,40}"),
-        option::of(matching("[0-9a-f]{64}")),
-    )
-        .prop_map(|(name, uri, sha256)| Artifact { name, uri, sha256: sha256.unwrap_or_default() })
+    (name(NAME, 0..=15), uri(), option::of(chars(HEX, 64..=64))).prop_map(|(name, uri, sha256)| Artifact {
+        name,
+        uri,
+        sha256: sha256.unwrap_or_default(),
+    })
 }
 
 /// Canonical JSON text of a small JSON value (keys sorted, no
@@ -113,12 +135,12 @@ pub fn canonical_json() -> impl Strategy<Value = String> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        matching("[a-z ]{0,12}").prop_map(Value::from),
+        chars(LOWER_SPACE, 0..=12).prop_map(Value::from),
     ];
     let value = leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..3).prop_map(Value::Array),
-            hash_map(matching("[a-z]{1,6}"), inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
+            hash_map(chars(LOWER, 1..=6), inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
     // serde_json's map is ordered by key, so this is the canonical form.
@@ -184,13 +206,20 @@ pub fn job_state() -> impl Strategy<Value = JobState> {
 /// The provenance of a job of `run_id` running `skill_id@version`.
 pub fn provenance_for(run_id: String, skill_id: String, version: String) -> impl Strategy<Value = Provenance> {
     (
-        prop_oneof![Just("HEAD".to_string()), matching("refs/heads/[a-z]{1,10}"), matching("[0-9a-f]{40}")],
-        matching("[0-9a-f]{64}"),
+        prop_oneof![
+            Just("HEAD".to_string()),
+            chars(LOWER, 1..=10).prop_map(|branch| format!("refs/heads/{branch}")),
+            chars(HEX, 40..=40),
+        ],
+        chars(HEX, 64..=64),
         vec(proptest::sample::select(STEPS), 0..6),
-        hash_map(matching("[a-z][a-z0-9_.-]{0,15}"), matching("(mem|file|https)://[a-z0-9./_-]{1,40}"), 0..3),
-        hash_map(matching("[a-z][a-z0-9-]{0,11}"), semver(), 0..3),
+        hash_map(name(NAME, 0..=15), uri(), 0..3),
+        hash_map(name(LOWER_DIGIT_DASH, 0..=11), semver(), 0..3),
         semver(),
-        option::of(matching("[a-z]{1,8}/[a-z0-9_-]{1,12}@[0-9]{1,3}")),
+        option::of(
+            (chars(LOWER, 1..=8), chars(LOWER_DIGIT_UNDERSCORE_DASH, 1..=12), chars(DIGIT, 1..=3))
+                .prop_map(|(owner, name, version)| format!("{owner}/{name}@{version}")),
+        ),
     )
         .prop_map(move |(base_ref, input_sha256, commands, artifacts, mut tool_versions, domed, policy_ref)| {
             tool_versions.insert("domed".into(), domed);
@@ -216,7 +245,7 @@ pub fn provenance() -> impl Strategy<Value = Provenance> {
 /// (1 to 63), values of at most 256 characters, at most 32 of them (kept
 /// to a few here).
 pub fn labels() -> impl Strategy<Value = HashMap<String, String>> {
-    hash_map(matching("[a-z0-9._-]{1,63}"), matching("\\PC{0,24}"), 0..4)
+    hash_map(chars(NAME, 1..=63), chars(TEXT, 0..=24), 0..4)
 }
 
 /// A job in any state, its fields consistent with it: `task_id` equal to
@@ -235,7 +264,7 @@ pub fn job() -> impl Strategy<Value = Job> {
             1..=u64::MAX,
             correlation_id(),
             labels(),
-            option::of(matching("[A-Za-z0-9._:-]{1,128}")),
+            option::of(correlation_id()),
         )
             .prop_map(
                 move |(
