@@ -19,9 +19,11 @@
 //! The gate is a library function over a proto root and a register path,
 //! so tests run it on mutated copies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::{self, Write as _};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -319,7 +321,9 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
         }
     }
 
-    // 3. Every mapped message fits its family.
+    // 3. Every mapped message fits its family (the searches run side by
+    // side, each from the same seed as it would alone).
+    let mut searches = Vec::new();
     for row in &rows {
         let Some(family_name) = row.family.as_deref() else { continue };
         let short = row.message.strip_prefix(&prefix).unwrap_or(&row.message);
@@ -346,14 +350,18 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
             });
             continue;
         };
-        let started = Instant::now();
-        match fit_subject(subject, family, options) {
+        searches.push((row, short, family, subject));
+    }
+    for ((row, short, family, subject), (outcome, millis)) in
+        searches.iter().zip(in_parallel(&searches, |&(_, _, family, subject)| fit_subject(subject, family, options)))
+    {
+        match outcome {
             Ok(search) => report.fits.push(Fit {
                 message: short.to_string(),
-                target: target_name(family, subject.object),
+                target: target_name(*family, subject.object),
                 cases: search.cases,
                 shapes: search.shapes,
-                millis: started.elapsed().as_millis(),
+                millis,
             }),
             Err(misfit) => report.problems.push(Problem {
                 location: None,
@@ -361,7 +369,7 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
                 subject: row.message.clone(),
                 detail: format!(
                     "does not fit `{}` through `dome_ssot::{}`: {misfit}",
-                    target_name(family, subject.object),
+                    target_name(*family, subject.object),
                     subject.projection
                 ),
             }),
@@ -391,6 +399,32 @@ pub fn check_pool(pool: &DescriptorPool, register: &Register, options: &Options)
     }
     report.rows = rows;
     Ok(report)
+}
+
+/// `work` applied to every item, on as many threads as the machine has
+/// cores (at most one per item), each result with how long it took in
+/// milliseconds, in the order of `items`.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<(R, u128)> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(items.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else { break };
+                    let started = Instant::now();
+                    let result = work(item);
+                    let millis = started.elapsed().as_millis();
+                    done.lock().unwrap_or_else(PoisonError::into_inner).push((index, result, millis));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    done.sort_by_key(|(index, _, _)| *index);
+    done.into_iter().map(|(_, result, millis)| (result, millis)).collect()
 }
 
 fn target_name(family: Family, object: Option<&str>) -> String {
@@ -551,7 +585,7 @@ where
 pub struct Shapes {
     keys: BTreeSet<String>,
     words: BTreeSet<String>,
-    seen: BTreeSet<String>,
+    seen: HashSet<String>,
 }
 
 impl Shapes {
@@ -582,7 +616,7 @@ impl Shapes {
         if let Ok(schema) = serde_json::from_str::<Value>(dome_ssot::schema_text(target.family)) {
             vocabulary(&schema, &mut keys, &mut words);
         }
-        Shapes { keys, words, seen: BTreeSet::new() }
+        Shapes { keys, words, seen: HashSet::new() }
     }
 
     /// Records the shapes of `value`; whether any was new.
@@ -625,12 +659,17 @@ impl Shapes {
             },
             Value::Object(_) => "{}",
         };
-        let shape = format!("{path}={what}");
-        if !self.seen.contains(&shape) {
-            self.seen.insert(shape);
+        // The shape is written after the path in place and copied only
+        // when it is new: most are not, and this walk runs on every
+        // instance.
+        let len = path.len();
+        path.push('=');
+        path.push_str(what);
+        if !self.seen.contains(path.as_str()) {
+            self.seen.insert(path.clone());
             *new = true;
         }
-        let len = path.len();
+        path.truncate(len);
         match value {
             Value::Array(items) => {
                 path.push_str("/[]");
