@@ -175,7 +175,12 @@ pub struct Report {
 /// read at all (a proto that does not compile, a register that does not
 /// parse).
 pub fn check(proto_root: &Path, deltas: &Path, options: &Options) -> Result<Report> {
-    let compiled = compile_tree(proto_root, &[])?;
+    let compiled = std::thread::scope(|scope| {
+        // The family schemas compile into validators (once per process)
+        // while protox compiles the tree.
+        scope.spawn(|| dome_ssot::schema_version(Family::WorkQueue));
+        compile_tree(proto_root, &[])
+    })?;
     let register = read_register(deltas)?;
     check_pool(&compiled.pool, &register, options)
 }
