@@ -9,7 +9,7 @@ use xshell::{Shell, cmd};
 /// Runs the gates.
 pub fn main(root: &Path) -> Result<()> {
     formatting(root)?;
-    crate::codegen::main(root, true)?;
+    crate::codegen::main(root, true, false)?;
     crate::ssot::main(root, &crate::ssot::Options::default())?;
     crate::lint::gate(root)?;
     crate::breaking::gate(root)?;

@@ -24,6 +24,10 @@ enum Command {
         /// Fail (with a diff per file) instead of writing.
         #[arg(long)]
         check: bool,
+        /// With `--check`: generate and compare even when the stamp of the
+        /// last clean check shows nothing changed.
+        #[arg(long, requires = "check")]
+        full: bool,
     },
     /// Run every gate, as CI does: the drift gate first.
     Ci,
@@ -56,7 +60,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = cli.root.unwrap_or_else(project_root);
     match cli.command {
-        Command::Codegen { check } => xtask::codegen::main(&root, check),
+        Command::Codegen { check, full } => xtask::codegen::main(&root, check, full),
         Command::Ci => xtask::ci::main(&root),
         Command::Breaking(args) => std::process::exit(xtask::breaking::main(&root, &args)),
         Command::Lint(args) => std::process::exit(xtask::lint::main(&root, &args)),

@@ -2,9 +2,9 @@
 
 mod common;
 
-use xtask::codegen;
+use xtask::codegen::{self, Verified};
 use xtask::paths::{MANIFEST, project_root};
-use xtask::util::Mode;
+use xtask::util::{Drift, Mode};
 
 use common::{edit, repo_copy};
 
@@ -88,12 +88,12 @@ fn drift_gate_catches_a_comment_change_and_passes_after_regeneration() {
     assert!(rust.diff.contains("+    /// The job's identifier, assigned by the server"), "{}", rust.diff);
 
     // The CLI form fails with the fixing command.
-    let err = codegen::main(root, true).unwrap_err().to_string();
+    let err = codegen::main(root, true, true).unwrap_err().to_string();
     assert!(err.contains("run `cargo xtask codegen`"), "{err}");
 
     codegen::run(root, Mode::Write).unwrap();
     assert!(codegen::run(root, Mode::Check).unwrap().is_empty());
-    codegen::main(root, true).unwrap();
+    codegen::main(root, true, true).unwrap();
 }
 
 /// Hand-editing a generated file is drift, and so is a stray file in the
@@ -160,4 +160,66 @@ fn compile_errors_name_file_and_line() {
     let line = err.split(':').nth(1).unwrap().parse::<usize>().unwrap();
     let text = std::fs::read_to_string(root.join("proto/dome/gateway/v1/jobs.proto")).unwrap();
     assert!(text.lines().nth(line - 1).unwrap().contains("strin job_id"), "line {line}: {err}");
+}
+
+/// A clean check leaves a stamp that lets the next check pass without
+/// generating, but only while the generator, the inputs and the outputs
+/// are byte for byte those it found clean: a hand-edited generated file, a
+/// proto change, a stray file in a generated directory, a removed output
+/// and a damaged stamp each make the check generate again, and the first
+/// four fail it with their drift.
+#[test]
+fn the_stamp_passes_only_the_tree_it_found_clean() {
+    let tmp = repo_copy();
+    let root = tmp.path();
+    let stamps = tempfile::tempdir().unwrap();
+    let stamp = stamps.path().join("xtask/codegen-check.stamp");
+    let check = || codegen::check_with_stamp(root, &stamp).unwrap();
+    let drifted = |(drifts, verified): (Vec<Drift>, Verified)| {
+        assert_eq!(verified, Verified::Generated, "a changed tree is generated again");
+        drifts.into_iter().map(|d| d.path).collect::<Vec<_>>()
+    };
+
+    let (drifts, verified) = check();
+    assert!(drifts.is_empty() && verified == Verified::Generated, "{drifts:?} {verified:?}");
+    let (drifts, verified) = check();
+    assert!(drifts.is_empty() && verified == Verified::Stamp, "{drifts:?} {verified:?}");
+
+    // A hand edit of a generated file.
+    let contract = std::fs::read(root.join("sdk/src/generated/contract.rs")).unwrap();
+    edit(root, "sdk/src/generated/contract.rs", "retryable: true", "retryable: false");
+    assert_eq!(drifted(check()), ["sdk/src/generated/contract.rs"]);
+    std::fs::write(root.join("sdk/src/generated/contract.rs"), contract).unwrap();
+    assert_eq!(check().1, Verified::Stamp, "the same bytes again are the tree found clean");
+
+    // A proto change.
+    let jobs = std::fs::read(root.join("proto/dome/gateway/v1/jobs.proto")).unwrap();
+    edit(
+        root,
+        "proto/dome/gateway/v1/jobs.proto",
+        "// The job's id, assigned by the server",
+        "// The job's identifier, assigned by the server",
+    );
+    let paths = drifted(check());
+    assert!(paths.iter().any(|p| p == "sdk/src/generated/dome.gateway.v1.rs"), "{paths:?}");
+    assert!(paths.iter().any(|p| p == MANIFEST), "{paths:?}");
+    std::fs::write(root.join("proto/dome/gateway/v1/jobs.proto"), jobs).unwrap();
+    assert_eq!(check().1, Verified::Stamp);
+
+    // A stray file in a generated directory, then a removed output.
+    let stray = root.join("sdk/src/generated/extra.rs");
+    std::fs::write(&stray, "// hand-made\n").unwrap();
+    assert_eq!(drifted(check()), ["sdk/src/generated/extra.rs"]);
+    std::fs::remove_file(&stray).unwrap();
+    let api = std::fs::read(root.join("docs/api.md")).unwrap();
+    std::fs::remove_file(root.join("docs/api.md")).unwrap();
+    assert_eq!(drifted(check()), ["docs/api.md"]);
+    std::fs::write(root.join("docs/api.md"), api).unwrap();
+    assert_eq!(check().1, Verified::Stamp);
+
+    // A damaged stamp is no stamp.
+    let text = std::fs::read_to_string(&stamp).unwrap();
+    std::fs::write(&stamp, text.replacen('0', "1", 1).replacen('a', "b", 1)).unwrap();
+    let (drifts, verified) = check();
+    assert!(drifts.is_empty() && verified == Verified::Generated, "{drifts:?} {verified:?}");
 }

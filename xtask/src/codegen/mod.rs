@@ -33,6 +33,7 @@ mod errors;
 mod manifest;
 pub mod rules;
 mod rust;
+pub mod stamp;
 
 use std::path::Path;
 
@@ -121,10 +122,47 @@ fn generate_from(root: &Path, compiled: &Compiled, testee: Option<&Compiled>) ->
     Ok(outputs)
 }
 
+/// The directories that hold nothing but generated files.
+const GENERATED_DIRS: [&str; 2] = [GENERATED_DIR, TESTEE_GENERATED_DIR];
+
+/// How a check that found no drift knew it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// It generated every file and compared it.
+    Generated,
+    /// Its stamp showed the same generator, inputs and outputs that an
+    /// earlier full check found clean (see [`stamp`]).
+    Stamp,
+}
+
+/// The drift gate with its stamp at `stamp`: passes at once when the stamp
+/// is current, else runs [`run`] in [`Mode::Check`] and, when nothing
+/// drifted, writes the stamp. Returns the drifted files and how a clean
+/// result was reached.
+pub fn check_with_stamp(root: &Path, stamp: &Path) -> Result<(Vec<Drift>, Verified)> {
+    if stamp::is_current(root, stamp, &GENERATED_DIRS) {
+        return Ok((Vec::new(), Verified::Stamp));
+    }
+    let (drifts, outputs) = run_returning_outputs(root, Mode::Check)?;
+    if drifts.is_empty() {
+        let paths: Vec<&str> = outputs.iter().map(|o| o.path.as_str()).collect();
+        // Only a cache: a target directory that cannot be written costs
+        // the next check its speed, not its verdict.
+        if let Err(e) = stamp::record(root, stamp, &paths, &GENERATED_DIRS) {
+            eprintln!("codegen --check: no stamp written ({e:#}); the next check generates again");
+        }
+    }
+    Ok((drifts, Verified::Generated))
+}
+
 /// Runs codegen on the repository at `root`: in [`Mode::Write`] brings
 /// every generated file up to date, in [`Mode::Check`] only reports drift.
 /// Returns the files that changed (write) or drifted (check).
 pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
+    run_returning_outputs(root, mode).map(|(drifts, _)| drifts)
+}
+
+fn run_returning_outputs(root: &Path, mode: Mode) -> Result<(Vec<Drift>, Vec<Output>)> {
     let outputs = generate(root)?;
     let mut drifts = Vec::new();
     for out in &outputs {
@@ -134,9 +172,8 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
     }
     // A file in the generated directory that generation does not produce
     // is stale (a renamed proto, a hand-added file): it must go.
-    let generated_dirs = [GENERATED_DIR, TESTEE_GENERATED_DIR];
     for rel in
-        generated_dirs.iter().map(|d| files_with_suffix(root, &root.join(d), "")).collect::<Result<Vec<_>>>()?.concat()
+        GENERATED_DIRS.iter().map(|d| files_with_suffix(root, &root.join(d), "")).collect::<Result<Vec<_>>>()?.concat()
     {
         if outputs.iter().any(|o| o.path == rel) {
             continue;
@@ -151,13 +188,17 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<Drift>> {
             }
         }
     }
-    Ok(drifts)
+    Ok((drifts, outputs))
 }
 
-/// The `cargo xtask codegen [--check]` entry point.
-pub fn main(root: &Path, check: bool) -> Result<()> {
+/// The `cargo xtask codegen [--check [--full]]` entry point; `--check`
+/// uses the stamp in the target directory unless `full`.
+pub fn main(root: &Path, check: bool, full: bool) -> Result<()> {
     let mode = if check { Mode::Check } else { Mode::Write };
-    let drifts = run(root, mode)?;
+    let (drifts, verified) = match mode {
+        Mode::Check if !full => check_with_stamp(root, &stamp::default_path(root))?,
+        _ => (run(root, mode)?, Verified::Generated),
+    };
     match mode {
         Mode::Write => {
             for d in &drifts {
@@ -169,7 +210,13 @@ pub fn main(root: &Path, check: bool) -> Result<()> {
             Ok(())
         }
         Mode::Check if drifts.is_empty() => {
-            eprintln!("codegen --check: generated files match the protos");
+            match verified {
+                Verified::Generated => eprintln!("codegen --check: generated files match the protos"),
+                Verified::Stamp => eprintln!(
+                    "codegen --check: generated files match the protos (generator, inputs and outputs unchanged \
+                     since the last full check; `--full` generates again)"
+                ),
+            }
             Ok(())
         }
         Mode::Check => {
