@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{self, EXIT_ERROR, display_prefix, file_count, plural, report_error};
+use crate::cli::{self, EXIT_ERROR, display_prefix, report_error};
 use crate::descriptors::{compile_tree, relabel};
 use crate::engine::breaking::{self, Category};
-use crate::engine::findings::Finding;
 use crate::engine::input::{Tree, load_descriptor_set, load_dir, load_dir_excluding, load_git};
-use crate::engine::output::{Format, render};
+use crate::engine::output::Format;
 use crate::engine::{self, config::Config};
 use crate::paths::{FROZEN_DESCRIPTOR_SET, PROTO_DIR};
 
@@ -73,41 +72,24 @@ pub enum Baseline {
 }
 
 /// What a run found.
+pub type Outcome = cli::Outcome<Compared>;
+
+/// What a run compared.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Compared {
     /// The rules checked: a category's name, or `configured rules`.
     pub checked: String,
     /// The baseline's label.
     pub against: String,
-    /// Findings of the selected rules, sorted as buf sorts them.
-    pub findings: Vec<Finding>,
 }
 
-impl Outcome {
-    /// The exit code the outcome maps to.
-    pub fn exit_code(&self) -> i32 {
-        cli::exit_code(&self.findings)
+impl cli::Scope for Compared {
+    fn clean(&self) -> String {
+        format!("compatible: no breaking changes against {} ({})", self.against, self.checked)
     }
 
-    /// The findings in `format`, each path prefixed with `prefix`.
-    pub fn render(&self, format: Format, prefix: &str) -> String {
-        render(&self.findings, format, prefix)
-    }
-
-    /// The one-line verdict printed after the findings (on stderr, so
-    /// that the findings stay machine-readable).
-    pub fn summary(&self) -> String {
-        if self.findings.is_empty() {
-            format!("compatible: no breaking changes against {} ({})", self.against, self.checked)
-        } else {
-            format!(
-                "breaking: {} in {} against {} ({})",
-                plural(self.findings.len(), "finding"),
-                plural(file_count(&self.findings), "file"),
-                self.against,
-                self.checked
-            )
-        }
+    fn found(&self, counts: &str) -> String {
+        format!("breaking: {counts} against {} ({})", self.against, self.checked)
     }
 }
 
@@ -229,7 +211,7 @@ pub fn outcome(current: &Tree, baseline: &Tree, config: &Config, category: Optio
         None => format!("{} from {}", config.breaking.section.use_.join(", "), config.source),
     };
     let findings = breaking::compare(current, baseline, config, category);
-    Outcome { checked, against: baseline.label.clone(), findings }
+    Outcome { scope: Compared { checked, against: baseline.label.clone() }, findings }
 }
 
 /// Loads the baseline side; its errors say they are in the baseline.

@@ -1,6 +1,7 @@
 //! What the `lint` and `breaking` commands share on the command line:
-//! the exit codes, the `--error-format` flag, how an input error is
-//! reported, and paths shown relative to where the command runs. The
+//! the outcome of a run and its verdict, the exit codes, the
+//! `--error-format` flag, how an input error is reported, and paths shown
+//! relative to where the command runs. The
 //! rules engine ([`crate::engine`]) knows none of this.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,48 @@ pub const EXIT_ERROR: i32 = 2;
 /// [`EXIT_FINDINGS`] otherwise.
 pub fn exit_code(findings: &[Finding]) -> i32 {
     if findings.is_empty() { EXIT_OK } else { EXIT_FINDINGS }
+}
+
+/// What a `lint` or `breaking` run found: what it checked (`S`, which
+/// words the verdict) and its findings.
+#[derive(Debug, Clone)]
+pub struct Outcome<S> {
+    /// What was checked, and against what.
+    pub scope: S,
+    /// Findings, sorted as buf sorts them.
+    pub findings: Vec<Finding>,
+}
+
+/// What a run checked, as its one-line verdict says it.
+pub trait Scope {
+    /// The verdict of a run without findings.
+    fn clean(&self) -> String;
+    /// The verdict of a run with findings; `counts` says how many in how
+    /// many files (`2 findings in 1 file`).
+    fn found(&self, counts: &str) -> String;
+}
+
+impl<S: Scope> Outcome<S> {
+    /// The exit code the outcome maps to.
+    pub fn exit_code(&self) -> i32 {
+        exit_code(&self.findings)
+    }
+
+    /// The findings in `format`, each path prefixed with `prefix`.
+    pub fn render(&self, format: Format, prefix: &str) -> String {
+        render(&self.findings, format, prefix)
+    }
+
+    /// The one-line verdict printed after the findings (on stderr, so
+    /// that the findings stay machine-readable).
+    pub fn summary(&self) -> String {
+        if self.findings.is_empty() {
+            return self.scope.clean();
+        }
+        let counts =
+            format!("{} in {}", plural(self.findings.len(), "finding"), plural(file_count(&self.findings), "file"));
+        self.scope.found(&counts)
+    }
 }
 
 /// The parser of `--error-format`: buf's format names.

@@ -12,13 +12,12 @@ use anyhow::{Result, bail};
 use prost_reflect::{DescriptorPool, FileDescriptor};
 use prost_types::FileDescriptorProto;
 
-use crate::cli::{self, display_prefix, file_count, plural, report_error};
+use crate::cli::{self, display_prefix, plural, report_error};
 use crate::descriptors::{compile_to_pool, relabel};
 use crate::engine;
 use crate::engine::config::Config;
-use crate::engine::findings::Finding;
 use crate::engine::lint;
-use crate::engine::output::{Format, render};
+use crate::engine::output::Format;
 use crate::paths::PROTO_DIR;
 
 /// Flags of `cargo xtask lint`.
@@ -38,42 +37,26 @@ pub struct Args {
 }
 
 /// What a lint run found.
+pub type Outcome = cli::Outcome<Linted>;
+
+/// What a lint run checked.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Linted {
     /// The proto root's label.
     pub root: String,
     /// How many files were linted.
     pub files: usize,
     /// How many rules were run.
     pub rules: usize,
-    /// Findings, sorted as buf sorts them.
-    pub findings: Vec<Finding>,
 }
 
-impl Outcome {
-    /// The exit code the outcome maps to.
-    pub fn exit_code(&self) -> i32 {
-        cli::exit_code(&self.findings)
+impl cli::Scope for Linted {
+    fn clean(&self) -> String {
+        format!("lint: clean ({} checked against {})", plural(self.files, "file"), plural(self.rules, "rule"))
     }
 
-    /// The findings in `format`, each path prefixed with `prefix`.
-    pub fn render(&self, format: Format, prefix: &str) -> String {
-        render(&self.findings, format, prefix)
-    }
-
-    /// The one-line verdict printed after the findings (on stderr, so
-    /// that the findings stay machine-readable).
-    pub fn summary(&self) -> String {
-        if self.findings.is_empty() {
-            format!("lint: clean ({} checked against {})", plural(self.files, "file"), plural(self.rules, "rule"))
-        } else {
-            format!(
-                "lint: {} in {} of {}",
-                plural(self.findings.len(), "finding"),
-                plural(file_count(&self.findings), "file"),
-                self.root
-            )
-        }
+    fn found(&self, counts: &str) -> String {
+        format!("lint: {counts} of {}", self.root)
     }
 }
 
@@ -123,5 +106,5 @@ pub fn lint_pool(files: &[String], pool: &DescriptorPool, config: &Config, root:
     let handles: Vec<FileDescriptor> = pool.files().collect();
     let protos: Vec<&FileDescriptorProto> = handles.iter().map(FileDescriptor::file_descriptor_proto).collect();
     let findings = lint::lint(&protos, &own, Some(pool), config);
-    Outcome { root, files: own.len(), rules: lint::selected(config).len(), findings }
+    Outcome { scope: Linted { root, files: own.len(), rules: lint::selected(config).len() }, findings }
 }

@@ -91,7 +91,11 @@ fn the_contract_is_compatible_with_its_frozen_descriptor_set() {
     let root = xtask::paths::project_root();
     let outcome = breaking::run(&root, &Args::default()).expect("the contract compiles");
     assert!(outcome.findings.is_empty(), "{}", outcome.render(Format::Text, ""));
-    assert!(outcome.checked.starts_with("FILE from "), "the repository's buf.yaml selects FILE: {}", outcome.checked);
+    assert!(
+        outcome.scope.checked.starts_with("FILE from "),
+        "the repository's buf.yaml selects FILE: {}",
+        outcome.scope.checked
+    );
 }
 
 /// A temporary repository holding a committed copy of the contract.

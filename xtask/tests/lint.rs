@@ -26,7 +26,7 @@ fn lint_case(case: &Path) -> lint::Outcome {
     let config = (!own).then(|| r#"{"version":"v2","lint":{"use":["STANDARD","COMMENTS"]}}"#.to_string());
     let args = Args { proto_root: Some(case.join("proto")), config, error_format: Format::Text };
     let mut outcome = lint::run(case, &args).expect("the case compiles");
-    outcome.root = "proto".into();
+    outcome.scope.root = "proto".into();
     outcome
 }
 
@@ -67,7 +67,7 @@ fn the_contract_passes_the_lint() {
     let root = xtask::paths::project_root();
     let outcome = lint::run(&root, &Args::default()).expect("the contract compiles");
     assert!(outcome.findings.is_empty(), "{}", outcome.render(Format::Text, ""));
-    assert!(outcome.files >= 7);
+    assert!(outcome.scope.files >= 7);
     lint::gate(&root).expect("the lint gate passes");
 }
 
