@@ -43,6 +43,11 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// How long a PING may go unanswered before its connection is closed.
     pub keepalive_timeout: Duration,
+    /// The bytes of events all streams together may have read ahead of
+    /// the transport (0: no total bound; each stream reads at most 64
+    /// events or 64 KiB ahead whatever this is). Past it, a stream reads
+    /// only the event it sends at once.
+    pub max_stream_read_ahead_bytes: u64,
     /// Returns the allocator's free memory to the system; called on a
     /// blocking thread after evictions have freed many events. `None` (the
     /// default): never called. The `domed` binary sets it to mimalloc's
@@ -73,6 +78,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
+            max_stream_read_ahead_bytes: 64 * 1024 * 1024,
             memory_trim: None,
             step_delay: Duration::ZERO,
             #[cfg(feature = "mutants")]

@@ -23,13 +23,47 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Returns mimalloc's free memory to the system: the server calls it after
 /// evictions, or the resident size of a server that evicted large jobs
 /// would stay at its high-water mark.
+///
+/// mimalloc collects one thread's heap at a time: a page freed by another
+/// thread stays with the heap of the thread that allocated it until that
+/// thread collects. The events of an evicted job were allocated by the
+/// runtime's workers, so the call only marks a new epoch and collects the
+/// calling thread (and memory no thread owns any more); each worker
+/// collects its own heap the next time it parks ([`collect_if_asked`]).
 #[cfg(feature = "mimalloc")]
 fn trim_memory() {
+    TRIM_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: mi_collect only walks mimalloc's own structures, and takes
     // no pointer from the caller.
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
+}
+
+/// Bumped by each [`trim_memory`].
+#[cfg(feature = "mimalloc")]
+static TRIM_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(feature = "mimalloc")]
+thread_local! {
+    /// The last epoch this thread collected its heap for.
+    static COLLECTED_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Run by every worker of the runtime as it parks (it has nothing to do):
+/// collects the thread's own heap once per [`trim_memory`].
+#[cfg(feature = "mimalloc")]
+fn collect_if_asked() {
+    let epoch = TRIM_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
+    COLLECTED_EPOCH.with(|seen| {
+        if seen.get() != epoch {
+            seen.set(epoch);
+            // SAFETY: as in `trim_memory`.
+            unsafe {
+                libmimalloc_sys::mi_collect(true);
+            }
+        }
+    });
 }
 
 /// The reference dome gateway server (`dome.gateway.v1`).
@@ -77,6 +111,11 @@ struct Args {
     /// Seconds a keepalive PING may go unanswered before the connection is closed.
     #[arg(long, default_value_t = domed::Config::default().keepalive_timeout.as_secs())]
     keepalive_timeout_secs: u64,
+    /// Bytes of events all streams together may read ahead of the
+    /// transport; past it a stream reads only the event it sends (0: no
+    /// total bound; each stream reads at most 64 KiB ahead anyway).
+    #[arg(long, default_value_t = domed::Config::default().max_stream_read_ahead_bytes)]
+    max_stream_read_ahead_bytes: u64,
     /// Largest encoded request message, in bytes (0: no limit).
     #[arg(long, default_value_t = domed::Limits::default().max_request_bytes)]
     max_request_bytes: u64,
@@ -119,8 +158,15 @@ struct Args {
     mutant: Option<domed::Mutant>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    #[cfg(feature = "mimalloc")]
+    runtime.on_thread_park(collect_if_asked);
+    runtime.build().context("starting the runtime")?.block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -159,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         keepalive_interval: Duration::from_secs(args.keepalive_interval_secs),
         keepalive_timeout: Duration::from_secs(args.keepalive_timeout_secs),
+        max_stream_read_ahead_bytes: args.max_stream_read_ahead_bytes,
         #[cfg(feature = "mimalloc")]
         memory_trim: Some(trim_memory),
         #[cfg(not(feature = "mimalloc"))]

@@ -139,7 +139,10 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     }
     let faults = Faults::from_config(&config);
     let catalogue = Arc::new(Catalogue::new(config.conformance).map_err(|e| Error::new(ErrorKind::Catalogue(e.0)))?);
-    let store = Arc::new(Store::new(config.limits.clone(), faults, config.memory_trim));
+    let store = Arc::new(
+        Store::new(config.limits.clone(), faults, config.memory_trim)
+            .with_read_ahead(crate::config::limit(config.max_stream_read_ahead_bytes)),
+    );
 
     let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
     let local_addr = listener.local_addr().map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;

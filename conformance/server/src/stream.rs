@@ -18,7 +18,12 @@
 //!
 //! A stream holds little of its own: at most [`BATCH`] events or
 //! [`BATCH_BYTES`] read ahead of what tonic has taken (shared with the
-//! log, not copied), and a reference to the job. When the job leaves
+//! log, not copied), and a reference to the job. What all streams have
+//! read ahead is bounded in total as well
+//! (`Config::max_stream_read_ahead_bytes`, 64 MiB): past it, a stream
+//! reads only the one event it hands out at once, so the bound holds to
+//! within an event per runtime thread, and an evicted job's events pinned
+//! by its open streams never pass it. When the job leaves
 //! retention, its log and record are freed at once whoever still holds
 //! the job; each open stream then ends, after what it had read, with
 //! `JOB_NOT_FOUND`, never with a silent close.
@@ -39,7 +44,7 @@ use crate::config::limit;
 use crate::errors::ApiError;
 use crate::mutants::{Faults, Mutant};
 use crate::reply::decode_stored;
-use crate::store::{JobEntry, LoggedEvent, Store};
+use crate::store::{JobEntry, LoggedEvent, ReadAhead, Store};
 
 /// One message of the stream: an encoded `StreamJobEventsResponse`, or
 /// the error that ends the stream.
@@ -56,10 +61,24 @@ const BATCH_BYTES: usize = 64 * 1024;
 pub(crate) struct EventStream {
     /// The call's correlation id, which its errors carry.
     correlation_id: String,
-    /// Messages read and not yet handed out, in order.
+    /// Messages read and not yet handed out, in order; their bytes are
+    /// counted in `read_ahead`.
     ready: VecDeque<Item>,
+    /// What all streams have read ahead, together.
+    read_ahead: Arc<ReadAhead>,
     /// `None` once nothing more will be read.
     reader: Option<Box<Reader>>,
+}
+
+/// The bytes of a message counted as read ahead (an error counts none).
+fn counted(item: &Item) -> usize {
+    item.as_ref().map_or(0, Bytes::len)
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.read_ahead.sub(self.ready.iter().map(counted).sum());
+    }
 }
 
 impl futures_core::Stream for EventStream {
@@ -69,6 +88,7 @@ impl futures_core::Stream for EventStream {
         let this = self.get_mut();
         loop {
             if let Some(item) = this.ready.pop_front() {
+                this.read_ahead.sub(counted(&item));
                 return Poll::Ready(Some(item));
             }
             let Some(reader) = this.reader.as_mut() else {
@@ -129,6 +149,7 @@ pub(crate) fn open(
     {
         return Err(ApiError::limit_exceeded("max_subscribers_per_job", max));
     }
+    let read_ahead = store.read_ahead.clone();
     let whole_log = store.faults.is(Mutant::ResumeReturnsWholeLog);
     let reader = (!closes_at_once || whole_log).then(|| {
         Box::new(Reader {
@@ -146,7 +167,7 @@ pub(crate) fn open(
             _slot: slot,
         })
     });
-    Ok(EventStream { correlation_id, ready: VecDeque::new(), reader })
+    Ok(EventStream { correlation_id, ready: VecDeque::new(), read_ahead, reader })
 }
 
 /// A wait for the job's next append or for shutdown.
@@ -215,7 +236,9 @@ impl Reader {
         let start = data.log.partition_point(|e| e.sequence <= self.cursor);
         let (mut read, mut bytes) = (0, 0);
         for event in data.log.range(start..).take(BATCH) {
-            if bytes >= BATCH_BYTES {
+            // The first event goes out at once; the rest wait in the
+            // stream, within its own bound and the total one.
+            if read > 0 && (bytes >= BATCH_BYTES || !self.store.read_ahead.room()) {
                 break;
             }
             bytes += event.message.len();
@@ -258,16 +281,23 @@ impl Reader {
             return;
         }
         if self.faults.is(Mutant::DuplicatedEvent) && self.sent == 2 {
-            out.push_back(Ok(event.message.clone()));
+            self.push(out, event.message.clone());
         }
-        out.push_back(Ok(event.message));
+        self.push(out, event.message);
         self.flush(out);
+    }
+
+    /// Queues one message, counting it as read ahead until it is handed
+    /// out.
+    fn push(&self, out: &mut VecDeque<Item>, message: Bytes) {
+        self.store.read_ahead.add(message.len());
+        out.push_back(Ok(message));
     }
 
     /// Sends an event held back by a mutant, if any.
     fn flush(&mut self, out: &mut VecDeque<Item>) {
         if let Some(held) = self.held.take() {
-            out.push_back(Ok(held.message));
+            self.push(out, held.message);
         }
     }
 
@@ -326,5 +356,93 @@ impl futures_core::Stream for Decoded {
                 item.and_then(|bytes| decode_stored(bytes, "event", &this.inner.correlation_id, this.faults))
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use futures_core::Stream as _;
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::skills::SkillKind;
+    use crate::store::Submission;
+    use crate::worker::Workers;
+
+    /// The next message of `stream`.
+    async fn next(stream: &mut EventStream) -> Option<Item> {
+        std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+    }
+
+    /// A server whose streams read ahead within `bound` in total, and one
+    /// ended job of 1,000 events.
+    async fn ended_job(bound: Option<u64>) -> (Arc<Store>, Arc<JobEntry>) {
+        let store = Arc::new(Store::new(Limits::default(), Faults::default(), None).with_read_ahead(bound));
+        let entry = Workers::new(store.clone())
+            .submit(Submission {
+                correlation_id: "corr-test".to_owned(),
+                skill_id: "dome.conformance.script".to_owned(),
+                skill_version: "1.0.0".to_owned(),
+                requested_version: String::new(),
+                kind: SkillKind::Script,
+                input: serde_json::json!({ "steps": [{ "bulk": { "count": 1000 } }] }),
+                idempotency_key: String::new(),
+                labels: HashMap::new(),
+                run_id: String::new(),
+                base_ref: String::new(),
+            })
+            .expect("the job is accepted")
+            .entry;
+        while !entry.lock().terminal {
+            entry.appended_after(entry.head()).await;
+        }
+        (store, entry)
+    }
+
+    /// Sixteen streams each take one message: without a total bound each
+    /// then holds a batch read ahead; with one, all of them together hold
+    /// at most the bound and one event. Every stream still reads the whole
+    /// log, and what they held is given back when they end.
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_streams_read_ahead_is_bounded_in_total() {
+        const BOUND: u64 = 8 * 1024;
+        let mut held = Vec::new();
+        for bound in [None, Some(BOUND)] {
+            let (store, job) = ended_job(bound).await;
+            let largest = job.lock().log.iter().map(|e| e.message.len() as u64).max().unwrap_or(0);
+            let mut streams: Vec<EventStream> = (0..16)
+                .map(|_| open(store.clone(), job.clone(), 0, "corr-test".to_owned()).expect("the stream opens"))
+                .collect();
+            for stream in &mut streams {
+                assert!(matches!(next(stream).await, Some(Ok(_))), "the first event comes at once");
+            }
+            held.push((bound, store.read_ahead.used(), largest));
+            for stream in &mut streams {
+                let mut events = 1;
+                while let Some(item) = next(stream).await {
+                    item.expect("an event");
+                    events += 1;
+                }
+                assert_eq!(events, job.head(), "every event, in the bound or not");
+            }
+            assert_eq!(store.read_ahead.used(), 0, "an ended stream holds nothing");
+            drop(streams);
+        }
+        let ((_, unbounded, _), (_, bounded, largest)) = (held[0], held[1]);
+        assert!(bounded <= BOUND + largest, "{bounded} bytes read ahead over a bound of {BOUND}");
+        assert!(unbounded > 4 * BOUND, "without the bound the streams read {unbounded} bytes ahead");
+    }
+
+    /// A stream dropped with messages read ahead gives them back.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_stream_gives_back_what_it_read_ahead() {
+        let (store, job) = ended_job(None).await;
+        let mut stream = open(store.clone(), job, 0, "corr-test".to_owned()).expect("the stream opens");
+        assert!(matches!(next(&mut stream).await, Some(Ok(_))));
+        assert!(store.read_ahead.used() > 0, "a batch is read ahead");
+        drop(stream);
+        assert_eq!(store.read_ahead.used(), 0);
     }
 }

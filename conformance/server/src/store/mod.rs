@@ -62,6 +62,10 @@ pub(crate) fn now() -> prost_types::Timestamp {
     prost_types::Timestamp::from(SystemTime::now())
 }
 
+/// The total bound of what streams read ahead, unless the server sets
+/// its own (`Config::max_stream_read_ahead_bytes`).
+const DEFAULT_READ_AHEAD_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The server's state.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -85,6 +89,41 @@ pub(crate) struct Store {
     shutdown: watch::Sender<bool>,
     /// Giving memory back after evictions.
     trim: Trim,
+    /// What every stream has read ahead of the transport, together.
+    pub(crate) read_ahead: Arc<ReadAhead>,
+}
+
+/// The bytes of events all streams have read ahead of the transport, and
+/// their total bound.
+#[derive(Debug, Default)]
+pub(crate) struct ReadAhead {
+    used: AtomicU64,
+    max: Option<u64>,
+}
+
+impl ReadAhead {
+    /// Whether a stream may read one more event ahead: under the bound.
+    /// (Several streams may pass the check at once, so the total can pass
+    /// the bound by one event per thread reading.)
+    pub(crate) fn room(&self) -> bool {
+        self.max.is_none_or(|max| self.used.load(Ordering::Relaxed) < max)
+    }
+
+    /// Counts `bytes` read ahead.
+    pub(crate) fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` handed to the transport (or dropped).
+    pub(crate) fn sub(&self, bytes: usize) {
+        self.used.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The bytes read ahead now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug)]
@@ -168,7 +207,15 @@ impl Store {
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
             trim: Trim::new(memory_trim),
+            read_ahead: Arc::new(ReadAhead { used: AtomicU64::new(0), max: Some(DEFAULT_READ_AHEAD_BYTES) }),
         }
+    }
+
+    /// The store with `max` as the total bound of what streams read ahead
+    /// (`None`: no total bound).
+    pub(crate) fn with_read_ahead(mut self, max: Option<u64>) -> Self {
+        self.read_ahead = Arc::new(ReadAhead { used: AtomicU64::new(0), max });
+        self
     }
 
     /// A receiver of the shutdown flag.
