@@ -16,13 +16,12 @@ use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::Code;
 use crate::calls::{ListCapabilitiesReply, SkillExecute, StreamJobEvents};
 use crate::contract::{API_VERSION, API_VERSION_HEADER};
 use crate::endpoint::Endpoint;
-use crate::error::{ApiError, Error, StatusKind, is_local_timeout};
+use crate::error::{ApiError, Error, StatusKind};
 use crate::events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 use crate::mutants::{self, Mutant};
 use crate::pb;
@@ -30,6 +29,7 @@ use crate::pb::gateway_service_client::GatewayServiceClient;
 use crate::retry::{RetryPolicy, jitter_unit, random_u64};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
+use crate::transport::Connection;
 
 /// How many events a [`JobEventStream`] buffers ahead of its reader. A
 /// reader slower than the job makes the server end the stream with
@@ -38,7 +38,7 @@ const EVENT_BUFFER: usize = 64;
 
 /// The generated tonic client on a [`Client`]'s connection, as returned by
 /// [`Client::raw`]: for calls made by hand, with tonic's own types.
-pub type RawClient = GatewayServiceClient<InterceptedService<Channel, CallHeaders>>;
+pub type RawClient = GatewayServiceClient<InterceptedService<Connection, CallHeaders>>;
 
 /// The interceptor that adds the headers every call of a [`Client`]
 /// carries: `dome-api-version` and, when a token is set, `authorization`.
@@ -160,30 +160,21 @@ impl ClientBuilder {
     /// [`Error::Api`].
     pub async fn connect(self) -> Result<Client, Error> {
         let endpoint = Endpoint::parse(&self.endpoint)?;
-        let mut transport = tonic::transport::Endpoint::from_shared(endpoint.as_str().to_string())
-            .map_err(|e| Error::Config(format!("endpoint `{endpoint}` is not usable: {e}")))?;
-        if let Some(timeout) = self.connect_timeout {
-            transport = transport.connect_timeout(timeout);
-        }
         #[cfg(feature = "tls")]
-        {
-            if endpoint.is_tls() {
-                let tls = self.tls.clone().unwrap_or_else(default_tls);
-                if !tls.trusts_something() {
-                    return Err(Error::Config(format!(
-                        "endpoint `{endpoint}` is https but nothing is trusted: give `TlsConfig::ca_certificate_pem` \
-                         (or enable the `tls-native-roots` or `tls-webpki-roots` feature)"
-                    )));
-                }
-                transport = transport
-                    .tls_config(tls.to_tonic())
-                    .map_err(|e| Error::Config(format!("tls configuration: {}", crate::error::chain(&e))))?;
-            } else if self.tls.is_some() {
+        let tls = if endpoint.is_tls() {
+            let tls = self.tls.clone().unwrap_or_else(default_tls);
+            if !tls.trusts_something() {
                 return Err(Error::Config(format!(
-                    "tls is configured but endpoint `{endpoint}` is http: use https://"
+                    "endpoint `{endpoint}` is https but nothing is trusted: give `TlsConfig::ca_certificate_pem` \
+                     (or enable the `tls-native-roots` or `tls-webpki-roots` feature)"
                 )));
             }
-        }
+            Some(tls.to_rustls(&endpoint)?)
+        } else if self.tls.is_some() {
+            return Err(Error::Config(format!("tls is configured but endpoint `{endpoint}` is http: use https://")));
+        } else {
+            None
+        };
         #[cfg(not(feature = "tls"))]
         if endpoint.is_tls() {
             return Err(Error::Config(format!(
@@ -200,8 +191,13 @@ impl ClientBuilder {
         };
         // Lazily: a refused connection then fails the first call with
         // `UNAVAILABLE`, which the retry policy handles like any other.
-        let channel = transport.connect_lazy();
-        let inner = GatewayServiceClient::with_interceptor(channel, CallHeaders { authorization });
+        let connection = Connection::new(
+            endpoint.clone(),
+            self.connect_timeout,
+            #[cfg(feature = "tls")]
+            tls,
+        );
+        let inner = GatewayServiceClient::with_interceptor(connection, CallHeaders { authorization });
         let mut client = Client {
             inner,
             endpoint,
@@ -517,11 +513,10 @@ impl Client {
                 Some(timeout) => tokio::time::timeout(timeout, future).await.ok(),
                 None => Some(future.await),
             };
-            // `None`: the attempt timed out (here, or by the channel
-            // enforcing the `grpc-timeout` it sends, or by the server).
+            // `None`: the attempt timed out (here, or by the server
+            // enforcing the `grpc-timeout` it was sent).
             let error = match outcome {
                 Some(Ok(response)) => return Ok(response.into_inner()),
-                Some(Err(status)) if is_local_timeout(&status) => None,
                 Some(Err(status)) => match Error::from_status(status, self.endpoint.shared()) {
                     Error::Status { kind: StatusKind::NoErrorInfo, code: Code::DeadlineExceeded, .. } => None,
                     error => Some(error),

@@ -16,6 +16,9 @@ use crate::Error;
 pub struct Endpoint {
     url: Arc<str>,
     tls: bool,
+    /// The host as the URL writes it (an IPv6 address in brackets).
+    host: Arc<str>,
+    port: u16,
 }
 
 impl Endpoint {
@@ -37,11 +40,12 @@ impl Endpoint {
         if authority.contains(['/', '?', '#', '@']) || authority.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("is not a bare `scheme://host:port` (no path, query, user or spaces)"));
         }
-        let uri: tonic::transport::Uri = text.parse().map_err(|e| bad(&format!("is not a valid uri: {e}")))?;
-        if uri.host().is_none_or(str::is_empty) {
+        let uri: http::Uri = text.parse().map_err(|e| bad(&format!("is not a valid uri: {e}")))?;
+        let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
             return Err(bad("has no host"));
-        }
-        Ok(Endpoint { url: Arc::from(authority_url(scheme, authority)), tls })
+        };
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Endpoint { url: Arc::from(authority_url(scheme, authority)), tls, host: Arc::from(host), port })
     }
 
     /// The URL, such as `http://127.0.0.1:50051`.
@@ -56,6 +60,22 @@ impl Endpoint {
 
     pub(crate) fn shared(&self) -> &Arc<str> {
         &self.url
+    }
+
+    /// The host to connect to and to name in TLS: a name, an IPv4
+    /// address, or an IPv6 address without its brackets.
+    pub(crate) fn host(&self) -> &str {
+        self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(&self.host)
+    }
+
+    /// The port, 80 or 443 when the URL gives none.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host:port` as the URL writes it, for the requests' `:authority`.
+    pub(crate) fn authority(&self) -> &str {
+        &self.url[self.url.find("://").map_or(0, |i| i + 3)..]
     }
 }
 
@@ -83,14 +103,17 @@ mod tests {
 
     #[test]
     fn good_endpoints_parse() {
-        for (text, url, tls) in [
-            ("http://127.0.0.1:50051", "http://127.0.0.1:50051", false),
-            ("https://gateway.example:443/", "https://gateway.example:443", true),
-            ("http://[::1]:7", "http://[::1]:7", false),
-            ("http://localhost", "http://localhost", false),
+        for (text, url, tls, host, port) in [
+            ("http://127.0.0.1:50051", "http://127.0.0.1:50051", false, "127.0.0.1", 50051),
+            ("https://gateway.example:443/", "https://gateway.example:443", true, "gateway.example", 443),
+            ("http://[::1]:7", "http://[::1]:7", false, "::1", 7),
+            ("http://localhost", "http://localhost", false, "localhost", 80),
+            ("https://localhost", "https://localhost", true, "localhost", 443),
         ] {
             let endpoint = Endpoint::parse(text).unwrap_or_else(|e| panic!("`{text}`: {e}"));
             assert_eq!((endpoint.as_str(), endpoint.is_tls()), (url, tls));
+            assert_eq!((endpoint.host(), endpoint.port()), (host, port), "{text}");
+            assert_eq!(endpoint.authority(), &url[url.find("://").unwrap() + 3..]);
         }
     }
 

@@ -183,10 +183,10 @@ impl Error {
             }
         };
         let Some(info) = details.error_info() else {
-            // A status tonic made itself from a broken connection carries
-            // the underlying error as its source (one received from a peer
-            // never does), except a refused connection, which tonic reports
-            // as a bare `UNAVAILABLE`.
+            // A status the connection made itself (`transport.rs`) carries
+            // its cause as its source, which one received from a peer never
+            // does; a bare `UNAVAILABLE` from a peer (a proxy with no route
+            // to the gateway) means the same: the gateway was not reached.
             if std::error::Error::source(&status).is_some() || code == Code::Unavailable {
                 return Error::Transport(TransportError { endpoint: endpoint.clone(), code, cause: causes(&status) });
             }
@@ -363,28 +363,13 @@ impl std::error::Error for Error {
     }
 }
 
-/// An error and its sources on one line, each text once.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
 /// The causes of a status the transport made, outermost first, each said
-/// once (tonic's wrappers repeat their inner error's text, and its
-/// outermost `transport error` says nothing).
+/// once (an error's text often repeats its source's).
 fn causes(status: &tonic::Status) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut push = |text: String| {
         let text = text.trim().to_string();
-        if !text.is_empty() && text != "transport error" && !parts.iter().any(|p| p.contains(&text)) {
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
     };
@@ -395,19 +380,6 @@ fn causes(status: &tonic::Status) -> String {
         source = error.source();
     }
     if parts.is_empty() { "the connection failed".to_string() } else { parts.join(": ") }
-}
-
-/// Whether tonic made `status` because the call's own `grpc-timeout` ran
-/// out on the client side (before any answer).
-pub(crate) fn is_local_timeout(status: &tonic::Status) -> bool {
-    let mut source = std::error::Error::source(status);
-    while let Some(error) = source {
-        if error.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }
 
 /// A promised metadata key that is absent or not of its declared type;

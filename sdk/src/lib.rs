@@ -86,6 +86,7 @@ mod mutants;
 mod retry;
 #[cfg(feature = "tls")]
 mod tls;
+pub mod transport;
 
 pub use client::{CallHeaders, Client, ClientBuilder, RawClient};
 pub use code::Code;

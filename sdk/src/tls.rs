@@ -1,8 +1,15 @@
 //! TLS settings of a client (rustls), in this crate's own terms.
 
 use std::fmt;
+use std::sync::Arc;
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::transport::Tls;
 
 /// How a client authenticates the server, and itself, over TLS
 /// (`https://` endpoints; the `tls` feature, on by default).
@@ -66,27 +73,62 @@ impl TlsConfig {
         !self.ca_pems.is_empty() || self.native_roots || self.webpki_roots
     }
 
-    pub(crate) fn to_tonic(&self) -> ClientTlsConfig {
-        let mut config = ClientTlsConfig::new();
-        for pem in &self.ca_pems {
-            config = config.ca_certificate(Certificate::from_pem(pem));
-        }
-        if let Some((certificate, key)) = &self.identity {
-            config = config.identity(Identity::from_pem(certificate, key));
-        }
-        if let Some(domain) = &self.domain {
-            config = config.domain_name(domain.clone());
+    /// The rustls configuration for `endpoint` (ring as the crypto
+    /// provider, TLS 1.2 and 1.3, ALPN `h2`). Certificates and keys that do
+    /// not parse are an [`Error::Config`] naming what is wrong.
+    pub(crate) fn to_rustls(&self, endpoint: &Endpoint) -> Result<Tls, Error> {
+        let config_error = |what: String| Error::Config(format!("tls configuration: {what}"));
+        let mut roots = RootCertStore::empty();
+        for (index, pem) in self.ca_pems.iter().enumerate() {
+            let certificates = certificates(pem).map_err(|e| config_error(format!("CA certificate {index}: {e}")))?;
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| config_error(format!("CA certificate {index}: {e}")))?;
+            }
         }
         #[cfg(feature = "tls-native-roots")]
         if self.native_roots {
-            config = config.with_native_roots();
+            // Unreadable entries of the system store are skipped, as
+            // every user of that store does; none at all is an error.
+            let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if added == 0 {
+                return Err(config_error("no root certificate could be read from the operating system".into()));
+            }
         }
         #[cfg(feature = "tls-webpki-roots")]
         if self.webpki_roots {
-            config = config.with_webpki_roots();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
-        config
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| config_error(e.to_string()))?
+            .with_root_certificates(roots);
+        let mut config = match &self.identity {
+            None => builder.with_no_client_auth(),
+            Some((certificate, key)) => {
+                let chain = certificates(certificate).map_err(|e| config_error(format!("client certificate: {e}")))?;
+                let key =
+                    PrivateKeyDer::from_pem_slice(key).map_err(|e| config_error(format!("client private key: {e}")))?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| config_error(format!("client identity: {e}")))?
+            }
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let name = self.domain.as_deref().unwrap_or(endpoint.host());
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|_| config_error(format!("`{name}` is not a valid server name")))?;
+        Ok(Tls { config: Arc::new(config), server_name })
     }
+}
+
+/// The certificates of a PEM text; none at all is an error (a file of
+/// something else reads as no certificate).
+fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates =
+        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| format!("bad PEM: {e}"))?;
+    if certificates.is_empty() {
+        return Err("no certificate in the PEM text".into());
+    }
+    Ok(certificates)
 }
 
 impl fmt::Debug for TlsConfig {

@@ -99,7 +99,9 @@ async fn every_rpc_round_trips_through_the_generated_client() {
             },
         ),
     );
-    let mut client = GatewayServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = GatewayServiceClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap(),
+    );
     let mut called = Vec::new();
 
     let caps = client

@@ -155,7 +155,13 @@ impl GatewayService for Forwarder {
 /// the sender that stops it.
 async fn forwarder(upstream: &str, plans: &[(&'static str, Plan)]) -> (Forwarder, String, oneshot::Sender<()>) {
     let forwarder = Forwarder {
-        upstream: GatewayServiceClient::connect(upstream.to_string()).await.expect("reaches the server"),
+        upstream: GatewayServiceClient::new(
+            tonic::transport::Endpoint::from_shared(upstream.to_string())
+                .expect("a url")
+                .connect()
+                .await
+                .expect("reaches the server"),
+        ),
         plans: Arc::new(plans.iter().copied().collect()),
         log: Arc::default(),
         error_seen: Arc::default(),

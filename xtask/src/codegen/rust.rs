@@ -15,7 +15,9 @@ pub(super) fn generate(compiled: &Compiled) -> Result<Vec<Output>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .build_transport(true)
+        // No `connect` on tonic's channel: the SDK brings its own
+        // connection and builds tonic without the `channel` feature.
+        .build_transport(false)
         .emit_rerun_if_changed(false)
         .server_mod_attribute(".", r#"#[cfg(feature = "server")]"#)
         .out_dir(tmp.path())

@@ -19,7 +19,8 @@ pub struct Harness {
 /// Starts a server with `config` and connects a client.
 pub async fn start_with(config: domed::Config) -> Harness {
     let running = domed::start(config).await.expect("server starts");
-    let client = GatewayServiceClient::connect(running.url()).await.expect("client connects");
+    let channel = tonic::transport::Endpoint::from_shared(running.url()).expect("a url").connect().await;
+    let client = GatewayServiceClient::new(channel.expect("client connects"));
     Harness { running, client }
 }
 
