@@ -14,8 +14,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic_types::StatusExt as _;
-
 use crate::Code;
 use crate::contract::ERROR_DOMAIN;
 
@@ -172,7 +170,7 @@ impl Error {
     /// whatever the status holds).
     pub(crate) fn from_status(status: tonic::Status, endpoint: &Arc<str>) -> Self {
         let code = Code::of(status.code());
-        let details = match status.check_error_details() {
+        let details = match details::decode(status.details()) {
             Ok(details) => details,
             Err(e) => {
                 return Error::Status {
@@ -182,7 +180,7 @@ impl Error {
                 };
             }
         };
-        let Some(info) = details.error_info() else {
+        let Some(info) = &details.error_info else {
             // A status the connection made itself (`transport.rs`) carries
             // its cause as its source, which one received from a peer never
             // does; a bare `UNAVAILABLE` from a peer (a proxy with no route
@@ -197,14 +195,11 @@ impl Error {
             return status_of(StatusKind::ForeignDomain(info.domain.clone()));
         }
         let violations = details
-            .bad_request()
-            .map(|b| {
-                b.field_violations
-                    .iter()
-                    .map(|v| FieldViolation { field: v.field.clone(), description: v.description.clone() })
-                    .collect()
-            })
-            .unwrap_or_default();
+            .violations
+            .iter()
+            .flatten()
+            .map(|(field, description)| FieldViolation { field: field.clone(), description: description.clone() })
+            .collect();
         let none = HashMap::new();
         let dropped = crate::mutants::is(crate::mutants::Mutant::DropMetadata);
         let input = Details {
@@ -212,7 +207,7 @@ impl Error {
             metadata: if dropped { &none } else { &info.metadata },
             message: status.message(),
             violations,
-            retry_delay: details.retry_info().and_then(|r| r.retry_delay),
+            retry_delay: details.retry_delay,
         };
         match ApiError::decode(&input) {
             Ok(Some(api)) => Error::Api(api),
@@ -456,5 +451,6 @@ fn list(value: &str) -> Vec<String> {
     if value.is_empty() { Vec::new() } else { value.split(',').map(str::to_string).collect() }
 }
 
+mod details;
 #[cfg(test)]
 mod tests;
