@@ -158,13 +158,24 @@ where
         .await
         .map_err(|e| h2_failure("http/2 handshake failed", e))?;
     let closed = Arc::new(AtomicBool::new(false));
-    let flag = closed.clone();
+    let ended = Ended(closed.clone());
     tokio::spawn(async move {
         // How it ended reaches the calls on it through their own streams.
         let _ = connection.await;
-        flag.store(true, Ordering::Release);
+        drop(ended);
     });
     Ok(Open { sender, closed })
+}
+
+/// Marks a connection ended when its task ends, however it ends: also
+/// when the runtime that ran it shuts down and drops it, so that a client
+/// used on another runtime afterwards connects again.
+struct Ended(Arc<AtomicBool>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl tower_service::Service<http::Request<tonic::body::Body>> for Connection {

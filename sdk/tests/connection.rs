@@ -1,6 +1,6 @@
-//! The client's own connection: opened again after the server restarts,
-//! bounded by the connect timeout when the peer never answers, and shared
-//! by concurrent calls.
+//! The client's own connection: opened again after the server restarts
+//! and after the runtime that drove it shut down, bounded by the connect
+//! timeout when the peer never answers, and shared by concurrent calls.
 
 mod common;
 
@@ -81,4 +81,22 @@ async fn concurrent_calls_share_one_connection() {
     }
     assert_eq!(proxy.accepted(), 1, "the connection made when connecting carries every call");
     server.shutdown().await.expect("stops");
+}
+
+#[test]
+fn a_client_outlives_the_runtime_it_connected_on() {
+    let serving = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = serving.block_on(common::default_server());
+    let url = server.url();
+    let client = {
+        let first = tokio::runtime::Runtime::new().expect("a runtime");
+        first.block_on(common::client(&url))
+        // The runtime that drove the connection shuts down here.
+    };
+    let job = serving.block_on(async {
+        let run = common::script(&client, r#"[{"succeed":{}}]"#).send_and_wait(None);
+        tokio::time::timeout(Duration::from_secs(30), run).await.expect("does not hang on the dead connection")
+    });
+    assert_eq!(job.expect("runs on a new connection").state(), pb::JobState::Succeeded);
+    serving.block_on(server.shutdown()).expect("stops");
 }
