@@ -1,6 +1,8 @@
 //! `cargo xtask <command>`: parses flags and dispatches; every command is
 //! a module of the `xtask` library.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use xtask::paths::project_root;
@@ -56,7 +58,22 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+/// Runs the command; an error is printed as its chain of causes on one
+/// line (`error: ...: ...`), never with a stack trace: a gate that fails
+/// has found a problem in the tree, not in xtask, and symbolising a trace
+/// (under `RUST_BACKTRACE=1`) would cost a failing gate more than the
+/// check itself.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     let root = cli.root.unwrap_or_else(project_root);
     match cli.command {
