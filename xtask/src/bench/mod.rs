@@ -21,7 +21,8 @@
 //!    a shared machine decides nothing.
 //! 4. Conformance: the suite's binary against the reference server, cases
 //!    and generated scenarios per second; then its properties alone, with
-//!    enough cases for 10,000 scenarios (1,000 with `--quick`).
+//!    enough cases for 10,000 scenarios (1,000 with `--quick`, any number
+//!    with `--scenarios N`).
 //! 5. With `--load`: the fault scenarios (`dome-loadgen faults`) and the
 //!    retention scenario against `domed` with small limits; then the
 //!    hostile clients (`dome-loadgen hostile`, see `hostile`), each
@@ -110,6 +111,10 @@ pub struct Args {
     /// are reported. `--quick` runs one.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Generated scenarios to run through the suite's properties (default
+    /// 10,000; 1,000 with `--quick`).
+    #[arg(long, value_name = "N")]
+    pub scenarios: Option<u64>,
     /// Use the release binaries as they are instead of building them.
     #[arg(long)]
     pub no_build: bool,
@@ -196,7 +201,7 @@ pub fn main(root: &Path, args: &Args) -> Result<()> {
     let rounds = if args.quick { 1 } else { args.rounds.max(1) };
     let servers = servers::servers(&sh, &bins, &out_dir, quick, rounds, &mut failures)?;
     let conformance = servers::conformance(&sh, &bins, &out_dir, &mut failures)?;
-    let asked = if args.quick { report::SCENARIO_GOAL / 10 } else { report::SCENARIO_GOAL };
+    let asked = args.scenarios.unwrap_or(if args.quick { report::SCENARIO_GOAL / 10 } else { report::SCENARIO_GOAL });
     let scenarios = servers::scenarios(&sh, &bins, &out_dir, asked, &mut failures)?;
     let load = if args.load { Some(servers::load(&sh, &bins, &out_dir, &mut failures)?) } else { None };
     let sdk = Some(sdk::sdk(&sh, root, &target_dir, &mut failures)?);
