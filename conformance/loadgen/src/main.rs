@@ -60,8 +60,6 @@ enum Command {
     },
     /// Run one hostile client against `--target` (see `hostile`).
     Hostile {
-        #[command(flatten)]
-        target: Target,
         #[command(subcommand)]
         scenario: Hostile,
     },
@@ -72,6 +70,8 @@ enum Hostile {
     /// The largest `bulk` jobs, as many as run at once, and
     /// `ListCapabilities` probed meanwhile; the jobs are left running.
     Starvation {
+        #[command(flatten)]
+        target: Target,
         /// Jobs to start.
         #[arg(long, default_value_t = 64)]
         jobs: u64,
@@ -84,9 +84,14 @@ enum Hostile {
     },
     /// Every retained job at its largest, for every skill, past the total
     /// byte budget; then pushed out.
-    Budget,
+    Budget {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Streams that never read, on large jobs that are then pushed out.
     Unread {
+        #[command(flatten)]
+        target: Target,
         /// Large jobs.
         #[arg(long, default_value_t = 20)]
         jobs: u64,
@@ -96,12 +101,16 @@ enum Hostile {
     },
     /// A string of `--bytes` in every string field of every RPC.
     Oversized {
+        #[command(flatten)]
+        target: Target,
         /// The size of each string.
         #[arg(long, default_value_t = 4_000_000)]
         bytes: usize,
     },
     /// Silent, half-preface and idle HTTP/2 connections.
     Connections {
+        #[command(flatten)]
+        target: Target,
         /// Connections of each kind.
         #[arg(long, default_value_t = 300)]
         each: u64,
@@ -114,6 +123,8 @@ enum Hostile {
     },
     /// More connections than the server has descriptors; its CPU meanwhile.
     Descriptors {
+        #[command(flatten)]
+        target: Target,
         /// Connections to open.
         #[arg(long, default_value_t = 400)]
         connections: u64,
@@ -177,27 +188,30 @@ async fn run(command: Command) -> Result<(), Error> {
             let report = faults::retention(&target.target, target.pid, jobs, events, waves, timeout).await?;
             print_json(&report)
         }
-        Command::Hostile { target, scenario } => hostile_scenario(&target, scenario).await,
+        Command::Hostile { scenario } => hostile_scenario(scenario).await,
     }
 }
 
-async fn hostile_scenario(target: &Target, scenario: Hostile) -> Result<(), Error> {
-    let (url, pid) = (target.target.as_str(), target.pid);
+async fn hostile_scenario(scenario: Hostile) -> Result<(), Error> {
     match scenario {
-        Hostile::Starvation { jobs, probe_secs, every_ms } => print_json(
-            &hostile::starvation(url, jobs, Duration::from_secs(probe_secs), Duration::from_millis(every_ms)).await?,
-        ),
-        Hostile::Budget => print_json(&hostile::budget(url, pid).await?),
-        Hostile::Unread { jobs, streams } => print_json(&hostile::unread(url, pid, jobs, streams).await?),
-        Hostile::Oversized { bytes } => print_json(&hostile::oversized(url, bytes).await?),
-        Hostile::Connections { each, handshake_timeout_secs, idle_timeout_secs } => {
+        Hostile::Starvation { target, jobs, probe_secs, every_ms } => {
+            let (probe, every) = (Duration::from_secs(probe_secs), Duration::from_millis(every_ms));
+            print_json(&hostile::starvation(&target.target, jobs, probe, every).await?)
+        }
+        Hostile::Budget { target } => print_json(&hostile::budget(&target.target, target.pid).await?),
+        Hostile::Unread { target, jobs, streams } => {
+            print_json(&hostile::unread(&target.target, target.pid, jobs, streams).await?)
+        }
+        Hostile::Oversized { target, bytes } => print_json(&hostile::oversized(&target.target, bytes).await?),
+        Hostile::Connections { target, each, handshake_timeout_secs, idle_timeout_secs } => {
             let (handshake, idle) =
                 (Duration::from_secs(handshake_timeout_secs), Duration::from_secs(idle_timeout_secs));
-            print_json(&hostile::connections(url, each, handshake, idle).await?)
+            print_json(&hostile::connections(&target.target, each, handshake, idle).await?)
         }
-        Hostile::Descriptors { connections, window_secs } => {
-            let pid = pid.ok_or_else(|| Error::usage("the descriptor scenario needs --pid"))?;
-            print_json(&hostile::descriptors(url, pid, connections, Duration::from_secs(window_secs)).await?)
+        Hostile::Descriptors { target, connections, window_secs } => {
+            let pid = target.pid.ok_or_else(|| Error::usage("the descriptor scenario needs --pid"))?;
+            let window = Duration::from_secs(window_secs);
+            print_json(&hostile::descriptors(&target.target, pid, connections, window).await?)
         }
     }
 }
@@ -206,4 +220,24 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(Error::from_json)?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// `cargo xtask bench` puts `--target` and `--pid` after the whole
+    /// subcommand, as it does for every phase.
+    #[test]
+    fn the_target_follows_each_hostile_scenario() {
+        for scenario in ["starvation", "budget", "unread", "oversized", "descriptors"] {
+            let args = ["dome-loadgen", "hostile", scenario, "--target", "http://127.0.0.1:1", "--pid", "1"];
+            assert!(Cli::try_parse_from(args).is_ok(), "{scenario}");
+        }
+        let connections = ["--handshake-timeout-secs", "1", "--idle-timeout-secs", "2", "--target", "http://x"];
+        assert!(Cli::try_parse_from(["dome-loadgen", "hostile", "connections"].into_iter().chain(connections)).is_ok());
+        assert!(Cli::try_parse_from(["dome-loadgen", "hostile", "--target", "http://x", "budget"]).is_err());
+    }
 }
