@@ -6,7 +6,8 @@
 //! generation most of the SSOT gate's time. A [`Chars`] string is a list
 //! of indices into its class; it shrinks as a regex string does, only
 //! cheaper: first to its shortest length, then one character fewer at a
-//! time, then each character towards the first of its class.
+//! time, then every character to the first of its class at once, else
+//! each in turn.
 
 use std::ops::RangeInclusive;
 
@@ -105,6 +106,10 @@ enum Step {
     Truncate,
     /// Remove the character before this position.
     Remove(usize),
+    /// Make every character the first of the class at once (most failures
+    /// do not depend on a string's characters, and this spares them one
+    /// step per character).
+    LowerAll,
     /// Make the character at this position the first of the class.
     Lower(usize),
     /// Nothing simpler is left.
@@ -139,12 +144,20 @@ impl ValueTree for CharsTree {
                         return true;
                     }
                 }
-                Step::Remove(at) if at == 0 || self.picks.len() <= self.min => self.step = Step::Lower(0),
+                Step::Remove(at) if at == 0 || self.picks.len() <= self.min => self.step = Step::LowerAll,
                 Step::Remove(at) => {
                     self.step = Step::Remove(at - 1);
                     if at <= self.picks.len() {
                         self.undo = Some(self.picks.clone());
                         self.picks.remove(at - 1);
+                        return true;
+                    }
+                }
+                Step::LowerAll => {
+                    self.step = Step::Lower(0);
+                    if self.picks.iter().any(|&p| p != 0) {
+                        self.undo = Some(self.picks.clone());
+                        self.picks.iter_mut().for_each(|p| *p = 0);
                         return true;
                     }
                 }
