@@ -1,7 +1,7 @@
 //! The conveniences on top of the RPCs: `execute_and_wait`, cancellation
 //! helpers, and correlation ids set once per client or per call.
 
-mod common;
+use crate::common;
 
 use dome_sdk::{ApiError, Error, pb};
 

@@ -1,7 +1,7 @@
 //! The quickstart example, run against the reference server: the code
 //! newcomers copy works as written.
 
-mod common;
+use crate::common;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/quickstart.rs"]

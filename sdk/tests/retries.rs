@@ -9,7 +9,7 @@
 //! (the call never reached the server) or after (the server acted, the
 //! answer was lost).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 //! final error is not; dropping the stream ends the call on the server. A
 //! scripted in-test server plays each case exactly.
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::pin::Pin;

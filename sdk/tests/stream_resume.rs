@@ -3,7 +3,7 @@
 //! the last delivered sequence, and every event is delivered exactly once,
 //! in order, up to the terminal event.
 
-mod common;
+use crate::common;
 
 use dome_sdk::{Client, JobEventStream, is_terminal_event, pb};
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 //! The certificates in `fixtures/` are test-only: a CA and a `localhost` /
 //! `127.0.0.1` server certificate it signed, valid for a century.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! provokes them on the reference server; the unit tests of `src/error`
 //! cover their decoding.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! (`UNSUPPORTED_API_VERSION`) or only lists other versions. Every call
 //! carries the `dome-api-version` header.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::pin::Pin;
