@@ -1,7 +1,7 @@
 //! Bearer-token authentication: gateway calls need the token, health and
 //! reflection stay open.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, gateway_service_client::GatewayServiceClient};
 use tonic::Code;

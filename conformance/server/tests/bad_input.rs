@@ -1,7 +1,7 @@
 //! Arbitrary requests, malformed and oversized ones included, at every
 //! RPC: the server never fails untyped, and still answers afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

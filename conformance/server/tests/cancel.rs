@@ -1,7 +1,7 @@
 //! `CancelJob`: queued, parked, sleeping and finished jobs, repeated
 //! cancels, and cancels racing a job's own end.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, JobState, TaskStatus, job_event::Payload};
 use serde_json::json;

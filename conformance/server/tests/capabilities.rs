@@ -1,7 +1,7 @@
 //! `ListCapabilities`, API version negotiation (field and header) and
 //! correlation ids.
 
-mod common;
+use crate::common;
 
 use dome_sdk::contract::{API_VERSION, CONFORMANCE_FEATURE, CONFORMANCE_SCRIPT_SCHEMA, CONFORMANCE_SKILL_ID, RPCS};
 use dome_sdk::pb::{self, SsotFamily};

@@ -1,7 +1,7 @@
 //! Connections: a client that connects and says nothing is closed after
 //! the handshake timeout, and the server keeps serving others.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `GetGateDecision` and `GetPromotionDecision`: a REJECT is data, and a
 //! decision not recorded yet is `DECISION_NOT_FOUND`.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, DecisionStatus, SubstrateStatus, job_event::Payload};
 use serde_json::json;

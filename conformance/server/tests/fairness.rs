@@ -1,7 +1,7 @@
 //! Fair scheduling: jobs appending as fast as they can never hold the
 //! runtime's threads, so other calls are answered while they run.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb;
 use serde_json::json;

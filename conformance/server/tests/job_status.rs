@@ -1,6 +1,6 @@
 //! `GetJobStatus`: the job as it is now, and the typed errors.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, JobState};
 use serde_json::json;

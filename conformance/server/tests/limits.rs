@@ -1,7 +1,7 @@
 //! Request-size limits: a request over `max_request_bytes` is a typed
 //! `LIMIT_EXCEEDED`, even though tonic refuses it before any handler runs.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb;
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 #![cfg(feature = "mutants")]
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, JobState};
 use domed::Mutant;

@@ -2,7 +2,7 @@
 //! the method paths from the contract's RPC table, the health service and
 //! server reflection, all over a real socket.
 
-mod common;
+use crate::common;
 
 use dome_sdk::contract::{RPCS, SERVICE};
 use dome_sdk::pb;

@@ -1,7 +1,7 @@
 //! Graceful shutdown: open streams end with `SHUTTING_DOWN` carrying where
 //! to resume, running jobs are cancelled, the listener closes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

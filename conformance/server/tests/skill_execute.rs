@@ -2,7 +2,7 @@
 //! skill's schema, idempotency keys are honoured, and the queue and
 //! retention limits are typed errors.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! outcomes, provenance, decisions and every event validate against their
 //! family's schema, and the advertised schema versions are the families'.
 
-mod common;
+use crate::common;
 
 use dome_sdk::pb::{self, job_event::Payload};
 use dome_ssot::{Family, validate};

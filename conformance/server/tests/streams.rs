@@ -2,7 +2,7 @@
 //! subscribers, resuming, cursor errors, lagging subscribers and the
 //! per-job subscriber limit.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
