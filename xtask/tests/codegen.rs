@@ -1,6 +1,6 @@
 //! The codegen pipeline: deterministic output and the drift gate.
 
-mod common;
+use crate::common;
 
 use xtask::codegen::{self, Verified};
 use xtask::paths::{MANIFEST, project_root};

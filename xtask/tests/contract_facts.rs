@@ -3,7 +3,7 @@
 //! descriptor set, land in the generated tables, and a malformed
 //! declaration is refused with the element it is on.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

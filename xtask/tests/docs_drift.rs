@@ -2,7 +2,7 @@
 //! `docs/delta-register.md`) follow the proto and the delta register, and
 //! the drift gate catches a stale copy.
 
-mod common;
+use crate::common;
 
 use xtask::codegen::{self, docs::anchor};
 use xtask::paths::{API, DELTA_REGISTER, DELTAS, MANIFEST, SURFACE_MATRIX, project_root};

@@ -3,7 +3,7 @@
 //! the break pass, and `--freeze` moves the baseline only forward over
 //! compatible trees.
 
-mod common;
+use crate::common;
 
 use xtask::breaking::{self, Args};
 use xtask::cli::{EXIT_FINDINGS, EXIT_OK};

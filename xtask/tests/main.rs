@@ -1,0 +1,23 @@
+//! The integration tests of `xtask`, one module per behaviour (each file
+//! beside this one), built as one test binary. Every test binary links the
+//! whole dependency tree again, so one binary per crate rather than one
+//! per file saves most of the tests' build time. The crate sets
+//! `autotests = false`, so a file here is built only when it is declared
+//! below; `xtask/tests/test_layout.rs` fails, naming the file, when one
+//! is not.
+
+mod breaking;
+mod buf_config;
+mod codegen;
+mod common;
+mod contract_facts;
+mod docs_drift;
+mod editions;
+mod enforcement;
+mod formatting;
+mod frozen_baseline;
+mod input_errors;
+mod lint;
+mod one_build;
+mod ssot;
+mod test_layout;
