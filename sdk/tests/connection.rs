@@ -2,7 +2,7 @@
 //! and after the runtime that drove it shut down, bounded by the connect
 //! timeout when the peer never answers, and shared by concurrent calls.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

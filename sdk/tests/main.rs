@@ -8,6 +8,7 @@
 
 mod common;
 mod configuration;
+mod connection;
 mod conveniences;
 mod event_cursor;
 mod generated_smoke;
