@@ -5,14 +5,14 @@ use crate::common;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/quickstart.rs"]
-mod quickstart;
+mod example;
 
 use dome_sdk::pb;
 
 #[tokio::test]
 async fn the_quickstart_runs_a_job_to_success() {
     let server = common::default_server().await;
-    let (events, job) = quickstart::run(&server.url()).await.expect("the quickstart runs");
+    let (events, job) = example::run(&server.url()).await.expect("the quickstart runs");
     assert_eq!(job.state(), pb::JobState::Succeeded);
     let outcome = job.outcome.clone().expect("a terminal job has an outcome");
     assert_eq!(outcome.status(), pb::TaskStatus::Pass);
