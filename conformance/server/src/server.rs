@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dome_sdk::pb::gateway_service_server::GatewayServiceServer;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
@@ -144,7 +144,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             .with_read_ahead(crate::config::limit(config.max_stream_read_ahead_bytes)),
     );
 
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
+    let listener = listen(config.listen).map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
     let local_addr = listener.local_addr().map_err(|e| Error::new(ErrorKind::Bind(config.listen, e)))?;
 
     let gateway = Gateway {
@@ -214,4 +214,21 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     }));
     tracing::info!(%local_addr, tls = config.tls.is_some(), auth = config.auth_token.is_some(), "domed listening");
     Ok(Running { local_addr, tls: config.tls.is_some(), store, grace: config.shutdown_grace, stop, serve })
+}
+
+/// Connections the kernel completes and queues for `accept` before the
+/// server takes them. The accept loop takes them as fast as the
+/// connection cap allows; a deep queue keeps a burst of clients that
+/// connect and say nothing (their handshake timer starts at accept) from
+/// overflowing it, where the kernel drops their handshakes and they hang
+/// unaccepted, outside any timeout of the server's.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`] (the kernel caps it at
+/// `net.core.somaxconn`) and `SO_REUSEADDR`, as `TcpListener::bind` sets it.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

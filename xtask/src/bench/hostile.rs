@@ -170,8 +170,31 @@ fn empty_token(bins: &Bins, failures: &mut Vec<String>) -> Result<Vec<EmptyToken
         if !refused {
             failures.push(format!("domed started with an empty token given as {given_as}"));
         }
-        let said = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+        let said = refusal(&stderr);
         out.push(EmptyToken { given_as, refused, said });
     }
     Ok(out)
+}
+
+/// The innermost cause a server printed on refusing to start: the last
+/// line of its error chain, above any stack backtrace (printed when
+/// `RUST_BACKTRACE` is set).
+fn refusal(stderr: &str) -> String {
+    let chain = stderr.split("Stack backtrace:").next().unwrap_or("");
+    chain.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn a_refusal_is_the_innermost_cause_not_a_backtrace_frame() {
+        let with_trace = "Error: starting domed\n\nCaused by:\n    the bearer token is empty: give a token\n\n\
+                          Stack backtrace:\n   0: anyhow::error::<impl anyhow::Error>::msg\n  29: _start\n";
+        assert_eq!(refusal(with_trace), "the bearer token is empty: give a token");
+        let without = "Error: starting domed\n\nCaused by:\n    the bearer token is empty\n";
+        assert_eq!(refusal(without), "the bearer token is empty");
+        assert_eq!(refusal(""), "");
+    }
 }
