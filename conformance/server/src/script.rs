@@ -236,7 +236,6 @@ fn telemetry_ref(value: Option<&Value>) -> pb::TelemetryRef {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
     use crate::config::Limits;
@@ -254,20 +253,8 @@ mod tests {
         const COUNT: u64 = 100_000;
         let store = Arc::new(Store::new(Limits::default(), Faults::default(), None));
         let workers = Workers::new(store);
-        let entry = workers
-            .submit(Submission {
-                correlation_id: "corr-test".to_owned(),
-                skill_id: "dome.conformance.script".to_owned(),
-                skill_version: "1.0.0".to_owned(),
-                requested_version: String::new(),
-                kind: SkillKind::Script,
-                input: serde_json::json!({ "steps": [{ "bulk": { "count": COUNT } }] }),
-                idempotency_key: String::new(),
-                labels: HashMap::new(),
-                run_id: String::new(),
-                base_ref: String::new(),
-            })?
-            .entry;
+        let entry =
+            workers.submit(Submission::script(serde_json::json!({ "steps": [{ "bulk": { "count": COUNT } }] })))?.entry;
         let mut turns = 0;
         while !entry.lock().terminal {
             tokio::task::yield_now().await;

@@ -361,13 +361,11 @@ impl futures_core::Stream for Decoded {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use futures_core::Stream as _;
 
     use super::*;
     use crate::config::Limits;
-    use crate::skills::SkillKind;
     use crate::store::Submission;
     use crate::worker::Workers;
 
@@ -381,18 +379,7 @@ mod tests {
     async fn ended_job(bound: Option<u64>) -> (Arc<Store>, Arc<JobEntry>) {
         let store = Arc::new(Store::new(Limits::default(), Faults::default(), None).with_read_ahead(bound));
         let entry = Workers::new(store.clone())
-            .submit(Submission {
-                correlation_id: "corr-test".to_owned(),
-                skill_id: "dome.conformance.script".to_owned(),
-                skill_version: "1.0.0".to_owned(),
-                requested_version: String::new(),
-                kind: SkillKind::Script,
-                input: serde_json::json!({ "steps": [{ "bulk": { "count": 1000 } }] }),
-                idempotency_key: String::new(),
-                labels: HashMap::new(),
-                run_id: String::new(),
-                base_ref: String::new(),
-            })
+            .submit(Submission::script(serde_json::json!({ "steps": [{ "bulk": { "count": 1000 } }] })))
             .expect("the job is accepted")
             .entry;
         while !entry.lock().terminal {

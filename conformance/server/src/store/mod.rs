@@ -167,6 +167,27 @@ pub(crate) struct Submission {
     pub(crate) base_ref: String,
 }
 
+#[cfg(test)]
+impl Submission {
+    /// A `dome.conformance.script` job of `input`, with no idempotency key,
+    /// labels or run: what the unit tests of the runner and the streams
+    /// submit.
+    pub(crate) fn script(input: Value) -> Self {
+        Submission {
+            correlation_id: "corr-test".to_owned(),
+            skill_id: "dome.conformance.script".to_owned(),
+            skill_version: "1.0.0".to_owned(),
+            requested_version: String::new(),
+            kind: SkillKind::Script,
+            input,
+            idempotency_key: String::new(),
+            labels: HashMap::new(),
+            run_id: String::new(),
+            base_ref: String::new(),
+        }
+    }
+}
+
 impl Submission {
     /// The digest of everything that makes two requests "the same" for an
     /// idempotency key.
