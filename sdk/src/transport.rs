@@ -137,24 +137,28 @@ impl Shared {
                 let refused = std::io::Error::other("the server did not agree to HTTP/2 (ALPN `h2`)");
                 return Err(failure("tls handshake failed", refused));
             }
-            return handshake(stream).await;
+            return handshake(Box::new(stream)).await;
         }
-        handshake(tcp).await
+        handshake(Box::new(tcp)).await
     }
 }
 
+/// The byte stream a connection runs on: TCP, or TLS over TCP. One type
+/// for both, so that h2's connection machinery, generic over its I/O, is
+/// compiled once rather than once per kind of stream.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// The HTTP/2 handshake on `io`; the connection is then driven by a task
 /// of its own until either side closes it.
-async fn handshake<T>(io: T) -> Result<Open, Status>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn handshake(io: Box<dyn Io>) -> Result<Open, Status> {
     let (sender, connection) = h2::client::Builder::new()
         .enable_push(false)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_header_list_size(MAX_HEADER_LIST)
-        .handshake::<T, Bytes>(io)
+        .handshake::<Box<dyn Io>, Bytes>(io)
         .await
         .map_err(|e| h2_failure("http/2 handshake failed", e))?;
     let closed = Arc::new(AtomicBool::new(false));
