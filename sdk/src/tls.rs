@@ -74,7 +74,7 @@ impl TlsConfig {
     }
 
     /// The rustls configuration for `endpoint` (ring as the crypto
-    /// provider, TLS 1.2 and 1.3, ALPN `h2`). Certificates and keys that do
+    /// provider, TLS 1.3, and 1.2 with the `tls12` feature, ALPN `h2`). Certificates and keys that do
     /// not parse are an [`Error::Config`] naming what is wrong.
     pub(crate) fn to_rustls(&self, endpoint: &Endpoint) -> Result<Tls, Error> {
         let config_error = |what: String| Error::Config(format!("tls configuration: {what}"));
