@@ -78,6 +78,7 @@ mod generated {
 
 mod client;
 mod code;
+mod codegen;
 mod endpoint;
 mod error;
 mod events;

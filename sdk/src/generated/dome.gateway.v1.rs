@@ -1355,8 +1355,8 @@ pub mod gateway_service_client {
         clippy::wildcard_imports,
         clippy::let_unit_value,
     )]
-    use tonic::codegen::*;
-    use tonic::codegen::http::Uri;
+    use crate::codegen::*;
+    use http::Uri;
     /// The gateway of dome: runs skills as jobs, streams their events and
     /// serves the policy decisions recorded for their runs.
     #[derive(Debug, Clone)]
@@ -1385,13 +1385,13 @@ pub mod gateway_service_client {
         where
             F: tonic::service::Interceptor,
             T::ResponseBody: Default,
-            T: tonic::codegen::Service<
+            T: crate::codegen::Service<
                 http::Request<tonic::body::Body>,
                 Response = http::Response<
                     <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
                 >,
             >,
-            <T as tonic::codegen::Service<
+            <T as crate::codegen::Service<
                 http::Request<tonic::body::Body>,
             >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
         {

@@ -29,10 +29,36 @@ pub(super) fn generate(compiled: &Compiled) -> Result<Vec<Output>> {
     names.sort();
     let mut outputs = Vec::new();
     for name in names {
-        let code = std::fs::read_to_string(tmp.path().join(&name))?;
-        outputs.push(Output { path: format!("{GENERATED_DIR}/{name}"), contents: format_rust(&code)?.into_bytes() });
+        let code = format_rust(&std::fs::read_to_string(tmp.path().join(&name))?)?;
+        outputs.push(Output {
+            path: format!("{GENERATED_DIR}/{name}"),
+            contents: client_without_codegen(&code).into_bytes(),
+        });
     }
     Ok(outputs)
+}
+
+/// The client modules of formatted code with their `tonic::codegen`
+/// paths turned into `crate::codegen`, the SDK's own list of the same
+/// names (and `http`, a dependency of the SDK): tonic's `codegen` feature brings async-trait (a proc-macro) for
+/// the server traits alone, so the SDK turns it on only with `server`.
+fn client_without_codegen(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut in_client = false;
+    for line in code.split_inclusive('\n') {
+        if line.starts_with("pub mod ") && line.trim_end().ends_with("_client {") {
+            in_client = true;
+        } else if line.trim_end() == "}" {
+            in_client = false;
+        }
+        match in_client {
+            true => out.push_str(
+                &line.replace("tonic::codegen::http::", "http::").replace("tonic::codegen::", "crate::codegen::"),
+            ),
+            false => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// The testee protocol's messages (no services), for the conformance
@@ -72,4 +98,21 @@ pub(super) fn format_rust(code: &str) -> Result<String> {
     let file = syn::parse_file(code).map_err(|e| anyhow!("generated Rust does not parse: {e}"))?;
     let body = prettyplease::unparse(&file).replace("\r\n", "\n");
     Ok(format!("{}\n{body}", header("//")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_client_modules_lose_tonic_codegen() {
+        let code = "pub mod a_client {\n    use tonic::codegen::*;\n    use tonic::codegen::http::Uri;\n    fn f() {\n    }\n}\n\
+                    pub mod a_server {\n    use tonic::codegen::*;\n}\n";
+        let out = client_without_codegen(code);
+        assert_eq!(
+            out,
+            "pub mod a_client {\n    use crate::codegen::*;\n    use http::Uri;\n    fn f() {\n    }\n}\n\
+             pub mod a_server {\n    use tonic::codegen::*;\n}\n"
+        );
+    }
 }
