@@ -20,29 +20,69 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Returns mimalloc's free memory to the system: the server calls it after
-/// evictions, or the resident size of a server that evicted large jobs
-/// would stay at its high-water mark.
+/// Returns mimalloc's free memory to the system: the server calls it (on
+/// a blocking thread, one call at a time) after evictions, or the resident
+/// size of a server that evicted large jobs would stay at its high-water
+/// mark.
 ///
 /// mimalloc collects one thread's heap at a time: a page freed by another
 /// thread stays with the heap of the thread that allocated it until that
 /// thread collects. The events of an evicted job were allocated by the
-/// runtime's workers, so the call only marks a new epoch and collects the
+/// runtime's workers, so the call marks a new epoch and collects the
 /// calling thread (and memory no thread owns any more); each worker
-/// collects its own heap the next time it parks ([`collect_if_asked`]).
+/// collects its own heap as it parks ([`collect_if_asked`]). A worker
+/// parked already would only collect once something wakes it, which on an
+/// idle server may be never: so the call wakes the workers, with an empty
+/// task each, until every one has collected or [`WAKE_ROUNDS`] have passed
+/// (a worker busy all along collects when it next parks).
 #[cfg(feature = "mimalloc")]
 fn trim_memory() {
-    TRIM_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    collect_everywhere();
+}
+
+/// How many times [`collect_everywhere`] wakes the workers, 10 ms apart,
+/// before it leaves those still busy to collect when they next park.
+#[cfg(feature = "mimalloc")]
+const WAKE_ROUNDS: u32 = 100;
+
+/// [`trim_memory`]; true when every worker of the runtime has collected
+/// its heap for the new epoch before it returned.
+#[cfg(feature = "mimalloc")]
+fn collect_everywhere() -> bool {
+    use std::sync::atomic::Ordering;
+    CAUGHT_UP.store(0, Ordering::SeqCst);
+    let epoch = TRIM_EPOCH.fetch_add(1, Ordering::SeqCst) + 1;
     // SAFETY: mi_collect only walks mimalloc's own structures, and takes
     // no pointer from the caller.
     unsafe {
         libmimalloc_sys::mi_collect(true);
     }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    let workers = runtime.metrics().num_workers() as u64;
+    for _ in 0..WAKE_ROUNDS {
+        if CAUGHT_UP.load(Ordering::SeqCst) >= workers || TRIM_EPOCH.load(Ordering::SeqCst) != epoch {
+            break;
+        }
+        // A task spawned from outside the workers wakes a parked one; it
+        // runs the task, finds nothing else to do and parks again,
+        // collecting as it does.
+        for _ in 0..workers {
+            drop(runtime.spawn(async {}));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    CAUGHT_UP.load(Ordering::SeqCst) >= workers
 }
 
 /// Bumped by each [`trim_memory`].
 #[cfg(feature = "mimalloc")]
 static TRIM_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Workers that have collected their heap for the current epoch.
+#[cfg(feature = "mimalloc")]
+static CAUGHT_UP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[cfg(feature = "mimalloc")]
 thread_local! {
@@ -54,13 +94,17 @@ thread_local! {
 /// collects the thread's own heap once per [`trim_memory`].
 #[cfg(feature = "mimalloc")]
 fn collect_if_asked() {
-    let epoch = TRIM_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
+    use std::sync::atomic::Ordering;
+    let epoch = TRIM_EPOCH.load(Ordering::SeqCst);
     COLLECTED_EPOCH.with(|seen| {
         if seen.get() != epoch {
             seen.set(epoch);
-            // SAFETY: as in `trim_memory`.
+            // SAFETY: as in `collect_everywhere`.
             unsafe {
                 libmimalloc_sys::mi_collect(true);
+            }
+            if TRIM_EPOCH.load(Ordering::SeqCst) == epoch {
+                CAUGHT_UP.fetch_add(1, Ordering::SeqCst);
             }
         }
     });
@@ -159,11 +203,17 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    runtime().build().context("starting the runtime")?.block_on(serve())
+}
+
+/// The runtime `domed` serves on: tokio's multi-threaded one, whose
+/// workers collect their heaps as they park after a trim.
+fn runtime() -> tokio::runtime::Builder {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     #[cfg(feature = "mimalloc")]
     runtime.on_thread_park(collect_if_asked);
-    runtime.build().context("starting the runtime")?.block_on(serve())
+    runtime
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -241,4 +291,25 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await.context("waiting for SIGINT")?;
     Ok(())
+}
+
+#[cfg(all(test, feature = "mimalloc"))]
+mod tests {
+    use super::*;
+
+    /// A trim reaches every worker of an idle runtime, parked before it
+    /// began: each is woken, and collects its heap as it parks again.
+    #[test]
+    fn a_trim_wakes_every_parked_worker_to_collect() -> anyhow::Result<()> {
+        let runtime = runtime().worker_threads(3).build()?;
+        let everywhere = runtime.block_on(async {
+            // Every worker has run and parked before the trim begins.
+            for _ in 0..3 {
+                tokio::spawn(async {}).await?;
+            }
+            tokio::task::spawn_blocking(collect_everywhere).await
+        })?;
+        assert!(everywhere, "{} of 3 workers collected", CAUGHT_UP.load(std::sync::atomic::Ordering::SeqCst));
+        Ok(())
+    }
 }
