@@ -6,8 +6,8 @@
 //!
 //! Every byte a job holds is counted, as it is taken and as it is freed,
 //! in the job and in the store's ledger of retained bytes: its events
-//! (each by its encoded size and [`EVENT_OVERHEAD`]), its input until it
-//! starts, its record (the job message, or its sealed encoding) and the
+//! (each by the block the allocator gives it, its slot in the log and
+//! the log's spare capacity: [`event_cost`]), its input until it starts, its record (the job message, or its sealed encoding) and the
 //! decisions it recorded. A job's events are kept within
 //! `max_event_bytes_retained_per_job`; the store keeps the ledger within
 //! `max_retained_bytes` by evicting whole jobs ([`super::Store::relieve`]).
@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use super::seal::Snapshot;
+use super::trim::Trim;
 use super::{Submission, lock, now};
 use crate::config::{Limits, limit};
 use crate::ids::new_id;
@@ -30,9 +31,34 @@ use crate::mutants::{Faults, Mutant};
 use crate::reply::EventFields;
 use crate::skills::SkillKind;
 
-/// What the log spends on an event beyond its encoded bytes: its slot in
-/// the log and the allocation's own bookkeeping.
-pub(crate) const EVENT_OVERHEAD: u64 = 64;
+/// The bytes an allocation of `len` bytes really takes. Allocators hand
+/// out blocks of fixed size classes, not the size asked for: this rounds
+/// up as mimalloc's (and jemalloc's) classes do, to 16 bytes up to 64,
+/// then to a quarter of the power of two below the size (an event of 176
+/// bytes takes 192; an output of 1 MiB and a few bytes, 1.25 MiB).
+pub(crate) fn allocated(len: u64) -> u64 {
+    if len <= 64 {
+        return len.div_ceil(16).max(1) * 16;
+    }
+    let step = (1u64 << (63 - (len - 1).leading_zeros())) / 4;
+    len.div_ceil(step) * step
+}
+
+/// The bytes of one slot of a job's log.
+const EVENT_SLOT: u64 = std::mem::size_of::<LoggedEvent>() as u64;
+
+/// The header `bytes` allocates for an event's buffer once it is shared
+/// (when a stream first reads it): the buffer's address, its capacity
+/// and a count of references.
+const SHARED_HEADER: u64 = 3 * std::mem::size_of::<usize>() as u64;
+
+/// What the log spends on an event of `len` encoded bytes: its block as
+/// the allocator rounds it, the header of that block once a stream shares
+/// it, and its slot in the log. (Slots the log has room for but does not
+/// use are counted apart, as the log's spare capacity.)
+pub(crate) fn event_cost(len: usize) -> u64 {
+    allocated(len as u64) + allocated(SHARED_HEADER) + EVENT_SLOT
+}
 
 /// What a job spends beyond its record, events, input and decisions: the
 /// entry itself and its places in the index, the retention order and the
@@ -77,6 +103,8 @@ pub(crate) struct JobEntry {
     released: AtomicBool,
     /// The store's count of the bytes every retained job holds.
     ledger: Arc<AtomicU64>,
+    /// The store's requests to give freed memory back.
+    trim: Arc<Trim>,
     faults: Faults,
     max_events: Option<u64>,
     max_event_bytes: Option<u64>,
@@ -114,8 +142,15 @@ pub(crate) struct JobData {
     input: Option<Box<str>>,
     /// The bytes this job holds, as counted in the store's ledger.
     pub(crate) bytes: u64,
+    /// The bytes the job held when it left retention with streams still
+    /// open on it: what they pinned is freed only as the last of them goes,
+    /// when these bytes are counted as freed once more (see `Drop`).
+    pinned_at_release: u64,
     /// The bytes of the retained events (part of `bytes`).
     log_bytes: u64,
+    /// The bytes of the log's slots that hold no event (its capacity past
+    /// its length; part of `bytes`, not of `log_bytes`).
+    spare_bytes: u64,
     /// The bytes of the record (the live message or its sealed encoding,
     /// with [`JOB_OVERHEAD`]; part of `bytes`).
     record_bytes: u64,
@@ -236,12 +271,33 @@ impl JobEntry {
             return false;
         }
         if let Some(gone) = data.log.pop_front() {
-            let cost = gone.message.len() as u64 + EVENT_OVERHEAD;
+            let cost = event_cost(gone.message.len());
             data.log_bytes -= cost;
             self.refund(data, cost);
         }
+        // The slot stays, as spare capacity.
+        self.count_spare(data);
         data.first_retained = data.log.front().map_or(data.next_sequence, |e| e.sequence);
         true
+    }
+
+    /// Counts the log's slots that hold no event: a `VecDeque` grows by
+    /// doubling, so up to half of what it holds can be spare.
+    fn count_spare(&self, data: &mut JobData) {
+        let spare = (data.log.capacity() - data.log.len()) as u64 * EVENT_SLOT;
+        if spare > data.spare_bytes {
+            self.charge(data, spare - data.spare_bytes);
+        } else {
+            self.refund(data, data.spare_bytes - spare);
+        }
+        data.spare_bytes = spare;
+    }
+
+    /// Gives the spare capacity of an ended job's log back: nothing is
+    /// appended to it any more, and it may stay retained for long.
+    fn shrink_log(&self, data: &mut JobData) {
+        data.log.shrink_to_fit();
+        self.count_spare(data);
     }
 
     /// Drops the job's oldest events while `over()` holds and more than
@@ -266,7 +322,11 @@ impl JobEntry {
         }
         let bytes = data.bytes;
         self.refund(&mut data, bytes);
+        if self.subscribers.load(Ordering::SeqCst) > 0 {
+            data.pinned_at_release = bytes;
+        }
         data.log_bytes = 0;
+        data.spare_bytes = 0;
         data.record_bytes = 0;
         data.gate = None;
         data.promotion = None;
@@ -335,10 +395,11 @@ impl JobEntry {
             payload,
         }
         .encode();
-        let cost = message.len() as u64 + EVENT_OVERHEAD;
+        let cost = event_cost(message.len());
         data.log.push_back(LoggedEvent { sequence, terminal, message });
         data.log_bytes += cost;
         self.charge(data, cost);
+        self.count_spare(data);
         if let Some(max) = self.max_events {
             while data.log.len() as u64 > max && self.drop_oldest(data) {}
         }
@@ -425,7 +486,8 @@ impl JobEntry {
         }
         data.terminal = true;
         data.seal();
-        let (before, after) = (data.record_bytes, data.snapshot.retained_len() + JOB_OVERHEAD);
+        self.shrink_log(data);
+        let (before, after) = (data.record_bytes, data.snapshot.retained_bytes() + JOB_OVERHEAD);
         data.record_bytes = after;
         self.refund(data, before);
         self.charge(data, after);
@@ -466,7 +528,7 @@ impl JobEntry {
         let mut data = self.lock();
         let input = data.input.take();
         if let Some(input) = &input {
-            self.refund(&mut data, input.len() as u64);
+            self.refund(&mut data, allocated(input.len() as u64));
         }
         input.unwrap_or_else(|| "null".into())
     }
@@ -474,7 +536,7 @@ impl JobEntry {
     /// Frees the input of a job that will not run it.
     fn drop_input(&self, data: &mut JobData) {
         if let Some(input) = data.input.take() {
-            self.refund(data, input.len() as u64);
+            self.refund(data, allocated(input.len() as u64));
         }
     }
 
@@ -518,6 +580,7 @@ impl JobEntry {
         limits: &Limits,
         faults: Faults,
         ledger: Arc<AtomicU64>,
+        trim: Arc<Trim>,
     ) -> (Arc<JobEntry>, Bytes) {
         let job_id = new_id("job-");
         let run_id = if sub.run_id.is_empty() { new_id("run-") } else { sub.run_id };
@@ -571,7 +634,9 @@ impl JobEntry {
                 artifacts: Vec::new(),
                 input: None,
                 bytes: 0,
+                pinned_at_release: 0,
                 log_bytes: 0,
+                spare_bytes: 0,
                 record_bytes: 0,
                 gate: None,
                 promotion: None,
@@ -583,6 +648,7 @@ impl JobEntry {
             subscribers: AtomicU64::new(0),
             released: AtomicBool::new(false),
             ledger,
+            trim,
             faults,
             max_events: limit(limits.max_events_retained_per_job),
             max_event_bytes: limit(limits.max_event_bytes_retained_per_job),
@@ -590,9 +656,9 @@ impl JobEntry {
         });
         let encoded = {
             let mut data = entry.lock();
-            let record = data.snapshot.retained_len() + JOB_OVERHEAD;
+            let record = data.snapshot.retained_bytes() + JOB_OVERHEAD;
             data.record_bytes = record;
-            entry.charge(&mut data, record + input.len() as u64);
+            entry.charge(&mut data, record + allocated(input.len() as u64));
             data.input = Some(input);
             entry.append_own(&mut data, &state_changed(JobState::Queued));
             data.encoded().unwrap_or_default()
@@ -604,9 +670,18 @@ impl JobEntry {
 impl Drop for JobEntry {
     /// A job that never entered retention (its admission failed) gives
     /// back what it counted; a released one counted nothing any more.
+    ///
+    /// A job released while streams were open on it is dropped with the
+    /// last of them: what they held (events read ahead, the transport's
+    /// buffers) is freed only now, after the eviction's own request to
+    /// give memory back, so the bytes the job held are counted as freed
+    /// again, and the allocator is asked again past the threshold.
     fn drop(&mut self) {
         let data = self.data.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.ledger.fetch_sub(data.bytes, Ordering::Relaxed);
+        if data.pinned_at_release > 0 {
+            self.trim.note_freed(data.pinned_at_release);
+        }
     }
 }
 
@@ -627,5 +702,73 @@ async fn until(notify: &Notify, holds: impl Fn() -> bool) {
             return;
         }
         notified.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use dome_sdk::pb::{self, job_event::Payload};
+
+    use super::{EVENT_SLOT, Ending, JobEntry, allocated, event_cost};
+    use crate::config::Limits;
+    use crate::mutants::Faults;
+    use crate::store::Submission;
+    use crate::store::trim::Trim;
+
+    /// Blocks are counted as the allocator hands them out: small ones to
+    /// 16 bytes, larger ones to a quarter of the power of two below them.
+    #[test]
+    fn allocations_are_counted_by_their_size_class() {
+        let cases = [(0, 16), (1, 16), (64, 64), (65, 80), (128, 128), (129, 160), (176, 192), (1 << 20, 1 << 20)];
+        for (len, class) in cases {
+            assert_eq!(allocated(len), class, "an allocation of {len} bytes");
+        }
+        assert_eq!(allocated((1 << 20) + 200), (1 << 20) + (1 << 18), "a 1 MiB output and its event's fields");
+        assert!(event_cost(176) >= 192 + EVENT_SLOT, "an event's block and its slot");
+    }
+
+    /// A live job counts its log's spare slots (the log doubles as it
+    /// grows); once the job ends its log is shrunk to its events, and the
+    /// job and the ledger count exactly what it holds.
+    #[test]
+    fn a_log_counts_its_spare_capacity_until_it_is_shrunk_at_the_end() {
+        let ledger = Arc::new(AtomicU64::new(0));
+        let trim = Arc::new(Trim::new(None));
+        let sub = Submission::script(serde_json::json!({ "steps": [] }));
+        let (job, _) = JobEntry::create(
+            sub,
+            [0; 32],
+            "{}".to_owned(),
+            &Limits::default(),
+            Faults::default(),
+            ledger.clone(),
+            trim,
+        );
+        assert!(job.start());
+        drop(job.take_input());
+        let mut data = job.lock();
+        // Past a power of two: the log has just doubled, so nearly half of
+        // it is spare.
+        for i in 0..1_030u32 {
+            let progress = Payload::Progress(pb::JobProgress { percent: i % 100, message: String::new() });
+            job.append_unannounced(&mut data, "corr-test", &progress);
+        }
+        let spare = (data.log.capacity() - data.log.len()) as u64 * EVENT_SLOT;
+        assert!(spare >= 900 * EVENT_SLOT, "{spare} bytes spare");
+        assert_eq!(data.spare_bytes, spare);
+        let events: u64 = data.log.iter().map(|e| event_cost(e.message.len())).sum();
+        assert_eq!(data.log_bytes, events);
+        assert_eq!(data.bytes, data.record_bytes + events + spare);
+        assert_eq!(ledger.load(Ordering::Relaxed), data.bytes);
+
+        assert!(job.finish(&mut data, Ending::Succeeded("null".to_owned())));
+        assert_eq!(data.log.capacity(), data.log.len(), "an ended job's log holds no spare slot");
+        assert_eq!(data.spare_bytes, 0);
+        let events: u64 = data.log.iter().map(|e| event_cost(e.message.len())).sum();
+        assert_eq!(data.bytes, data.record_bytes + events);
+        assert_eq!(ledger.load(Ordering::Relaxed), data.bytes);
     }
 }

@@ -88,7 +88,7 @@ pub(crate) struct Store {
     /// Set once the server starts shutting down.
     shutdown: watch::Sender<bool>,
     /// Giving memory back after evictions.
-    trim: Trim,
+    trim: Arc<Trim>,
     /// What every stream has read ahead of the transport, together.
     pub(crate) read_ahead: Arc<ReadAhead>,
 }
@@ -227,7 +227,7 @@ impl Store {
             decisions_recorded: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
-            trim: Trim::new(memory_trim),
+            trim: Arc::new(Trim::new(memory_trim)),
             read_ahead: Arc::new(ReadAhead { used: AtomicU64::new(0), max: Some(DEFAULT_READ_AHEAD_BYTES) }),
         }
     }
@@ -236,6 +236,14 @@ impl Store {
     /// (`None`: no total bound).
     pub(crate) fn with_read_ahead(mut self, max: Option<u64>) -> Self {
         self.read_ahead = Arc::new(ReadAhead { used: AtomicU64::new(0), max });
+        self
+    }
+
+    /// The store with `trim` as its way to give memory back (tests trim
+    /// after a few bytes, through a hook of their own).
+    #[cfg(test)]
+    fn with_trim(mut self, trim: Trim) -> Self {
+        self.trim = Arc::new(trim);
         self
     }
 
@@ -333,8 +341,15 @@ impl Store {
             return Err(ApiError::limit_exceeded("max_job_data_bytes", max));
         }
         let fingerprint = sub.fingerprint(&canonical_input);
-        let (entry, job) =
-            JobEntry::create(sub, fingerprint, canonical_input, &self.limits, self.faults, self.ledger.clone());
+        let (entry, job) = JobEntry::create(
+            sub,
+            fingerprint,
+            canonical_input,
+            &self.limits,
+            self.faults,
+            self.ledger.clone(),
+            self.trim.clone(),
+        );
         let mut evicted = Vec::new();
         let result = self.admit(&entry, &mut evicted);
         // The evicted jobs are freed here, with no lock held.
@@ -655,7 +670,7 @@ mod tests {
         let entry = store.submit(submission(""))?.entry;
         append_progress(&entry, 5_000);
         let data = entry.lock();
-        let log_bytes: u64 = data.log.iter().map(|e| e.message.len() as u64 + job::EVENT_OVERHEAD).sum();
+        let log_bytes: u64 = data.log.iter().map(|e| job::event_cost(e.message.len())).sum();
         assert!(log_bytes <= 64 * 1024, "{log_bytes} bytes of events retained");
         assert!(data.first_retained > 1, "the oldest events were dropped");
         assert_eq!(data.log.back().map(|e| e.sequence), Some(entry.head()), "the newest event is kept");
@@ -764,6 +779,45 @@ mod tests {
         assert_eq!(job.state, JobState::Failed as i32);
         assert_eq!(outcome.reason_code, OUTPUT_TOO_LARGE);
         assert!(outcome.output_json.is_empty());
+        Ok(())
+    }
+
+    /// Calls of [`counting_trim`].
+    static TRIMS: AtomicU64 = AtomicU64::new(0);
+    /// Notified by each call of [`counting_trim`].
+    static TRIMMED: std::sync::LazyLock<tokio::sync::Notify> = std::sync::LazyLock::new(tokio::sync::Notify::new);
+
+    /// A trim hook that counts its calls.
+    fn counting_trim() {
+        TRIMS.fetch_add(1, Ordering::SeqCst);
+        TRIMMED.notify_one();
+    }
+
+    /// Waits for the next call of [`counting_trim`] (at most 10 s).
+    async fn next_trim() -> Result<u64, ApiError> {
+        tokio::time::timeout(Duration::from_secs(10), TRIMMED.notified())
+            .await
+            .map_err(|_| ApiError::internal("no trim within 10 s"))?;
+        Ok(TRIMS.load(Ordering::SeqCst))
+    }
+
+    /// A job evicted while a stream is open on it asks for a trim when it
+    /// leaves, and again when its last stream goes: what the stream held
+    /// is freed only then, and would otherwise stay with the allocator.
+    #[tokio::test]
+    async fn a_job_evicted_under_a_stream_asks_for_a_trim_again_when_the_stream_goes() -> Result<(), ApiError> {
+        let limits = Limits { max_jobs_retained: 1, ..Limits::default() };
+        let store = Arc::new(
+            Store::new(limits, Faults::default(), None).with_trim(Trim::with_threshold(Some(counting_trim), 1)),
+        );
+        let first = submit_and_end(&store, "")?;
+        let stream = crate::stream::open(store.clone(), first.clone(), 0, "corr-test".to_owned())?;
+        drop(first);
+        // A second job pushes the first out of retention.
+        submit_and_end(&store, "")?;
+        assert_eq!(next_trim().await?, 1, "the eviction asked for a trim");
+        drop(stream);
+        assert_eq!(next_trim().await?, 2, "the last stream of the evicted job asked again");
         Ok(())
     }
 

@@ -18,6 +18,8 @@ use prost::encoding::{WireType, encode_key, encode_varint};
 
 use dome_sdk::pb;
 
+use super::job::allocated;
+
 /// The job as reads answer it.
 #[derive(Debug)]
 pub(super) enum Snapshot {
@@ -35,13 +37,15 @@ pub(super) enum Snapshot {
 }
 
 impl Snapshot {
-    /// The bytes the snapshot keeps for itself (a shared output is the
-    /// terminal event's, counted there).
-    pub(super) fn retained_len(&self) -> u64 {
+    /// The bytes the snapshot keeps for itself, as the allocator gives
+    /// them (a shared output is the terminal event's, counted there; a
+    /// live message by its encoded size).
+    pub(super) fn retained_bytes(&self) -> u64 {
+        let block = |b: &Bytes| allocated(b.len() as u64);
         match self {
             Snapshot::Live(job) => job.encoded_len() as u64,
-            Snapshot::Sealed(sealed) => sealed.len() as u64,
-            Snapshot::Split { head, tail, .. } => (head.len() + tail.len()) as u64,
+            Snapshot::Sealed(sealed) => block(sealed),
+            Snapshot::Split { head, tail, .. } => block(head) + block(tail),
             Snapshot::Released => 0,
         }
     }
