@@ -68,6 +68,11 @@ mod generated {
             }
         }
     }
+    pub(crate) mod google {
+        pub(crate) mod protobuf {
+            include!("generated/google.protobuf.rs");
+        }
+    }
     pub(crate) mod contract {
         include!("generated/contract.rs");
     }
@@ -85,6 +90,7 @@ mod events;
 #[cfg_attr(not(feature = "mutants"), allow(dead_code, unreachable_pub))]
 mod mutants;
 mod retry;
+mod timestamp;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;
@@ -97,6 +103,7 @@ pub use endpoint::Endpoint;
 pub use error::{ApiError, Error, FieldViolation, StatusKind, TransportError};
 pub use events::{EventCursor, JobEventStream, Offer, is_terminal_event, is_terminal_state};
 pub use retry::RetryPolicy;
+pub use timestamp::TimestampOutOfRange;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 

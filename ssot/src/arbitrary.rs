@@ -24,10 +24,10 @@ use dome_sdk::pb::{
     job_event::Payload,
 };
 
+use dome_sdk::pb::Timestamp;
 use proptest::collection::{hash_map, vec};
 use proptest::option;
 use proptest::prelude::*;
-use prost_types::Timestamp;
 use serde_json::Value;
 
 use chars::{

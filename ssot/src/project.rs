@@ -20,11 +20,11 @@
 //!   properties (`task.result`, `run.manifest` objects, the
 //!   `event.envelope` payload) and are dropped where it does not.
 
+use dome_sdk::pb::Timestamp;
 use dome_sdk::pb::{
     Artifact, DecisionStatus, GateDecision, GateDecisionRef, Job, JobEvent, JobOutcome, JobState, LogLevel,
     PromotionDecision, Provenance, SubstrateStatus, TaskStatus, TelemetryRef, job_event::Payload,
 };
-use prost_types::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::schema::{Family, schema_version};

@@ -2,6 +2,7 @@
 //! against its family; invalid messages project onto JSON that fails; the
 //! event topics are the payload field names of the proto.
 
+use dome_sdk::pb::Timestamp;
 use dome_sdk::pb::{
     Artifact, DecisionStatus, GateDecision, GateDecisionRef, Job, JobCancelRequested, JobEvent, JobLog, JobOutcome,
     JobProgress, JobState, JobStateChanged, PromotionDecision, Provenance, SubstrateStatus, TaskStatus, TelemetryRef,
@@ -9,7 +10,6 @@ use dome_sdk::pb::{
 };
 use dome_ssot::{Family, event_topic, project, schema_version, validate, validate_object};
 use prost::Message as _;
-use prost_types::Timestamp;
 use serde_json::json;
 
 const JOB: &str = "job-5b0c8a1e2f3d4c6b9a7e8d1f0c2b3a4e";

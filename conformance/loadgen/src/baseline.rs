@@ -124,8 +124,8 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn now() -> prost_types::Timestamp {
-    prost_types::Timestamp::from(SystemTime::now())
+fn now() -> dome_sdk::pb::Timestamp {
+    dome_sdk::pb::Timestamp::from(SystemTime::now())
 }
 
 fn correlation(given: &str) -> String {

@@ -114,7 +114,7 @@ pub(crate) struct EventFields<'a> {
     pub(crate) sequence: u64,
     pub(crate) job_id: &'a str,
     pub(crate) run_id: &'a str,
-    pub(crate) time: &'a prost_types::Timestamp,
+    pub(crate) time: &'a dome_sdk::pb::Timestamp,
     pub(crate) correlation_id: &'a str,
     pub(crate) payload: &'a Payload,
 }
@@ -248,7 +248,7 @@ mod tests {
             nanos in 0i32..1_000_000_000,
             correlation_id in "[a-z0-9-]{0,40}",
         ) {
-            let time = prost_types::Timestamp { seconds, nanos };
+            let time = dome_sdk::pb::Timestamp { seconds, nanos };
             for payload in payloads() {
                 let written = EventFields {
                     event_id: &event_id,

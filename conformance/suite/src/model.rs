@@ -874,7 +874,7 @@ mod tests {
             sequence: seq,
             job_id: "job-1".into(),
             run_id: "run-1".into(),
-            time: Some(prost_types::Timestamp::default()),
+            time: Some(dome_sdk::pb::Timestamp::default()),
             correlation_id: "c-1".into(),
             payload: Some(payload),
         }

@@ -18,7 +18,25 @@ struct Status {
     #[prost(string, tag = "2")]
     message: String,
     #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
+    details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Any {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
 }
 
 /// `google.rpc.ErrorInfo`.
@@ -53,7 +71,7 @@ struct FieldViolation {
 #[derive(Clone, PartialEq, prost::Message)]
 struct RetryInfo {
     #[prost(message, optional, tag = "1")]
-    retry_delay: Option<prost_types::Duration>,
+    retry_delay: Option<ProtoDuration>,
 }
 
 const ERROR_INFO: &str = "type.googleapis.com/google.rpc.ErrorInfo";
@@ -86,8 +104,12 @@ pub(crate) fn decode(trailer: &[u8]) -> Result<Details, prost::DecodeError> {
             }
             RETRY_INFO => {
                 let retry = RetryInfo::decode(any.value.as_slice())?;
-                // A negative delay is no delay.
-                details.retry_delay = retry.retry_delay.map(|d| Duration::try_from(d).unwrap_or(Duration::ZERO));
+                // A negative delay is no delay; one beyond 584 years is
+                // as good as forever.
+                details.retry_delay = retry.retry_delay.map(|d| {
+                    let nanos = i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos);
+                    Duration::from_nanos(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX))
+                });
             }
             _ => {}
         }
@@ -99,8 +121,8 @@ pub(crate) fn decode(trailer: &[u8]) -> Result<Details, prost::DecodeError> {
 mod tests {
     use super::*;
 
-    fn any(type_url: &str, message: &impl prost::Message) -> prost_types::Any {
-        prost_types::Any { type_url: type_url.into(), value: message.encode_to_vec() }
+    fn any(type_url: &str, message: &impl prost::Message) -> Any {
+        Any { type_url: type_url.into(), value: message.encode_to_vec() }
     }
 
     #[test]
@@ -112,7 +134,7 @@ mod tests {
             details: vec![
                 any("type.googleapis.com/google.rpc.DebugInfo", &info),
                 any(ERROR_INFO, &info),
-                any(RETRY_INFO, &RetryInfo { retry_delay: Some(prost_types::Duration { seconds: -1, nanos: 0 }) }),
+                any(RETRY_INFO, &RetryInfo { retry_delay: Some(ProtoDuration { seconds: -1, nanos: 0 }) }),
             ],
         };
         let details = decode(&status.encode_to_vec()).expect("decodes");
@@ -123,8 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_delay_is_read_to_the_nanosecond() {
+        for (seconds, nanos, expected) in [
+            (2, 500_000_000, Duration::from_millis(2500)),
+            (0, 1, Duration::from_nanos(1)),
+            (1, -250_000_000, Duration::from_millis(750)),
+            (i64::MAX, 0, Duration::from_nanos(u64::MAX)),
+            (0, -1, Duration::ZERO),
+        ] {
+            let retry = RetryInfo { retry_delay: Some(ProtoDuration { seconds, nanos }) };
+            let status = Status { code: 8, message: "full".into(), details: vec![any(RETRY_INFO, &retry)] };
+            assert_eq!(decode(&status.encode_to_vec()).unwrap().retry_delay, Some(expected), "{seconds}s {nanos}ns");
+        }
+    }
+
+    #[test]
     fn a_known_detail_that_does_not_decode_fails_the_whole() {
-        let broken = prost_types::Any { type_url: BAD_REQUEST.into(), value: vec![0x0a, 0x05, 0x01] };
+        let broken = Any { type_url: BAD_REQUEST.into(), value: vec![0x0a, 0x05, 0x01] };
         let status = Status { code: 3, message: "bad".into(), details: vec![broken] };
         assert!(decode(&status.encode_to_vec()).is_err());
         assert!(decode(&[0xff, 0x01]).is_err(), "not a google.rpc.Status");

@@ -451,7 +451,9 @@ pub struct GateDecision {
     /// When the gateway recorded the decision; always set. Not part of the
     /// SSOT family. \[rule: decisions.gate_record_time\]
     #[prost(message, optional, tag = "11")]
-    pub record_time: ::core::option::Option<::prost_types::Timestamp>,
+    pub record_time: ::core::option::Option<
+        super::super::super::google::protobuf::Timestamp,
+    >,
 }
 /// The gate decision a promotion decision rests on.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -493,7 +495,9 @@ pub struct PromotionDecision {
     /// When the gateway recorded the decision; always set. Not part of the
     /// SSOT family. \[rule: decisions.promotion_record_time\]
     #[prost(message, optional, tag = "9")]
-    pub record_time: ::core::option::Option<::prost_types::Timestamp>,
+    pub record_time: ::core::option::Option<
+        super::super::super::google::protobuf::Timestamp,
+    >,
 }
 /// Request of `GetGateDecision`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -942,15 +946,21 @@ pub struct Job {
     pub state: i32,
     /// When the server accepted the job; always set. \[rule: job.create_time\]
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::prost_types::Timestamp>,
+    pub create_time: ::core::option::Option<
+        super::super::super::google::protobuf::Timestamp,
+    >,
     /// When a worker started the job; unset while `QUEUED` (and for a job
     /// cancelled before it started). \[rule: job.start_time\]
     #[prost(message, optional, tag = "8")]
-    pub start_time: ::core::option::Option<::prost_types::Timestamp>,
+    pub start_time: ::core::option::Option<
+        super::super::super::google::protobuf::Timestamp,
+    >,
     /// When the job reached its terminal state; unset before.
     /// \[rule: job.end_time\]
     #[prost(message, optional, tag = "9")]
-    pub end_time: ::core::option::Option<::prost_types::Timestamp>,
+    pub end_time: ::core::option::Option<
+        super::super::super::google::protobuf::Timestamp,
+    >,
     /// The outcome; set exactly when `state` is terminal.
     /// \[rule: job.outcome_iff_terminal\]
     #[prost(message, optional, tag = "10")]
@@ -1217,7 +1227,7 @@ pub struct JobEvent {
     pub run_id: ::prost::alloc::string::String,
     /// When the event was appended; always set. \[rule: event.time\]
     #[prost(message, optional, tag = "5")]
-    pub time: ::core::option::Option<::prost_types::Timestamp>,
+    pub time: ::core::option::Option<super::super::super::google::protobuf::Timestamp>,
     /// The correlation id of the call that caused the event: the
     /// `SkillExecute` call for the job's own events (its terminal event
     /// included, even when a cancel ended it), the `CancelJob` call for the

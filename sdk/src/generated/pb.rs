@@ -12,6 +12,8 @@ pub use crate::generated::dome::gateway::v1::{
     StreamJobEventsRequest, StreamJobEventsResponse, SubstrateStatus, TaskStatus,
     TelemetryRef, job_event,
 };
+/// The well-known type `google.protobuf.Timestamp`, generated with the contract's messages.
+pub use crate::generated::google::protobuf::Timestamp;
 /// The generated tonic client, for calls made by hand (it takes and returns `tonic` types).
 pub use crate::generated::dome::gateway::v1::gateway_service_client;
 /// The generated tonic server trait, for implementers of the service.

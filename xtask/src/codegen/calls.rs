@@ -184,6 +184,14 @@ pub(super) fn generate_pb(pool: &DescriptorPool) -> Result<String> {
     items.sort();
     let mut s = String::new();
     writeln!(s, "pub use crate::generated::dome::gateway::v1::{{{}}};", items.join(", "))?;
+    // The well-known types are generated with the contract (the SDK has no
+    // prost-types), so they are the contract's messages too.
+    for name in reached.iter().filter_map(|n| n.strip_prefix("google.protobuf.")) {
+        writeln!(
+            s,
+            "/// The well-known type `google.protobuf.{name}`, generated with the contract's messages.\npub use crate::generated::google::protobuf::{name};"
+        )?;
+    }
     let module = format!("{}_client", snake(service.name()));
     writeln!(
         s,

@@ -10,9 +10,14 @@ use crate::paths::{GENERATED_DIR, TESTEE_GENERATED_DIR};
 
 /// Generates one Rust file per proto package of the contract.
 pub(super) fn generate(compiled: &Compiled) -> Result<Vec<Output>> {
-    let fds = prost_types::FileDescriptorSet::decode(compiled.encoded.as_slice())?;
+    let mut fds = prost_types::FileDescriptorSet::decode(compiled.encoded.as_slice())?;
+    // The well-known types the contract uses (`Timestamp`) are generated
+    // with the rest, so that the SDK needs no prost-types; the descriptor
+    // types, imported by the options only codegen reads, are left out.
+    fds.file.retain(|f| f.name() != "google/protobuf/descriptor.proto");
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
     tonic_prost_build::configure()
+        .compile_well_known_types(true)
         .build_client(true)
         .build_server(true)
         // No `connect` on tonic's channel: the SDK brings its own

@@ -58,8 +58,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The wall-clock time now, as a protobuf timestamp.
-pub(crate) fn now() -> prost_types::Timestamp {
-    prost_types::Timestamp::from(SystemTime::now())
+pub(crate) fn now() -> dome_sdk::pb::Timestamp {
+    dome_sdk::pb::Timestamp::from(SystemTime::now())
 }
 
 /// The total bound of what streams read ahead, unless the server sets
