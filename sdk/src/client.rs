@@ -614,7 +614,7 @@ impl StreamJobEvents<'_> {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let retry = self.options.retry.unwrap_or_else(|| self.client.retry.clone());
-                runtime.spawn(follow(self.client.clone(), request, retry, tx));
+                crate::transport::spawn(&runtime, follow(self.client.clone(), request, retry, tx));
             }
             Err(_) => {
                 let error = Error::Config("a job's event stream needs a tokio runtime".into());

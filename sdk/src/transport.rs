@@ -163,12 +163,20 @@ async fn handshake(io: Box<dyn Io>) -> Result<Open, Status> {
         .map_err(|e| h2_failure("http/2 handshake failed", e))?;
     let closed = Arc::new(AtomicBool::new(false));
     let ended = Ended(closed.clone());
-    tokio::spawn(async move {
+    spawn(&tokio::runtime::Handle::current(), async move {
         // How it ended reaches the calls on it through their own streams.
         let _ = connection.await;
         drop(ended);
     });
     Ok(Open { sender, closed })
+}
+
+/// Runs `task` on `runtime`, boxed: tokio's task machinery is generic
+/// over the future it runs, and one future type for every task the SDK
+/// spawns compiles that machinery once rather than once per task.
+pub(crate) fn spawn(runtime: &tokio::runtime::Handle, task: impl Future<Output = ()> + Send + 'static) {
+    let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(task);
+    runtime.spawn(task);
 }
 
 /// Marks a connection ended when its task ends, however it ends: also
@@ -206,7 +214,7 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for Connection {
             if !end_of_stream {
                 // The body goes on by itself while the response is awaited:
                 // a server may answer before reading all of it.
-                tokio::spawn(send_body(body, stream));
+                spawn(&tokio::runtime::Handle::current(), send_body(body, stream));
             }
             let response = response.await.map_err(|e| h2_failure("no response", e))?;
             Ok(response.map(|recv| ResponseBody { recv: Some(recv), data_done: false }))
