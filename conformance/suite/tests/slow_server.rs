@@ -4,24 +4,39 @@
 
 use std::time::Duration;
 
-use dome_conformance::{Options, RunOptions, Status, Target, embedded};
+use dome_conformance::{Options, Report, RunOptions, Status, Target, embedded};
+
+/// The whole catalogue against a server that waits `delay_ms` before each
+/// job's start and each step.
+async fn run_slowed(seed: u64, delay_ms: u64) -> Report {
+    let config = domed::Config {
+        limits: embedded::limits(),
+        step_delay: Duration::from_millis(delay_ms),
+        ..domed::Config::default()
+    };
+    let server = domed::start(config).await.expect("the reference server starts");
+    let options = Options {
+        target: Some(Target { address: server.url(), ..Target::default() }),
+        mutant: None,
+        run: RunOptions { cases: 4, seed, jobs: 2, timeout: Duration::from_secs(60), ..RunOptions::default() },
+    };
+    let report = dome_conformance::run(&options, |_, _, _| {}).await.expect("the suite runs");
+    server.shutdown().await.expect("the reference server stops");
+    report
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalogue_passes_against_a_slow_server_on_many_seeds() {
+    // Each seed has a server of its own, and the runs overlap: a slowed
+    // run spends its time waiting on its server's delays, which is what
+    // the test is about, not on the machine.
+    let mut runs = tokio::task::JoinSet::new();
     for (seed, delay_ms) in [(101, 3), (202, 7), (303, 15), (404, 1), (505, 25)] {
-        let config = domed::Config {
-            limits: embedded::limits(),
-            step_delay: Duration::from_millis(delay_ms),
-            ..domed::Config::default()
-        };
-        let server = domed::start(config).await.expect("the reference server starts");
-        let options = Options {
-            target: Some(Target { address: server.url(), ..Target::default() }),
-            mutant: None,
-            run: RunOptions { cases: 4, seed, jobs: 2, timeout: Duration::from_secs(60), ..RunOptions::default() },
-        };
-        let report = dome_conformance::run(&options, |_, _, _| {}).await.expect("the suite runs");
-        server.shutdown().await.expect("the reference server stops");
+        runs.spawn(async move { (seed, delay_ms, run_slowed(seed, delay_ms).await) });
+    }
+    let mut seen = 0;
+    while let Some(done) = runs.join_next().await {
+        let (seed, delay_ms, report) = done.expect("a run does not panic");
         let failed: Vec<String> = report
             .cases
             .iter()
@@ -37,5 +52,7 @@ async fn the_catalogue_passes_against_a_slow_server_on_many_seeds() {
             report.cases.iter().filter(|c| c.status == Status::Pass).count() >= 45,
             "seed {seed}: too few cases passed"
         );
+        seen += 1;
     }
+    assert_eq!(seen, 5, "every seed ran");
 }
