@@ -6,6 +6,10 @@
 //! everything above it, so a feature turned on by one member's tests alone
 //! would cost a second build of most of the workspace.
 //!
+//! A crate that proc-macros or build scripts use as well as the programs
+//! is built twice when the two use it with different features, so the
+//! workspace's tree must list each crate with one feature set.
+//!
 //! Read from `cargo tree`, which resolves features as the builds do.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,6 +87,38 @@ fn xtask_and_the_suite_are_built_as_the_tests_build_them() {
             differ.join("\n  ")
         );
     }
+}
+
+/// The crates of a `cargo tree` listing (as [`packages`] reads it) that
+/// are built with more than one feature set: each a line naming the sets.
+fn built_twice(tree: &str) -> Vec<String> {
+    packages(tree)
+        .into_iter()
+        .filter(|(_, features)| features.len() > 1)
+        .map(|(package, features)| format!("{package}: {features:?}"))
+        .collect()
+}
+
+#[test]
+fn no_crate_is_built_twice_for_proc_macros_and_programs() {
+    // A crate that proc-macros or build scripts use as well as the
+    // programs is listed once per feature set; two sets are two builds.
+    let tests = cargo_tree(&["--workspace", "-e", "normal,build,dev"]);
+    let twice = built_twice(&tests);
+    assert!(
+        twice.is_empty(),
+        "these crates are built twice, with the features the proc-macros and build scripts use and with those \
+         of the programs; give the programs' copy the other features in xtask's Cargo.toml:\n  {}",
+        twice.join("\n  ")
+    );
+}
+
+#[test]
+fn a_crate_built_with_two_feature_sets_is_named() {
+    let once = "syn v2.0.1|full,parsing\nserde v1.0.0|std\nsyn v2.0.1|full,parsing (*)\n";
+    assert_eq!(built_twice(once), Vec::<String>::new());
+    let twice = "syn v2.0.1|full,parsing\nserde v1.0.0|std\nsyn v2.0.1|full,parsing,visit-mut\n";
+    assert_eq!(built_twice(twice), ["syn v2.0.1: {\"full,parsing\", \"full,parsing,visit-mut\"}"]);
 }
 
 #[test]
