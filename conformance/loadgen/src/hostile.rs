@@ -48,7 +48,7 @@ pub const ECHO_SKILL: &str = "dome.echo";
 const BULK_MAX: u64 = 100_000;
 
 /// The most steps of one script (the script schema's `maxItems`).
-const STEPS_MAX: u64 = 1_000;
+pub const STEPS_MAX: u64 = 1_000;
 
 /// How long a whole scenario may take.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(600);
@@ -98,7 +98,7 @@ fn padded(prefix: &str, size: usize, suffix: &str) -> String {
 
 /// The largest input of each skill of the reference server, and the
 /// events it makes the job retain.
-fn maximal_input(skill: &str, max_input: usize) -> String {
+pub fn maximal_input(skill: &str, max_input: usize) -> String {
     if skill == ECHO_SKILL {
         // The output is the input: both at the limit.
         padded(r#"{"message":"echo","pad":"#, max_input, "}")
@@ -826,7 +826,7 @@ pub struct DescriptorsReport {
 }
 
 /// `utime + stime` of `pid`, in clock ticks (100 a second on Linux).
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: fields are counted after its `)`.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -834,7 +834,8 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-fn fd_limit(pid: u32) -> Option<u64> {
+/// The `Max open files` soft limit of `pid`.
+pub fn fd_limit(pid: u32) -> Option<u64> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
@@ -897,29 +898,4 @@ pub async fn descriptors(
         })
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maximal_inputs_fill_the_limit_and_parse() {
-        let (script, steps) = maximal_bulk_script(4096);
-        assert!(script.len() <= 4096 && script.len() > 4096 - 30, "{}", script.len());
-        let parsed: serde_json::Value = serde_json::from_str(&script).unwrap();
-        assert_eq!(parsed["steps"].as_array().unwrap().len() as u64, steps);
-        assert_eq!(maximal_bulk_script(1 << 20).1, STEPS_MAX, "the schema's step limit comes first");
-        for skill in [ECHO_SKILL, SCRIPT_SKILL] {
-            let input = maximal_input(skill, 10_000);
-            assert_eq!(input.len(), 10_000, "{skill}");
-            serde_json::from_str::<serde_json::Value>(&input).unwrap();
-        }
-    }
-
-    #[test]
-    fn cpu_ticks_of_this_process_are_read() {
-        assert!(cpu_ticks(std::process::id()).is_some());
-        assert!(fd_limit(std::process::id()).is_some_and(|n| n > 0));
-    }
 }

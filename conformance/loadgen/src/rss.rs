@@ -98,21 +98,3 @@ impl Sampler {
         self.peak_kib.load(Ordering::Relaxed)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_rss_and_hwm() {
-        let text = "Name:\tdomed\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t3\n";
-        assert_eq!(parse_status(text), Some(Memory { rss_kib: 10240, hwm_kib: 20480 }));
-        assert_eq!(parse_status("Name:\tx\n"), None);
-    }
-
-    #[test]
-    fn reads_this_process() {
-        let m = read(std::process::id()).expect("procfs is mounted on the machines this runs on");
-        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib, "{m:?}");
-    }
-}

@@ -61,18 +61,3 @@ pub fn per_second(count: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut l = Latencies::default();
-        for us in 1..=100 {
-            l.record(Duration::from_micros(us));
-        }
-        assert_eq!(l.summary(), Summary { count: 100, p50_us: 50, p99_us: 99, max_us: 100 });
-        assert_eq!(Latencies::default().summary(), Summary::default());
-    }
-}

@@ -8,4 +8,5 @@
 
 mod checks;
 mod faults;
+mod helpers;
 mod hostile;
