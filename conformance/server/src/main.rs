@@ -34,16 +34,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// parked already would only collect once something wakes it, which on an
 /// idle server may be never: so the call wakes the workers, with an empty
 /// task each, until every one has collected or [`WAKE_ROUNDS`] have passed
-/// (a worker busy all along collects when it next parks).
+/// (a worker busy all along collects when it next parks; the wait is kept
+/// short, since a blocking task still running holds up the runtime's
+/// exit).
 #[cfg(feature = "mimalloc")]
 fn trim_memory() {
     collect_everywhere();
 }
 
-/// How many times [`collect_everywhere`] wakes the workers, 10 ms apart,
+/// How many times [`collect_everywhere`] wakes the workers, 5 ms apart,
 /// before it leaves those still busy to collect when they next park.
 #[cfg(feature = "mimalloc")]
-const WAKE_ROUNDS: u32 = 100;
+const WAKE_ROUNDS: u32 = 20;
 
 /// [`trim_memory`]; true when every worker of the runtime has collected
 /// its heap for the new epoch before it returned.
@@ -71,7 +73,7 @@ fn collect_everywhere() -> bool {
         for _ in 0..workers {
             drop(runtime.spawn(async {}));
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     CAUGHT_UP.load(Ordering::SeqCst) >= workers
 }

@@ -148,8 +148,9 @@ pub(crate) struct JobData {
     pinned_at_release: u64,
     /// The bytes of the retained events (part of `bytes`).
     log_bytes: u64,
-    /// The bytes of the log's slots that hold no event (its capacity past
-    /// its length; part of `bytes`, not of `log_bytes`).
+    /// The bytes of the log's block beyond its events' slots (its capacity
+    /// past its length, and the block's rounding; part of `bytes`, not of
+    /// `log_bytes`).
     spare_bytes: u64,
     /// The bytes of the record (the live message or its sealed encoding,
     /// with [`JOB_OVERHEAD`]; part of `bytes`).
@@ -281,10 +282,15 @@ impl JobEntry {
         true
     }
 
-    /// Counts the log's slots that hold no event: a `VecDeque` grows by
-    /// doubling, so up to half of what it holds can be spare.
+    /// Counts the log's block beyond the slots of its events: a `VecDeque`
+    /// grows by doubling, so up to half of it can be spare, and the block
+    /// is rounded up to its size class as any other.
     fn count_spare(&self, data: &mut JobData) {
-        let spare = (data.log.capacity() - data.log.len()) as u64 * EVENT_SLOT;
+        let block = match data.log.capacity() as u64 {
+            0 => 0,
+            slots => allocated(slots * EVENT_SLOT),
+        };
+        let spare = block.saturating_sub(data.log.len() as u64 * EVENT_SLOT);
         if spare > data.spare_bytes {
             self.charge(data, spare - data.spare_bytes);
         } else {
@@ -294,9 +300,15 @@ impl JobEntry {
     }
 
     /// Gives the spare capacity of an ended job's log back: nothing is
-    /// appended to it any more, and it may stay retained for long.
+    /// appended to it any more, and it may stay retained for long. The
+    /// events move to a block of their size (`shrink_to_fit` may keep the
+    /// block it had: mimalloc shrinks a block by less than half in place).
     fn shrink_log(&self, data: &mut JobData) {
-        data.log.shrink_to_fit();
+        if data.log.capacity() > data.log.len() {
+            let mut exact = VecDeque::with_capacity(data.log.len());
+            exact.extend(data.log.drain(..));
+            data.log = exact;
+        }
         self.count_spare(data);
     }
 
@@ -756,7 +768,8 @@ mod tests {
             let progress = Payload::Progress(pb::JobProgress { percent: i % 100, message: String::new() });
             job.append_unannounced(&mut data, "corr-test", &progress);
         }
-        let spare = (data.log.capacity() - data.log.len()) as u64 * EVENT_SLOT;
+        let slots = data.log.len() as u64 * EVENT_SLOT;
+        let spare = allocated(data.log.capacity() as u64 * EVENT_SLOT) - slots;
         assert!(spare >= 900 * EVENT_SLOT, "{spare} bytes spare");
         assert_eq!(data.spare_bytes, spare);
         let events: u64 = data.log.iter().map(|e| event_cost(e.message.len())).sum();
@@ -766,9 +779,10 @@ mod tests {
 
         assert!(job.finish(&mut data, Ending::Succeeded("null".to_owned())));
         assert_eq!(data.log.capacity(), data.log.len(), "an ended job's log holds no spare slot");
-        assert_eq!(data.spare_bytes, 0);
+        let slots = data.log.len() as u64 * EVENT_SLOT;
+        assert_eq!(data.spare_bytes, allocated(slots) - slots, "only the block's rounding is left");
         let events: u64 = data.log.iter().map(|e| event_cost(e.message.len())).sum();
-        assert_eq!(data.bytes, data.record_bytes + events);
+        assert_eq!(data.bytes, data.record_bytes + events + data.spare_bytes);
         assert_eq!(ledger.load(Ordering::Relaxed), data.bytes);
     }
 }
