@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use bytes::{Buf as _, BufMut as _, Bytes};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -197,9 +198,10 @@ impl ClientBuilder {
             #[cfg(feature = "tls")]
             tls,
         );
-        let inner = GatewayServiceClient::with_interceptor(connection, CallHeaders { authorization });
+        let service = InterceptedService::new(connection, CallHeaders { authorization });
         let mut client = Client {
-            inner,
+            inner: GatewayServiceClient::new(service.clone()),
+            grpc: tonic::client::Grpc::new(service),
             endpoint,
             retry: self.retry,
             request_timeout: self.request_timeout,
@@ -210,7 +212,7 @@ impl ClientBuilder {
         // version is reported as such, whatever else its answer lacks.
         let call = client.list_capabilities();
         let response =
-            client.unary(call.request, call.options, |mut c, r| async move { c.list_capabilities(r).await }).await?;
+            client.unary::<_, pb::ListCapabilitiesResponse>(call.request, call.options, LIST_CAPABILITIES_PATH).await?;
         if !response.api_versions.iter().any(|v| v == API_VERSION) {
             return Err(Error::UnsupportedVersion {
                 requested: API_VERSION.to_string(),
@@ -269,6 +271,9 @@ impl std::fmt::Debug for ClientBuilder {
 #[derive(Clone)]
 pub struct Client {
     inner: RawClient,
+    /// What the unary calls go through: the same connection and headers
+    /// as `inner`, carrying messages already encoded.
+    grpc: tonic::client::Grpc<InterceptedService<Connection, CallHeaders>>,
     endpoint: Endpoint,
     retry: RetryPolicy,
     request_timeout: Option<Duration>,
@@ -471,23 +476,43 @@ impl Client {
         self.wait_for_job(job_id, limit).await
     }
 
-    /// Runs one unary call with the retry policy: fills in what the client
-    /// sets, bounds each attempt by the timeout and the total deadline,
-    /// retries what is retryable (and attempts that timed out) after the
-    /// backoff.
-    pub(crate) async fn unary<Req, Resp, F, Fut>(
+    /// Runs one unary call to the method at `path` with the retry policy:
+    /// fills in what the client sets, bounds each attempt by the timeout
+    /// and the total deadline, retries what is retryable (and attempts
+    /// that timed out) after the backoff.
+    pub(crate) async fn unary<Req, Resp>(
         &self,
         mut request: Req,
         options: CallOptions,
-        mut call: F,
+        path: &'static str,
     ) -> Result<Resp, Error>
     where
-        Req: Correlated + Fill + Clone,
-        F: FnMut(RawClient, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+        Req: Correlated + Fill + Clone + prost::Message,
+        Resp: prost::Message + Default,
     {
         self.correlate(&mut request);
         request.fill();
+        let mut next_attempt = || {
+            let mut this_attempt = request.clone();
+            this_attempt.fill_attempt();
+            Bytes::from(this_attempt.encode_to_vec())
+        };
+        let response = self.unary_encoded(path, &options, &mut next_attempt).await?;
+        // As tonic's prost codec reports a message that does not decode.
+        Resp::decode(response)
+            .map_err(|e| Error::from_status(tonic::Status::internal(e.to_string()), self.endpoint.shared()))
+    }
+
+    /// The retry loop of [`Client::unary`], on encoded messages
+    /// (`next_attempt` encodes the request of each attempt): one copy of
+    /// it, and of tonic's call machinery, serves every RPC, rather than
+    /// one per request and response type.
+    async fn unary_encoded(
+        &self,
+        path: &'static str,
+        options: &CallOptions,
+        next_attempt: &mut (dyn FnMut() -> Bytes + Send),
+    ) -> Result<Bytes, Error> {
         let retry = options.retry.as_ref().unwrap_or(&self.retry);
         let per_attempt = options.timeout.or(self.request_timeout);
         // A deadline too far to represent is no deadline.
@@ -502,13 +527,11 @@ impl Client {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let mut this_attempt = request.clone();
-            this_attempt.fill_attempt();
-            let mut attempt = tonic::Request::new(this_attempt);
+            let mut attempt = tonic::Request::new(next_attempt());
             if let Some(timeout) = timeout {
                 attempt.set_timeout(timeout);
             }
-            let future = call(self.inner.clone(), attempt);
+            let future = send_encoded(self.grpc.clone(), path, attempt);
             let outcome = match timeout {
                 Some(timeout) => tokio::time::timeout(timeout, future).await.ok(),
                 None => Some(future.await),
@@ -573,6 +596,58 @@ impl Client {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(Error::from_status(status, self.endpoint.shared())),
         }
+    }
+}
+
+/// The path of `ListCapabilities`, which connecting calls.
+const LIST_CAPABILITIES_PATH: &str = "/dome.gateway.v1.GatewayService/ListCapabilities";
+
+/// One attempt of a unary call with an encoded request.
+async fn send_encoded(
+    mut grpc: tonic::client::Grpc<InterceptedService<Connection, CallHeaders>>,
+    path: &'static str,
+    request: tonic::Request<Bytes>,
+) -> Result<tonic::Response<Bytes>, tonic::Status> {
+    // The connection is always ready; it connects in `call`.
+    grpc.ready().await.map_err(|e| tonic::Status::unknown(format!("service was not ready: {e}")))?;
+    grpc.unary(request, http::uri::PathAndQuery::from_static(path), EncodedCodec).await
+}
+
+/// A tonic codec of messages encoded and decoded by the caller.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl tonic::codec::Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> EncodedCodec {
+        EncodedCodec
+    }
+
+    fn decoder(&mut self) -> EncodedCodec {
+        EncodedCodec
+    }
+}
+
+impl tonic::codec::Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 

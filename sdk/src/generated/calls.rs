@@ -48,10 +48,13 @@ impl<'a> ListCapabilities<'a> {
     pub async fn send(self) -> Result<ListCapabilitiesReply, crate::Error> {
         let response = self
             .client
-            .unary(
+            .unary::<
+                _,
+                crate::pb::ListCapabilitiesResponse,
+            >(
                 self.request,
                 self.options,
-                |mut c, r| async move { c.list_capabilities(r).await },
+                "/dome.gateway.v1.GatewayService/ListCapabilities",
             )
             .await?;
         ListCapabilitiesReply::from_response(response)
@@ -170,11 +173,10 @@ impl<'a> SkillExecute<'a> {
     pub async fn send(self) -> Result<SkillExecuteReply, crate::Error> {
         let response = self
             .client
-            .unary(
-                self.request,
-                self.options,
-                |mut c, r| async move { c.skill_execute(r).await },
-            )
+            .unary::<
+                _,
+                crate::pb::SkillExecuteResponse,
+            >(self.request, self.options, "/dome.gateway.v1.GatewayService/SkillExecute")
             .await?;
         SkillExecuteReply::from_response(response)
     }
@@ -220,11 +222,10 @@ impl<'a> GetJobStatus<'a> {
     pub async fn send(self) -> Result<crate::pb::Job, crate::Error> {
         let response = self
             .client
-            .unary(
-                self.request,
-                self.options,
-                |mut c, r| async move { c.get_job_status(r).await },
-            )
+            .unary::<
+                _,
+                crate::pb::GetJobStatusResponse,
+            >(self.request, self.options, "/dome.gateway.v1.GatewayService/GetJobStatus")
             .await?;
         response
             .job
@@ -290,11 +291,10 @@ impl<'a> CancelJob<'a> {
     pub async fn send(self) -> Result<CancelJobReply, crate::Error> {
         let response = self
             .client
-            .unary(
-                self.request,
-                self.options,
-                |mut c, r| async move { c.cancel_job(r).await },
-            )
+            .unary::<
+                _,
+                crate::pb::CancelJobResponse,
+            >(self.request, self.options, "/dome.gateway.v1.GatewayService/CancelJob")
             .await?;
         CancelJobReply::from_response(response)
     }
@@ -421,10 +421,13 @@ impl<'a> GetGateDecision<'a> {
     pub async fn send(self) -> Result<crate::pb::GateDecision, crate::Error> {
         let response = self
             .client
-            .unary(
+            .unary::<
+                _,
+                crate::pb::GetGateDecisionResponse,
+            >(
                 self.request,
                 self.options,
-                |mut c, r| async move { c.get_gate_decision(r).await },
+                "/dome.gateway.v1.GatewayService/GetGateDecision",
             )
             .await?;
         response
@@ -477,10 +480,13 @@ impl<'a> GetPromotionDecision<'a> {
     pub async fn send(self) -> Result<crate::pb::PromotionDecision, crate::Error> {
         let response = self
             .client
-            .unary(
+            .unary::<
+                _,
+                crate::pb::GetPromotionDecisionResponse,
+            >(
                 self.request,
                 self.options,
-                |mut c, r| async move { c.get_promotion_decision(r).await },
+                "/dome.gateway.v1.GatewayService/GetPromotionDecision",
             )
             .await?;
         response

@@ -293,9 +293,10 @@ pub(super) fn generate_calls(pool: &DescriptorPool) -> Result<String> {
                 s,
                 "/// Sends the call, retrying as the contract and the retry policy allow.\n\
                  pub async fn send(self) -> Result<{ty}, crate::Error> {{\n\
-                 let response = self.client.unary(self.request, self.options, |mut c, r| async move {{ c.{}(r).await }}).await?;\n\
+                 let response = self.client.unary::<_, {}>(self.request, self.options, \"/{}/{rpc}\").await?;\n\
                  {convert}\n}}",
-                snake(rpc)
+                pb_path(response.name()),
+                service.full_name()
             )?;
             if payload(&response).len() != 1 {
                 replies.insert(response.full_name().to_string());
