@@ -91,14 +91,13 @@ async fn every_rpc_round_trips_through_the_generated_client() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder().add_service(GatewayServiceServer::new(Echo)).serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = stopped.await;
-            },
-        ),
-    );
+    let server = tokio::spawn(tonic::transport::Server::builder().serve_with_incoming_shutdown(
+        GatewayServiceServer::new(Echo),
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let mut client = GatewayServiceClient::new(
         tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap(),
     );

@@ -169,13 +169,13 @@ async fn forwarder(upstream: &str, plans: &[(&'static str, Plan)]) -> (Forwarder
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr: SocketAddr = listener.local_addr().expect("has an address");
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GatewayServiceServer::new(forwarder.clone()))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-    );
+    tokio::spawn(tonic::transport::Server::builder().serve_with_incoming_shutdown(
+        GatewayServiceServer::new(forwarder.clone()),
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (forwarder, format!("http://{addr}"), stop)
 }
 

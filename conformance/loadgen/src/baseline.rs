@@ -84,15 +84,15 @@ pub async fn serve(listen: SocketAddr) -> Result<Serving, Error> {
     // Without TCP_NODELAY small responses wait for delayed ACKs (tens of
     // milliseconds each); the reference server sets it too.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .max_concurrent_streams(1024)
-            .add_service(GatewayServiceServer::new(Baseline))
-            .serve_with_incoming_shutdown(incoming, async {
+    let task =
+        tokio::spawn(tonic::transport::Server::builder().max_concurrent_streams(1024).serve_with_incoming_shutdown(
+            GatewayServiceServer::new(Baseline),
+            incoming,
+            async {
                 // A dropped sender stops the server too.
                 let _ = stopped.await;
-            }),
-    );
+            },
+        ));
     Ok(Serving { addr, stop, task })
 }
 

@@ -31,6 +31,7 @@ mod route;
 mod script;
 mod server;
 mod service;
+mod services;
 mod skills;
 mod store;
 mod stream;

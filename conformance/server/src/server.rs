@@ -194,17 +194,17 @@ pub async fn start(config: Config) -> Result<Running, Error> {
             )
             .map_err(|e| Error::new(ErrorKind::Transport(e)))?;
     }
-    let router = builder
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
-        .add_service(gateway_service);
+    let services = crate::services::Services::default()
+        .add(health_service)
+        .add(reflection)
+        .add(reflection_v1alpha)
+        .add(gateway_service);
 
     let (stop, stopped) = oneshot::channel::<()>();
     let incoming =
         crate::conn::incoming(listener, config.max_connections, config.handshake_timeout, config.idle_timeout);
     let reporter = health_reporter.clone();
-    let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+    let serve = tokio::spawn(builder.serve_with_incoming_shutdown(services, incoming, async move {
         // A dropped sender means the handle is gone: keep serving then.
         if stopped.await.is_ok() {
             reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;

@@ -176,12 +176,12 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("has an address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(pb::gateway_service_server::GatewayServiceServer::new(service))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-    );
+    tokio::spawn(tonic::transport::Server::builder().serve_with_incoming_shutdown(
+        pb::gateway_service_server::GatewayServiceServer::new(service),
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     (addr, stop)
 }

@@ -677,13 +677,13 @@ impl Gateway {
             Some((next, listener))
         });
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve =
-            tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
-                incoming,
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
+        let serve = tokio::spawn(tonic::transport::Server::builder().serve_with_incoming_shutdown(
+            service,
+            incoming,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Gateway { shared, url, stop: Some(stop), stopping, serve: Some(serve) })
     }
 
