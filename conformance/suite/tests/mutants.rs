@@ -26,20 +26,22 @@ const EXPECTED: &[(&str, &str)] = &[
     ("gate_decision_ignores_task", "jobs.shared_run"),
 ];
 
-async fn run_against(mutant: Option<domed::Mutant>, filter: Option<&str>, seed: u64, cases: u32) -> Report {
+/// The suite against the reference server (as `mutant`, when one is
+/// given), each case within `timeout` (and each read within a tenth of
+/// it).
+async fn run_against(
+    mutant: Option<domed::Mutant>,
+    filter: Option<&str>,
+    seed: u64,
+    cases: u32,
+    timeout: Duration,
+) -> Report {
     let config = domed::Config { limits: embedded::limits(), mutant, ..domed::Config::default() };
     let server = domed::start(config).await.expect("the reference server starts");
     let options = Options {
         target: Some(Target { address: server.url(), ..Target::default() }),
         mutant: None,
-        run: RunOptions {
-            cases,
-            seed,
-            filter: filter.map(String::from),
-            jobs: 2,
-            timeout: Duration::from_secs(20),
-            ..RunOptions::default()
-        },
+        run: RunOptions { cases, seed, filter: filter.map(String::from), jobs: 2, timeout, ..RunOptions::default() },
     };
     let report = dome_conformance::run(&options, |_, _, _| {}).await.expect("the suite runs");
     server.shutdown().await.expect("the reference server stops");
@@ -58,7 +60,9 @@ async fn every_mutant_is_caught_by_the_case_that_names_its_rule() {
     for (mutant, (_, case)) in domed::Mutant::ALL.iter().zip(EXPECTED) {
         assert!(catalogue.iter().any(|c| c == case), "{case} is no case id");
         let (mutant, case) = (*mutant, *case);
-        runs.spawn(async move { (mutant, run_against(Some(mutant), Some(case), 11, 4).await) });
+        runs.spawn(
+            async move { (mutant, run_against(Some(mutant), Some(case), 11, 4, Duration::from_secs(20)).await) },
+        );
     }
     let mut caught = 0;
     while let Some(done) = runs.join_next().await {
@@ -86,9 +90,11 @@ async fn the_correct_server_passes_on_several_seeds() {
         dome_conformance::cases::catalogue().into_iter().filter(|c| c.property).map(|c| c.id).collect();
     assert!(properties.len() >= 5, "the catalogue's properties are found: {properties:?}");
     let properties = properties.join(",");
+    // The runs overlap, so each read gets the 6 s a whole run against the
+    // embedded server gives it, not the 2 s of the mutants' single cases.
     let mut runs = tokio::task::JoinSet::new();
     for (seed, filter) in [(1, None), (2, Some(properties.clone())), (3, Some(properties))] {
-        runs.spawn(async move { (seed, run_against(None, filter.as_deref(), seed, 8).await) });
+        runs.spawn(async move { (seed, run_against(None, filter.as_deref(), seed, 8, Duration::from_secs(60)).await) });
     }
     let mut seen = 0;
     while let Some(done) = runs.join_next().await {
