@@ -1,143 +1,203 @@
 //! The README's two commands share one build: every crate `cargo xtask`
 //! builds (xtask itself, then the workspace's binaries for the conformance
-//! suite) is built with the features `cargo test --workspace` gives it.
-//! Cargo builds a crate again whenever its features differ, and a
-//! difference deep in the tree (a tokio or tonic feature) rebuilds
-//! everything above it, so a feature turned on by one member's tests alone
-//! would cost a second build of most of the workspace.
+//! suite) is built as `cargo test --workspace` builds it, and no crate is
+//! compiled twice within one command.
 //!
-//! A crate that proc-macros or build scripts use as well as the programs
-//! is built twice when the two use it with different features, so the
-//! workspace's tree must list each crate with one feature set.
+//! Cargo compiles a crate again whenever its features, or those of
+//! anything below it, differ: a feature turned on by one member's tests
+//! alone would cost a second build of most of the workspace. And a crate
+//! that proc-macros or build scripts use as well as the programs is
+//! compiled twice, once for each, whenever the two copies differ, even
+//! by a feature that changes nothing (a `default` that only names `std`).
 //!
-//! Read from `cargo tree`, which resolves features as the builds do.
+//! Read from cargo's unit graph (`--unit-graph`, which cargo prints
+//! without building anything), the very list of compilations a build
+//! runs; `cargo tree` merges the two copies of a crate and cannot show
+//! them apart. The unit graph is an unstable cargo flag, enabled for the
+//! stable toolchain by `RUSTC_BOOTSTRAP=1`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+use serde_json::Value;
 use xshell::{Shell, cmd};
 use xtask::conformance::BUILD_ARGS;
 
-/// Every package of a `cargo tree -f '{p}|{f}' --prefix none` listing
-/// (`{p}` is `name vX.Y.Z`, with the path of a workspace member; `{f}`
-/// the features, comma-separated), with each feature set it is built
-/// with.
-fn packages(tree: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in tree.lines().map(|l| l.trim_end_matches(" (*)")) {
-        if let Some((package, features)) = line.rsplit_once('|') {
-            out.entry(package.trim().to_string()).or_default().insert(features.trim().to_string());
-        }
-    }
-    out
+/// One compilation: its crate, target, mode, features and profile
+/// settings, and (recursively) the same of everything it links. Two units
+/// with equal keys are one compilation; the profile's name is left out,
+/// since `test` inherits `dev` and cargo shares their artefacts.
+type Key = String;
+
+/// A unit graph as [`units`] reads it: each compilation's key, with the
+/// name a reader knows it by (`crate@version kind target (mode)`).
+struct Graph {
+    units: BTreeMap<Key, String>,
 }
 
-/// The crates `built` builds with features the tests' build (`tests`)
-/// never gives them: each a line saying what the tests use instead.
-fn rebuilt(built: &str, tests: &str) -> Vec<String> {
-    let tests = packages(tests);
-    let mut out = Vec::new();
-    for (package, features) in packages(built) {
-        let theirs = tests.get(&package).cloned().unwrap_or_default();
-        for f in features.difference(&theirs) {
-            out.push(format!("{package} [{f}]: the tests build it with {theirs:?}"));
+/// Reads the JSON of `cargo ... --unit-graph`.
+fn units(json: &str) -> Graph {
+    let graph: Value = serde_json::from_str(json).expect("the unit graph is JSON");
+    let list = graph["units"].as_array().expect("the unit graph lists units");
+    let mut keys: HashMap<usize, Key> = HashMap::new();
+    // Dependencies come before their dependents only by chance: resolve
+    // each key on demand, with the keys already known.
+    fn key(list: &[Value], i: usize, keys: &mut HashMap<usize, Key>) -> Key {
+        if let Some(k) = keys.get(&i) {
+            return k.clone();
         }
+        let unit = &list[i];
+        let mut profile = unit["profile"].clone();
+        profile.as_object_mut().map(|p| p.remove("name"));
+        let mut deps: Vec<Key> = unit["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| key(list, d["index"].as_u64().expect("a dependency's index") as usize, keys))
+            .collect();
+        deps.sort();
+        let own = format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            unit["pkg_id"],
+            unit["target"]["name"],
+            unit["target"]["kind"],
+            unit["mode"],
+            unit["features"],
+            profile,
+            unit["platform"]
+        );
+        // Hashed, so that a key stays short however deep its tree.
+        let k = format!("{:016x}", fnv(&format!("{own}|{}", deps.join(","))));
+        keys.insert(i, k.clone());
+        k
     }
-    out
+    let mut units = BTreeMap::new();
+    for (i, unit) in list.iter().enumerate() {
+        let k = key(list, i, &mut keys);
+        let pkg = unit["pkg_id"].as_str().unwrap_or_default();
+        let target = unit["target"]["name"].as_str().unwrap_or_default();
+        // `registry+…#memchr@2.8.3`, or `path+file:///…/xtask#0.1.0`.
+        let version = pkg.rsplit('#').next().unwrap_or(pkg);
+        let crate_ = if version.contains('@') { version.to_string() } else { format!("{target}@{version}") };
+        let kind = unit["target"]["kind"].as_array().and_then(|k| k.first()).and_then(Value::as_str).unwrap_or("");
+        let mode = unit["mode"].as_str().unwrap_or_default();
+        let name = format!("{crate_} {kind} {target} ({mode})");
+        units.insert(k, name);
+    }
+    Graph { units }
 }
 
-fn cargo_tree(args: &[&str]) -> String {
+/// FNV-1a, 64 bits: stable across runs and toolchains.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The compilations the graph runs more than once: the same crate,
+/// target and mode compiled with two different keys.
+fn built_twice(graph: &Graph) -> Vec<String> {
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in graph.units.values() {
+        *by_name.entry(name).or_default() += 1;
+    }
+    by_name.into_iter().filter(|(_, n)| *n > 1).map(|(name, n)| format!("{name}: {n} times")).collect()
+}
+
+/// The compilations of `built` that the tests' build (`tests`) does not
+/// run as they are: `cargo test` after `built` compiles them again.
+fn rebuilt(built: &Graph, tests: &Graph) -> BTreeSet<String> {
+    built.units.iter().filter(|(k, _)| !tests.units.contains_key(*k)).map(|(_, name)| name.clone()).collect()
+}
+
+fn unit_graph(args: &[&str]) -> Graph {
     let sh = Shell::new().expect("a shell");
     sh.change_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let format = "{p}|{f}";
-    cmd!(sh, "{cargo} tree --locked --prefix none -f {format} {args...}").quiet().read().expect("cargo tree runs")
+    let json = cmd!(sh, "{cargo} {args...} --locked --unit-graph -Z unstable-options")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .quiet()
+        .read()
+        .expect("cargo prints the unit graph");
+    let graph = units(&json);
+    assert!(graph.units.values().any(|n| n.contains("tokio@")), "the unit graph is read: {json:.400}");
+    graph
 }
 
 #[test]
 fn xtask_and_the_suite_are_built_as_the_tests_build_them() {
-    // What `cargo xtask conformance` builds: its `cargo build` arguments,
-    // as `cargo tree` takes them.
-    let features = BUILD_ARGS.iter().position(|a| *a == "--features").map(|i| BUILD_ARGS[i + 1]);
-    let features = features.expect("the suite's build names its features");
+    // What `cargo xtask conformance` builds: its `cargo build` arguments.
+    let suite_args: Vec<&str> = BUILD_ARGS.iter().copied().filter(|a| *a != "--quiet").collect();
     assert!(BUILD_ARGS.contains(&"--workspace"), "the suite's build is the workspace's: {BUILD_ARGS:?}");
 
-    // Twice: every crate, then the crates of the programs alone (without
-    // proc-macros and build scripts, which cargo builds apart, with
-    // features of their own: a crate can be built both ways, and only the
-    // second listing tells which of its builds differs).
-    for edges in ["normal,build", "normal,no-proc-macro"] {
-        let tests = cargo_tree(&["--workspace", "-e", &format!("{edges},dev")]);
-        assert!(packages(&tests).keys().any(|p| p.starts_with("tokio v")), "the listing is read: {tests:.400}");
-
-        let xtask = cargo_tree(&["-p", "xtask", "-e", edges]);
-        let differ = rebuilt(&xtask, &tests);
+    let tests = unit_graph(&["test", "--workspace", "--no-run"]);
+    let xtask = unit_graph(&["build", "-p", "xtask", "--bin", "xtask"]);
+    let suite = unit_graph(&suite_args);
+    for (command, graph) in [("cargo xtask", &xtask), ("cargo xtask conformance", &suite)] {
+        let differ = rebuilt(graph, &tests);
         assert!(
             differ.is_empty(),
-            "`cargo xtask` builds these crates with features the tests never give them, so the README's two \
-             commands build them twice; state the tests' features in xtask's Cargo.toml:\n  {}",
-            differ.join("\n  ")
+            "`{command}` compiles these as the tests never do (other features, or other features below them), so the \
+             README's two commands compile them twice; state the tests' features in xtask's Cargo.toml:\n  {}",
+            differ.into_iter().collect::<Vec<_>>().join("\n  ")
         );
-
-        let suite = cargo_tree(&["--workspace", "-e", edges, "--features", features]);
-        let differ = rebuilt(&suite, &tests);
+    }
+    for (command, graph) in [("cargo xtask", &xtask), ("cargo xtask conformance", &suite), ("cargo test", &tests)] {
+        let twice = built_twice(graph);
         assert!(
-            differ.is_empty(),
-            "`cargo xtask conformance` builds these crates with features the tests never give them:\n  {}",
-            differ.join("\n  ")
+            twice.is_empty(),
+            "`{command}` compiles these more than once, for the proc-macros and build scripts and for the programs; \
+             give both copies the same features in xtask's Cargo.toml:\n  {}",
+            twice.join("\n  ")
         );
     }
 }
 
-/// The crates of a `cargo tree` listing (as [`packages`] reads it) that
-/// are built with more than one feature set: each a line naming the sets.
-fn built_twice(tree: &str) -> Vec<String> {
-    packages(tree)
-        .into_iter()
-        .filter(|(_, features)| features.len() > 1)
-        .map(|(package, features)| format!("{package}: {features:?}"))
-        .collect()
+/// A unit graph of the given units: `(crate, features, dependencies by
+/// index)`.
+fn graph_of(spec: &[(&str, &[&str], &[usize])]) -> Graph {
+    let list: Vec<Value> = spec
+        .iter()
+        .map(|(pkg, features, deps)| {
+            serde_json::json!({
+                "pkg_id": format!("registry+https://x#{pkg}"),
+                "target": { "name": pkg.split('@').next().unwrap(), "kind": ["lib"] },
+                "profile": { "name": "dev", "opt_level": "0" },
+                "platform": null,
+                "mode": "build",
+                "features": features,
+                "dependencies": deps.iter().map(|i| serde_json::json!({ "index": i })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    units(&serde_json::json!({ "units": list }).to_string())
 }
 
 #[test]
-fn no_crate_is_built_twice_for_proc_macros_and_programs() {
-    // A crate that proc-macros or build scripts use as well as the
-    // programs is listed once per feature set; two sets are two builds.
-    let tests = cargo_tree(&["--workspace", "-e", "normal,build,dev"]);
-    let twice = built_twice(&tests);
-    assert!(
-        twice.is_empty(),
-        "these crates are built twice, with the features the proc-macros and build scripts use and with those \
-         of the programs; give the programs' copy the other features in xtask's Cargo.toml:\n  {}",
-        twice.join("\n  ")
-    );
-}
-
-#[test]
-fn a_crate_built_with_two_feature_sets_is_named() {
-    let once = "syn v2.0.1|full,parsing\nserde v1.0.0|std\nsyn v2.0.1|full,parsing (*)\n";
-    assert_eq!(built_twice(once), Vec::<String>::new());
-    let twice = "syn v2.0.1|full,parsing\nserde v1.0.0|std\nsyn v2.0.1|full,parsing,visit-mut\n";
-    assert_eq!(built_twice(twice), ["syn v2.0.1: {\"full,parsing\", \"full,parsing,visit-mut\"}"]);
-}
-
-#[test]
-fn a_feature_only_one_build_turns_on_is_named() {
-    let tests = "tokio v1.0.0|macros,rt\n\
-                 domed v0.1.0 (/w/conformance/server)|default,mutants\n\
-                 tokio-macros v2.0.0 (proc-macro)|\n";
-    let same = "tokio v1.0.0|macros,rt\ntokio-macros v2.0.0 (proc-macro)| (*)\n\
-                domed v0.1.0 (/w/conformance/server)|default,mutants (*)\n";
-    assert_eq!(rebuilt(same, tests), Vec::<String>::new());
-
-    let fewer = "tokio v1.0.0|macros\ndomed v0.1.0 (/w/conformance/server)|default\n";
+fn a_crate_compiled_twice_is_named_even_when_only_a_dependency_differs() {
+    // memchr twice (a `default` feature apart), and regex-automata twice
+    // with equal features, over the two memchr copies.
+    let twice = graph_of(&[
+        ("memchr@2.0.0", &["default", "std"], &[]),
+        ("memchr@2.0.0", &["std"], &[]),
+        ("regex-automata@0.4.0", &["std"], &[0]),
+        ("regex-automata@0.4.0", &["std"], &[1]),
+    ]);
     assert_eq!(
-        rebuilt(fewer, tests),
-        [
-            "domed v0.1.0 (/w/conformance/server) [default]: the tests build it with {\"default,mutants\"}",
-            "tokio v1.0.0 [macros]: the tests build it with {\"macros,rt\"}",
-        ]
+        built_twice(&twice),
+        ["memchr@2.0.0 lib memchr (build): 2 times", "regex-automata@0.4.0 lib regex-automata (build): 2 times"]
     );
-    let unknown = "hyper v1.0.0|client\n";
-    assert_eq!(rebuilt(unknown, tests), ["hyper v1.0.0 [client]: the tests build it with {}"]);
+    let once = graph_of(&[("memchr@2.0.0", &["std"], &[]), ("regex-automata@0.4.0", &["std"], &[0])]);
+    assert_eq!(built_twice(&once), Vec::<String>::new());
+}
+
+#[test]
+fn a_compilation_the_tests_do_not_share_is_named() {
+    let tests = graph_of(&[("memchr@2.0.0", &["default", "std"], &[]), ("regex@1.0.0", &["std"], &[0])]);
+    let same = graph_of(&[("memchr@2.0.0", &["default", "std"], &[]), ("regex@1.0.0", &["std"], &[0])]);
+    assert_eq!(rebuilt(&same, &tests), BTreeSet::new());
+    // memchr with fewer features: it and everything above it differ.
+    let fewer = graph_of(&[("memchr@2.0.0", &["std"], &[]), ("regex@1.0.0", &["std"], &[0])]);
+    assert_eq!(
+        rebuilt(&fewer, &tests),
+        BTreeSet::from(["memchr@2.0.0 lib memchr (build)".to_string(), "regex@1.0.0 lib regex (build)".to_string()])
+    );
 }
