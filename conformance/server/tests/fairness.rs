@@ -17,11 +17,15 @@ const BULK: u64 = 100_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_answered_while_64_bulk_jobs_run() {
     let mut h = common::start().await;
-    let mut jobs = Vec::new();
+    let mut submits = tokio::task::JoinSet::new();
     for _ in 0..64 {
-        let job = h.submit_request(common::script(json!([{ "bulk": { "count": BULK } }, { "park": {} }]))).await;
-        jobs.push(job.job_id);
+        let mut client = h.client.clone();
+        submits.spawn(async move {
+            let request = common::script(json!([{ "bulk": { "count": BULK } }, { "park": {} }]));
+            client.skill_execute(request).await.expect("SkillExecute").into_inner().job.expect("a job").job_id
+        });
     }
+    let jobs = submits.join_all().await;
     let caps = h
         .client
         .list_capabilities(pb::ListCapabilitiesRequest::default())
@@ -31,23 +35,30 @@ async fn calls_are_answered_while_64_bulk_jobs_run() {
     assert!(caps.limits.is_some());
     // The latest sequence of each job only grows: read after the answer,
     // it bounds what the job had appended when the call was answered.
-    let mut heads = Vec::new();
-    for job_id in &jobs {
-        let job = h
-            .client
-            .get_job_status(pb::GetJobStatusRequest { job_id: job_id.clone(), ..Default::default() })
-            .await
-            .expect("GetJobStatus")
-            .into_inner()
-            .job
-            .expect("a job");
-        heads.push(job.last_sequence);
+    // Read side by side: one after another, each would wait its turn
+    // behind the bulk jobs on the two threads, and the reads alone would
+    // take seconds on a debug build.
+    let mut reads = tokio::task::JoinSet::new();
+    for job_id in jobs.clone() {
+        let mut client = h.client.clone();
+        reads.spawn(async move {
+            let request = pb::GetJobStatusRequest { job_id, ..Default::default() };
+            let job = client.get_job_status(request).await.expect("GetJobStatus").into_inner().job;
+            job.expect("a job").last_sequence
+        });
     }
+    let heads = reads.join_all().await;
+    assert_eq!(heads.len(), 64, "every job was read");
     // QUEUED and RUNNING come before the bulk's events.
     let finished = heads.iter().filter(|h| **h >= BULK + 2).count();
     assert_eq!(finished, 0, "jobs had finished their bulk step before the call was answered: {heads:?}");
+    let mut cancels = tokio::task::JoinSet::new();
     for job_id in jobs {
-        h.client.cancel_job(pb::CancelJobRequest { job_id, ..Default::default() }).await.expect("CancelJob");
+        let mut client = h.client.clone();
+        cancels.spawn(async move {
+            client.cancel_job(pb::CancelJobRequest { job_id, ..Default::default() }).await.expect("CancelJob");
+        });
     }
+    cancels.join_all().await;
     h.running.shutdown().await.expect("shutdown");
 }

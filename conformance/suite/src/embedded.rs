@@ -15,7 +15,7 @@ pub fn limits() -> domed::Limits {
     domed::Limits {
         queue_capacity: 64,
         max_running_jobs: 16,
-        max_events_retained_per_job: 20_000,
+        max_events_retained_per_job: 4_096,
         max_jobs_retained: 250,
         max_subscribers_per_job: 32,
         idempotency_window: Duration::from_secs(3600),
