@@ -31,7 +31,9 @@ async fn the_catalogue_passes_against_a_slow_server_on_many_seeds() {
     // run spends its time waiting on its server's delays, which is what
     // the test is about, not on the machine.
     let mut runs = tokio::task::JoinSet::new();
-    for (seed, delay_ms) in [(101, 3), (202, 7), (303, 15), (404, 1), (505, 25)] {
+    // From a millisecond, the scheduler's own grain, to 25 ms, longer than
+    // most of a case's round trips.
+    for (seed, delay_ms) in [(101, 1), (202, 7), (303, 25)] {
         runs.spawn(async move { (seed, delay_ms, run_slowed(seed, delay_ms).await) });
     }
     let mut seen = 0;
@@ -54,5 +56,5 @@ async fn the_catalogue_passes_against_a_slow_server_on_many_seeds() {
         );
         seen += 1;
     }
-    assert_eq!(seen, 5, "every seed ran");
+    assert_eq!(seen, 3, "every seed ran");
 }
