@@ -245,37 +245,3 @@ impl fmt::Display for Scenario {
         )
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::test_runner::{Config, TestRunner};
-
-    #[test]
-    fn generated_scripts_validate_against_the_published_schema() {
-        let schema: Value =
-            serde_json::from_str(dome_sdk::contract::CONFORMANCE_SCRIPT_SCHEMA).expect("schema is JSON");
-        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-        let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
-        runner
-            .run(&any_script(), |script| {
-                let input = script.to_json();
-                let errors: Vec<String> = validator.iter_errors(&input).map(|e| e.to_string()).collect();
-                prop_assert!(errors.is_empty(), "script {input} is invalid: {errors:?}");
-                Ok(())
-            })
-            .expect("every generated script is valid input");
-    }
-
-    #[test]
-    fn parking_scripts_park_and_finishing_scripts_do_not() {
-        let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
-        runner
-            .run(&(parking_script(), finishing_script()), |(p, f)| {
-                prop_assert!(p.parks(), "expected {p} to park");
-                prop_assert!(!f.parks(), "expected {f} not to park");
-                Ok(())
-            })
-            .expect("scripts park as built");
-    }
-}

@@ -502,15 +502,3 @@ async fn ended(ctx: &Ctx, job_id: &str) -> bool {
     }
     false
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn case_seeds_depend_on_seed_and_id() {
-        assert_eq!(case_seed(1, "a.b"), case_seed(1, "a.b"));
-        assert_ne!(case_seed(1, "a.b"), case_seed(2, "a.b"));
-        assert_ne!(case_seed(1, "a.b"), case_seed(1, "a.c"));
-    }
-}

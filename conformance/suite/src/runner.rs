@@ -362,26 +362,3 @@ where
     }
     Ok(results.into_iter().flatten().collect())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_are_substrings_or_globs() {
-        assert!(matches(None, "errors.job_not_found"));
-        assert!(matches(Some("job_not"), "errors.job_not_found"));
-        assert!(matches(Some("cancel.*"), "cancel.parked_job"));
-        assert!(!matches(Some("cancel.*"), "errors.cancel"));
-        assert!(matches(Some("x, events.*_cursor"), "events.resume_every_cursor"));
-        assert!(!matches(Some("events.*_cursor"), "events.resume_every_cursor_x"));
-    }
-
-    #[test]
-    fn known_failures_keep_their_reasons() {
-        let list = parse_expected_failures("# header\nerrors.internal # not provokable\n\n  cancel.queued_job\n");
-        assert_eq!(list.len(), 2);
-        assert_eq!(list["errors.internal"], "not provokable");
-        assert_eq!(list["cancel.queued_job"], "");
-    }
-}

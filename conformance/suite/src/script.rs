@@ -338,36 +338,3 @@ impl fmt::Display for Script {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_form_matches_the_schema_shape() {
-        let script = Script::new(vec![
-            Step::Progress { percent: 10, message: None },
-            Step::Artifact { name: "x".into(), uri: "file:///a".into(), sha256: None },
-            Step::Artifact { name: "x".into(), uri: "file:///b".into(), sha256: None },
-            Step::Park,
-        ]);
-        assert_eq!(
-            script.to_json(),
-            json!({"steps": [
-                {"progress": {"percent": 10}},
-                {"artifact": {"name": "artifact-1", "uri": "file:///a"}},
-                {"artifact": {"name": "artifact-2", "uri": "file:///b"}},
-                {"park": {}}
-            ]})
-        );
-        assert!(script.parks());
-        assert!(!Script::new(vec![Step::Succeed { output: None }, Step::Park]).parks());
-    }
-
-    #[test]
-    fn rendering_numbers_each_step() {
-        let script = Script::new(vec![Step::Sleep { millis: 5 }, Step::Bulk { count: 3 }]);
-        assert_eq!(script.to_string(), "  1. {\"sleep\":{\"millis\":5}}\n  2. {\"bulk\":{\"count\":3}}");
-        assert_eq!(Script::default().to_string(), "(no steps)");
-    }
-}

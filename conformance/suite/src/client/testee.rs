@@ -285,7 +285,7 @@ impl Testee {
 
 /// Reads one line (without its `\n`) of at most [`protocol::MAX_LINE`]
 /// bytes; returns the bytes consumed, 0 at end of input.
-async fn read_bounded<R: AsyncBufReadExt + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+pub async fn read_bounded<R: AsyncBufReadExt + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     buf.clear();
     let mut consumed = 0;
     loop {
@@ -330,37 +330,5 @@ pub fn action_name(action: &command::Action) -> &'static str {
         GetGateDecision(_) => "getGateDecision",
         GetPromotionDecision(_) => "getPromotionDecision",
         Shutdown(_) => "shutdown",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_split_on_whitespace_and_quotes() {
-        assert_eq!(split_command("  a  b ").unwrap(), ["a", "b"]);
-        assert_eq!(
-            split_command("python3 'my testee.py' --x=\"1 2\"").unwrap(),
-            ["python3", "my testee.py", "--x=1 2"]
-        );
-        assert_eq!(split_command("a ''").unwrap(), ["a", ""]);
-        assert!(split_command("a 'b").unwrap_err().contains("unclosed quote"));
-        assert!(split_command("   ").unwrap_err().contains("empty"));
-    }
-
-    #[tokio::test]
-    async fn lines_are_bounded() {
-        let long = vec![b'x'; protocol::MAX_LINE + 1];
-        let mut reader = BufReader::new(long.as_slice());
-        let mut buf = Vec::new();
-        let err = read_bounded(&mut reader, &mut buf).await.unwrap_err();
-        assert!(err.to_string().contains("longer than"), "{err}");
-        let mut reader = BufReader::new(&b"one\r\ntwo"[..]);
-        assert_eq!(read_bounded(&mut reader, &mut buf).await.unwrap(), 5);
-        assert_eq!(buf, b"one");
-        assert_eq!(read_bounded(&mut reader, &mut buf).await.unwrap(), 3);
-        assert_eq!(buf, b"two");
-        assert_eq!(read_bounded(&mut reader, &mut buf).await.unwrap(), 0);
     }
 }
