@@ -125,12 +125,20 @@ fn read_source(root: &Path, name: &str) -> Result<String> {
 /// A proto that does not compile is a [`CompileError`] naming its file,
 /// line and column.
 pub fn compile_tree(proto_root: &Path, excludes: &[String]) -> Result<Compiled> {
+    let files = tree_files(proto_root, excludes)?;
+    compile_files(proto_root, files.clone(), &files)
+}
+
+/// The `.proto` files [`compile_tree`] compiles: every one under
+/// `proto_root` less those under the `excludes` directories, relative to
+/// the root, sorted; an error when there is none.
+pub fn tree_files(proto_root: &Path, excludes: &[String]) -> Result<Vec<String>> {
     let files: Vec<String> =
         files_with_suffix(proto_root, proto_root, ".proto")?.into_iter().filter(|f| !under(excludes, f)).collect();
     if files.is_empty() {
         return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
     }
-    compile_files(proto_root, files.clone(), &files)
+    Ok(files)
 }
 
 /// Whether `file` (a path relative to a proto root) is one of `paths` or
@@ -189,11 +197,7 @@ pub struct Analyzed {
 }
 
 fn compile_for_rules(proto_root: &Path, excludes: &[String]) -> Result<(Vec<String>, protox::Compiler)> {
-    let files: Vec<String> =
-        files_with_suffix(proto_root, proto_root, ".proto")?.into_iter().filter(|f| !under(excludes, f)).collect();
-    if files.is_empty() {
-        return Err(anyhow!("no .proto files under `{}`", proto_root.display()));
-    }
+    let files = tree_files(proto_root, excludes)?;
     let texts = read_sources(proto_root, &files, &files)?;
     let mut compiler = compiler(Sources { texts: texts.clone() });
     compiler.open_files(&files).map_err(|e| anyhow::Error::new(compile_error(&e, &texts)))?;

@@ -36,6 +36,39 @@ fn generation_is_byte_identical_across_paths() {
     assert!(codegen::run(a.path(), Mode::Write).unwrap().is_empty());
 }
 
+/// The outputs are generated on threads of their own: whichever finishes
+/// first, every run yields the same files in the same order (the order of
+/// the drift report), the manifest last, each identical to the committed
+/// copy (which one thread after another generated).
+#[test]
+fn threaded_generation_yields_the_same_files_in_the_same_order() {
+    let expected = [
+        "golden/dome.gateway.v1.binpb",
+        "sdk/src/generated/dome.gateway.v1.binpb",
+        "sdk/src/generated/dome.gateway.v1.rs",
+        "sdk/src/generated/google.protobuf.rs",
+        "sdk/src/generated/contract.rs",
+        "sdk/src/generated/errors.rs",
+        "sdk/src/generated/pb.rs",
+        "sdk/src/generated/calls.rs",
+        "docs/api.md",
+        "docs/surface-matrix.md",
+        "docs/delta-register.md",
+        "golden/dome.conformance.testee.v1.binpb",
+        "conformance/suite/src/generated/dome.conformance.testee.v1.rs",
+        MANIFEST,
+    ];
+    for run in 1..=3 {
+        let outputs = codegen::generate(&project_root()).unwrap();
+        let paths: Vec<&str> = outputs.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, expected, "run {run}: the outputs in another order");
+        for out in &outputs {
+            let committed = std::fs::read(project_root().join(&out.path)).unwrap();
+            assert!(committed == out.contents, "run {run}: `{}` differs from the committed copy", out.path);
+        }
+    }
+}
+
 /// The binary works from any working directory and writes the same files:
 /// run `codegen` from two different directories of two copies, then the
 /// trees are compared byte for byte.

@@ -36,10 +36,11 @@ mod rust;
 pub mod stamp;
 
 use std::path::Path;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use anyhow::{Result, bail};
 
-use crate::descriptors::{Compiled, compile_files, compile_tree};
+use crate::descriptors::{Compiled, compile_files, tree_files};
 use crate::paths::{
     CONFORMANCE_SCHEMA, DELTAS, DESCRIPTOR_SET, GENERATED_DIR, MANIFEST, PROTO_DIR, TESTEE_DESCRIPTOR_SET,
     TESTEE_GENERATED_DIR, TESTEE_PROTO_DIR,
@@ -67,59 +68,85 @@ pub fn header(comment: &str) -> String {
 
 /// Produces every generated file (the manifest last) from the repository
 /// at `root`, without touching the repository.
+///
+/// The outputs are independent of one another, so they are generated at
+/// once, each on a thread of its own: the testee protocol (compiled beside
+/// the contract, whose files it imports as protos, never as generated
+/// code), then, from the compiled contract, its Rust, each table and the
+/// docs. They are collected in one fixed order, whichever finishes first,
+/// and an error is that of the first output in that order that failed.
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let proto_root = root.join(PROTO_DIR);
-    let compiled = compile_tree(&proto_root, &[TESTEE_PROTO_DIR.trim_end_matches('/').to_string()])?;
-    let testee: Vec<String> = files_with_suffix(&proto_root, &proto_root.join(TESTEE_PROTO_DIR), ".proto")?;
-    let testee = match testee.is_empty() {
-        true => None,
-        false => Some(compile_files(&proto_root, testee, &compiled.files)?),
-    };
-    generate_from(root, &compiled, testee.as_ref())
-}
-
-fn generate_from(root: &Path, compiled: &Compiled, testee: Option<&Compiled>) -> Result<Vec<Output>> {
+    let files = tree_files(&proto_root, &[TESTEE_PROTO_DIR.trim_end_matches('/').to_string()])?;
+    let testee_files = files_with_suffix(&proto_root, &proto_root.join(TESTEE_PROTO_DIR), ".proto")?;
     let schema = std::fs::read_to_string(root.join(CONFORMANCE_SCHEMA))
         .map_err(|e| anyhow::anyhow!("cannot read `{CONFORMANCE_SCHEMA}`: {e}"))?;
+    std::thread::scope(|s| {
+        let testee = (!testee_files.is_empty()).then(|| {
+            s.spawn(|| {
+                let testee = compile_files(&proto_root, testee_files, &files)?;
+                let rust = rust::generate_testee(&testee)?;
+                anyhow::Ok((testee, rust))
+            })
+        });
+        let compiled = compile_files(&proto_root, files.clone(), &files)?;
+        let mut outputs = std::thread::scope(|s| generate_from(s, root, &compiled, &schema))?;
+        let testee = testee.map(joined).transpose()?;
+        let testee = match testee {
+            Some((testee, rust)) => {
+                outputs.push(Output { path: TESTEE_DESCRIPTOR_SET.into(), contents: testee.encoded.clone() });
+                outputs.extend(rust);
+                Some(testee)
+            }
+            None => None,
+        };
+        let inputs = compiled
+            .files
+            .iter()
+            .chain(testee.iter().flat_map(|t| t.files.iter()))
+            .map(|f| format!("{PROTO_DIR}/{f}"))
+            .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
+            .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let manifest = manifest::generate(root, &inputs, &outputs)?;
+        outputs.push(Output { path: MANIFEST.into(), contents: manifest.into_bytes() });
+        Ok(outputs)
+    })
+}
+
+/// Every output of the compiled contract, each generated on a thread of
+/// `s` (the docs, the smallest, on this one).
+fn generate_from<'s>(
+    s: &'s Scope<'s, '_>,
+    root: &Path,
+    compiled: &'s Compiled,
+    schema: &'s str,
+) -> Result<Vec<Output>> {
+    let pool = &compiled.pool;
+    let rust = s.spawn(|| rust::generate(compiled));
+    let contract = s.spawn(|| contract::generate(pool, schema));
+    let errors = s.spawn(|| errors::generate(pool));
+    let pb = s.spawn(|| calls::generate_pb(pool));
+    let calls = s.spawn(|| calls::generate_calls(pool));
+    let docs = docs::generate(root, pool);
+
     let mut outputs = vec![
         Output { path: DESCRIPTOR_SET.into(), contents: compiled.encoded.clone() },
         // The SDK embeds the set it was generated from; a copy inside the
         // crate, so that the packaged crate is whole.
         Output { path: format!("{GENERATED_DIR}/dome.gateway.v1.binpb"), contents: compiled.encoded.clone() },
     ];
-    outputs.extend(rust::generate(compiled)?);
-    outputs.push(Output {
-        path: format!("{GENERATED_DIR}/contract.rs"),
-        contents: contract::generate(&compiled.pool, &schema)?.into_bytes(),
-    });
-    outputs.push(Output {
-        path: format!("{GENERATED_DIR}/errors.rs"),
-        contents: errors::generate(&compiled.pool)?.into_bytes(),
-    });
-    outputs.push(Output {
-        path: format!("{GENERATED_DIR}/pb.rs"),
-        contents: calls::generate_pb(&compiled.pool)?.into_bytes(),
-    });
-    outputs.push(Output {
-        path: format!("{GENERATED_DIR}/calls.rs"),
-        contents: calls::generate_calls(&compiled.pool)?.into_bytes(),
-    });
-    outputs.extend(docs::generate(root, &compiled.pool)?);
-    if let Some(testee) = testee {
-        outputs.push(Output { path: TESTEE_DESCRIPTOR_SET.into(), contents: testee.encoded.clone() });
-        outputs.extend(rust::generate_testee(testee)?);
+    outputs.extend(joined(rust)?);
+    for (name, job) in [("contract.rs", contract), ("errors.rs", errors), ("pb.rs", pb), ("calls.rs", calls)] {
+        outputs.push(Output { path: format!("{GENERATED_DIR}/{name}"), contents: joined(job)?.into_bytes() });
     }
-    let inputs = compiled
-        .files
-        .iter()
-        .chain(testee.iter().flat_map(|t| t.files.iter()))
-        .map(|f| format!("{PROTO_DIR}/{f}"))
-        .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
-        .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let manifest = manifest::generate(root, &inputs, &outputs)?;
-    outputs.push(Output { path: MANIFEST.into(), contents: manifest.into_bytes() });
+    outputs.extend(docs?);
     Ok(outputs)
+}
+
+/// The result of a generating thread; a panic in it goes on in the caller.
+fn joined<T>(job: ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    job.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The directories that hold nothing but generated files.
