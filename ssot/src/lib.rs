@@ -37,5 +37,5 @@ pub use project::{
     event_topic, format_timestamp, project_artifact, project_gate_decision, project_gate_decision_ref, project_job,
     project_job_event, project_job_outcome, project_promotion_decision, project_provenance, project_telemetry_ref,
 };
-pub use schema::{Family, Violation, schema_text, schema_version, validate, validate_object};
+pub use schema::{Family, Violation, compile_problems, schema_text, schema_version, validate, validate_object};
 pub use subjects::{SUBJECTS, Subject, subject};

@@ -178,6 +178,18 @@ pub fn validate_object(family: Family, object: &str, instance: &Value) -> Result
     }
 }
 
+/// Every problem compiling the embedded schemas, empty when there is none:
+/// a family's schema that is not JSON or does not compile, or an object
+/// under a family's `$defs` that does not compile. [`validate`] and
+/// [`validate_object`] answer every instance of what a problem concerns
+/// with that problem.
+pub fn compile_problems() -> Vec<Violation> {
+    let compiled = compiled();
+    let roots = compiled.roots.iter().filter_map(|root| root.as_ref().err());
+    let objects = compiled.objects.iter().filter_map(|object| object.validator.as_ref().err());
+    roots.chain(objects).cloned().collect()
+}
+
 fn check(validator: &Validator, instance: &Value) -> Result<(), Vec<Violation>> {
     // The yes-or-no walk stops at the first mismatch and builds no error;
     // the full list is gathered only for an instance that fails.
@@ -254,50 +266,5 @@ fn broken(family: Family, what: &str) -> Violation {
         instance_path: String::new(),
         schema_path: String::new(),
         message: format!("the embedded `{}` schema {what}", family.file_name()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_schema_compiles_with_its_objects() {
-        for family in Family::ALL {
-            assert!(compiled().roots[family.index()].is_ok(), "{family} does not compile");
-            assert_eq!(schema_version(family), "1.0.0", "{family} has no schema version");
-            let schema: Value = serde_json::from_str(schema_text(family)).unwrap();
-            assert_eq!(schema["title"], family.name());
-            assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-        }
-        for object in &compiled().objects {
-            assert!(object.validator.is_ok(), "{}/{} does not compile", object.family, object.name);
-        }
-    }
-
-    #[test]
-    fn family_names_round_trip_through_the_contract_enum() {
-        for family in Family::ALL {
-            assert_eq!(Family::from_name(family.name()), Some(family));
-            assert_eq!(Family::from_pb(family.to_pb()), Some(family));
-            // The contract's value names end with the family's dotted name
-            // in upper snake case (`SSOT_FAMILY_WORK_QUEUE`).
-            let upper = family.name().replace('.', "_").to_uppercase();
-            assert!(family.to_pb().as_str_name().ends_with(&upper), "{family}");
-        }
-        assert_eq!(Family::from_pb(dome_sdk::pb::SsotFamily::Unspecified), None);
-        assert_eq!(Family::from_name("work_queue"), None);
-    }
-
-    #[test]
-    fn an_object_a_family_does_not_define_is_a_violation() {
-        let value = json!({ "trace_id_hex": "0".repeat(32), "span_id_hex": "0".repeat(16) });
-        assert_eq!(validate_object(Family::GateDecision, "telemetry_ref", &value), Ok(()));
-        assert_eq!(validate_object(Family::PromotionDecision, "telemetry_ref", &value), Ok(()));
-        let errors = validate_object(Family::TaskResult, "telemetry_ref", &value).unwrap_err();
-        assert!(errors[0].message.contains("defines no object `telemetry_ref`"), "{errors:?}");
-        let bad = json!({ "trace_id_hex": "0".repeat(31), "span_id_hex": "0".repeat(16) });
-        let errors = validate_object(Family::GateDecision, "telemetry_ref", &bad).unwrap_err();
-        assert_eq!(errors[0].instance_path, "/trace_id_hex", "{errors:?}");
     }
 }

@@ -4,8 +4,13 @@
 //! per file saves most of the tests' build time. The crate sets
 //! `autotests = false`, so a file here is built only when it is declared
 //! below; `xtask/tests/test_layout.rs` fails, naming the file, when one
-//! is not.
+//! is not. The library's own tests live here too, through its public
+//! items: its `[lib]` sets `test = false`, so `cargo test` compiles it once
+//! instead of a second time as a unit-test harness.
 
+mod chars;
 mod examples;
+mod formatting;
 mod projections;
 mod properties;
+mod schemas;
