@@ -61,7 +61,7 @@ fn copy_tree(sh: &Shell, from: &Path, to: &Path) -> Result<()> {
 /// cancelled job's `work.queue` status written as a word the family does
 /// not have. Only cancelled jobs show it, so the SSOT gate must search far
 /// enough to meet one.
-pub(super) const PLANTED_BUG: (&str, &str, &str) = (
+pub const PLANTED_BUG: (&str, &str, &str) = (
     "ssot/src/project.rs",
     "Ok(JobState::Cancelled) => \"BLOCKED\".into(),",
     "Ok(JobState::Cancelled) => \"CANCELLED\".into(),",
@@ -69,7 +69,7 @@ pub(super) const PLANTED_BUG: (&str, &str, &str) = (
 
 /// The word the planted bug writes, which the gate's report of it must
 /// show (the projection and the schema's complaint both carry it).
-pub(super) const PLANTED_WORD: &str = "\"CANCELLED\"";
+pub const PLANTED_WORD: &str = "\"CANCELLED\"";
 
 /// Whether the SSOT gate of the copy with the planted bug fails on that
 /// bug, rather than on anything else: `None` when its report names the
@@ -92,7 +92,7 @@ pub(super) fn planted_missed(sh: &Shell, copy: &Path, planted: &Path) -> Result<
 /// release `xtask` (built into a target directory of its own, so that the
 /// real `target/release/xtask` stays as it is). Files are written only when
 /// they changed, so a second bench rebuilds nothing.
-pub(super) fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool) -> Result<(PathBuf, PathBuf)> {
+pub fn planted_xtask(sh: &Shell, root: &Path, target: &Path, build: bool) -> Result<(PathBuf, PathBuf)> {
     let copy = target.join("bench/planted");
     for entry in sh.read_dir(root)? {
         let name = entry.file_name().context("a directory entry without a name")?;
@@ -246,37 +246,4 @@ pub(super) fn gates(sh: &Shell, root: &Path, bins: &Bins, runs: usize) -> Result
     }
     drop(temp);
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_planted_word_is_what_the_bug_writes_and_the_projection_never_does() {
-        let (_, from, to) = PLANTED_BUG;
-        assert!(to.contains(PLANTED_WORD), "{to}");
-        assert!(!from.contains(PLANTED_WORD), "{from}");
-    }
-
-    #[test]
-    fn the_planted_copy_keeps_binary_files_and_plants_the_bug_once() {
-        let (file, from, to) = PLANTED_BUG;
-        let root = tempfile::tempdir().expect("temp dir");
-        let target = tempfile::tempdir().expect("temp dir");
-        let binary: &[u8] = &[0x0a, 0xff, 0xfe, 0x00, 0x80];
-        std::fs::create_dir_all(root.path().join("golden")).expect("mkdir");
-        std::fs::write(root.path().join("golden/set.binpb"), binary).expect("write");
-        std::fs::create_dir_all(root.path().join(file).parent().expect("parent")).expect("mkdir");
-        std::fs::write(root.path().join(file), format!("a\n{from}\nb\n")).expect("write");
-        let sh = Shell::new().expect("shell");
-
-        let (copy, _) = planted_xtask(&sh, root.path(), target.path(), false).expect("planted copy");
-        assert_eq!(std::fs::read(copy.join("golden/set.binpb")).expect("read"), binary);
-        assert_eq!(std::fs::read_to_string(copy.join(file)).expect("read"), format!("a\n{to}\nb\n"));
-
-        std::fs::write(root.path().join(file), "the projection moved on\n").expect("write");
-        let err = planted_xtask(&sh, root.path(), target.path(), false).expect_err("nothing to plant");
-        assert!(err.to_string().contains("update the bench's planted bug"), "{err}");
-    }
 }

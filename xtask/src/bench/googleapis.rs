@@ -2,7 +2,7 @@
 //! on a real repository beside buf, opt-in because it needs a clone of
 //! googleapis (any git directory with the same layout will do).
 //!
-//! The API directories of [`DIRS`] are taken from two revisions (by
+//! The API directories of `DIRS` are taken from two revisions (by
 //! default `HEAD~3000..HEAD`) with `git archive`, the work tree never
 //! touched. On the newer tree the lint runs (`STANDARD`); the breaking
 //! gate compares it with the older one (all four categories). Each
@@ -53,41 +53,52 @@ const BREAKING_CONFIG: &str = r#"{"version":"v1","breaking":{"use":["FILE","PACK
 
 /// What the googleapis comparison measured.
 #[derive(Debug, Serialize)]
-pub(super) struct Googleapis {
+pub struct Googleapis {
     /// The git directory and the two revisions, as resolved.
-    pub(super) git_dir: String,
-    pub(super) old: String,
-    pub(super) new: String,
-    pub(super) old_files: usize,
-    pub(super) new_files: usize,
-    pub(super) runs: usize,
+    pub git_dir: String,
+    /// The baseline revision.
+    pub old: String,
+    /// The current revision.
+    pub new: String,
+    /// The baseline's proto files.
+    pub old_files: usize,
+    /// The current revision's proto files.
+    pub new_files: usize,
+    /// Runs of each command (the times are their medians).
+    pub runs: usize,
     /// `/proc/loadavg` before and after: the machine's load while timed.
-    pub(super) load_before: String,
-    pub(super) load_after: String,
-    pub(super) rows: Vec<Row>,
+    pub load_before: String,
+    /// See `load_before`.
+    pub load_after: String,
+    /// One row per gate.
+    pub rows: Vec<Row>,
 }
 
 /// One gate beside buf.
 #[derive(Debug, Serialize)]
-pub(super) struct Row {
-    pub(super) gate: &'static str,
-    pub(super) ours: Run,
-    pub(super) buf: Option<Run>,
+pub struct Row {
+    /// The gate (`lint` or `breaking`).
+    pub gate: &'static str,
+    /// The gate's figures.
+    pub ours: Run,
+    /// buf's figures on the same input, when buf is installed.
+    pub buf: Option<Run>,
     /// Whether buf and the gate report exactly the same findings.
-    pub(super) same_findings: Option<bool>,
+    pub same_findings: Option<bool>,
 }
 
 /// One command's figures over the runs.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct Run {
+pub struct Run {
     /// Median wall time.
-    pub(super) ms: f64,
+    pub ms: f64,
     /// The largest peak resident set of any run, in KiB.
-    pub(super) peak_kib: u64,
+    pub peak_kib: u64,
     /// How many findings (JSON lines) it printed.
-    pub(super) findings: usize,
+    pub findings: usize,
+    /// The findings it printed, to compare with buf's.
     #[serde(skip)]
-    lines: BTreeSet<String>,
+    pub lines: BTreeSet<String>,
 }
 
 /// Runs the comparison and prints its table; the report goes to
@@ -223,7 +234,7 @@ fn measure(command: &mut Command, runs: usize) -> Result<Run> {
 
 /// The largest `VmHWM` of `pid` and its descendants (a wrapper script's
 /// child is where the work happens), in KiB.
-fn tree_peak(pid: u32) -> u64 {
+pub fn tree_peak(pid: u32) -> u64 {
     let mut peak = read_memory(pid).map_or(0, |(_, hwm)| hwm);
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
@@ -232,7 +243,8 @@ fn tree_peak(pid: u32) -> u64 {
     peak
 }
 
-fn render(r: &Googleapis) -> String {
+/// The comparison as a Markdown table.
+pub fn render(r: &Googleapis) -> String {
     let out = format!(
         "## googleapis: {} ({} protos) against {} ({} protos), {} run(s) each\n\nload before {} / after {}\n\n",
         r.new, r.new_files, r.old, r.old_files, r.runs, r.load_before, r.load_after
@@ -277,49 +289,5 @@ pub(super) fn git_dir_arg(s: &str) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!("`{s}` is not a git directory (no HEAD)"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(ms: f64, peak_kib: u64, findings: usize) -> Run {
-        Run { ms, peak_kib, findings, lines: BTreeSet::new() }
-    }
-
-    #[test]
-    fn the_table_shows_ratios_and_whether_the_findings_agree() {
-        let report = Googleapis {
-            git_dir: "g".into(),
-            old: "a".into(),
-            new: "b".into(),
-            old_files: 397,
-            new_files: 473,
-            runs: 1,
-            load_before: "1.0".into(),
-            load_after: "1.0".into(),
-            rows: vec![
-                Row {
-                    gate: "lint",
-                    ours: run(1000.0, 100 * 1024, 5),
-                    buf: Some(run(10000.0, 400 * 1024, 5)),
-                    same_findings: Some(true),
-                },
-                Row { gate: "breaking", ours: run(2000.0, 1024, 1), buf: None, same_findings: None },
-            ],
-        };
-        let shown = render(&report);
-        assert!(
-            shown.contains("| lint | 1000.0 ms | 10000.0 ms | 0.10x | 100.0 MiB | 400.0 MiB | 0.25x | 5 / 5 | yes |"),
-            "{shown}"
-        );
-        assert!(shown.contains("| breaking | 2000.0 ms | — | — | 1.0 MiB | — | — | 1 / - | - |"), "{shown}");
-    }
-
-    #[test]
-    fn a_process_peak_is_read_from_proc() {
-        assert!(tree_peak(std::process::id()) > 0);
-        assert_eq!(tree_peak(u32::MAX), 0);
     }
 }

@@ -28,7 +28,7 @@ use super::process::{Bins, Server, loadgen, start_domed, start_domed_under};
 /// The grace `domed` gets by default (`--shutdown-grace-secs`).
 pub(super) const GRACE_SECS: f64 = 5.0;
 /// `--max-retained-bytes` of the budget scenario.
-pub(super) const BUDGET_BYTES: u64 = 256 << 20;
+pub const BUDGET_BYTES: u64 = 256 << 20;
 /// The timeouts of the connections scenario.
 pub(super) const HANDSHAKE_SECS: u64 = 1;
 pub(super) const IDLE_SECS: u64 = 2;
@@ -38,28 +38,36 @@ pub(super) const NOFILE: u64 = 64;
 /// What the hostile clients cost the server; each scenario's report is
 /// `dome-loadgen hostile`'s, `null` when it failed.
 #[derive(Debug, Default, Serialize)]
-pub(super) struct Hostile {
-    pub(super) starvation: Value,
+pub struct Hostile {
+    /// The probe's latency while maximal bulk jobs run.
+    pub starvation: Value,
     /// Seconds from SIGTERM to exit with the starvation jobs running.
-    pub(super) shutdown_s: Option<f64>,
-    pub(super) shutdown_clean: bool,
-    pub(super) budget: Value,
-    pub(super) unread: Value,
-    pub(super) oversized: Value,
-    pub(super) connections: Value,
-    pub(super) descriptors: Value,
+    pub shutdown_s: Option<f64>,
+    /// Whether it exited cleanly on that SIGTERM.
+    pub shutdown_clean: bool,
+    /// Memory with maximal jobs retained up to the budget, and after eviction.
+    pub budget: Value,
+    /// Memory with streams left unread, held and closed.
+    pub unread: Value,
+    /// Bytes in and out for requests with oversized strings.
+    pub oversized: Value,
+    /// How long silent and slow connections were held.
+    pub connections: Value,
+    /// CPU and recovery with the file descriptors exhausted.
+    pub descriptors: Value,
     /// How `domed` answered an empty token, one line per way of giving it.
-    pub(super) empty_token: Vec<EmptyToken>,
+    pub empty_token: Vec<EmptyToken>,
 }
 
 /// One start of `domed` with an empty token.
 #[derive(Debug, Serialize)]
-pub(super) struct EmptyToken {
-    pub(super) given_as: &'static str,
+pub struct EmptyToken {
+    /// How the empty token was given (a flag or a variable).
+    pub given_as: &'static str,
     /// Whether it refused to start (exited non-zero within 10 s).
-    pub(super) refused: bool,
+    pub refused: bool,
     /// The last line of its standard error.
-    pub(super) said: String,
+    pub said: String,
 }
 
 /// Runs every scenario; a scenario that fails, or a server that dies
@@ -179,22 +187,7 @@ fn empty_token(bins: &Bins, failures: &mut Vec<String>) -> Result<Vec<EmptyToken
 /// The innermost cause a server printed on refusing to start: the last
 /// line of its error chain, above any stack backtrace (printed when
 /// `RUST_BACKTRACE` is set).
-fn refusal(stderr: &str) -> String {
+pub fn refusal(stderr: &str) -> String {
     let chain = stderr.split("Stack backtrace:").next().unwrap_or("");
     chain.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::refusal;
-
-    #[test]
-    fn a_refusal_is_the_innermost_cause_not_a_backtrace_frame() {
-        let with_trace = "Error: starting domed\n\nCaused by:\n    the bearer token is empty: give a token\n\n\
-                          Stack backtrace:\n   0: anyhow::error::<impl anyhow::Error>::msg\n  29: _start\n";
-        assert_eq!(refusal(with_trace), "the bearer token is empty: give a token");
-        let without = "Error: starting domed\n\nCaused by:\n    the bearer token is empty\n";
-        assert_eq!(refusal(without), "the bearer token is empty");
-        assert_eq!(refusal(""), "");
-    }
 }

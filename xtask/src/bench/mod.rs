@@ -71,18 +71,18 @@
 //! 3. A section in `render.rs`: a `render::Table` with its columns and
 //!    one `row` per line, figures through the unit formatters; a goal
 //!    goes into `render::goals`, judged from the same numbers.
-//! 4. A test in `render.rs` that renders a report with the new figures
-//!    and reads the row and the goal back.
+//! 4. A test in `xtask/tests/bench_render.rs` that renders a report
+//!    with the new figures and reads the row and the goal back.
 //!
 //! A new row of an existing table is one `table.row([...])` call.
 
-mod gates;
-mod googleapis;
-mod hostile;
+pub mod gates;
+pub mod googleapis;
+pub mod hostile;
 mod process;
-mod render;
-mod report;
-mod sdk;
+pub mod render;
+pub mod report;
+pub mod sdk;
 mod servers;
 
 use std::path::Path;

@@ -16,7 +16,7 @@ use super::report::Sdk;
 
 /// The user crate's manifest; `{sdk}` is the SDK's directory. The empty
 /// `[workspace]` keeps it out of any workspace around it.
-const USER_MANIFEST: &str = r#"[package]
+pub const USER_MANIFEST: &str = r#"[package]
 name = "dome-sdk-user"
 version = "0.0.0"
 edition = "2024"
@@ -83,20 +83,20 @@ fn tree(sh: &Shell, extra: &[&str]) -> Result<String> {
 
 /// The distinct crates of `cargo tree --prefix none` output (a crate seen
 /// before is repeated with ` (*)`).
-pub(super) fn distinct_crates(tree: &str) -> usize {
+pub fn distinct_crates(tree: &str) -> usize {
     tree.lines().map(|l| l.trim().trim_end_matches(" (*)")).filter(|l| !l.is_empty()).collect::<BTreeSet<_>>().len()
 }
 
 /// The CPU time (user and system) of this process's waited-for children,
 /// in seconds, from `/proc/self/stat` (in `USER_HZ`, 100 per second on
 /// Linux): unlike the wall time, it hardly moves with the machine's load.
-fn children_cpu_secs() -> Option<f64> {
+pub fn children_cpu_secs() -> Option<f64> {
     children_cpu_from_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
 /// `cutime + cstime` of a `/proc/PID/stat` line, in seconds. The command
 /// name (field 2) may hold spaces, so fields are counted after its `)`.
-fn children_cpu_from_stat(stat: &str) -> Option<f64> {
+pub fn children_cpu_from_stat(stat: &str) -> Option<f64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name, field 3 (state) is index 0: cutime is field 16,
@@ -109,31 +109,4 @@ fn children_cpu_from_stat(stat: &str) -> Option<f64> {
 /// time means little without it on a shared machine.
 fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn children_cpu_is_read_after_the_command_name() {
-        let stat = "4242 (cargo (x) y) S 1 2 3 4 5 6 7 8 9 10 11 12 1500 250 20 0 1 0 100";
-        assert_eq!(children_cpu_from_stat(stat), Some(17.5));
-        assert_eq!(children_cpu_from_stat("4242 (cargo) S 1 2"), None);
-        assert!(children_cpu_secs().is_some(), "this process's own stat reads");
-    }
-
-    #[test]
-    fn repeated_crates_count_once() {
-        let tree = "dome-sdk v0.1.0 (/x/sdk)\nbytes v1.10.1\ntokio v1.47.0\nbytes v1.10.1 (*)\n\nhttp v1.3.1\nbytes v1.10.1 (*)\n";
-        assert_eq!(distinct_crates(tree), 4);
-        assert_eq!(distinct_crates(""), 0);
-    }
-
-    #[test]
-    fn the_user_manifest_names_the_sdk_by_path_and_nothing_of_the_transport() {
-        let manifest = USER_MANIFEST.replace("{sdk}", "/repo/sdk");
-        assert!(manifest.contains(r#"dome-sdk = { path = "/repo/sdk" }"#), "{manifest}");
-        assert!(!manifest.contains("tonic") && !manifest.contains("prost"), "{manifest}");
-    }
 }

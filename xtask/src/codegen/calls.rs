@@ -31,7 +31,7 @@ const OPTIONS_FILE: &str = "dome/gateway/v1/options.proto";
 const OPTION_FIELDS: &[&str] = &["correlation_id"];
 
 /// `GetJobStatus` -> `get_job_status`.
-pub(super) fn snake(pascal: &str) -> String {
+pub fn snake(pascal: &str) -> String {
     let mut out = String::new();
     for (i, ch) in pascal.chars().enumerate() {
         if ch.is_ascii_uppercase() {
@@ -141,7 +141,7 @@ fn output(response: &MessageDescriptor) -> Result<(String, String)> {
 }
 
 /// Renders `pb.rs`.
-pub(super) fn generate_pb(pool: &DescriptorPool) -> Result<String> {
+pub fn generate_pb(pool: &DescriptorPool) -> Result<String> {
     let service = pool.services().find(|s| s.package_name() == PACKAGE);
     let Some(service) = service else { bail!("no service in package `{PACKAGE}`") };
     // What the service surface reaches, from its requests and responses.
@@ -206,7 +206,7 @@ pub(super) fn generate_pb(pool: &DescriptorPool) -> Result<String> {
 }
 
 /// Renders `calls.rs`.
-pub(super) fn generate_calls(pool: &DescriptorPool) -> Result<String> {
+pub fn generate_calls(pool: &DescriptorPool) -> Result<String> {
     let Some(service) = pool.services().find(|s| s.package_name() == PACKAGE) else {
         bail!("no service in package `{PACKAGE}`")
     };
@@ -416,45 +416,4 @@ pub(super) fn generate_calls(pool: &DescriptorPool) -> Result<String> {
         writeln!(s, "}}")?;
     }
     format_rust(&s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pool() -> DescriptorPool {
-        let root = crate::paths::project_root().join(crate::paths::PROTO_DIR);
-        crate::descriptors::compile_tree(&root, &[]).expect("the contract compiles").pool
-    }
-
-    #[test]
-    fn snake_splits_pascal() {
-        assert_eq!(snake("GetJobStatus"), "get_job_status");
-        assert_eq!(snake("JobEvent"), "job_event");
-    }
-
-    #[test]
-    fn required_fields_are_arguments_and_the_rest_setters() {
-        let calls = generate_calls(&pool()).expect("the contract generates");
-        assert!(calls.contains("pub fn skill_execute(\n        &self,\n        skill_id: impl Into<String>,\n        input_json: impl Into<String>,\n    )"), "{calls}");
-        assert!(calls.contains("pub fn idempotency_key(mut self, value: impl Into<String>) -> Self"));
-        assert!(calls.contains("pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self"));
-        assert!(calls.contains("pub fn get_job_status(&self, job_id: impl Into<String>) -> GetJobStatus<'_>"));
-        assert!(
-            calls.contains("pub async fn send(self) -> Result<crate::pb::Job, crate::Error>"),
-            "one payload field is returned itself"
-        );
-        assert!(calls.contains("pub job: crate::pb::Job,"), "message fields of replies are unwrapped");
-    }
-
-    #[test]
-    fn the_option_types_stay_out_of_pb() {
-        let pb = generate_pb(&pool()).expect("the contract generates");
-        for hidden in ["ErrorSpec", "SsotMapping,", "GrpcCode"] {
-            assert!(!pb.contains(hidden), "`{hidden}` is public:\n{pb}");
-        }
-        for public in ["SsotFamily", "JobEvent", "job_event", "ErrorReason", "gateway_service_client"] {
-            assert!(pb.contains(public), "`{public}` is not public:\n{pb}");
-        }
-    }
 }

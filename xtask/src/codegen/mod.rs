@@ -26,13 +26,13 @@
 //! absolute path, timestamp or environment value reaches it, and Rust is
 //! formatted by prettyplease (never the local rustfmt).
 
-mod calls;
+pub mod calls;
 mod contract;
 pub mod docs;
-mod errors;
+pub mod errors;
 mod manifest;
 pub mod rules;
-mod rust;
+pub mod rust;
 pub mod stamp;
 
 use std::path::Path;

@@ -103,7 +103,7 @@ pub(super) fn in_ranges(n: i32, ranges: impl IntoIterator<Item = (i32, i32)>) ->
 
 /// The parts of the inclusive range `[s, t]` that no range of `ranges`
 /// covers, in order.
-pub(super) fn uncovered(s: i32, t: i32, ranges: &[(i32, i32)]) -> Vec<(i32, i32)> {
+pub fn uncovered(s: i32, t: i32, ranges: &[(i32, i32)]) -> Vec<(i32, i32)> {
     let mut sorted = ranges.to_vec();
     sorted.sort();
     let (t, mut next) = (i64::from(t), i64::from(s));
@@ -129,28 +129,11 @@ pub(super) fn uncovered(s: i32, t: i32, ranges: &[(i32, i32)]) -> Vec<(i32, i32)
 }
 
 /// An inclusive range as buf prints it: `[3]`, `[5,9]`.
-pub(super) fn show_range((s, t): (i32, i32)) -> String {
+pub fn show_range((s, t): (i32, i32)) -> String {
     if s == t { format!("[{s}]") } else { format!("[{s},{t}]") }
 }
 
 /// The gaps of a shrunk range as buf lists them: `[8,9], [12]`.
 pub(super) fn show_ranges(gaps: &[(i32, i32)]) -> String {
     gaps.iter().copied().map(show_range).collect::<Vec<_>>().join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{show_range, uncovered};
-
-    #[test]
-    fn uncovered_parts_of_a_range() {
-        assert!(uncovered(5, 10, &[(1, 7), (8, 12)]).is_empty());
-        assert!(uncovered(5, 5, &[(5, 5)]).is_empty());
-        assert_eq!(uncovered(5, 10, &[(1, 7), (9, 12)]), [(8, 8)]);
-        assert_eq!(uncovered(5, 10, &[]), [(5, 10)]);
-        assert_eq!(uncovered(1, 20, &[(3, 4), (10, 12)]), [(1, 2), (5, 9), (13, 20)]);
-        assert!(uncovered(1, 536_870_911, &[(1, 536_870_911)]).is_empty());
-        assert_eq!(show_range((3, 3)), "[3]");
-        assert_eq!(show_range((5, 9)), "[5,9]");
-    }
 }

@@ -9,7 +9,7 @@
 //! breaking` command ([`crate::breaking`]) does that.
 
 mod check;
-mod context;
+pub mod context;
 mod enums;
 mod fields;
 mod files;
