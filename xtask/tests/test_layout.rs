@@ -4,7 +4,10 @@
 //! than running them. The crates set `autotests = false`, so a file under
 //! `tests/` is built only when `tests/main.rs` declares it: this fails,
 //! naming the file, on one that is not, and on a crate with a second
-//! test binary.
+//! test binary. A library whose `[lib]` sets `test = false` (compiled once,
+//! its tests in the test binary) is never built with `cfg(test)`: this
+//! fails, naming the file, on a `#[cfg(test)]` left in its sources, whose
+//! tests would never run.
 
 use std::path::Path;
 
@@ -37,6 +40,29 @@ fn undeclared(tests: &Path, root: &str) -> Vec<String> {
     out
 }
 
+/// The Rust files under `src` (a crate's source folder) that hold unit
+/// tests (`#[cfg(test)]`), relative to `src`, leaving out `tested`: the
+/// roots of targets that `cargo test` builds as test harnesses.
+fn unit_tests(src: &Path, tested: &[&Path]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the source folder reads") {
+            let path = entry.expect("the entry reads").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !tested.contains(&path.as_path()) {
+                let text = std::fs::read_to_string(&path).expect("a source file reads");
+                if text.contains("#[cfg(test)]") {
+                    out.push(path.strip_prefix(src).expect("a file under src").display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn every_test_file_is_a_module_of_its_crate_s_one_test_binary() {
     let sh = Shell::new().expect("a shell");
@@ -58,6 +84,24 @@ fn every_test_file_is_a_module_of_its_crate_s_one_test_binary() {
             .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "test")))
             .map(|t| t["src_path"].as_str().expect("a source path"))
             .collect();
+        let targets = package["targets"].as_array().expect("a target list");
+        let tested: Vec<&Path> = targets
+            .iter()
+            .filter(|t| t["test"] == true)
+            .map(|t| Path::new(t["src_path"].as_str().expect("a source path")))
+            .collect();
+        let untested_lib = targets
+            .iter()
+            .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "lib")) && t["test"] == false);
+        if let Some(lib) = untested_lib {
+            let src = Path::new(lib["src_path"].as_str().expect("a source path")).parent().expect("a source folder");
+            for file in unit_tests(src, &tested) {
+                problems.push(format!(
+                    "{name}: `src/{file}` has unit tests (`#[cfg(test)]`), but its `[lib]` sets `test = false`, \
+                     so they never run: move them into the crate's test binary (`tests/`)"
+                ));
+            }
+        }
         match binaries.as_slice() {
             [] if tests.is_dir() => problems.push(format!("{name}: `tests/` builds no test binary")),
             [] => {}
@@ -92,4 +136,23 @@ fn a_file_not_declared_in_main_rs_is_named() {
     let root = std::fs::read_to_string(tests.join("main.rs")).unwrap();
     assert_eq!(undeclared(tests, &root), ["forgotten.rs", "helpers"]);
     assert!(undeclared(tests, &format!("{root}mod forgotten;\nmod helpers;\n")).is_empty());
+}
+
+#[test]
+fn unit_tests_in_a_library_that_cargo_test_does_not_build_are_named() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("lib.rs"), "//! A library.\n\npub mod a;\npub mod sub;\n").unwrap();
+    std::fs::write(src.join("a.rs"), "//! A.\n\n#[cfg(test)]\nmod tests {}\n").unwrap();
+    std::fs::write(src.join("sub/mod.rs"), "//! Sub.\n\npub mod b;\n").unwrap();
+    std::fs::write(src.join("sub/b.rs"), "//! B.\n\n#[cfg(test)]\nmod tests {}\n").unwrap();
+    // A binary built as a test harness may keep its own tests.
+    std::fs::write(src.join("main.rs"), "fn main() {}\n\n#[cfg(test)]\nmod tests {}\n").unwrap();
+    let main = src.join("main.rs");
+    assert_eq!(unit_tests(src, &[main.as_path()]), ["a.rs", "sub/b.rs"]);
+    std::fs::write(src.join("a.rs"), "//! A.\n").unwrap();
+    std::fs::write(src.join("sub/b.rs"), "//! B.\n").unwrap();
+    assert!(unit_tests(src, &[main.as_path()]).is_empty());
+    assert_eq!(unit_tests(src, &[]), ["main.rs"], "the binary's tests, once it is no test harness");
 }
