@@ -23,3 +23,4 @@ mod reports;
 mod runner;
 mod scripts;
 mod slow_server;
+mod small_retention;

@@ -138,27 +138,39 @@ async fn evicted_job(ctx: Ctx) -> CaseResult {
 }
 
 /// Follows a job to its end, resuming after `SUBSCRIBER_LAGGED` (a long
-/// `bulk` step may outrun a follower), then reads it.
+/// `bulk` step may outrun a follower) or after `CURSOR_EXPIRED` (a server
+/// that retains fewer events than the step appends may have dropped the
+/// first ones before the stream opens, or while it is resumed), then reads
+/// it.
 async fn follow_to_end(ctx: &Ctx, job_id: &str) -> Result<pb::Job, Stop> {
+    // Where to resume after an error the follower expects, or why not.
+    let resume = |s: &tonic::Status, after: u64| -> Result<u64, Stop> {
+        let number = |seen: &crate::wire::ErrorSeen, key: &str| {
+            seen.metadata.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(after)
+        };
+        if let Ok(seen) = crate::wire::check_error(s, "SUBSCRIBER_LAGGED", None) {
+            return Ok(number(&seen, "resumeAfterSequence"));
+        }
+        let seen = crate::wire::check_error(s, "CURSOR_EXPIRED", None)
+            .map_err(|m| Stop::Fail(format!("following the job: {m}")))?;
+        Ok(number(&seen, "firstRetainedSequence").saturating_sub(1))
+    };
     let mut after = 0;
     'streams: loop {
-        let mut stream = ctx.wire.stream(job_id, after).await?;
+        let mut stream = match ctx.wire.stream(job_id, after).await {
+            Ok(stream) => stream,
+            Err(RpcError::Status(s)) => {
+                after = resume(&s, after)?;
+                continue 'streams;
+            }
+            Err(e) => return Err(e.into()),
+        };
         loop {
             match stream.next().await {
                 Ok(Some(event)) => after = event.sequence,
                 Ok(None) => break 'streams,
                 Err(RpcError::Status(s)) => {
-                    let number = |seen: &crate::wire::ErrorSeen, key: &str| {
-                        seen.metadata.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(after)
-                    };
-                    after = if let Ok(seen) = crate::wire::check_error(&s, "SUBSCRIBER_LAGGED", None) {
-                        number(&seen, "resumeAfterSequence")
-                    } else {
-                        // The resumed cursor left retention meanwhile.
-                        let seen = crate::wire::check_error(&s, "CURSOR_EXPIRED", None)
-                            .map_err(|m| Stop::Fail(format!("following the job: {m}")))?;
-                        number(&seen, "firstRetainedSequence").saturating_sub(1)
-                    };
+                    after = resume(&s, after)?;
                     continue 'streams;
                 }
                 Err(e) => return Err(e.into()),
