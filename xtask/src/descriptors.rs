@@ -161,8 +161,10 @@ pub fn compile_files(proto_root: &Path, files: Vec<String>, available: &[String]
     // Encoded from the pool, not through `prost_types`, whose option
     // messages would drop the custom options (unknown fields to prost).
     let encoded = compiler.encode_file_descriptor_set();
+    // The compiler's own pool holds the files of that set (every import
+    // included) with their source info: no need to decode it again.
+    let pool = compiler.descriptor_pool();
     drop(compiler);
-    let pool = DescriptorPool::decode(encoded.as_slice()).context("descriptor set does not decode")?;
     let set = prost_types::FileDescriptorSet::decode(encoded.as_slice()).context("descriptor set does not decode")?;
     Ok(Compiled { files, encoded, set, pool })
 }
