@@ -35,8 +35,11 @@ pub mod rules;
 pub mod rust;
 pub mod stamp;
 
+use std::num::NonZeroUsize;
 use std::path::Path;
-use std::thread::{Scope, ScopedJoinHandle};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::ScopedJoinHandle;
 
 use anyhow::{Result, bail};
 
@@ -69,66 +72,72 @@ pub fn header(comment: &str) -> String {
 /// Produces every generated file (the manifest last) from the repository
 /// at `root`, without touching the repository.
 ///
-/// The outputs are independent of one another, so they are generated at
-/// once, each on a thread of its own: the testee protocol (compiled beside
-/// the contract, whose files it imports as protos, never as generated
-/// code), then, from the compiled contract, its Rust, each table and the
-/// docs. They are collected in one fixed order, whichever finishes first,
-/// and an error is that of the first output in that order that failed.
+/// The outputs are independent of one another, so they are generated side
+/// by side, on as many threads as the machine has cores: one compiles the
+/// contract while another compiles and generates the testee protocol
+/// (which imports the contract's protos, never its generated code); then
+/// each thread takes the next output of the compiled contract not yet
+/// taken, the largest first. The outputs are collected in one fixed order,
+/// whichever thread made them, and an error is that of the first output in
+/// that order that failed.
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
+    generate_on(root, std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+}
+
+/// [`generate`] on at most `lanes` threads (one: everything on this
+/// thread, one output after another).
+pub fn generate_on(root: &Path, lanes: usize) -> Result<Vec<Output>> {
     let proto_root = root.join(PROTO_DIR);
     let files = tree_files(&proto_root, &[TESTEE_PROTO_DIR.trim_end_matches('/').to_string()])?;
     let testee_files = files_with_suffix(&proto_root, &proto_root.join(TESTEE_PROTO_DIR), ".proto")?;
     let schema = std::fs::read_to_string(root.join(CONFORMANCE_SCHEMA))
         .map_err(|e| anyhow::anyhow!("cannot read `{CONFORMANCE_SCHEMA}`: {e}"))?;
-    std::thread::scope(|s| {
-        let testee = (!testee_files.is_empty()).then(|| {
-            s.spawn(|| {
-                let testee = compile_files(&proto_root, testee_files, &files)?;
-                let rust = rust::generate_testee(&testee)?;
-                anyhow::Ok((testee, rust))
+    let lanes = lanes.clamp(1, JOBS.len());
+    // Set once the contract is compiled: `None` when it does not compile.
+    let compiled: OnceLock<Option<Compiled>> = OnceLock::new();
+    let results: [OnceLock<Result<Vec<Output>>>; JOBS.len()] = Default::default();
+    let next = AtomicUsize::new(0);
+    let work = |compiled: &Compiled| {
+        while let Some(&(index, job)) = JOBS.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let _ = results[index].set(job(root, compiled, &schema));
+        }
+    };
+    let testee_job = || -> Result<(Compiled, Vec<Output>)> {
+        let testee = compile_files(&proto_root, testee_files.clone(), &files)?;
+        let rust = rust::generate_testee(&testee)?;
+        Ok((testee, rust))
+    };
+    let (work, testee_job, has_testee, compiled_ref) = (&work, &testee_job, !testee_files.is_empty(), &compiled);
+    let (contract, testee) = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..lanes)
+            .map(|lane| {
+                s.spawn(move || {
+                    let testee = (lane == 1 && has_testee).then(testee_job);
+                    if let Some(compiled) = compiled_ref.wait() {
+                        work(compiled);
+                    }
+                    testee
+                })
             })
-        });
-        let compiled = compile_files(&proto_root, files.clone(), &files)?;
-        let mut outputs = std::thread::scope(|s| generate_from(s, root, &compiled, &schema))?;
-        let testee = testee.map(joined).transpose()?;
-        let testee = match testee {
-            Some((testee, rust)) => {
-                outputs.push(Output { path: TESTEE_DESCRIPTOR_SET.into(), contents: testee.encoded.clone() });
-                outputs.extend(rust);
-                Some(testee)
+            .collect();
+        let contract = match compile_files(&proto_root, files.clone(), &files) {
+            Ok(contract) => Ok(compiled.get_or_init(|| Some(contract))),
+            Err(e) => {
+                compiled.get_or_init(|| None);
+                Err(e)
             }
-            None => None,
         };
-        let inputs = compiled
-            .files
-            .iter()
-            .chain(testee.iter().flat_map(|t| t.files.iter()))
-            .map(|f| format!("{PROTO_DIR}/{f}"))
-            .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
-            .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let manifest = manifest::generate(root, &inputs, &outputs)?;
-        outputs.push(Output { path: MANIFEST.into(), contents: manifest.into_bytes() });
-        Ok(outputs)
-    })
-}
-
-/// Every output of the compiled contract, each generated on a thread of
-/// `s` (the docs, the smallest, on this one).
-fn generate_from<'s>(
-    s: &'s Scope<'s, '_>,
-    root: &Path,
-    compiled: &'s Compiled,
-    schema: &'s str,
-) -> Result<Vec<Output>> {
-    let pool = &compiled.pool;
-    let rust = s.spawn(|| rust::generate(compiled));
-    let contract = s.spawn(|| contract::generate(pool, schema));
-    let errors = s.spawn(|| errors::generate(pool));
-    let pb = s.spawn(|| calls::generate_pb(pool));
-    let calls = s.spawn(|| calls::generate_calls(pool));
-    let docs = docs::generate(root, pool);
+        if let Ok(Some(compiled)) = contract {
+            work(compiled);
+        }
+        let mut testee = helpers.into_iter().map(joined).reduce(Option::or).flatten();
+        if lanes == 1 && has_testee {
+            testee = Some(testee_job());
+        }
+        (contract.map(|_| ()), testee)
+    });
+    contract?;
+    let compiled = compiled.into_inner().flatten().expect("a contract that compiled is set");
 
     let mut outputs = vec![
         Output { path: DESCRIPTOR_SET.into(), contents: compiled.encoded.clone() },
@@ -136,17 +145,53 @@ fn generate_from<'s>(
         // crate, so that the packaged crate is whole.
         Output { path: format!("{GENERATED_DIR}/dome.gateway.v1.binpb"), contents: compiled.encoded.clone() },
     ];
-    outputs.extend(joined(rust)?);
-    for (name, job) in [("contract.rs", contract), ("errors.rs", errors), ("pb.rs", pb), ("calls.rs", calls)] {
-        outputs.push(Output { path: format!("{GENERATED_DIR}/{name}"), contents: joined(job)?.into_bytes() });
+    for result in results {
+        outputs.extend(result.into_inner().expect("every job ran")?);
     }
-    outputs.extend(docs?);
+    let testee = match testee.transpose()? {
+        Some((testee, rust)) => {
+            outputs.push(Output { path: TESTEE_DESCRIPTOR_SET.into(), contents: testee.encoded.clone() });
+            outputs.extend(rust);
+            Some(testee)
+        }
+        None => None,
+    };
+    let inputs = compiled
+        .files
+        .iter()
+        .chain(testee.iter().flat_map(|t| t.files.iter()))
+        .map(|f| format!("{PROTO_DIR}/{f}"))
+        .chain([CONFORMANCE_SCHEMA.to_string(), DELTAS.to_string()])
+        .map(|p| std::fs::read(root.join(&p)).map(|bytes| (p, bytes)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let manifest = manifest::generate(root, &inputs, &outputs)?;
+    outputs.push(Output { path: MANIFEST.into(), contents: manifest.into_bytes() });
     Ok(outputs)
 }
 
-/// The result of a generating thread; a panic in it goes on in the caller.
-fn joined<T>(job: ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
-    job.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+/// One output (or several) of the compiled contract.
+type Job = fn(&Path, &Compiled, &str) -> Result<Vec<Output>>;
+
+/// The outputs of the compiled contract, in the order they are taken (the
+/// largest first, so that the last to end is a short one), each with its
+/// place in the order they are collected in.
+const JOBS: [(usize, Job); 6] = [
+    (0, |_, compiled, _| rust::generate(compiled)),
+    (1, |_, compiled, schema| rust_output("contract.rs", contract::generate(&compiled.pool, schema))),
+    (4, |_, compiled, _| rust_output("calls.rs", calls::generate_calls(&compiled.pool))),
+    (2, |_, compiled, _| rust_output("errors.rs", errors::generate(&compiled.pool))),
+    (5, |root, compiled, _| docs::generate(root, &compiled.pool)),
+    (3, |_, compiled, _| rust_output("pb.rs", calls::generate_pb(&compiled.pool))),
+];
+
+/// `code` as the generated file `name` of the SDK.
+fn rust_output(name: &str, code: Result<String>) -> Result<Vec<Output>> {
+    Ok(vec![Output { path: format!("{GENERATED_DIR}/{name}"), contents: code?.into_bytes() }])
+}
+
+/// The result of a thread; a panic in it goes on in the caller.
+fn joined<T>(thread: ScopedJoinHandle<'_, T>) -> T {
+    thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The directories that hold nothing but generated files.
