@@ -22,6 +22,11 @@ const SHORT: Duration = Duration::from_millis(10);
 /// The `RetryInfo` delay the timing case checks.
 const RETRY_INFO_DELAY: Duration = Duration::from_millis(300);
 
+/// The attempts every case allows the testee (`RetrySettings.max_attempts`):
+/// a client may give up once this many calls in a row failed, so no case
+/// schedules more failures in a row than one fewer.
+const MAX_ATTEMPTS: u32 = 4;
+
 /// Every client case, in catalogue order.
 pub fn catalogue() -> Vec<ClientCase> {
     vec![
@@ -252,7 +257,7 @@ fn connect(gateway: &Gateway, ctx: &ClientCtx) -> protocol::Connect {
         auth_token: TOKEN.into(),
         correlation_id: correlation(ctx),
         retry: Some(protocol::RetrySettings {
-            max_attempts: 4,
+            max_attempts: MAX_ATTEMPTS,
             initial_backoff_ms: 10,
             max_backoff_ms: 40,
             deadline_ms: 10_000,
@@ -908,9 +913,9 @@ async fn property_submit_faults(ctx: ClientCtx) -> CaseResult {
             Just(SubmitFault::Drop),
             Just(SubmitFault::DropAfterCommit),
         ];
-        // At most three failures: the four attempts the connect settings
-        // allow always reach the success.
-        proptest::collection::vec(fault, 0..=3)
+        // At most `MAX_ATTEMPTS - 1` failures: the attempts the connect
+        // settings allow always reach the success.
+        proptest::collection::vec(fault, 0..=(MAX_ATTEMPTS as usize - 1))
     };
     let render: fn(&Vec<SubmitFault>) -> String = |faults| format!("SkillExecute faults before success: {faults:?}");
     run_property(
@@ -957,7 +962,11 @@ async fn property_stream_faults(ctx: ClientCtx) -> CaseResult {
     let strategy = || {
         let cut = prop_oneof![Just(Cut::Drop), Just(Cut::Unavailable), Just(Cut::Lagged), Just(Cut::ShuttingDown)];
         let plan = (0u64..=3, 1u64..=3, cut).prop_map(|(replay, deliver, cut)| StreamPlan { replay, deliver, cut });
-        (3u64..=12, proptest::collection::vec(plan, 0..=4)).prop_map(|(events, plans)| StreamSchedule { events, plans })
+        // A dropped connection may lose the events it carried, so each cut
+        // may be a failed call with nothing delivered: at most
+        // `MAX_ATTEMPTS - 1` of them, and the next call must succeed.
+        let cuts = 0..=(MAX_ATTEMPTS as usize - 1);
+        (3u64..=12, proptest::collection::vec(plan, cuts)).prop_map(|(events, plans)| StreamSchedule { events, plans })
     };
     let render: fn(&StreamSchedule) -> String = |s| {
         let plans: Vec<String> =
