@@ -36,7 +36,14 @@ async fn run_against(
     cases: u32,
     timeout: Duration,
 ) -> Report {
-    let config = domed::Config { limits: embedded::limits(), mutant, ..domed::Config::default() };
+    let config = domed::Config {
+        limits: embedded::limits(),
+        mutant,
+        // A mutant that ignores cancels keeps its parked jobs through a
+        // shutdown's whole grace: the run is over by then, so a short one.
+        shutdown_grace: if mutant.is_some() { Duration::from_millis(200) } else { Duration::from_secs(5) },
+        ..domed::Config::default()
+    };
     let server = domed::start(config).await.expect("the reference server starts");
     let options = Options {
         target: Some(Target { address: server.url(), ..Target::default() }),
