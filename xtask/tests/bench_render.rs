@@ -48,15 +48,46 @@ fn goals_are_judged_from_the_numbers() {
         render(&report(vec![gate(ours, 150.0, agree)], servers))
     };
     let good = run(10.0, true, 80.0);
-    assert!(good.contains("- every gate < 50 ms: met (slowest 10.0 ms)"), "{good}");
+    assert!(good.contains("- every gate < 50 ms on the contract: met (slowest 10.0 ms, `lint` on proto/)"), "{good}");
     assert!(good.contains("faster than buf where measured: met (at least 15.0x); same verdicts as buf: met"), "{good}");
     assert!(good.contains("unary 0.80x met"), "{good}");
     assert!(good.contains("| lint | proto/ | 10.0 ms | 150.0 ms | pass / pass | yes |\n"), "{good}");
     let bad = run(250.0, false, 50.0);
-    assert!(bad.contains("- every gate < 50 ms: NOT met (slowest 250.0 ms)"), "{bad}");
+    assert!(
+        bad.contains("- every gate < 50 ms on the contract: NOT met (slowest 250.0 ms, `lint` on proto/)"),
+        "{bad}"
+    );
     assert!(bad.contains("faster than buf where measured: NOT met"), "{bad}");
     assert!(bad.contains("same verdicts as buf: NOT met"), "{bad}");
     assert!(bad.contains("unary 0.50x NOT met"), "{bad}");
+}
+
+/// The gate goal is on the contract: a broken copy's gate, which must
+/// fail (and the SSOT gate shrinks what it finds), is reported beside it
+/// and decides nothing.
+#[test]
+fn the_gate_goal_is_on_the_contract_and_the_broken_copies_are_reported() {
+    let row = |gate: &str, input: &str, expected: &'static str, ours_ms: f64| GateRow {
+        gate: gate.to_owned(),
+        input: input.to_owned(),
+        expected,
+        ours_ms,
+        ours_verdict: expected,
+        buf_ms: None,
+        buf_verdict: None,
+        agree: None,
+    };
+    let rows = vec![row("ssot", "proto/", "pass", 26.0), row("ssot", "projection bug planted in a copy", "fail", 98.0)];
+    let out = render(&report(rows, Servers::default()));
+    assert!(out.contains("- every gate < 50 ms on the contract: met (slowest 26.0 ms, `ssot` on proto/)"), "{out}");
+    assert!(
+        out.contains("(on the broken copies, each failing as expected: slowest 98.0 ms, `ssot` on projection bug planted in a copy)"),
+        "{out}"
+    );
+    let slow =
+        vec![row("codegen --check --full", "proto/", "pass", 53.5), row("lint", "one field misnamed", "fail", 13.0)];
+    let out = render(&report(slow, Servers::default()));
+    assert!(out.contains("on the contract: NOT met (slowest 53.5 ms, `codegen --check --full` on proto/)"), "{out}");
 }
 
 /// The goal is judged on the median of the rounds' ratios, and one
