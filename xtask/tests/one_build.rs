@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 use xtask::conformance::BUILD_ARGS;
 
@@ -67,7 +68,7 @@ fn units(json: &str) -> Graph {
             unit["platform"]
         );
         // Hashed, so that a key stays short however deep its tree.
-        let k = format!("{:016x}", fnv(&format!("{own}|{}", deps.join(","))));
+        let k = hex::encode(Sha256::digest(format!("{own}|{}", deps.join(","))));
         keys.insert(i, k.clone());
         k
     }
@@ -85,11 +86,6 @@ fn units(json: &str) -> Graph {
         units.insert(k, name);
     }
     Graph { units }
-}
-
-/// FNV-1a, 64 bits: stable across runs and toolchains.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The compilations the graph runs more than once: the same crate,
